@@ -1,0 +1,213 @@
+"""The one transform: raw lead (+ its activities, as of a moment) -> the model's input row.
+
+Fitted once on training data and stored with the model (as JSON), then used by training,
+batch scoring and the API alike. Two entry points with one definition:
+
+- `transform_frame` for many leads: cleaned, canonical pandas frames (see features.load);
+- `transform_one` for one lead as the API receives it (a dict of raw field values and a list of
+  activity dicts): plain Python lookups, no DataFrame, about a hundred microseconds.
+
+Both give the same row to the last bit (tested over many random leads). Unknown categories,
+missing fields and placeholders are encoded, never fatal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from features.activity import ActivityAggregator, timestamp_ns
+from features.spec import DatasetSpec
+
+OTHER = "(other)"
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One model input and the raw field it comes from, for reasons in plain words."""
+
+    name: str
+    kind: str  # categorical | numeric | yes_no | activity kinds (see ActivityFeature)
+    column: str | None = None
+    activity_type: str | None = None
+    window_days: int | None = None
+    monotone: int = 0
+
+
+class LeadTransform:
+    def __init__(self, *, categorical: list[str], numeric: list[str], yes_no: list[str],
+                 yes_values: list[str], no_values: list[str], missing_values: list[str],
+                 category_aliases: dict[str, dict[str, str]], category_codes: dict[str, list[str]],
+                 activity: ActivityAggregator | None):
+        self.categorical = list(categorical)
+        self.numeric = list(numeric)
+        self.yes_no = list(yes_no)
+        self.yes_values = {v.casefold() for v in yes_values}
+        self.no_values = {v.casefold() for v in no_values}
+        self.missing_values = {v.strip() for v in missing_values}
+        self.category_aliases = {c: {k.casefold(): v.casefold() for k, v in a.items()}
+                                 for c, a in category_aliases.items()}
+        # Known values per categorical column, in code order; the last code is "(other)".
+        self.category_codes = {c: list(v) for c, v in category_codes.items()}
+        self._code = {c: {v: float(i) for i, v in enumerate(vals)} for c, vals in self.category_codes.items()}
+        self.activity = activity
+        self.features = self._describe()
+        self.names = [f.name for f in self.features]
+        self._yes_no_cache: dict[Any, float] = {}
+
+    # ------------------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, spec: DatasetSpec, leads: pd.DataFrame, activities: pd.DataFrame | None = None,
+            min_category_count: int = 10) -> "LeadTransform":
+        """Learn the category codes and activity types from canonical training frames."""
+        codes: dict[str, list[str]] = {}
+        for column in spec.leads.categorical:
+            counts = leads[column].value_counts(dropna=True)
+            frequent = sorted(str(v) for v, n in counts.items() if n >= min_category_count)
+            codes[column] = [*frequent, OTHER]
+        aggregator = None
+        if spec.activities is not None:
+            seen = sorted(str(t) for t in pd.unique(activities["activity_type"].dropna())) \
+                if activities is not None and len(activities) else []
+            types = sorted(set(seen) | set(spec.activities.high_intent) | set(spec.activities.negative))
+            aggregator = ActivityAggregator(types, spec.features.windows_days,
+                                            spec.activities.high_intent, spec.activities.negative)
+        return cls(categorical=spec.leads.categorical, numeric=spec.leads.numeric, yes_no=spec.leads.yes_no,
+                   yes_values=spec.leads.yes_values, no_values=spec.leads.no_values,
+                   missing_values=spec.missing_values, category_aliases=spec.category_aliases,
+                   category_codes=codes, activity=aggregator)
+
+    def _describe(self) -> list[FeatureInfo]:
+        out = [FeatureInfo(c, "categorical", column=c) for c in self.categorical]
+        out += [FeatureInfo(c, "numeric", column=c) for c in self.numeric]
+        out += [FeatureInfo(c, "yes_no", column=c) for c in self.yes_no]
+        if self.activity is not None:
+            out += [FeatureInfo(f.name, f.kind, activity_type=f.activity_type, window_days=f.window_days,
+                                monotone=f.monotone) for f in self.activity.features]
+        return out
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        return list(range(len(self.categorical)))
+
+    @property
+    def monotone_constraints(self) -> list[int]:
+        return [f.monotone for f in self.features]
+
+    # ------------------------------------------------------------------------------ batch
+    def transform_frame(self, leads: pd.DataFrame, activities: pd.DataFrame | None = None,
+                        as_of: np.ndarray | pd.Series | None = None) -> np.ndarray:
+        """Model rows for cleaned, canonical leads (see features.load.coerce).
+
+        as_of: one moment per lead (datetime64[ns]); required when there are activity features."""
+        n = len(leads)
+        blocks: list[np.ndarray] = []
+        for column in self.categorical:
+            codes = self._code[column]
+            other = codes[OTHER]
+            values = leads[column] if column in leads else pd.Series([None] * n)
+            uniques = pd.unique(values.dropna())
+            mapping = {u: codes.get(u, other) for u in uniques}
+            blocks.append(values.map(mapping).astype("float64").to_numpy().reshape(n, 1))
+        for column in [*self.numeric, *self.yes_no]:
+            values = leads[column].to_numpy(dtype="float64") if column in leads else np.full(n, np.nan)
+            blocks.append(values.reshape(n, 1))
+        if self.activity is not None:
+            if as_of is None:
+                raise ValueError("as_of is required: this transform has activity features")
+            blocks.append(self.activity.aggregate_batch(leads["lead_id"], np.asarray(as_of), activities))
+        return np.hstack(blocks) if blocks else np.empty((n, 0))
+
+    # ------------------------------------------------------------------------------ one lead
+    def clean_category(self, column: str, value: Any) -> str | None:
+        """The cleaning step's rule for one value: placeholders are missing; case, spaces and
+        aliases are normalised."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        text = str(value)
+        if text.strip() in self.missing_values:
+            return None
+        text = _SPACES.sub(" ", text.strip().casefold())
+        return self.category_aliases.get(column, {}).get(text, text)
+
+    def _number(self, value: Any) -> float:
+        if value is None or isinstance(value, bool):
+            return math.nan
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip()
+        if text in self.missing_values:
+            return math.nan
+        try:
+            return float(text)
+        except ValueError:
+            return math.nan
+
+    def _yes_no(self, value: Any) -> float:
+        if value is None:
+            return math.nan
+        if isinstance(value, bool):
+            return 1.0 if value else 0.0
+        if isinstance(value, (int, float)):
+            return float(value) if value in (0, 1) else math.nan
+        text = str(value).strip().casefold()
+        if text in self.yes_values:
+            return 1.0
+        if text in self.no_values:
+            return 0.0
+        return math.nan
+
+    def transform_one(self, lead: Mapping[str, Any], activities: Iterable[Mapping[str, Any]] = (),
+                      as_of: Any = None) -> np.ndarray:
+        """The model row of one lead given as raw field values (the API's JSON shape).
+
+        as_of: a datetime, ISO string or nanoseconds; required with activity features."""
+        row = np.empty(len(self.features), dtype=np.float64)
+        i = 0
+        for column in self.categorical:
+            value = self.clean_category(column, lead.get(column))
+            codes = self._code[column]
+            row[i] = math.nan if value is None else codes.get(value, codes[OTHER])
+            i += 1
+        for column in self.numeric:
+            row[i] = self._number(lead.get(column))
+            i += 1
+        for column in self.yes_no:
+            row[i] = self._yes_no(lead.get(column))
+            i += 1
+        if self.activity is not None:
+            as_of_ns = timestamp_ns(as_of)
+            if as_of_ns is None:
+                raise ValueError("as_of is required: this transform has activity features")
+            row[i:] = self.activity.aggregate_one(as_of_ns, activities)
+        return row
+
+    def describe_value(self, info: FeatureInfo, value: float) -> str | None:
+        """The raw value behind an encoded categorical input (for reasons)."""
+        if info.kind != "categorical" or math.isnan(value):
+            return None
+        return self.category_codes[info.column][int(value)]
+
+    # ------------------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "categorical": self.categorical, "numeric": self.numeric, "yes_no": self.yes_no,
+            "yes_values": sorted(self.yes_values), "no_values": sorted(self.no_values),
+            "missing_values": sorted(self.missing_values), "category_aliases": self.category_aliases,
+            "category_codes": self.category_codes,
+            "activity": self.activity.to_dict() if self.activity else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LeadTransform":
+        activity = ActivityAggregator.from_dict(data["activity"]) if data.get("activity") else None
+        return cls(categorical=data["categorical"], numeric=data["numeric"], yes_no=data["yes_no"],
+                   yes_values=data["yes_values"], no_values=data["no_values"],
+                   missing_values=data["missing_values"], category_aliases=data["category_aliases"],
+                   category_codes=data["category_codes"], activity=activity)

@@ -1,0 +1,44 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import DataError
+from features.load import load_clean
+
+from .conftest import raw_crm, write_csv
+
+
+def test_cleaning_reads_placeholders_as_missing_and_merges_spellings(tmp_path, spec):
+    tables = raw_crm(300, seed=1)
+    tables["leads"] = pd.concat([tables["leads"], tables["leads"].iloc[:5]])  # exact duplicates
+    write_csv(tmp_path, tables)
+    cleaned, canonical, report = load_clean(spec, tmp_path)
+
+    assert len(canonical.leads) == 300
+    assert report.duplicate_rows_dropped["leads"] == 5
+    industries = set(canonical.leads["industry"].dropna())
+    assert industries <= {"software", "healthcare", "retail", "mining"}  # case, spaces, alias merged
+    assert canonical.leads["industry"].isna().any()  # Select / empty became missing
+    assert canonical.leads["employees"].dropna().isin([12, 250, 40, 1000, 7.5]).all()
+    assert set(np.unique(canonical.leads["opt_in"].dropna())) == {0.0, 1.0}  # "maybe" is missing
+    assert canonical.outcomes["won"].dtype == bool
+    assert set(canonical.activities["activity_type"]) >= {"pricing_view", "chat"}
+    assert any("placeholder" in line for line in report.lines())
+
+
+def test_a_missing_column_names_the_column_the_spec_key_and_the_file(tmp_path, spec):
+    tables = raw_crm(50, seed=2)
+    tables["leads"] = tables["leads"].drop(columns=["source"])
+    write_csv(tmp_path, tables)
+    with pytest.raises(DataError) as err:
+        load_clean(spec, tmp_path)
+    message = str(err.value)
+    assert "'source'" in message and "leads.categorical" in message and "leads.csv" in message
+
+
+def test_a_missing_table_says_which_spec_key_to_fix(tmp_path, spec):
+    tables = raw_crm(50, seed=3)
+    del tables["outcomes"]
+    write_csv(tmp_path, tables)
+    with pytest.raises(DataError, match=r"outcomes table is missing; check `outcomes.file`"):
+        load_clean(spec, tmp_path)

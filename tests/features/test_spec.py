@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from features.errors import SpecError
+from features.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "data" / "specs"
+
+
+@pytest.mark.parametrize("name", ["demo_crm.yaml", "x_education.yaml"])
+def test_shipped_specs_load(name):
+    spec = load_spec(SPECS / name)
+    assert spec.leads.id
+    assert spec.profile_columns
+    # columns sales fill in after contact are never model inputs
+    assert not set(spec.leads.after_contact) & set(spec.profile_columns)
+
+
+def test_x_education_excludes_the_sales_entered_columns():
+    spec = load_spec(SPECS / "x_education.yaml")
+    assert {"Tags", "Lead Quality", "Lead Profile", "Last Notable Activity"} <= set(spec.leads.after_contact)
+    assert sum(c.startswith("Asymmetrique") for c in spec.leads.after_contact) == 4
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+name: t
+leads:
+  file: leads
+  id: id
+  label: converted
+"""
+
+
+def test_unknown_key_is_refused_naming_file_and_key(tmp_path):
+    path = _write(tmp_path, BASE + "  categorcal: [a]\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert str(path) in message and "leads.categorcal" in message and "remove it" in message
+
+
+def test_missing_required_key_is_named(tmp_path):
+    path = _write(tmp_path, "name: t\nleads:\n  file: leads\n  label: y\n")
+    with pytest.raises(SpecError, match=r"leads\.id` is required"):
+        load_spec(path)
+
+
+def test_a_column_with_two_roles_is_refused(tmp_path):
+    path = _write(tmp_path, BASE + "  categorical: [a]\n  after_contact: [a]\n")
+    with pytest.raises(SpecError, match="both leads.categorical and leads.after_contact"):
+        load_spec(path)
+
+
+def test_a_spec_without_any_outcome_is_refused(tmp_path):
+    path = _write(tmp_path, "name: t\nleads:\n  file: leads\n  id: id\n")
+    with pytest.raises(SpecError, match="neither an `outcomes` table nor `leads.label`"):
+        load_spec(path)
+
+
+def test_broken_yaml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(_write(tmp_path, "name: [unclosed\n"))
+    with pytest.raises(SpecError, match="no such dataset spec file"):
+        load_spec(tmp_path / "nope.yaml")

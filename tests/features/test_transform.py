@@ -1,0 +1,54 @@
+"""One transform: a lead alone gets exactly the row it gets inside a batch."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from features.load import CRMTables, clean, coerce
+from features.transform import OTHER, LeadTransform
+
+from .conftest import raw_crm
+
+
+def test_a_lead_alone_scores_exactly_as_inside_a_batch(spec):
+    raw = raw_crm(600, seed=21, n_activities=6000)
+    cleaned, _ = clean(spec, CRMTables(**raw))
+    tables = coerce(spec, cleaned)
+    transform = LeadTransform.fit(spec, tables.leads.iloc[:300], tables.activities, min_category_count=5)
+    rng = np.random.default_rng(3)
+    as_of = (tables.leads["created_at"] + pd.to_timedelta(rng.integers(0, 90, len(tables.leads)), unit="D")).to_numpy()
+    batch = transform.transform_frame(tables.leads, tables.activities, as_of)
+
+    by_lead = {k: g.to_dict("records") for k, g in raw["activities"].groupby("lead_id")}
+    for i, lead in enumerate(raw["leads"].drop_duplicates().to_dict("records")):
+        one = transform.transform_one(lead, by_lead.get(lead["lead_id"], []), as_of=as_of[i])
+        np.testing.assert_array_equal(one, batch[i], err_msg=f"lead {lead['lead_id']}")
+
+
+def test_unknown_categories_missing_fields_and_placeholders_are_scored(spec):
+    raw = raw_crm(200, seed=4)
+    cleaned, _ = clean(spec, CRMTables(**raw))
+    tables = coerce(spec, cleaned)
+    transform = LeadTransform.fit(spec, tables.leads, tables.activities, min_category_count=1)
+    now = "2026-01-01T00:00:00Z"
+    unknown = dict(zip(transform.names, transform.transform_one({"industry": "Space Mining", "employees": "Select"}, [], now)))
+    assert unknown["industry"] == transform.category_codes["industry"].index(OTHER)
+    assert np.isnan(unknown["source"]) and np.isnan(unknown["employees"]) and np.isnan(unknown["opt_in"])
+    assert unknown["n_engagements_30d"] == 0 and np.isnan(unknown["days_since_last_activity"])
+    # activities with an unknown type or an unreadable time are ignored, not fatal
+    odd = transform.transform_one({}, [{"activity_type": "fax", "occurred_at": "2025-12-31"},
+                                       {"activity_type": "pricing_view", "occurred_at": "not a date"}], now)
+    assert odd[transform.names.index("n_engagements_90d")] == 0
+
+
+def test_the_fitted_transform_survives_a_json_round_trip(spec):
+    raw = raw_crm(200, seed=8)
+    cleaned, _ = clean(spec, CRMTables(**raw))
+    tables = coerce(spec, cleaned)
+    transform = LeadTransform.fit(spec, tables.leads, tables.activities, min_category_count=3)
+    again = LeadTransform.from_dict(json.loads(json.dumps(transform.to_dict())))
+    as_of = (tables.leads["created_at"] + pd.Timedelta(days=30)).to_numpy()
+    np.testing.assert_array_equal(transform.transform_frame(tables.leads, tables.activities, as_of),
+                                  again.transform_frame(tables.leads, tables.activities, as_of))
+    assert again.names == transform.names
