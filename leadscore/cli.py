@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main_options() -> None:
+    """Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score."""
+
+
 def reports_errors(command: Callable) -> Callable:
     """Turn errors a user can act on into a message on stderr and exit code 1."""
 
@@ -57,6 +62,87 @@ def generate(
     from leadscore.jobs.generate import run_generate
 
     run_generate(out=out, n_leads=leads, seed=seed, file_format=format.value, won_rate=won_rate)
+
+
+class PromoteChoice(str, Enum):
+    auto = "auto"
+    force = "force"
+    never = "never"
+
+
+SpecOption = Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/demo_crm.yaml.")]
+DataOption = Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")]
+
+
+@app.command()
+@reports_errors
+def train(
+    spec: SpecOption,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML); default: built-in defaults.")] = None,
+    data: DataOption = None,
+    promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if at least as good on the same holdout; force: always; never.")] = PromoteChoice.auto,
+) -> None:
+    """Validate, train a calibrated model, set MQL/SQL thresholds, register it, maybe promote it."""
+    from leadscore.jobs.train import run_train
+
+    run_train(spec, config, data, promote.value)
+
+
+@app.command()
+@reports_errors
+def models() -> None:
+    """List the registered versions with their holdout metrics and aliases."""
+    from rich.console import Console
+
+    from leadscore.jobs.train import format_versions
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    versions = Registry.from_settings(get_settings()).versions()
+    if not versions:
+        typer.echo("no registered versions yet: train one with `leadscore train --spec ...`")
+        return
+    Console().print(format_versions(versions))
+
+
+@app.command()
+@reports_errors
+def promote(version: Annotated[int, typer.Argument(help="Registered version to make the champion.")]) -> None:
+    """Make VERSION the champion by hand, and export it for the service."""
+    from leadscore.settings import get_settings
+    from training.registry import Registry, export_bundle
+
+    settings = get_settings()
+    registry = Registry.from_settings(settings)
+    registry.set_champion(version, f"promoted by hand (leadscore promote {version})")
+    _, path = export_bundle(registry, version, settings.bundles_dir)
+    typer.echo(f"version {version} is now the champion; bundle exported to {path}")
+
+
+@app.command()
+@reports_errors
+def rollback() -> None:
+    """Put the previous champion back, and export it for the service."""
+    from leadscore.settings import get_settings
+    from training.registry import Registry, export_bundle
+
+    settings = get_settings()
+    registry = Registry.from_settings(settings)
+    old, new = registry.rollback()
+    _, path = export_bundle(registry, new, settings.bundles_dir)
+    typer.echo(f"rolled back: champion was version {old}, is now version {new}; bundle exported to {path}")
+
+
+@app.command()
+@reports_errors
+def export(version: Annotated[Optional[int], typer.Argument(help="Version to export; default: the champion.")] = None) -> None:
+    """Write a version as a self-contained bundle under models/bundles/ (no MLflow needed to serve it)."""
+    from leadscore.settings import get_settings
+    from training.registry import Registry, export_bundle
+
+    settings = get_settings()
+    number, path = export_bundle(Registry.from_settings(settings), version, settings.bundles_dir)
+    typer.echo(f"exported version {number} to {path}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

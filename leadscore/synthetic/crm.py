@@ -28,7 +28,7 @@ STAGES = (
 )
 """The stages of generation, with a description and a rough relative cost, in order."""
 
-_STREAMS = ("profiles", "latents", "pre", "deals", "post", "log", "dirt")
+_STREAMS = ("profiles", "latents", "pre", "deals", "post", "log", "dirt", "hidden")
 """One independent random stream per concern, so changing one part leaves the others alone."""
 
 ProgressHook = Callable[[str], None]
@@ -81,7 +81,7 @@ def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
                               for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
 
     stage("profiles")
-    people = profiles.draw_profiles(n_leads, rng["profiles"])
+    people = profiles.draw_profiles(n_leads, rng["profiles"], dirt.draw_hidden(n_leads, rng["hidden"]))
     latents = activities.draw_latents(people, rng["latents"])
 
     stage("intent")
@@ -122,10 +122,11 @@ def _leads_table(ids: pa.Array, people: profiles.Profiles, deals: outcomes.Deals
         "created_at": _timestamps(people.created_s),
     }
     for trait in world.TRAITS:
-        columns[trait.column] = dirt.dirty_category(trait, people.codes[trait.column], rng)
+        columns[trait.column] = dirt.dirty_category(trait, people.codes[trait.column],
+                                                    people.hidden[trait.column], rng)
         if trait is world.COMPANY_SIZE:
             columns["employee_count"] = pa.array(people.employee_count, pa.float64(), from_pandas=True)
-    columns["email_opt_in"] = dirt.dirty_yes_no(people.email_opt_in, rng)
+    columns["email_opt_in"] = dirt.dirty_yes_no(people.email_opt_in, people.hidden["email_opt_in"], rng)
     ratings = pa.array(["", *world.SALES_RATINGS], pa.string())
     columns["sales_rating"] = ratings.take(pa.array(deals.sales_rating.astype(np.int32) + 1))
     return pa.table(columns).take(pa.array(rows))

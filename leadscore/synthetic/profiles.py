@@ -23,6 +23,7 @@ class Profiles:
     employee_count: np.ndarray
     email_opt_in: np.ndarray
     fit: np.ndarray
+    hidden: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.created_s)
@@ -33,6 +34,13 @@ class Profiles:
     @property
     def home_edition(self) -> np.ndarray:
         return self.is_value(world.PRODUCT_INTEREST, world.HOME_EDITION)
+
+    @property
+    def home_edition_recorded(self) -> np.ndarray:
+        """Share of Home Edition interest as the export shows it: 1 or 0 when recorded, the
+        population share when the answer was left blank."""
+        share = world.PRODUCT_INTEREST.shares[world.PRODUCT_INTEREST.code(world.HOME_EDITION)]
+        return np.where(self.hidden[world.PRODUCT_INTEREST.column], share, self.home_edition.astype(float))
 
 
 def creation_times(n_leads: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -63,15 +71,18 @@ def employee_counts(size_codes: np.ndarray, rng: np.random.Generator) -> np.ndar
     return count
 
 
-def fit_score(codes: dict[str, np.ndarray]) -> np.ndarray:
-    """Sum of the trait effects: how well a lead matches the customers the company wins."""
+def fit_score(codes: dict[str, np.ndarray], hidden: dict[str, np.ndarray]) -> np.ndarray:
+    """Sum of the trait effects: how well a lead matches the customers the company wins, as
+    far as the CRM records it. A trait left blank counts its population-average effect."""
     fit = np.zeros(len(next(iter(codes.values()))))
     for trait in world.TRAITS:
-        fit += np.asarray(trait.effects)[codes[trait.column]]
+        effects = np.asarray(trait.effects)
+        average = float(np.dot(trait.shares, effects))
+        fit += np.where(hidden[trait.column], average, effects[codes[trait.column]])
     return fit
 
 
-def draw_profiles(n_leads: int, rng: np.random.Generator) -> Profiles:
+def draw_profiles(n_leads: int, rng: np.random.Generator, hidden: dict[str, np.ndarray]) -> Profiles:
     created_s, cohort = creation_times(n_leads, rng)
     codes = {trait.column: draw_trait(trait, n_leads, rng) for trait in world.TRAITS}
     return Profiles(
@@ -80,5 +91,6 @@ def draw_profiles(n_leads: int, rng: np.random.Generator) -> Profiles:
         codes=codes,
         employee_count=employee_counts(codes["company_size"], rng),
         email_opt_in=rng.random(n_leads) < world.EMAIL_OPT_IN_SHARE,
-        fit=fit_score(codes),
+        fit=fit_score(codes, hidden),
+        hidden=hidden,
     )

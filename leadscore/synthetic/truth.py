@@ -5,6 +5,9 @@
 fit is the sum of the profile trait effects, intent_term = a * log1p(I) - c * [unsubscribed
 before qualification] with I the recency-weighted count of intent activity, and drift a slow
 shift across cohorts. Leads interested in the Home Edition get no intent term and a penalty.
+Everything is read from the lead as the CRM records it: a trait left blank (exported as a
+placeholder) counts its population-average effect, so the truth is the best any model of the
+export could know, and its AUC is a ceiling a model can approach.
 b0 is solved so that the mean probability equals the requested won rate.
 """
 
@@ -40,7 +43,8 @@ def drift(profiles: Profiles) -> np.ndarray:
 def logit_before_base(profiles: Profiles, intent: np.ndarray, unsubscribed: np.ndarray) -> np.ndarray:
     """Everything in logit(p_true) except the intercept b0."""
     intent_term = world.INTENT_SCALE * np.log1p(intent) - world.UNSUBSCRIBE_PENALTY * unsubscribed
-    intent_term = np.where(profiles.home_edition, -world.HOME_EDITION_PENALTY, intent_term)
+    home = profiles.home_edition_recorded
+    intent_term = home * -world.HOME_EDITION_PENALTY + (1.0 - home) * intent_term
     return profiles.fit + intent_term + drift(profiles)
 
 
