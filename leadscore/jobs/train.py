@@ -1,0 +1,277 @@
+"""`leadscore train`: validate, build point-in-time examples, train, evaluate, set the stage
+thresholds, track the run in MLflow, register the version and decide whether it becomes the
+champion. If validation fails, nothing is trained and nothing is registered."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.errors import LeadscoreError
+from features.leakage import roc_auc
+from features.spec import load_spec
+from leadscore.settings import Settings, get_settings
+
+Promote = Literal["auto", "force", "never"]
+STEPS = ["load", "validate", "examples", "features", "lightgbm", "calibration", "refit", "baseline",
+         "stages", "leakage", "mlflow", "champion"]
+
+
+@dataclass
+class TrainOutcome:
+    version: int
+    promoted: bool
+    decision: str
+    metrics: dict[str, float]
+    challenger_score: float
+    champion_score: float | None
+    stages: dict[str, dict]
+    best_achievable_auc: float | None
+    run_id: str
+
+
+class _Steps:
+    """A progress bar over the named steps of a training run."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                 TimeElapsedColumn(), console=console, disable=not enabled, transient=False)
+        self.task = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.task = self.progress.add_task("training", total=len(STEPS))
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def __call__(self, name: str) -> None:
+        done = STEPS.index(name) + 1 if name in STEPS else None
+        self.progress.update(self.task, completed=done, description=f"done: {name}")
+
+
+def _truth(tables_paths: dict[str, Path]) -> pd.DataFrame | None:
+    folder = tables_paths["leads"].parent
+    for name in ("truth.parquet", "truth.csv"):
+        path = folder / name
+        if path.exists():
+            return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return None
+
+
+def score_on_holdout(bundle, examples, holdout: np.ndarray, activities) -> float:
+    """ROC-AUC of a (champion) bundle on the given holdout examples, with its own transform."""
+    leads = examples.leads.iloc[holdout]
+    as_of = examples.as_of[holdout] if examples.as_of is not None else None
+    X = bundle.transform.transform_frame(leads, activities, as_of)
+    return roc_auc(examples.label[holdout], bundle.predict_proba(X))
+
+
+def run_train(spec_path: Path, config_path: Path | None = None, data: Path | None = None,
+              promote: Promote = "auto", settings: Settings | None = None,
+              console: Console | None = None, show_progress: bool = True) -> TrainOutcome:
+    from features.examples import build_examples
+    from features.load import load_clean
+    from features.profile import DataProfile
+    from features.validation import validate_tables
+    from training.config import load_config
+    from training.registry import Registry, export_bundle
+    from training.trainer import best_achievable, train_model
+
+    settings = settings or get_settings()
+    console = console or Console()
+    err = Console(stderr=True)
+    spec = load_spec(spec_path)
+    config = load_config(config_path)
+
+    with _Steps(err, show_progress) as step:
+        cleaned, tables, cleaning = load_clean(spec, data)
+        step("load")
+        report = validate_tables(spec, cleaned, tables, purpose="train")
+        step("validate")
+        if not report.success:
+            console.print(report.summary())
+            report.raise_if_failed()
+        examples = build_examples(spec, tables)
+        step("examples")
+        result = train_model(spec, examples, tables.activities, config, step=step)
+
+        truth = _truth(tables.paths)
+        best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
+
+        trained_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        window = _data_window(examples, result)
+        metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
+        metrics |= {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
+        metrics |= {f"validation_{k}": v for k, v in result.validation_metrics.items()}
+        metrics["best_iteration"] = result.best_iteration
+        if best is not None:
+            metrics["best_achievable_roc_auc"] = best
+            metrics["gap_to_best_roc_auc"] = best - result.metrics["roc_auc"]
+        bundle = result.bundle
+        bundle.card = {"spec": spec.name, "trained_at": trained_at, "data_window": window,
+                       "examples": {"fit": len(result.split.fit), "validation": len(result.split.validation),
+                                    "holdout": len(result.split.holdout), "excluded": examples.excluded},
+                       "holdout_metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
+                       "best_achievable_roc_auc": best, "features": bundle.transform.names,
+                       "after_contact_excluded": spec.leads.after_contact}
+        bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
+        bundle.spec_yaml = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
+
+        registry = Registry.from_settings(settings)
+        mlflow = registry.mlflow
+        experiment = registry.experiment_id(config.experiment)
+        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment,
+                                                                     run_name=f"train-{spec.name}") as run:
+            bundle_dir = bundle.save(Path(tmp) / "bundle")
+            _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle)
+            example = _input_example(spec, cleaned, examples, result)
+            version = registry.log_model_version(bundle_dir, example, run.info.run_id)
+            step("mlflow")
+
+            challenger = result.metrics[config.promotion.metric]
+            champion = registry.champion()
+            champion_score = None
+            if champion is not None:
+                champion_bundle = registry.load_bundle(champion.version)
+                champion_score = (score_on_holdout(champion_bundle, examples, result.split.holdout, tables.activities)
+                                  if config.promotion.metric == "roc_auc" else None)
+            promoted, decision = decide(promote, challenger, champion_score, champion.version if champion else None,
+                                        config.promotion.max_drop, config.promotion.metric)
+            mlflow.set_tags({"promotion_decision": decision, "registered_version": str(version)})
+            if champion_score is not None:
+                mlflow.log_metric(f"champion_holdout_{config.promotion.metric}", champion_score)
+            mlflow.log_metric("promoted", float(promoted))
+            if promoted:
+                registry.set_champion(version, decision)
+                export_bundle(registry, version, settings.bundles_dir)
+            else:
+                registry.client.set_model_version_tag(registry.model_name, str(version), "promotion", decision)
+            step("champion")
+
+    _print_summary(console, spec.name, version, result, best, decision, cleaning, examples)
+    return TrainOutcome(version, promoted, decision, metrics, challenger, champion_score,
+                        {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id)
+
+
+def decide(promote: Promote, challenger: float, champion: float | None, champion_version: int | None,
+           max_drop: float, metric: str = "roc_auc") -> tuple[bool, str]:
+    """The champion/challenger rule: (promote?, the decision in words)."""
+    if promote == "force":
+        return True, f"promoted by hand (--promote force); {metric} {challenger:.4f}"
+    if promote == "never":
+        return False, f"not promoted (--promote never); {metric} {challenger:.4f}"
+    if champion is None:
+        return True, f"promoted: first champion ({metric} {challenger:.4f})"
+    if challenger >= champion - max_drop:
+        return True, (f"promoted: {metric} {challenger:.4f} vs champion v{champion_version} {champion:.4f} "
+                      f"on the same holdout (allowed drop {max_drop})")
+    return False, (f"not promoted: {metric} {challenger:.4f} is more than {max_drop} below champion "
+                   f"v{champion_version}'s {champion:.4f} on the same holdout")
+
+
+def _data_window(examples, result) -> dict:
+    if "created_at" not in examples.leads:
+        return {"ordered_by": "order_by column", "examples": len(examples)}
+    created = examples.leads["created_at"]
+    holdout = created.iloc[result.split.holdout]
+    return {"first_lead": str(created.min()), "last_lead": str(created.max()),
+            "holdout_from": str(holdout.min()), "holdout_to": str(holdout.max())}
+
+
+def _input_example(spec, cleaned, examples, result) -> pd.DataFrame:
+    columns = [c for c in spec.profile_columns]
+    sample = cleaned.leads[[spec.leads.id, *columns]].head(2).rename(columns={spec.leads.id: "lead_id"})
+    return sample.astype(object).where(sample.notna(), None).astype(str)
+
+
+def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle) -> None:
+    from training import figures
+
+    params = {"spec": spec.name, "calibration": config.calibration, "refit_full": config.refit_full,
+              "validation_fraction": config.validation_fraction, "holdout_fraction": spec.holdout_fraction,
+              "min_category_count": config.min_category_count, "n_features": len(bundle.transform.names),
+              "examples": len(examples), **{f"lgbm_{k}": v for k, v in config.model.model_dump().items()},
+              "stage_sql_rule": config.stages.sql.rule, "stage_mql_rule": config.stages.mql.rule}
+    mlflow.log_params(params)
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+    if spec.source:
+        mlflow.log_text(Path(spec.source).read_text(encoding="utf-8"), "dataset_spec.yaml")
+    mlflow.log_dict(config.model_dump(mode="json"), "training_config.json")
+    mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded,
+                     "won_rate": float(examples.label.mean()), "cleaning": cleaning.lines(),
+                     "data_window": bundle.card.get("data_window")}, "data_summary.json")
+    mlflow.log_dict({"success": report.success, "checked": report.checked,
+                     "failures": [f.describe() for f in report.failures],
+                     "notes": report.notes}, "validation.json")
+    mlflow.log_dict({"threshold": config.leakage_auc, "columns": [f.as_dict() for f in result.leakage]},
+                    "leakage_report.json")
+    mlflow.log_dict({k: v.to_dict() for k, v in result.stages.items()}, "stage_definitions.json")
+    mlflow.log_dict(result.feature_importance, "feature_importance.json")
+    figs = figures.all_figures(result.holdout_label, result.holdout_probability,
+                               result.baseline_probability, result.feature_importance)
+    try:
+        for name, fig in figs.items():
+            mlflow.log_figure(fig, f"figures/{name}")
+    finally:
+        figures.close(figs)
+
+
+def _print_summary(console: Console, spec_name, version, result, best, decision, cleaning, examples) -> None:
+    table = Table(title=f"leadscore train: {spec_name}, version {version}", show_lines=False)
+    table.add_column("holdout metric")
+    table.add_column("LightGBM (calibrated)", justify="right")
+    table.add_column("logistic baseline", justify="right")
+    for key, label in [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"),
+                       ("brier", "Brier score"), ("ece", "expected calibration error"),
+                       ("lift_top10", "lift, top 10%"), ("captured_top10", "buyers in top 10%"),
+                       ("lift_top20", "lift, top 20%"), ("captured_top20", "buyers in top 20%")]:
+        table.add_row(label, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+    if best is not None:
+        table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
+        table.add_row("gap to best", f"{best - result.metrics['roc_auc']:.4f}", "")
+    console.print(table)
+    console.print(f"examples: {len(result.split.fit):,} fit, {len(result.split.validation):,} validation, "
+                  f"{len(result.split.holdout):,} holdout (most recent); excluded: "
+                  + ", ".join(f"{k} {v:,}" for k, v in examples.excluded.items()))
+    for line in cleaning.lines():
+        console.print(f"cleaning: {line}")
+    flagged = [f for f in result.leakage if f.flagged and not f.after_contact]
+    if flagged:
+        console.print("[bold yellow]leakage warning[/]: these features alone predict the outcome suspiciously well: "
+                      + ", ".join(f"{f.column} (AUC {max(f.auc, np.nan_to_num(f.auc_where_filled)):.3f})" for f in flagged)
+                      + "; mark them as after_contact in the spec if sales fill them in")
+    console.print("[bold]Stage definitions[/] (holdout):")
+    for stage in result.stages.values():
+        console.print(f"  {stage.words()}")
+    console.print(f"[bold]Champion decision[/]: {decision}")
+
+
+def format_versions(versions) -> Table:
+    table = Table(title="lead-scorer versions")
+    for col in ("version", "created", "aliases", "ROC-AUC", "PR-AUC", "ECE", "promotion"):
+        table.add_column(col)
+    for v in versions:
+        m = v.metrics
+        table.add_row(str(v.version), v.created, ", ".join(v.aliases),
+                      f"{m.get('holdout_roc_auc', float('nan')):.4f}", f"{m.get('holdout_pr_auc', float('nan')):.4f}",
+                      f"{m.get('holdout_ece', float('nan')):.4f}", v.tags.get("promotion", ""))
+    return table
+
+
+def dump_json(data) -> str:
+    return json.dumps(data, indent=1, default=str)
+
+
+__all__ = ["run_train", "decide", "format_versions", "LeadscoreError"]

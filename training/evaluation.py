@@ -1,0 +1,44 @@
+"""How good a probability is, measured on the time holdout."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+
+def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed won rate - mean probability| over equal-count bins, weighted by size."""
+    order = np.argsort(probability, kind="stable")
+    chunks = np.array_split(order, bins)
+    n = len(probability)
+    return float(sum(len(c) / n * abs(label[c].mean() - probability[c].mean()) for c in chunks if len(c)))
+
+
+def top_share(label: np.ndarray, probability: np.ndarray, share: float) -> tuple[float, float]:
+    """(lift, share of buyers captured) among the top `share` of leads by probability."""
+    k = max(1, int(round(len(probability) * share)))
+    top = np.argsort(-probability, kind="stable")[:k]
+    base = label.mean()
+    rate = label[top].mean()
+    captured = label[top].sum() / max(label.sum(), 1)
+    return float(rate / base) if base > 0 else float("nan"), float(captured)
+
+
+def evaluate(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    label = np.asarray(label).astype(int)
+    probability = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
+    lift10, capture10 = top_share(label, probability, 0.10)
+    lift20, capture20 = top_share(label, probability, 0.20)
+    return {
+        "roc_auc": float(roc_auc_score(label, probability)),
+        "pr_auc": float(average_precision_score(label, probability)),
+        "log_loss": float(log_loss(label, probability, labels=[0, 1])),
+        "brier": float(brier_score_loss(label, probability)),
+        "ece": expected_calibration_error(label, probability),
+        "lift_top10": lift10,
+        "captured_top10": capture10,
+        "lift_top20": lift20,
+        "captured_top20": capture20,
+        "won_rate": float(label.mean()),
+        "n": int(len(label)),
+    }

@@ -1,0 +1,214 @@
+"""The model registry: MLflow tracking and registered versions, with the `champion` alias.
+
+Embedded by default (a SQLite store and artifacts under models/), any tracking server with
+MLFLOW_TRACKING_URI. Every alias name and every registry call lives here, in one place.
+
+Champion history is kept as a registered-model tag (`champion_history`, oldest first), so
+`rollback` can put the previous champion back even after several promotions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.bundle import ModelBundle
+from features.errors import LeadscoreError
+
+HISTORY_TAG = "champion_history"
+
+
+class RegistryError(LeadscoreError):
+    """A registry operation that cannot be done (no such version, no champion, ...)."""
+
+
+@dataclass
+class VersionInfo:
+    version: int
+    run_id: str
+    created: str
+    aliases: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def quiet_mlflow_environment() -> None:
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, artifact_root: Path, model_name: str = "lead-scorer",
+                 champion_alias: str = "champion", cache_dir: Path | None = None):
+        self.tracking_uri = tracking_uri
+        self.artifact_root = Path(artifact_root)
+        self.model_name = model_name
+        self.champion_alias = champion_alias
+        self.cache_dir = Path(cache_dir) if cache_dir else self.artifact_root.parent / ".bundle-cache"
+        self._client = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "Registry":
+        return cls(settings.resolved_tracking_uri, settings.artifact_root, settings.registered_model,
+                   settings.champion_alias, settings.models_dir / ".bundle-cache")
+
+    # ------------------------------------------------------------------------------ plumbing
+    @property
+    def mlflow(self):
+        quiet_mlflow_environment()
+        import mlflow
+
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return mlflow
+
+    @property
+    def client(self):
+        if self._client is None:
+            mlflow = self.mlflow
+            self._client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self, name: str) -> str:
+        mlflow = self.mlflow
+        found = mlflow.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        self.artifact_root.mkdir(parents=True, exist_ok=True)
+        return mlflow.create_experiment(name, artifact_location=str(self.artifact_root / name))
+
+    def _model_exists(self) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.model_name)
+            return True
+        except MlflowException:
+            return False
+
+    # ------------------------------------------------------------------------------ logging
+    def log_model_version(self, bundle_dir: Path, input_example, run_id: str) -> int:
+        """Log the bundle as a pyfunc in the active run and register it; returns the version."""
+        import pandas as pd
+        from mlflow.models import infer_signature
+
+        mlflow = self.mlflow
+        code = Path(__file__).with_name("mlflow_model.py")
+        output = pd.DataFrame({"probability": [0.5] * len(input_example)})
+        signature = infer_signature(input_example, output)
+        with contextlib.redirect_stderr(io.StringIO()):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=str(code), artifacts={"bundle": str(bundle_dir)},
+                signature=signature, input_example=input_example,
+                registered_model_name=self.model_name,
+                pip_requirements=["leadscore", "lightgbm==4.7.0", "pandas==3.1.1", "numpy==2.4.6"])
+        return int(info.registered_model_version)
+
+    # ------------------------------------------------------------------------------ reading
+    def versions(self) -> list[VersionInfo]:
+        if not self._model_exists():
+            return []
+        aliases: dict[int, list[str]] = {}
+        for alias, version in self.client.get_registered_model(self.model_name).aliases.items():
+            aliases.setdefault(int(version), []).append(alias)
+        out = []
+        for mv in self.client.search_model_versions(f"name='{self.model_name}'", order_by=["version_number DESC"]):
+            metrics = self.client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+            from datetime import datetime, timezone
+
+            created = datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+            out.append(VersionInfo(int(mv.version), mv.run_id or "", created, aliases.get(int(mv.version), []),
+                                   dict(metrics), dict(mv.tags)))
+        return out
+
+    def version(self, version: int) -> VersionInfo:
+        for info in self.versions():
+            if info.version == int(version):
+                return info
+        known = ", ".join(str(v.version) for v in self.versions()) or "none yet"
+        raise RegistryError(f"model {self.model_name!r} has no version {version} (versions: {known})")
+
+    def champion(self) -> VersionInfo | None:
+        if not self._model_exists():
+            return None
+        alias = self.client.get_registered_model(self.model_name).aliases.get(self.champion_alias)
+        return None if alias is None else self.version(int(alias))
+
+    def bundle_path(self, version: int) -> Path:
+        """Local folder of a version's bundle, downloaded once into the cache."""
+        self.version(version)  # a clear error for an unknown version
+        target = self.cache_dir / f"v{int(version)}"
+        if (target / "bundle.json").exists():
+            return target
+        mlflow = self.mlflow
+        tmp = self.cache_dir / f".v{int(version)}.download"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{self.model_name}/{int(version)}", dst_path=str(tmp)))
+        found = next(local.rglob("bundle.json"), None)
+        if found is None:
+            raise RegistryError(f"version {version} of {self.model_name!r} holds no model bundle")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(found.parent), target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def load_bundle(self, version: int) -> ModelBundle:
+        return ModelBundle.load(self.bundle_path(version))
+
+    # ------------------------------------------------------------------------------ aliases
+    def _history(self) -> list[int]:
+        tags = self.client.get_registered_model(self.model_name).tags
+        return [int(v) for v in tags.get(HISTORY_TAG, "").split(",") if v]
+
+    def set_champion(self, version: int, reason: str) -> None:
+        self.version(version)
+        history = [v for v in self._history() if v != int(version)] + [int(version)]
+        self.client.set_registered_model_alias(self.model_name, self.champion_alias, int(version))
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(map(str, history)))
+        self.client.set_model_version_tag(self.model_name, str(version), "promotion", reason)
+
+    def rollback(self) -> tuple[int, int]:
+        """Put the previous champion back; returns (from_version, to_version)."""
+        current = self.champion()
+        if current is None:
+            raise RegistryError("there is no champion to roll back; train one with `leadscore train`")
+        history = [v for v in self._history() if v != current.version]
+        if not history:
+            raise RegistryError(f"version {current.version} is the only champion there has been; "
+                                f"nothing to roll back to (promote another version with `leadscore promote`)")
+        previous = history[-1]
+        self.client.set_registered_model_alias(self.model_name, self.champion_alias, previous)
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(map(str, history)))
+        self.client.set_model_version_tag(self.model_name, str(current.version), "rolled_back", "true")
+        return current.version, previous
+
+
+def export_bundle(registry: Registry, version: int | None, bundles_dir: Path) -> tuple[int, Path]:
+    """Copy a version's bundle (default: the champion) to bundles_dir/v<N>, and to
+    bundles_dir/champion when it is the champion. Returns (version, path)."""
+    champion = registry.champion()
+    if version is None:
+        if champion is None:
+            raise RegistryError("there is no champion yet: train one with `leadscore train`")
+        version = champion.version
+    source = registry.bundle_path(int(version))
+    bundle = ModelBundle.load(source)
+    bundle.card = {**bundle.card, "version": str(version)}
+    target = bundle.save(Path(bundles_dir) / f"v{int(version)}")
+    if champion is not None and champion.version == int(version):
+        bundle.save(Path(bundles_dir) / "champion")
+        target = Path(bundles_dir) / "champion"
+    return int(version), target
+
+
+def describe_metrics(metrics: dict[str, Any], keys=("holdout_roc_auc", "holdout_pr_auc", "holdout_ece")) -> str:
+    return "  ".join(f"{k.removeprefix('holdout_')}={metrics[k]:.4f}" for k in keys if k in metrics)

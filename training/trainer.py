@@ -1,0 +1,209 @@
+"""From examples to a calibrated model: time split, LightGBM with early stopping, a logistic
+regression baseline on the same features, calibration on held-out data, holdout evaluation,
+stage thresholds and the leakage report.
+
+Splits, oldest to newest: `fit` (the older training examples), `validation` (the most recent
+training examples: early stopping and calibration), `holdout` (the most recent leads overall:
+evaluation and stage thresholds). Nothing is ever shuffled where dates exist.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from features.bundle import ModelBundle
+from features.examples import Examples
+from features.leakage import LeakageFinding, leakage_report, roc_auc
+from features.spec import DatasetSpec
+from features.transform import LeadTransform
+from training.calibration import fit_calibration
+from training.config import TrainingConfig
+from training.evaluation import evaluate
+from training.stages import StageDefinition, stage_thresholds
+
+
+@dataclass
+class Split:
+    fit: np.ndarray
+    validation: np.ndarray
+    holdout: np.ndarray
+
+
+@dataclass
+class TrainingResult:
+    bundle: ModelBundle
+    metrics: dict[str, float]  # holdout metrics of the calibrated model
+    baseline_metrics: dict[str, float]  # logistic regression on the same features
+    validation_metrics: dict[str, float]
+    stages: dict[str, StageDefinition]
+    leakage: list[LeakageFinding]
+    split: Split
+    holdout_probability: np.ndarray
+    baseline_probability: np.ndarray
+    holdout_label: np.ndarray
+    holdout_ids: np.ndarray
+    feature_importance: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+    best_iteration: int = 0
+
+
+def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
+    older, holdout = examples.split_by_time(holdout_fraction)
+    cut = int(round(len(older) * (1 - validation_fraction)))
+    return Split(fit=older[:cut], validation=older[cut:], holdout=holdout)
+
+
+def _check_classes(label: np.ndarray, where: str) -> None:
+    won = int(label.sum())
+    if won == 0 or won == len(label):
+        from features.errors import DataError
+
+        raise DataError(f"the {where} slice has only {'lost' if won == 0 else 'won'} leads "
+                        f"({len(label)} examples); more history is needed to train")
+
+
+def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: int, trees: int):
+    import lightgbm as lgb
+
+    params = config.model
+    monotone = transform.monotone_constraints if params.monotone_activity else [0] * n_features
+    return lgb.LGBMClassifier(
+        n_estimators=trees, learning_rate=params.learning_rate, num_leaves=params.num_leaves,
+        min_child_samples=params.min_child_samples, colsample_bytree=params.colsample_bytree,
+        subsample=params.subsample, subsample_freq=1, reg_lambda=params.reg_lambda,
+        cat_smooth=params.cat_smooth, cat_l2=params.cat_smooth, monotone_constraints=monotone,
+        monotone_constraints_method="intermediate", n_jobs=params.n_jobs, random_state=params.seed,
+        verbose=-1)
+
+
+def fit_lightgbm(X: np.ndarray, y: np.ndarray, split: Split, transform: LeadTransform,
+                 config: TrainingConfig):
+    import lightgbm as lgb
+
+    model = _classifier(config, transform, X.shape[1], config.model.max_trees)
+    model.fit(X[split.fit], y[split.fit], eval_X=(X[split.validation],), eval_y=(y[split.validation],),
+              eval_metric="binary_logloss", categorical_feature=transform.categorical_indices or "auto",
+              feature_name=[_safe(n) for n in transform.names],
+              callbacks=[lgb.early_stopping(config.model.early_stopping_rounds, verbose=False)])
+    return model
+
+
+def refit_lightgbm(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: LeadTransform,
+                   config: TrainingConfig, trees: int):
+    model = _classifier(config, transform, X.shape[1], trees)
+    model.fit(X[rows], y[rows], categorical_feature=transform.categorical_indices or "auto",
+              feature_name=[_safe(n) for n in transform.names])
+    return model.booster_
+
+
+def fit_baseline(X: np.ndarray, y: np.ndarray, split: Split, transform: LeadTransform):
+    """One-hot categories, impute and scale numbers, logistic regression."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cat = transform.categorical_indices
+    num = [i for i in range(X.shape[1]) if i not in set(cat)]
+    columns = ColumnTransformer([
+        ("categories", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1),
+                                     OneHotEncoder(handle_unknown="ignore")), cat),
+        ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                                  StandardScaler()), num),
+    ])
+    model = make_pipeline(columns, LogisticRegression(max_iter=2000, C=1.0))
+    train = np.r_[split.fit, split.validation]
+    model.fit(X[train], y[train])
+    return model
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame | None,
+                config: TrainingConfig, step: Callable[[str], None] = lambda _: None) -> TrainingResult:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+        step(name)
+
+    split = split_examples(examples, spec.holdout_fraction, config.validation_fraction)
+    y = examples.label.astype(int)
+    for name in ("fit", "validation", "holdout"):
+        _check_classes(y[getattr(split, name)], name)
+
+    training_rows = np.r_[split.fit, split.validation]
+    train_leads = examples.leads.iloc[training_rows]
+    train_acts = activities
+    transform = LeadTransform.fit(spec, train_leads, train_acts, min_category_count=config.min_category_count)
+    X = transform.transform_frame(examples.leads, activities, examples.as_of)
+    lap("features")
+
+    model = fit_lightgbm(X, y, split, transform, config)
+    booster = model.booster_
+    best = int(model.best_iteration_ or booster.current_iteration())
+    lap("lightgbm")
+
+    raw_validation = booster.predict(X[split.validation], num_iteration=best)
+    calibration = fit_calibration(config.calibration, raw_validation, y[split.validation])
+    lap("calibration")
+
+    if config.refit_full:
+        # Early stopping and calibration told us how many trees and how to read their output;
+        # the final model learns from every training example, the most recent included.
+        trees = max(1, int(round(best * len(training_rows) / len(split.fit))))
+        final = refit_lightgbm(X, y, training_rows, transform, config, trees)
+        lap("refit")
+    else:
+        # Keep only the trees early stopping chose, so every later caller scores the same model.
+        final = booster.__class__(model_str=booster.model_to_string(num_iteration=best))
+    bundle = ModelBundle(transform=transform, booster=final, calibration=calibration, stages={})
+    p_holdout = bundle.predict_proba(X[split.holdout])
+    p_validation = bundle.predict_proba(X[split.validation])
+    metrics = evaluate(y[split.holdout], p_holdout)
+    validation_metrics = evaluate(y[split.validation], p_validation)
+
+    baseline = fit_baseline(X, y, split, transform)
+    p_baseline = baseline.predict_proba(X[split.holdout])[:, 1]
+    baseline_metrics = evaluate(y[split.holdout], p_baseline)
+    lap("baseline")
+
+    order_ns = examples.order[split.holdout] if examples.as_of is not None else None
+    stages = stage_thresholds(config.stages, y[split.holdout], p_holdout, order_ns)
+    bundle.stages = {k: v.to_dict() for k, v in stages.items()}
+    lap("stages")
+
+    columns: dict[str, Any] = {name: X[training_rows, i] for i, name in enumerate(transform.names)}
+    for column in spec.leads.after_contact:
+        columns[column] = examples.leads[column].iloc[training_rows]
+    leakage = leakage_report(columns, y[training_rows], config.leakage_auc, set(spec.leads.after_contact))
+    lap("leakage")
+
+    gains = booster.feature_importance(importance_type="gain")
+    importance = {n: float(g) for n, g in sorted(zip(transform.names, gains), key=lambda kv: -kv[1])}
+    return TrainingResult(
+        bundle=bundle, metrics=metrics, baseline_metrics=baseline_metrics,
+        validation_metrics=validation_metrics, stages=stages, leakage=leakage, split=split,
+        holdout_probability=p_holdout, baseline_probability=p_baseline, holdout_label=y[split.holdout],
+        holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
+        feature_importance=importance, timings=timings, best_iteration=best)
+
+
+def best_achievable(truth: pd.DataFrame, holdout_ids: np.ndarray, holdout_label: np.ndarray) -> float | None:
+    """ROC-AUC of the true probability on the same holdout: the ceiling for any model."""
+    p = pd.Series(truth["p_true"].to_numpy(), index=truth["lead_id"].astype(str)).reindex(holdout_ids)
+    if p.isna().any():
+        return None
+    return roc_auc(holdout_label, p.to_numpy())
