@@ -14,9 +14,8 @@ their outputs are identical to the last bit (tested).
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -110,23 +109,28 @@ class ActivityAggregator:
 
         lead_ids: (n,) ids; as_of: (n,) datetime64[ns] (each lead its own moment);
         activities: canonical frame (lead_id, occurred_at, activity_type)."""
-        n, T = len(lead_ids), len(self.types)
-        zero = [np.zeros((n, T), dtype=np.int64) for _ in self.windows]
-        none = np.full(n, -1, dtype=np.int64)
-        if activities is None or len(activities) == 0 or T == 0:
-            return self._assemble(zero, none, none.copy(), np.zeros((n, T), dtype=bool))
-
+        n = len(lead_ids)
+        if activities is None or len(activities) == 0 or not self.types:
+            empty = np.empty(0, dtype=np.int64)
+            return self.aggregate_arrays(n, empty, empty, empty, np.asarray(as_of, dtype="datetime64[ns]").view(np.int64))
         lead_pos = _positions(pd.Index(pd.Series(lead_ids).astype(str)), activities["lead_id"])
         type_code = _positions(pd.Index(self.types), activities["activity_type"])
         t_ns = activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
         as_of_ns = np.asarray(as_of, dtype="datetime64[ns]").view(np.int64)
+        if progress:
+            progress()
+        return self.aggregate_arrays(n, lead_pos, type_code, t_ns, as_of_ns)
+
+    def aggregate_arrays(self, n: int, lead_pos: np.ndarray, type_code: np.ndarray, t_ns: np.ndarray,
+                         as_of_ns: np.ndarray) -> np.ndarray:
+        """The vectorised definition: one entry per activity (lead position, type code or -1,
+        time in ns or NaT), one as-of moment (ns) per lead."""
+        T = len(self.types)
         keep = (lead_pos >= 0) & (type_code >= 0) & (t_ns != np.iinfo(np.int64).min)
         lead_pos, type_code, t_ns = lead_pos[keep], type_code[keep], t_ns[keep]
         age = as_of_ns[lead_pos] - t_ns
         before = age > 0  # strictly before the as-of moment
         lead_pos, type_code, age = lead_pos[before], type_code[before], age[before]
-        if progress:
-            progress()
 
         cell = lead_pos * T + type_code
         counts = []
@@ -134,14 +138,30 @@ class ActivityAggregator:
             inside = age <= w_ns
             counts.append(np.bincount(cell[inside], minlength=n * T).reshape(n, T).astype(np.int64))
         ever = np.bincount(cell, minlength=n * T).reshape(n, T) > 0
-        if progress:
-            progress()
 
         engaging = self._engaging[type_code]
         last_ns = _min_per_lead(lead_pos[engaging], age[engaging], n)
         high = self._is_high[type_code]
         last_high_ns = _min_per_lead(lead_pos[high], age[high], n)
         return self._assemble(counts, last_ns, last_high_ns, ever)
+
+    def aggregate_records(self, activities_per_lead: list, as_of_ns: np.ndarray) -> np.ndarray:
+        """Features of many leads from raw activity dicts (the API's shape), vectorised: the
+        same numbers as `aggregate_one` for each lead, at a fraction of the cost per lead."""
+        lead_pos, type_code, t_ns = [], [], []
+        index = self._type_index
+        for i, activities in enumerate(activities_per_lead):
+            for activity in activities or ():
+                code = index.get(normalise_type(activity.get("activity_type")))
+                t = timestamp_ns(activity.get("occurred_at"))
+                if code is None or t is None:
+                    continue
+                lead_pos.append(i)
+                type_code.append(code)
+                t_ns.append(t)
+        return self.aggregate_arrays(len(activities_per_lead), np.array(lead_pos, dtype=np.int64),
+                                     np.array(type_code, dtype=np.int64), np.array(t_ns, dtype=np.int64),
+                                     np.asarray(as_of_ns, dtype=np.int64))
 
     # ------------------------------------------------------------------------------ one lead
     def aggregate_one(self, as_of_ns: int, activities: Iterable[Mapping[str, Any]]) -> np.ndarray:
@@ -204,6 +224,7 @@ def normalise_type(value: Any) -> str | None:
 
 
 _EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def timestamp_ns(value: Any) -> int | None:
@@ -233,5 +254,4 @@ def timestamp_ns(value: Any) -> int | None:
         return None
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    seconds = calendar.timegm(dt.timetuple())
-    return seconds * 10**9 + dt.microsecond * 1000
+    return ((dt - _EPOCH) // _MICROSECOND) * 1000

@@ -25,6 +25,7 @@ from features.activity import ActivityAggregator, timestamp_ns
 from features.spec import DatasetSpec
 
 OTHER = "(other)"
+_CACHE_LIMIT = 20_000  # distinct raw spellings remembered per categorical column
 _SPACES = re.compile(r"\s+")
 
 
@@ -59,7 +60,7 @@ class LeadTransform:
         self.activity = activity
         self.features = self._describe()
         self.names = [f.name for f in self.features]
-        self._yes_no_cache: dict[Any, float] = {}
+        self._clean_cache: dict[str, dict[Any, str | None]] = {c: {} for c in self.categorical}
 
     # ------------------------------------------------------------------------------ fitting
     @classmethod
@@ -130,11 +131,21 @@ class LeadTransform:
         aliases are normalised."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return None
+        cache = self._clean_cache.get(column)
+        if cache is not None:
+            try:
+                return cache[value]
+            except (KeyError, TypeError):
+                pass
         text = str(value)
         if text.strip() in self.missing_values:
-            return None
-        text = _SPACES.sub(" ", text.strip().casefold())
-        return self.category_aliases.get(column, {}).get(text, text)
+            cleaned = None
+        else:
+            text = _SPACES.sub(" ", text.strip().casefold())
+            cleaned = self.category_aliases.get(column, {}).get(text, text)
+        if cache is not None and len(cache) < _CACHE_LIMIT and isinstance(value, str):
+            cache[value] = cleaned
+        return cleaned
 
     def _number(self, value: Any) -> float:
         if value is None or isinstance(value, bool):
@@ -169,23 +180,41 @@ class LeadTransform:
 
         as_of: a datetime, ISO string or nanoseconds; required with activity features."""
         row = np.empty(len(self.features), dtype=np.float64)
-        i = 0
-        for column in self.categorical:
-            value = self.clean_category(column, lead.get(column))
-            codes = self._code[column]
-            row[i] = math.nan if value is None else codes.get(value, codes[OTHER])
-            i += 1
-        for column in self.numeric:
-            row[i] = self._number(lead.get(column))
-            i += 1
-        for column in self.yes_no:
-            row[i] = self._yes_no(lead.get(column))
-            i += 1
+        i = len(self.categorical) + len(self.numeric) + len(self.yes_no)
+        row[:i] = self._profile_row(lead)
         if self.activity is not None:
             as_of_ns = timestamp_ns(as_of)
             if as_of_ns is None:
                 raise ValueError("as_of is required: this transform has activity features")
             row[i:] = self.activity.aggregate_one(as_of_ns, activities)
+        return row
+
+    def transform_records(self, leads: list[Mapping[str, Any]], activities_per_lead: list | None = None,
+                          as_of: Any = None) -> np.ndarray:
+        """Model rows of many leads given as raw dicts (the API's batch shape): the rows
+        `transform_one` gives each of them, with the activity features vectorised."""
+        n = len(leads)
+        width = len(self.features)
+        n_profile = len(self.categorical) + len(self.numeric) + len(self.yes_no)
+        X = np.empty((n, width), dtype=np.float64)
+        for r, lead in enumerate(leads):
+            X[r, :n_profile] = self._profile_row(lead)
+        if self.activity is not None:
+            if as_of is None:
+                raise ValueError("as_of is required: this transform has activity features")
+            as_of_ns = np.array([timestamp_ns(a) for a in as_of], dtype=np.int64) \
+                if isinstance(as_of, (list, tuple, np.ndarray)) else np.full(n, timestamp_ns(as_of), dtype=np.int64)
+            X[:, n_profile:] = self.activity.aggregate_records(activities_per_lead or [()] * n, as_of_ns)
+        return X
+
+    def _profile_row(self, lead: Mapping[str, Any]) -> list[float]:
+        row: list[float] = []
+        for column in self.categorical:
+            value = self.clean_category(column, lead.get(column))
+            codes = self._code[column]
+            row.append(math.nan if value is None else codes.get(value, codes[OTHER]))
+        row += [self._number(lead.get(c)) for c in self.numeric]
+        row += [self._yes_no(lead.get(c)) for c in self.yes_no]
         return row
 
     def describe_value(self, info: FeatureInfo, value: float) -> str | None:

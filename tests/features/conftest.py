@@ -46,9 +46,13 @@ def raw_crm(n: int, seed: int, n_activities: int | None = None) -> dict[str, pd.
     lead_idx = rng.integers(0, n, m)
     offset = rng.integers(-5 * 86400, 120 * 86400, m).astype("timedelta64[s]")
     times = created[lead_idx] + offset
+    stamps = pd.to_datetime(times).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
+    zone = rng.integers(0, 3, m)  # naive UTC, "Z", or a +02:00 offset: all must read the same way
+    stamps[zone == 1] = stamps[zone == 1] + "Z"
+    stamps[zone == 2] = stamps[zone == 2] + "+02:00"
     activities = pd.DataFrame({
         "lead_id": leads["lead_id"].to_numpy()[lead_idx],
-        "occurred_at": pd.to_datetime(times).strftime("%Y-%m-%dT%H:%M:%S"),
+        "occurred_at": stamps,
         "activity_type": rng.choice(np.array(TYPES + ["Pricing_View", "chat"], dtype=object), m),
     })
     closed = rng.random(n) < 0.7

@@ -21,9 +21,13 @@ def test_a_lead_alone_scores_exactly_as_inside_a_batch(spec):
     batch = transform.transform_frame(tables.leads, tables.activities, as_of)
 
     by_lead = {k: g.to_dict("records") for k, g in raw["activities"].groupby("lead_id")}
-    for i, lead in enumerate(raw["leads"].drop_duplicates().to_dict("records")):
+    records = raw["leads"].drop_duplicates().to_dict("records")
+    for i, lead in enumerate(records):
         one = transform.transform_one(lead, by_lead.get(lead["lead_id"], []), as_of=as_of[i])
         np.testing.assert_array_equal(one, batch[i], err_msg=f"lead {lead['lead_id']}")
+    # the API's batch path over raw dicts gives the same rows too
+    many = transform.transform_records(records, [by_lead.get(r["lead_id"], []) for r in records], list(as_of))
+    np.testing.assert_array_equal(many, batch)
 
 
 def test_unknown_categories_missing_fields_and_placeholders_are_scored(spec):

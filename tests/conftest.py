@@ -1,0 +1,58 @@
+"""Shared fixtures: a small synthetic CRM and a model trained on it, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SPEC = ROOT / "data" / "specs" / "demo_crm.yaml"
+X_EDUCATION = ROOT.parent / "shared" / "data" / "x_education" / "Leads.csv"
+
+# Quick settings for small data: fewer trees, fewer leads per stage.
+FAST_CONFIG = {
+    "model": {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "max_trees": 300,
+              "early_stopping_rounds": 30},
+    "stages": {"min_stage_leads": 10},
+}
+
+
+@pytest.fixture(scope="session")
+def demo_crm_dir(tmp_path_factory) -> Path:
+    """A 6,000-lead synthetic CRM written as the demo spec expects (parquet)."""
+    from leadscore.jobs.generate import run_generate
+
+    out = tmp_path_factory.mktemp("demo_crm")
+    run_generate(out, 6000, seed=11, show_progress=False, print_summary=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(demo_crm_dir):
+    """(spec, canonical tables, examples, TrainingResult) of a model trained on demo_crm_dir."""
+    from features.examples import build_examples
+    from features.load import load_clean
+    from features.spec import load_spec
+    from training.config import TrainingConfig
+    from training.trainer import train_model
+
+    spec = load_spec(DEMO_SPEC)
+    _, tables, _ = load_clean(spec, demo_crm_dir)
+    examples = build_examples(spec, tables)
+    result = train_model(spec, examples, tables.activities, TrainingConfig.model_validate(FAST_CONFIG))
+    result.bundle.card = {"version": "test", "spec": spec.name}
+    result.bundle.spec_yaml = DEMO_SPEC.read_text()
+    return spec, tables, examples, result
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(trained, tmp_path_factory) -> Path:
+    """A saved model bundle, as `leadscore export` writes it."""
+    _, _, _, result = trained
+    return result.bundle.save(tmp_path_factory.mktemp("bundles") / "champion")
