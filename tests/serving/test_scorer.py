@@ -1,0 +1,90 @@
+"""Scores, stages and reasons as a salesperson reads them."""
+
+import numpy as np
+import pytest
+
+from serving.scorer import LeadScorer
+
+AS_OF = "2026-11-01T00:00:00"
+
+
+@pytest.fixture(scope="module")
+def scorer(bundle_dir):
+    return LeadScorer.from_bundle_dir(bundle_dir)
+
+
+def good_lead(**changes):
+    lead = {"lead_id": "A1", "industry": "Software", "company_size": "201-1000", "country": "Germany",
+            "job_role": "IT", "seniority": "Director", "lead_source": "Referral", "campaign": "Webinar Series",
+            "product_interest": "Analytics Suite", "email_opt_in": "Yes", "employee_count": 400,
+            "activities": [{"occurred_at": f"2026-10-{d:02d}T10:00:00Z", "activity_type": t}
+                           for d, t in [(28, "pricing_view"), (29, "pricing_view"), (30, "pricing_view"),
+                                        (20, "webinar"), (12, "email_open"), (30, "demo_request")]]}
+    lead.update(changes)
+    return lead
+
+
+def test_an_answer_has_probability_score_stage_reasons_and_version(scorer):
+    [answer] = scorer.score_leads([good_lead()], as_of=AS_OF)
+    assert answer["lead_id"] == "A1"
+    assert 0 <= answer["probability"] <= 1 and answer["score"] == round(answer["probability"] * 100)
+    assert answer["stage"] in {"SQL", "MQL", "not yet"}
+    assert answer["model_version"] == "test"
+    assert 0 < len(answer["reasons_for"]) <= 5 and len(answer["reasons_against"]) <= 5
+    assert all(isinstance(r, str) and r for r in answer["reasons_for"] + answer["reasons_against"])
+
+
+def test_the_stage_follows_the_published_thresholds(scorer):
+    answers = scorer.score_leads([good_lead(lead_id=str(i), seniority=s, lead_source=src, activities=acts)
+                                  for i, (s, src, acts) in enumerate([
+                                      ("Director", "Referral", good_lead()["activities"]),
+                                      ("Intern", "Purchased List", []),
+                                      ("Manager", "Paid Search", good_lead()["activities"][:2])])], as_of=AS_OF)
+    stages = scorer.stage_definitions()
+    for a in answers:
+        expected = "SQL" if a["probability"] >= stages["sql"]["threshold"] else \
+            "MQL" if a["probability"] >= stages["mql"]["threshold"] else "not yet"
+        assert a["stage"] == expected
+
+
+def test_a_lead_alone_gets_the_same_answer_as_inside_a_batch(scorer):
+    leads = [good_lead(lead_id=f"L{i}", seniority=s, activities=good_lead()["activities"][: i % 7])
+             for i, s in enumerate(["Intern", "Director", "VP", "Manager", "C-Level", "Select", "??"] * 3)]
+    batch = scorer.score_leads(leads, as_of=AS_OF)
+    alone = [scorer.score_leads([lead], as_of=AS_OF)[0] for lead in leads]
+    assert batch == alone
+
+
+def test_the_unsold_product_line_is_named_as_a_reason_against(scorer):
+    [answer] = scorer.score_leads([good_lead(product_interest="Home Edition")], as_of=AS_OF)
+    assert "interested in a product line we don't sell" in answer["reasons_against"]
+    [sold] = scorer.score_leads([good_lead()], as_of=AS_OF)
+    assert answer["probability"] < sold["probability"] / 2
+
+
+def test_recent_pricing_views_are_phrased_with_their_count_and_window(scorer):
+    writer = scorer.reasons
+    lead = good_lead()
+    X = scorer.transform.transform_one(lead, lead["activities"], AS_OF)
+    group = next(g for g in writer.groups if g.key == "activity:pricing_view")
+    assert writer.phrase(group, X, lead) == "viewed the pricing page 3 times in the last 7 days"
+    quiet = scorer.transform.transform_one(lead, [], AS_OF)
+    assert writer.phrase(group, quiet, lead) == "no pricing-page views in the last 90 days"
+
+
+def test_unknown_categories_and_missing_fields_are_scored(scorer):
+    [answer] = scorer.score_leads([{"lead_id": "Z", "industry": "Space Mining", "country": "Atlantis"}], as_of=AS_OF)
+    assert 0 < answer["probability"] < 1
+    lead = {"industry": "Space Mining"}
+    X = scorer.transform.transform_one(lead, [], AS_OF)
+    group = next(g for g in scorer.reasons.groups if g.key == "industry")
+    assert scorer.reasons.phrase(group, X, lead) == "industry is Space Mining, rare in our history"
+    assert scorer.reasons.phrase(group, scorer.transform.transform_one({}, [], AS_OF), {}) == "industry not given"
+
+
+def test_contributions_add_up_to_the_model_score(scorer):
+    lead = good_lead()
+    X = scorer.transform.transform_one(lead, lead["activities"], AS_OF)[None, :]
+    raw = scorer.bundle.booster.predict(X, raw_score=True)
+    contributions = scorer.bundle.contributions(X)
+    np.testing.assert_allclose(contributions.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
