@@ -23,6 +23,9 @@ import pandas as pd
 
 NS_PER_DAY = 86_400 * 10**9
 DAYS = float(NS_PER_DAY)
+NEVER_DAYS = 3650.0
+"""Days since the last activity of a lead that never had one: "ten years ago" rather than
+missing, so that the model's monotone constraints hold (a first activity can only help)."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ class ActivityAggregator:
         cols: list[np.ndarray] = [c[:, j].astype(np.float64) for c in counts for j in range(len(self.types))]
         totals = [c[:, self._engaging].sum(axis=1) for c in counts]
         cols += [t.astype(np.float64) for t in totals]
-        cols.append(np.where(last_ns >= 0, last_ns.astype(np.float64) / DAYS, np.nan))
+        cols.append(np.where(last_ns >= 0, np.minimum(last_ns.astype(np.float64) / DAYS, NEVER_DAYS), NEVER_DAYS))
         if self.high_intent:
-            cols.append(np.where(last_high_ns >= 0, last_high_ns.astype(np.float64) / DAYS, np.nan))
+            cols.append(np.where(last_high_ns >= 0, np.minimum(last_high_ns.astype(np.float64) / DAYS, NEVER_DAYS),
+                                 NEVER_DAYS))
         cols.append(ever.sum(axis=1).astype(np.float64))
         if self._trend:
             short, long = self._trend

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from features.activity import NEVER_DAYS
 from features.transform import OTHER, LeadTransform
 
 # verb phrase (with a count), noun (for "no ... in the last N days")
@@ -136,9 +137,9 @@ class ReasonWriter:
             return f"{int(value)} marketing touches in the last {window} days" if value > 0 \
                 else f"no marketing touches in the last {window} days"
         if kind == "days_since_last":
-            return "no activity recorded" if math.isnan(value) else f"last activity {value:.0f} days ago"
+            return "no activity recorded" if value >= NEVER_DAYS else f"last activity {value:.0f} days ago"
         if kind == "days_since_high_intent":
-            return ("no high-intent activity yet" if math.isnan(value)
+            return ("no high-intent activity yet" if value >= NEVER_DAYS
                     else f"last high-intent action {value:.0f} days ago")
         if kind == "distinct_types":
             return f"engaged in {int(value)} different ways" if value > 0 else "no engagement of any kind"

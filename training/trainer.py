@@ -77,7 +77,7 @@ def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: in
         min_child_samples=params.min_child_samples, colsample_bytree=params.colsample_bytree,
         subsample=params.subsample, subsample_freq=1, reg_lambda=params.reg_lambda,
         cat_smooth=params.cat_smooth, cat_l2=params.cat_smooth, monotone_constraints=monotone,
-        monotone_constraints_method="intermediate", n_jobs=params.n_jobs, random_state=params.seed,
+        monotone_constraints_method="intermediate", monotone_penalty=params.monotone_penalty, n_jobs=params.n_jobs, random_state=params.seed,
         verbose=-1)
 
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from features.activity import NEVER_DAYS
 from features.load import CRMTables, clean, coerce
 from features.transform import OTHER, LeadTransform
 
@@ -39,7 +40,7 @@ def test_unknown_categories_missing_fields_and_placeholders_are_scored(spec):
     unknown = dict(zip(transform.names, transform.transform_one({"industry": "Space Mining", "employees": "Select"}, [], now)))
     assert unknown["industry"] == transform.category_codes["industry"].index(OTHER)
     assert np.isnan(unknown["source"]) and np.isnan(unknown["employees"]) and np.isnan(unknown["opt_in"])
-    assert unknown["n_engagements_30d"] == 0 and np.isnan(unknown["days_since_last_activity"])
+    assert unknown["n_engagements_30d"] == 0 and unknown["days_since_last_activity"] == NEVER_DAYS
     # activities with an unknown type or an unreadable time are ignored, not fatal
     odd = transform.transform_one({}, [{"activity_type": "fax", "occurred_at": "2025-12-31"},
                                        {"activity_type": "pricing_view", "occurred_at": "not a date"}], now)

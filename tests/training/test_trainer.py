@@ -1,0 +1,105 @@
+"""A trained model: time split, calibration, quality against the truth, and its behaviour."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.scorer import LeadScorer
+from training.evaluation import evaluate, expected_calibration_error
+from training.trainer import best_achievable
+
+AS_OF = "2026-11-01T00:00:00"
+
+
+def test_the_holdout_is_the_most_recent_leads_and_never_trained_on(trained):
+    _, _, examples, result = trained
+    split = result.split
+    assert not set(split.holdout) & set(split.fit) and not set(split.holdout) & set(split.validation)
+    order = examples.order
+    assert order[split.fit].max() <= order[split.validation].min()
+    assert order[split.validation].max() <= order[split.holdout].min()
+    assert abs(len(split.holdout) / len(examples) - 0.2) < 0.01
+
+
+def test_the_model_ranks_close_to_the_truth_and_is_calibrated(trained, demo_crm_dir):
+    _, _, _, result = trained
+    truth = pd.read_parquet(demo_crm_dir / "truth.parquet")
+    best = best_achievable(truth, result.holdout_ids, result.holdout_label)
+    assert 0.6 < result.metrics["roc_auc"] <= best + 0.02
+    assert best - result.metrics["roc_auc"] < 0.05  # small data (6,000 leads): a loose bar
+    assert result.metrics["ece"] < 0.05
+    assert result.metrics["captured_top20"] > 0.2 * 1.5  # far better than contacting at random
+
+
+def test_evaluation_metrics_mean_what_they_say():
+    y = np.array([0, 0, 1, 1])
+    perfect = evaluate(y, np.array([0.1, 0.2, 0.8, 0.9]))
+    assert perfect["roc_auc"] == 1.0 and perfect["captured_top20"] == 0.5
+    rng = np.random.default_rng(0)
+    p = rng.random(20000)
+    assert expected_calibration_error((rng.random(20000) < p).astype(int), p) < 0.02
+    assert expected_calibration_error((rng.random(20000) < p / 2).astype(int), p) > 0.2
+
+
+def test_leakage_report_flags_the_sales_rating_column(trained):
+    _, _, _, result = trained
+    report = {f.column: f for f in result.leakage}
+    assert report["sales_rating"].after_contact
+    assert report["sales_rating"].auc > max(f.auc for f in result.leakage if not f.after_contact)
+
+
+# --------------------------------------------------------------------------- behaviour
+@pytest.fixture(scope="module")
+def scorer(bundle_dir):
+    return LeadScorer.from_bundle_dir(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def holdout_leads(trained):
+    _, tables, examples, result = trained
+    leads = examples.leads.iloc[result.split.holdout[:300]]
+    records = leads.drop(columns=["created_at"]).astype(object).where(leads.notna(), None).to_dict("records")
+    return records
+
+
+def test_more_high_intent_activity_never_lowers_the_probability(scorer, holdout_leads):
+    base = [dict(lead, activities=[]) for lead in holdout_leads]
+    before = np.array([a["probability"] for a in scorer.score_leads(base, as_of=AS_OF, reasons=0)])
+    for kind in ("pricing_view", "demo_request", "form_fill"):
+        for n in (1, 3, 8):
+            more = [dict(lead, activities=[{"occurred_at": f"2026-10-{28 + k % 3}T09:00:00", "activity_type": kind}
+                                            for k in range(n)]) for lead in holdout_leads]
+            after = np.array([a["probability"] for a in scorer.score_leads(more, as_of=AS_OF, reasons=0)])
+            assert (after >= before - 1e-12).all(), f"{n} x {kind} lowered a score"
+            before_n = after
+        assert before_n.mean() > before.mean()
+
+
+def test_interest_in_a_product_line_we_dont_sell_scores_low_however_engaged(scorer, holdout_leads):
+    burst = [{"occurred_at": f"2026-10-{d:02d}T10:00:00", "activity_type": t}
+             for d in range(20, 32) for t in ("pricing_view", "demo_request", "webinar", "form_fill")]
+    home = [dict(lead, product_interest="Home Edition", activities=burst) for lead in holdout_leads]
+    sold = [dict(lead, product_interest="Analytics Suite", activities=burst) for lead in holdout_leads]
+    p_home = np.array([a["probability"] for a in scorer.score_leads(home, as_of=AS_OF, reasons=0)])
+    p_sold = np.array([a["probability"] for a in scorer.score_leads(sold, as_of=AS_OF, reasons=0)])
+    assert p_home.max() < scorer.stage_definitions()["mql"]["threshold"] * 1.5
+    assert np.median(p_home) < 0.1 < np.median(p_sold)
+
+
+def test_scores_ignore_spelling_and_the_lead_id(scorer, holdout_leads):
+    lead = holdout_leads[0]
+    variants = [dict(lead, lead_id="other"),
+                {k: (v.upper() + "  " if isinstance(v, str) and k != "lead_id" else v) for k, v in lead.items()}]
+    p = [scorer.score_leads([v], as_of=AS_OF, reasons=0)[0]["probability"] for v in [lead, *variants]]
+    assert p[0] == p[1] == p[2]
+
+
+def test_a_referred_engaged_director_outscores_a_cold_intern_from_a_purchased_list(scorer):
+    warm = {"seniority": "Director", "lead_source": "Referral", "company_size": "201-1000", "product_interest": "Analytics Suite",
+            "activities": [{"occurred_at": "2026-10-30T10:00:00", "activity_type": "demo_request"},
+                           {"occurred_at": "2026-10-29T10:00:00", "activity_type": "pricing_view"}]}
+    cold = {"seniority": "Intern", "lead_source": "Purchased List", "company_size": "1-10", "product_interest": "Analytics Suite",
+            "activities": [{"occurred_at": "2026-10-05T10:00:00", "activity_type": "unsubscribe"}]}
+    [a, b] = scorer.score_leads([dict(warm, lead_id="w"), dict(cold, lead_id="c")], as_of=AS_OF, reasons=0)
+    assert a["probability"] > 3 * b["probability"]
+    assert a["stage"] in {"SQL", "MQL"} and b["stage"] == "not yet"
