@@ -1,0 +1,75 @@
+"""`leadscore train` end to end: validation first, champion and challenger, rollback."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from tests.conftest import DEMO_SPEC, FAST_CONFIG
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = tmp_path / "fast.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(FAST_CONFIG))
+    return tmp_path, config
+
+
+def corrupt_old_outcomes(source, target, share=0.7, seed=0):
+    """A copy whose older outcomes were recorded at random (a careless CRM migration); the
+    most recent leads, the holdout, keep their true outcomes."""
+    shutil.copytree(source, target)
+    leads = pd.read_parquet(target / "leads.parquet")
+    outcomes = pd.read_parquet(target / "outcomes.parquet")
+    created = outcomes["lead_id"].map(leads.drop_duplicates("lead_id").set_index("lead_id")["created_at"])
+    old = created < created.quantile(0.7)
+    rng = np.random.default_rng(seed)
+    scramble = old & (rng.random(len(outcomes)) < share)
+    outcomes.loc[scramble, "outcome"] = rng.choice(["won", "lost"], int(scramble.sum()), p=[0.15, 0.85])
+    outcomes.to_parquet(target / "outcomes.parquet", index=False)
+    return target
+
+
+def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspace, demo_crm_dir):
+    tmp, config = workspace
+    first = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config)])
+    assert first.exit_code == 0, first.output
+    assert "promoted: first champion" in first.output
+    assert "SQL: probability" in first.output and "MQL: probability" in first.output
+    assert (tmp / "models" / "bundles" / "champion" / "bundle.json").exists()
+
+    worse = corrupt_old_outcomes(demo_crm_dir, tmp / "worse")
+    second = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(worse), "--config", str(config)])
+    assert second.exit_code == 0, second.output
+    assert "not promoted" in second.output and "champion v1" in second.output
+
+    listing = runner.invoke(app, ["models"])
+    assert listing.exit_code == 0 and "champion" in listing.output
+
+    forced = runner.invoke(app, ["promote", "2"])
+    assert forced.exit_code == 0 and "version 2 is now the champion" in forced.output
+    back = runner.invoke(app, ["rollback"])
+    assert back.exit_code == 0 and "is now version 1" in back.output, back.output
+
+
+def test_invalid_data_trains_and_registers_nothing(workspace, demo_crm_dir):
+    tmp, config = workspace
+    broken = shutil.copytree(demo_crm_dir, tmp / "broken")
+    outcomes = pd.read_parquet(broken / "outcomes.parquet")
+    outcomes.loc[:5, "outcome"] = "maybe"
+    outcomes.to_parquet(broken / "outcomes.parquet", index=False)
+    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(broken), "--config", str(config)])
+    assert result.exit_code == 1
+    assert "outcome" in result.output and "maybe" in result.output
+    assert not (tmp / "models" / "mlflow.db").exists() or "no registered versions" in runner.invoke(app, ["models"]).output
+    assert not (tmp / "models" / "bundles").exists()
