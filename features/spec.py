@@ -44,6 +44,10 @@ class LeadsTable(_Strict):
         description="Columns filled in by sales after contacting the lead. They leak the "
         "outcome: never features, reported by the leakage check when asked.")
     ignore: list[str] = Field(default_factory=list, description="Columns that are not features (second ids, free text).")
+    not_a_fit: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per categorical column, values meaning the company cannot sell "
+        "to this lead (a product line it does not sell). Such a lead's engagement is not used: a keen "
+        "buyer of what we don't sell is still not a buyer.")
 
 
 class ActivitiesTable(_Strict):
@@ -122,6 +126,9 @@ class DatasetSpec(_Strict):
             if special is not None and special in seen:
                 raise ValueError(f"column {special!r} is the id, time or label column and cannot "
                                  f"also be under leads.{seen[special]}")
+        for column in lead.not_a_fit:
+            if column not in lead.categorical:
+                raise ValueError(f"leads.not_a_fit.{column}: {column!r} is not under leads.categorical")
         for column in self.category_aliases:
             if column not in lead.categorical:
                 raise ValueError(f"category_aliases.{column}: {column!r} is not under leads.categorical")

@@ -45,7 +45,7 @@ class LeadTransform:
     def __init__(self, *, categorical: list[str], numeric: list[str], yes_no: list[str],
                  yes_values: list[str], no_values: list[str], missing_values: list[str],
                  category_aliases: dict[str, dict[str, str]], category_codes: dict[str, list[str]],
-                 activity: ActivityAggregator | None):
+                 activity: ActivityAggregator | None, not_a_fit: dict[str, list[str]] | None = None):
         self.categorical = list(categorical)
         self.numeric = list(numeric)
         self.yes_no = list(yes_no)
@@ -58,6 +58,9 @@ class LeadTransform:
         self.category_codes = {c: list(v) for c, v in category_codes.items()}
         self._code = {c: {v: float(i) for i, v in enumerate(vals)} for c, vals in self.category_codes.items()}
         self.activity = activity
+        # Leads the company cannot sell to: their engagement features are missing by design.
+        self.not_a_fit = {c: sorted({self._normalise(c, v) for v in vals}) for c, vals in (not_a_fit or {}).items()}
+        self._not_a_fit_sets = {c: set(v) for c, v in self.not_a_fit.items()}
         self.features = self._describe()
         self.names = [f.name for f in self.features]
         self._clean_cache: dict[str, dict[Any, str | None]] = {c: {} for c in self.categorical}
@@ -82,7 +85,7 @@ class LeadTransform:
         return cls(categorical=spec.leads.categorical, numeric=spec.leads.numeric, yes_no=spec.leads.yes_no,
                    yes_values=spec.leads.yes_values, no_values=spec.leads.no_values,
                    missing_values=spec.missing_values, category_aliases=spec.category_aliases,
-                   category_codes=codes, activity=aggregator)
+                   category_codes=codes, activity=aggregator, not_a_fit=spec.leads.not_a_fit)
 
     def _describe(self) -> list[FeatureInfo]:
         out = [FeatureInfo(c, "categorical", column=c) for c in self.categorical]
@@ -122,10 +125,28 @@ class LeadTransform:
         if self.activity is not None:
             if as_of is None:
                 raise ValueError("as_of is required: this transform has activity features")
-            blocks.append(self.activity.aggregate_batch(leads["lead_id"], np.asarray(as_of), activities))
+            engagement = self.activity.aggregate_batch(leads["lead_id"], np.asarray(as_of), activities)
+            if self.not_a_fit:
+                unfit = np.zeros(n, dtype=bool)
+                for column, values in self.not_a_fit.items():
+                    if column in leads:
+                        unfit |= leads[column].isin(values).to_numpy(dtype=bool)
+                engagement[unfit] = np.nan
+            blocks.append(engagement)
         return np.hstack(blocks) if blocks else np.empty((n, 0))
 
     # ------------------------------------------------------------------------------ one lead
+    def _normalise(self, column: str, value: str) -> str:
+        text = _SPACES.sub(" ", str(value).strip().casefold())
+        return self.category_aliases.get(column, {}).get(text, text)
+
+    def is_not_a_fit(self, lead: Mapping[str, Any]) -> bool:
+        """A lead the company cannot sell to (spec `leads.not_a_fit`)."""
+        for column, values in self._not_a_fit_sets.items():
+            if self.clean_category(column, lead.get(column)) in values:
+                return True
+        return False
+
     def clean_category(self, column: str, value: Any) -> str | None:
         """The cleaning step's rule for one value: placeholders are missing; case, spaces and
         aliases are normalised."""
@@ -186,7 +207,7 @@ class LeadTransform:
             as_of_ns = timestamp_ns(as_of)
             if as_of_ns is None:
                 raise ValueError("as_of is required: this transform has activity features")
-            row[i:] = self.activity.aggregate_one(as_of_ns, activities)
+            row[i:] = np.nan if self.is_not_a_fit(lead) else self.activity.aggregate_one(as_of_ns, activities)
         return row
 
     def transform_records(self, leads: list[Mapping[str, Any]], activities_per_lead: list | None = None,
@@ -205,6 +226,10 @@ class LeadTransform:
             as_of_ns = np.array([timestamp_ns(a) for a in as_of], dtype=np.int64) \
                 if isinstance(as_of, (list, tuple, np.ndarray)) else np.full(n, timestamp_ns(as_of), dtype=np.int64)
             X[:, n_profile:] = self.activity.aggregate_records(activities_per_lead or [()] * n, as_of_ns)
+            if self.not_a_fit:
+                for r, lead in enumerate(leads):
+                    if self.is_not_a_fit(lead):
+                        X[r, n_profile:] = np.nan
         return X
 
     def _profile_row(self, lead: Mapping[str, Any]) -> list[float]:
@@ -231,6 +256,7 @@ class LeadTransform:
             "missing_values": sorted(self.missing_values), "category_aliases": self.category_aliases,
             "category_codes": self.category_codes,
             "activity": self.activity.to_dict() if self.activity else None,
+            "not_a_fit": self.not_a_fit,
         }
 
     @classmethod
@@ -239,4 +265,5 @@ class LeadTransform:
         return cls(categorical=data["categorical"], numeric=data["numeric"], yes_no=data["yes_no"],
                    yes_values=data["yes_values"], no_values=data["no_values"],
                    missing_values=data["missing_values"], category_aliases=data["category_aliases"],
-                   category_codes=data["category_codes"], activity=activity)
+                   category_codes=data["category_codes"], activity=activity,
+                   not_a_fit=data.get("not_a_fit"))

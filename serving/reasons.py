@@ -92,6 +92,9 @@ class ReasonWriter:
 
     # ------------------------------------------------------------------------------ phrasing
     def phrase(self, group: _Group, row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
+        if any(math.isnan(row[c]) for c in group.columns) and self.transform.features[group.columns[0]].kind not in (
+                "categorical", "numeric", "yes_no"):
+            return ""  # engagement is not used for a lead we cannot sell to: nothing to say about it
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
         i = group.columns[0]

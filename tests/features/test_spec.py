@@ -70,3 +70,9 @@ def test_broken_yaml_and_missing_file_are_clear(tmp_path):
         load_spec(_write(tmp_path, "name: [unclosed\n"))
     with pytest.raises(SpecError, match="no such dataset spec file"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_not_a_fit_must_name_a_categorical_column(tmp_path):
+    path = _write(tmp_path, BASE + "  not_a_fit:\n    product: [home edition]\n")
+    with pytest.raises(SpecError, match="leads.not_a_fit.product: 'product' is not under leads.categorical"):
+        load_spec(path)

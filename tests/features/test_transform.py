@@ -57,3 +57,24 @@ def test_the_fitted_transform_survives_a_json_round_trip(spec):
     np.testing.assert_array_equal(transform.transform_frame(tables.leads, tables.activities, as_of),
                                   again.transform_frame(tables.leads, tables.activities, as_of))
     assert again.names == transform.names
+
+
+def test_a_lead_we_cannot_sell_to_gets_no_engagement_features_however_keen():
+    from .conftest import make_spec
+
+    spec = make_spec(leads={**make_spec().leads.model_dump(), "not_a_fit": {"industry": ["Mining"]}})
+    raw = raw_crm(300, seed=12)
+    cleaned, _ = clean(spec, CRMTables(**raw))
+    tables = coerce(spec, cleaned)
+    transform = LeadTransform.fit(spec, tables.leads, tables.activities, min_category_count=1)
+    keen = [{"occurred_at": "2025-06-0%dT10:00:00" % d, "activity_type": "demo_request"} for d in range(1, 9)]
+    miner = transform.transform_one({"industry": " MINING "}, keen, "2025-06-10")
+    engaged = transform.transform_one({"industry": "retail"}, keen, "2025-06-10")
+    activity = slice(len(transform.names) - len(transform.activity.names), None)
+    assert np.isnan(miner[activity]).all() and not np.isnan(engaged[activity]).any()
+    assert np.array_equal(miner, transform.transform_one({"industry": "Mining"}, [], "2025-06-10"), equal_nan=True)
+    as_of = (tables.leads["created_at"] + pd.Timedelta(days=30)).to_numpy()
+    batch = transform.transform_frame(tables.leads, tables.activities, as_of)
+    mining = (tables.leads["industry"] == "mining").to_numpy()
+    assert mining.any() and np.isnan(batch[mining][:, activity]).all()
+    assert not np.isnan(batch[~mining][:, activity]).any()
