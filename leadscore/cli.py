@@ -64,6 +64,30 @@ def generate(
     run_generate(out=out, n_leads=leads, seed=seed, file_format=format.value, won_rate=won_rate)
 
 
+class ValidationPurpose(str, Enum):
+    train = "train"
+    score = "score"
+
+
+@app.command()
+@reports_errors
+def validate(
+    spec: Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/demo_crm.yaml.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
+    profile: Annotated[Optional[Path], typer.Option("--profile", help="Training profile (profile.json of a model bundle); default: the champion's, when it exists and fits the spec.")] = None,
+    no_profile: Annotated[bool, typer.Option("--no-profile", help="Do not compare with any training profile.")] = False,
+    docs: Annotated[Optional[Path], typer.Option("--docs", help="Folder for the Data Docs HTML; default: data/validation/<spec name>/.")] = None,
+    purpose: Annotated[ValidationPurpose, typer.Option("--purpose", help="train: all rules; score: batch-scoring input, outcome rules skipped.")] = ValidationPurpose.train,
+) -> None:
+    """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails."""
+    from leadscore.jobs.validate import run_validate
+
+    report = run_validate(spec, data=data, profile_path=profile, docs_dir=docs,
+                          purpose=purpose.value, use_champion=not no_profile)
+    if not report.success:
+        raise typer.Exit(code=1)
+
+
 class PromoteChoice(str, Enum):
     auto = "auto"
     force = "force"
