@@ -105,11 +105,12 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML); default: built-in defaults.")] = None,
     data: DataOption = None,
     promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if at least as good on the same holdout; force: always; never.")] = PromoteChoice.auto,
+    tune: Annotated[int, typer.Option("--tune", min=0, help="Try N hyperparameter settings (nested MLflow runs) and keep the best on validation.")] = 0,
 ) -> None:
     """Validate, train a calibrated model, set MQL/SQL thresholds, register it, maybe promote it."""
     from leadscore.jobs.train import run_train
 
-    run_train(spec, config, data, promote.value)
+    run_train(spec, config, data, promote.value, tune=tune)
 
 
 @app.command()
@@ -167,6 +168,39 @@ def export(version: Annotated[Optional[int], typer.Argument(help="Version to exp
     settings = get_settings()
     number, path = export_bundle(Registry.from_settings(settings), version, settings.bundles_dir)
     typer.echo(f"exported version {number} to {path}")
+
+
+@app.command()
+@reports_errors
+def serve(
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 3000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (each loads the model once).")] = 1,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the champion (models/bundles/champion, else exported from the registry).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /livez, /readyz, /metrics)."""
+    from leadscore.jobs.serve import run_serve
+
+    run_serve(port=port, workers=workers, bundle=bundle, host=host, echo=typer.echo)
+
+
+@app.command()
+@reports_errors
+def score(
+    spec: SpecOption,
+    input: Annotated[Path, typer.Argument(help="Leads file to score (.csv or .parquet), with the spec's lead columns.")],
+    output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet); written only if every check passes.")],
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the champion.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
+    activities: Annotated[Optional[Path], typer.Option("--activities", help="Activities file; default: the one in the spec's data folder.")] = None,
+    reasons: Annotated[int, typer.Option("--reasons", help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Score a file of leads: probability, score, stage and top reasons, after validating it."""
+    from leadscore.jobs.score import run_score
+
+    run_score(spec, input, output, bundle=bundle, as_of=as_of, activities=activities, reasons=reasons,
+              show_progress=progress)
 
 
 def main() -> None:  # pragma: no cover - console entry point

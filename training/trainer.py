@@ -50,6 +50,8 @@ class TrainingResult:
     feature_importance: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
     best_iteration: int = 0
+    trials: list = field(default_factory=list)
+    config: TrainingConfig | None = None  # the settings used (after tuning, if any)
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
@@ -128,7 +130,8 @@ def _safe(name: str) -> str:
 
 
 def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame | None,
-                config: TrainingConfig, step: Callable[[str], None] = lambda _: None) -> TrainingResult:
+                config: TrainingConfig, step: Callable[[str], None] = lambda _: None,
+                tune_trials: int = 0, on_trial: Callable | None = None) -> TrainingResult:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -150,6 +153,13 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     transform = LeadTransform.fit(spec, train_leads, train_acts, min_category_count=config.min_category_count)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
     lap("features")
+
+    trials = []
+    if tune_trials > 1:
+        from training.tuning import tune
+
+        config, trials = tune(X, y, split, transform, config, tune_trials, on_trial=on_trial)
+        lap("tuning")
 
     model = fit_lightgbm(X, y, split, transform, config)
     booster = model.booster_
@@ -198,7 +208,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         validation_metrics=validation_metrics, stages=stages, leakage=leakage, split=split,
         holdout_probability=p_holdout, baseline_probability=p_baseline, holdout_label=y[split.holdout],
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
-        feature_importance=importance, timings=timings, best_iteration=best)
+        feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config)
 
 
 def best_achievable(truth: pd.DataFrame, holdout_ids: np.ndarray, holdout_label: np.ndarray) -> float | None:

@@ -4,7 +4,6 @@ champion. If validation fails, nothing is trained and nothing is registered."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,13 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.errors import LeadscoreError
 from features.leakage import roc_auc
 from features.spec import load_spec
 from leadscore.settings import Settings, get_settings
 
 Promote = Literal["auto", "force", "never"]
-STEPS = ["load", "validate", "examples", "features", "lightgbm", "calibration", "refit", "baseline",
+STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "calibration", "refit", "baseline",
          "stages", "leakage", "mlflow", "champion"]
 
 
@@ -80,7 +78,7 @@ def score_on_holdout(bundle, examples, holdout: np.ndarray, activities) -> float
 
 def run_train(spec_path: Path, config_path: Path | None = None, data: Path | None = None,
               promote: Promote = "auto", settings: Settings | None = None,
-              console: Console | None = None, show_progress: bool = True) -> TrainOutcome:
+              console: Console | None = None, show_progress: bool = True, tune: int = 0) -> TrainOutcome:
     from features.examples import build_examples
     from features.load import load_clean
     from features.profile import DataProfile
@@ -105,7 +103,10 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             report.raise_if_failed()
         examples = build_examples(spec, tables)
         step("examples")
-        result = train_model(spec, examples, tables.activities, config, step=step)
+        result = train_model(spec, examples, tables.activities, config, step=step, tune_trials=tune,
+                             on_trial=lambda t: err.print(f"  trial {t.number}/{tune}: validation ROC-AUC "
+                                                          f"{t.validation_roc_auc:.4f} {t.params}"))
+        config = result.config or config
 
         truth = _truth(tables.paths)
         best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
@@ -136,6 +137,11 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                                                                      run_name=f"train-{spec.name}") as run:
             bundle_dir = bundle.save(Path(tmp) / "bundle")
             _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle)
+            for trial in result.trials:
+                with mlflow.start_run(experiment_id=experiment, run_name=f"trial-{trial.number}", nested=True):
+                    mlflow.log_params(trial.params)
+                    mlflow.log_metrics({"validation_roc_auc": trial.validation_roc_auc,
+                                        "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
             example = _input_example(spec, cleaned, examples, result)
             version = registry.log_model_version(bundle_dir, example, run.info.run_id)
             step("mlflow")
@@ -238,6 +244,10 @@ def _print_summary(console: Console, spec_name, version, result, best, decision,
                        ("lift_top10", "lift, top 10%"), ("captured_top10", "buyers in top 10%"),
                        ("lift_top20", "lift, top 20%"), ("captured_top20", "buyers in top 20%")]:
         table.add_row(label, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+    if result.trials:
+        best_trial = max(result.trials, key=lambda t: t.validation_roc_auc)
+        console.print(f"tuning: {len(result.trials)} trials, best validation ROC-AUC {best_trial.validation_roc_auc:.4f} "
+                      f"with {best_trial.params}")
     if best is not None:
         table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
         table.add_row("gap to best", f"{best - result.metrics['roc_auc']:.4f}", "")
@@ -269,9 +279,3 @@ def format_versions(versions) -> Table:
                       f"{m.get('holdout_ece', float('nan')):.4f}", v.tags.get("promotion", ""))
     return table
 
-
-def dump_json(data) -> str:
-    return json.dumps(data, indent=1, default=str)
-
-
-__all__ = ["run_train", "decide", "format_versions", "LeadscoreError"]

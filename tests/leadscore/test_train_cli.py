@@ -42,11 +42,20 @@ def corrupt_old_outcomes(source, target, share=0.7, seed=0):
 
 def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspace, demo_crm_dir):
     tmp, config = workspace
-    first = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config)])
+    first = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config),
+                                "--tune", "2"])
     assert first.exit_code == 0, first.output
-    assert "promoted: first champion" in first.output
+    assert "promoted: first champion" in first.output and "tuning: 2 trials" in first.output
     assert "SQL: probability" in first.output and "MQL: probability" in first.output
     assert (tmp / "models" / "bundles" / "champion" / "bundle.json").exists()
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    mlflow = Registry.from_settings(get_settings()).mlflow
+    runs = mlflow.search_runs(experiment_names=["leadscore"])
+    trials = runs[runs["tags.mlflow.runName"].str.startswith("trial-")]
+    assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
+    assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
 
     worse = corrupt_old_outcomes(demo_crm_dir, tmp / "worse")
     second = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(worse), "--config", str(config)])
