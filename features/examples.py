@@ -56,7 +56,9 @@ def build_examples(spec: DatasetSpec, tables: CRMTables, as_of_days: float | Non
         return Examples(chosen, as_of, chosen[WON].to_numpy(dtype="int8"), order, excluded)
 
     days = spec.features.as_of_days_after_created if as_of_days is None else as_of_days
-    outcomes = tables.outcomes.drop_duplicates(LEAD_ID, keep="last")
+    known = tables.outcomes[WON].notna()
+    excluded["unknown outcome value"] = int((~known).sum())
+    outcomes = tables.outcomes[known].drop_duplicates(LEAD_ID, keep="last")
     merged = leads.merge(outcomes[[LEAD_ID, WON, CLOSED_AT]], on=LEAD_ID, how="left", validate="one_to_one")
     as_of_all = merged[CREATED_AT] + pd.Timedelta(days=days)
     closed = merged[CLOSED_AT].notna().to_numpy()
@@ -66,5 +68,5 @@ def build_examples(spec: DatasetSpec, tables: CRMTables, as_of_days: float | Non
     chosen = merged[after].reset_index(drop=True)
     as_of = as_of_all[after].to_numpy("datetime64[ns]")
     order = chosen[CREATED_AT].to_numpy("datetime64[ns]").view(np.int64).astype("float64")
-    label = chosen[WON].astype(bool).to_numpy().astype("int8")
+    label = chosen[WON].to_numpy(dtype="float64").astype("int8")
     return Examples(chosen.drop(columns=[WON, CLOSED_AT]), as_of, label, order, excluded)

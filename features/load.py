@@ -82,11 +82,19 @@ def _require_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -
                         f"{' ...' if frame.shape[1] > 12 else ''}. Fix the spec or the export.")
 
 
-def load_raw(spec: DatasetSpec, data: Path | None = None) -> CRMTables:
-    """Read the tables a spec names, with their own column names."""
+def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train") -> CRMTables:
+    """Read the tables a spec names, with their own column names.
+
+    purpose="score" reads leads to be scored: no outcomes, no label, no after-contact columns
+    needed (they are filled with missing when absent), and the event log only if it exists."""
     lead = spec.leads
+    scoring = purpose == "score"
     path = spec.table_path(lead.file, data)
     leads = read_table(path, "leads")
+    optional = [*lead.after_contact, *([lead.label] if lead.label else [])] if scoring else []
+    for column in optional:
+        if column not in leads.columns:
+            leads[column] = None
     wanted = {"leads.id": lead.id}
     for key in ("created_at", "order_by", "label"):
         if getattr(lead, key):
@@ -98,7 +106,7 @@ def load_raw(spec: DatasetSpec, data: Path | None = None) -> CRMTables:
     _require_columns(leads, wanted, path)
     tables = CRMTables(leads=leads, paths={"leads": path})
 
-    if spec.activities is not None:
+    if spec.activities is not None and not (scoring and not spec.table_path(spec.activities.file, data).exists()):
         act = spec.activities
         apath = spec.table_path(act.file, data)
         activities = read_table(apath, "activities")
@@ -109,7 +117,7 @@ def load_raw(spec: DatasetSpec, data: Path | None = None) -> CRMTables:
         tables.activities = activities
         tables.paths["activities"] = apath
 
-    if spec.outcomes is not None:
+    if spec.outcomes is not None and not scoring:
         out = spec.outcomes
         opath = spec.table_path(out.file, data)
         outcomes = read_table(opath, "outcomes")
@@ -154,7 +162,8 @@ def clean(spec: DatasetSpec, raw: CRMTables) -> tuple[CRMTables, CleaningReport]
     before = len(leads)
     leads = leads.drop_duplicates(ignore_index=True)
     report.duplicate_rows_dropped["leads"] = before - len(leads)
-    text_columns = [*lead.categorical, *lead.yes_no, *lead.after_contact, *lead.numeric]
+    text_columns = [*lead.categorical, *lead.yes_no, *lead.after_contact, *lead.numeric,
+                    lead.id, *([lead.created_at] if lead.created_at else [])]
     if lead.label:
         text_columns.append(lead.label)
     for column in text_columns:
@@ -217,11 +226,18 @@ def yes_no_to_float(values: pd.Series, yes: list[str], no: list[str]) -> pd.Seri
     return pd.Series(out, index=values.index)
 
 
+def _ids(values: pd.Series) -> np.ndarray:
+    """Ids as text; a blank or missing id stays missing (validation reports it)."""
+    text = values.astype("string").str.strip()
+    text = text.where(text != "", pd.NA)
+    return text.astype(object).where(text.notna(), None).to_numpy()
+
+
 def coerce(spec: DatasetSpec, tables: CRMTables) -> CRMTables:
     """Give every role its canonical name and dtype. Profile columns keep their own names."""
     lead = spec.leads
     src = tables.leads
-    leads = pd.DataFrame({LEAD_ID: src[lead.id].astype(str).to_numpy()})
+    leads = pd.DataFrame({LEAD_ID: _ids(src[lead.id])})
     if lead.created_at:
         leads[CREATED_AT] = to_timestamp(src[lead.created_at]).to_numpy()
     if lead.order_by:
@@ -254,16 +270,20 @@ def coerce(spec: DatasetSpec, tables: CRMTables) -> CRMTables:
         out = spec.outcomes
         o = tables.outcomes
         outcome = o[out.outcome].astype("string").str.casefold()
+        won = np.full(len(o), np.nan)  # an outcome that is neither won nor lost stays unknown
+        won[outcome.isin([v.casefold() for v in out.won]).fillna(False).to_numpy(bool)] = 1.0
+        won[outcome.isin([v.casefold() for v in out.lost]).fillna(False).to_numpy(bool)] = 0.0
         result.outcomes = pd.DataFrame({
-            LEAD_ID: o[out.lead_id].astype(str).to_numpy(),
-            WON: outcome.isin([v.casefold() for v in out.won]).fillna(False).to_numpy(bool),
+            LEAD_ID: _ids(o[out.lead_id]),
+            WON: won,
             CLOSED_AT: to_timestamp(o[out.closed_at]).to_numpy(),
         })
     return result
 
 
-def load_clean(spec: DatasetSpec, data: Path | None = None) -> tuple[CRMTables, CRMTables, CleaningReport]:
+def load_clean(spec: DatasetSpec, data: Path | None = None,
+               purpose: str = "train") -> tuple[CRMTables, CRMTables, CleaningReport]:
     """Read, clean and coerce: (cleaned tables with own names, canonical tables, report)."""
-    raw = load_raw(spec, data)
+    raw = load_raw(spec, data, purpose)
     cleaned, report = clean(spec, raw)
     return cleaned, coerce(spec, cleaned), report

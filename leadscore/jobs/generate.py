@@ -47,7 +47,7 @@ class GenerateResult:
 
 
 def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "parquet",
-                 won_rate: float = 0.15, show_progress: bool = True,
+                 won_rate: float = 0.15, show_progress: bool = True, careless_history: float = 0.0,
                  print_summary: bool = True) -> GenerateResult:
     """Generate a CRM of n_leads leads into the folder `out` and return where it went.
 
@@ -65,7 +65,7 @@ def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "par
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         staging.chmod(0o777 & ~_current_umask())  # mkdtemp's 0700 would outlive the rename
         with _ProgressBar(enabled=show_progress) as bar:
-            export = build_crm(n_leads, seed, won_rate, on_stage=bar.stage)
+            export = build_crm(n_leads, seed, won_rate, on_stage=bar.stage, careless_history=careless_history)
             files = _write_export(export, staging, file_format, bar)
         summary = {**export.summary, "format": file_format}
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")

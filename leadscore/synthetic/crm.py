@@ -28,7 +28,7 @@ STAGES = (
 )
 """The stages of generation, with a description and a rough relative cost, in order."""
 
-_STREAMS = ("profiles", "latents", "pre", "deals", "post", "log", "dirt", "hidden")
+_STREAMS = ("profiles", "latents", "pre", "deals", "post", "log", "dirt", "hidden", "careless")
 """One independent random stream per concern, so changing one part leaves the others alone."""
 
 ProgressHook = Callable[[str], None]
@@ -73,9 +73,15 @@ def _timestamps(seconds: np.ndarray) -> pa.Array:
 
 
 def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
-              on_stage: ProgressHook | None = None) -> CRMExport:
-    """Generate a CRM of n_leads leads. The same arguments give the same tables, bit for bit."""
+              on_stage: ProgressHook | None = None, careless_history: float = 0.0) -> CRMExport:
+    """Generate a CRM of n_leads leads. The same arguments give the same tables, bit for bit.
+
+    careless_history: share of the deals of the oldest 70% of leads whose outcome the CRM
+    recorded at random (a careless migration). Behaviour and truth are unchanged; only the
+    outcomes table is, so training on it gives a worse model of the same world."""
     check_arguments(n_leads, seed, won_rate)
+    if not 0.0 <= careless_history <= 1.0:
+        raise DataError(f"--careless-history must be a share between 0 and 1, got {careless_history!r}")
     stage = on_stage or (lambda key: None)
     rng = dict(zip(_STREAMS, (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
@@ -102,16 +108,19 @@ def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
     del pre, post
 
     stage("tables")
+    recorded = _recorded_outcomes(people, deals, careless_history, rng["careless"])
     ids = lead_ids(n_leads)
     rows = dirt.duplicate_rows(n_leads, rng["dirt"])
     export = CRMExport(
         leads=_leads_table(ids, people, deals, rows, rng["dirt"]),
         activities=_activities_table(ids, log),
-        outcomes=_outcomes_table(ids, deals),
+        outcomes=_outcomes_table(ids, deals, recorded),
         truth=pa.table({"lead_id": ids, "p_true": pa.array(p_true, pa.float64())}),
     )
-    export.summary = _summary(n_leads, seed, float(won_rate), intercept, p_true, deals,
+    export.summary = _summary(n_leads, seed, float(won_rate), intercept, p_true, deals, recorded,
                               n_activities=len(log), duplicates=len(rows) - n_leads)
+    if careless_history:
+        export.summary["careless_history"] = careless_history
     return export
 
 
@@ -144,19 +153,31 @@ def _activities_table(ids: pa.Array, log: activities.ActivityLog) -> pa.Table:
     })
 
 
-def _outcomes_table(ids: pa.Array, deals: outcomes.Deals) -> pa.Table:
+def _recorded_outcomes(people: profiles.Profiles, deals: outcomes.Deals, careless: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """The won flag as the CRM recorded it."""
+    if careless <= 0:
+        return deals.won
+    old = people.cohort < 0.7
+    scrambled = old & (rng.random(len(deals.won)) < careless)
+    recorded = deals.won.copy()
+    recorded[scrambled] = rng.random(int(scrambled.sum())) < deals.won[deals.closed].mean()
+    return recorded
+
+
+def _outcomes_table(ids: pa.Array, deals: outcomes.Deals, recorded: np.ndarray) -> pa.Table:
     closed = np.flatnonzero(deals.closed)
     names = pa.array(["lost", "won"], pa.string())
     return pa.table({
         "lead_id": ids.take(pa.array(closed)),
-        "outcome": names.take(pa.array(deals.won[closed].astype(np.int8))),
+        "outcome": names.take(pa.array(recorded[closed].astype(np.int8))),
         "closed_at": _timestamps(deals.closes_s[closed]),
     })
 
 
 def _summary(n_leads: int, seed: int, won_rate: float, intercept: float, p_true: np.ndarray,
-             deals: outcomes.Deals, n_activities: int, duplicates: int) -> dict:
-    closed_won = deals.won[deals.closed]
+             deals: outcomes.Deals, recorded: np.ndarray, n_activities: int, duplicates: int) -> dict:
+    closed_won = recorded[deals.closed]
     n_closed = len(closed_won)
     n_won = int(closed_won.sum())
     return {

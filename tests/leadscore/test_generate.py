@@ -338,3 +338,16 @@ def test_regenerating_in_another_format_replaces_the_earlier_tables(tmp_path):
     write(out, n_leads=500, file_format="csv")
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["leads.csv", "activities.csv", "outcomes.csv", "truth.csv", "summary.json", "notes.md"])
+
+
+def test_careless_history_changes_only_older_recorded_outcomes():
+    from leadscore.synthetic import build_crm
+
+    clean = build_crm(3000, seed=5)
+    careless = build_crm(3000, seed=5, careless_history=0.7)
+    assert clean.leads.equals(careless.leads) and clean.activities.equals(careless.activities)
+    a, b = clean.outcomes.to_pandas(), careless.outcomes.to_pandas()
+    changed = a["outcome"] != b["outcome"]
+    assert changed.sum() > 100
+    created = a["lead_id"].map(clean.leads.to_pandas().drop_duplicates("lead_id").set_index("lead_id")["created_at"])
+    assert created[changed].max() < created.quantile(0.8)  # the most recent deals stay true

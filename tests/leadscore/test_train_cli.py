@@ -2,7 +2,6 @@
 
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -25,21 +24,6 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path, config
 
 
-def corrupt_old_outcomes(source, target, share=0.7, seed=0):
-    """A copy whose older outcomes were recorded at random (a careless CRM migration); the
-    most recent leads, the holdout, keep their true outcomes."""
-    shutil.copytree(source, target)
-    leads = pd.read_parquet(target / "leads.parquet")
-    outcomes = pd.read_parquet(target / "outcomes.parquet")
-    created = outcomes["lead_id"].map(leads.drop_duplicates("lead_id").set_index("lead_id")["created_at"])
-    old = created < created.quantile(0.7)
-    rng = np.random.default_rng(seed)
-    scramble = old & (rng.random(len(outcomes)) < share)
-    outcomes.loc[scramble, "outcome"] = rng.choice(["won", "lost"], int(scramble.sum()), p=[0.15, 0.85])
-    outcomes.to_parquet(target / "outcomes.parquet", index=False)
-    return target
-
-
 def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspace, demo_crm_dir):
     tmp, config = workspace
     first = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config),
@@ -57,7 +41,11 @@ def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspac
     assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
     assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
 
-    worse = corrupt_old_outcomes(demo_crm_dir, tmp / "worse")
+    # the same leads, but the CRM recorded 70% of the older outcomes at random
+    from leadscore.jobs.generate import run_generate
+
+    worse = run_generate(tmp / "worse", 6000, seed=11, careless_history=0.7, show_progress=False,
+                         print_summary=False).out
     second = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(worse), "--config", str(config)])
     assert second.exit_code == 0, second.output
     assert "not promoted" in second.output and "champion v1" in second.output
