@@ -11,13 +11,13 @@ activities in at most 60 s and 4 GiB, as Parquet, on the project's 2-core machin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import measure  # noqa: E402
 
 TARGET_SECONDS = 60.0
 TARGET_GIB = 4.0
@@ -33,24 +33,8 @@ print(json.dumps({"activities": result.summary["activities"]}))
 def run_one(n_leads: int, seed: int, file_format: str) -> dict:
     """Generate n_leads in a child process; return its wall time and its own peak RSS."""
     with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as workdir:
-        work = Path(workdir)
-        argv = [sys.executable, "-c", CHILD, str(work / "crm"), str(n_leads), str(seed), file_format]
-        with open(work / "stdout", "w+") as stdout, open(work / "stderr", "w+") as stderr:
-            started = time.perf_counter()
-            child = subprocess.Popen(argv, stdout=stdout, stderr=stderr)
-            # wait4 reaps this child and returns its own rusage; RUSAGE_CHILDREN would give the
-            # maximum over every child so far.
-            _, status, usage = os.wait4(child.pid, 0)
-            seconds = time.perf_counter() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
-            stdout.seek(0)
-            stderr.seek(0)
-            output, errors = stdout.read(), stderr.read()
-    if child.returncode != 0:
-        sys.exit(f"generate failed for {n_leads:,} leads (exit {child.returncode}):\n{errors}")
-    activities = json.loads(output.strip().splitlines()[-1])["activities"]
-    peak_gib = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux
-    return {"leads": n_leads, "activities": activities, "seconds": seconds, "peak_gib": peak_gib}
+        row = measure(CHILD, str(Path(workdir) / "crm"), str(n_leads), str(seed), file_format)
+    return {"leads": n_leads, **row}
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ class TrainOutcome:
     stages: dict[str, dict]
     best_achievable_auc: float | None
     run_id: str
+    timings: dict[str, float]
 
 
 class _Steps:
@@ -93,11 +94,24 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     spec = load_spec(spec_path)
     config = load_config(config_path)
 
+    import time
+
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 1)
+        clock = now
+
     with _Steps(err, show_progress) as step:
         cleaned, tables, cleaning = load_clean(spec, data)
         step("load")
+        lap("load")
         report = validate_tables(spec, cleaned, tables, purpose="train")
         step("validate")
+        lap("validate")
         if not report.success:
             console.print(report.summary())
             report.raise_if_failed()
@@ -107,6 +121,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                              on_trial=lambda t: err.print(f"  trial {t.number}/{tune}: validation ROC-AUC "
                                                           f"{t.validation_roc_auc:.4f} {t.params}"))
         config = result.config or config
+        lap("train")
 
         truth = _truth(tables.paths)
         best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
@@ -165,10 +180,12 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             else:
                 registry.client.set_model_version_tag(registry.model_name, str(version), "promotion", decision)
             step("champion")
+            lap("mlflow+champion")
 
     _print_summary(console, spec.name, version, result, best, decision, cleaning, examples)
     return TrainOutcome(version, promoted, decision, metrics, challenger, champion_score,
-                        {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id)
+                        {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id,
+                        {**timings, **{f"  {k}": v for k, v in result.timings.items()}})
 
 
 def decide(promote: Promote, challenger: float, champion: float | None, champion_version: int | None,

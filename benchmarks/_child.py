@@ -1,0 +1,44 @@
+"""Run a piece of Python in a fresh child process; return its wall time, its own peak memory
+and its last line of output (JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure(code: str, *args: str, env: dict | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as workdir:
+        work = Path(workdir)
+        argv = [sys.executable, "-c", code, *args]
+        with open(work / "stdout", "w+") as stdout, open(work / "stderr", "w+") as stderr:
+            started = time.perf_counter()
+            child = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})})
+            # wait4 reaps this child and returns its own rusage (RUSAGE_CHILDREN would give the
+            # maximum over every child so far).
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - started
+            code_ = os.waitstatus_to_exitcode(status)
+            stdout.seek(0)
+            stderr.seek(0)
+            output, errors = stdout.read(), stderr.read()
+    if code_ != 0:
+        sys.exit(f"benchmark child failed (exit {code_}):\n{errors[-4000:]}")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["seconds"] = seconds
+    result["peak_gib"] = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux
+    return result
+
+
+def demo_crm(folder: Path, n_leads: int, seed: int = 7) -> Path:
+    """A generated demo CRM of n_leads, reused when it is already there."""
+    if not (folder / "summary.json").exists():
+        from leadscore.jobs.generate import run_generate
+
+        run_generate(folder, n_leads, seed=seed, show_progress=False, print_summary=False)
+    return folder
