@@ -279,6 +279,11 @@ def _print_summary(console: Console, spec_name, version, result, best, decision,
         console.print("[bold yellow]leakage warning[/]: these features alone predict the outcome suspiciously well: "
                       + ", ".join(f"{f.column} (AUC {max(f.auc, np.nan_to_num(f.auc_where_filled)):.3f})" for f in flagged)
                       + "; mark them as after_contact in the spec if sales fill them in")
+    excluded = [f for f in result.leakage if f.after_contact]
+    if excluded:
+        console.print("after-contact columns, excluded from the model (single-column ROC-AUC; flagged = would leak): "
+                      + ", ".join(f"{f.column} {max(f.auc, np.nan_to_num(f.auc_where_filled)):.3f}"
+                                  + (" [bold red]flagged[/]" if f.flagged else "") for f in excluded))
     console.print("[bold]Stage definitions[/] (holdout):")
     for stage in result.stages.values():
         console.print(f"  {stage.words()}")
