@@ -27,7 +27,5 @@ $BIN/leadscore train --spec "$SPEC" --config configs/demo.yaml --data data/demo_
 step "5. The registry"
 $BIN/leadscore models
 
-if [ -f scripts/demo_serve.sh ]; then
-  step "6. Serve the champion, score demo leads over HTTP, post an outcome, stop"
-  bash scripts/demo_serve.sh
-fi
+step "6. Serve the champion, score demo leads over HTTP, post an outcome, stop"
+$BIN/python scripts/demo_serve.py

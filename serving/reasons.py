@@ -47,6 +47,13 @@ def _times(n: float) -> str:
     return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
 
 
+def _ago(days: float) -> str:
+    if days < 1:
+        return "today"
+    whole = int(round(days))
+    return "1 day ago" if whole == 1 else f"{whole} days ago"
+
+
 class ReasonWriter:
     """Turns one row of contributions into reasons for and against, in words."""
 
@@ -55,11 +62,16 @@ class ReasonWriter:
         self.phrases = {c: {k.casefold(): v for k, v in m.items()} for c, m in (phrases or {}).items()}
         self.groups: list[_Group] = []
         by_type: dict[str, list[int]] = {}
+        totals: list[int] = []
         for i, info in enumerate(transform.features):
             if info.kind == "count":
                 by_type.setdefault(info.activity_type, []).append(i)
+            elif info.kind == "total":
+                totals.append(i)
             else:
                 self.groups.append(_Group(info.name, (i,)))
+        if totals:
+            self.groups.append(_Group("engagements", tuple(totals)))
         self.groups += [_Group(f"activity:{t}", tuple(cols)) for t, cols in by_type.items()]
         self._index = {info.name: i for i, info in enumerate(transform.features)}
         self._member = np.zeros((len(transform.features), len(self.groups)))
@@ -97,6 +109,9 @@ class ReasonWriter:
             return ""  # engagement is not used for a lead we cannot sell to: nothing to say about it
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
+        if group.key == "engagements":
+            return self._windowed(group.columns, row, "{n} marketing touches in the last {days} days",
+                                  "no marketing touches in the last {days} days")
         i = group.columns[0]
         info = self.transform.features[i]
         value = row[i]
@@ -127,23 +142,22 @@ class ReasonWriter:
 
     def _activity_phrase(self, activity_type: str, columns: tuple[int, ...], row: np.ndarray) -> str:
         verb, noun = ACTIVITY_WORDS.get(activity_type, (f"{_label(activity_type)}", f"{_label(activity_type)} activities"))
-        windows = [(self.transform.features[c].window_days, row[c]) for c in columns]
-        windows.sort()
+        return self._windowed(columns, row, verb + " {times} in the last {days} days", "no " + noun + " in the last {days} days")
+
+    def _windowed(self, columns: tuple[int, ...], row: np.ndarray, some: str, none: str) -> str:
+        """The count in the shortest window that has any, or none in the longest."""
+        windows = sorted((self.transform.features[c].window_days, row[c]) for c in columns)
         for days, count in windows:
             if count > 0:
-                return f"{verb} {_times(count)} in the last {days} days"
-        return f"no {noun} in the last {windows[-1][0]} days"
+                return some.format(n=int(count), times=_times(count), days=days)
+        return none.format(days=windows[-1][0])
 
     @staticmethod
     def _engagement_phrase(kind: str, window: int | None, value: float) -> str:
-        if kind == "total":
-            return f"{int(value)} marketing touches in the last {window} days" if value > 0 \
-                else f"no marketing touches in the last {window} days"
         if kind == "days_since_last":
-            return "no activity recorded" if value >= NEVER_DAYS else f"last activity {value:.0f} days ago"
+            return "no activity recorded" if value >= NEVER_DAYS else f"last activity {_ago(value)}"
         if kind == "days_since_high_intent":
-            return ("no high-intent activity yet" if value >= NEVER_DAYS
-                    else f"last high-intent action {value:.0f} days ago")
+            return "no high-intent activity yet" if value >= NEVER_DAYS else f"last high-intent action {_ago(value)}"
         if kind == "distinct_types":
             return f"engaged in {int(value)} different ways" if value > 0 else "no engagement of any kind"
         if kind == "trend":

@@ -96,8 +96,10 @@ class TrainingConfig(_Strict):
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="Most recent share of the training "
                                        "examples used for early stopping and calibration.")
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
-    refit_full: bool = Field(True, description="After early stopping, refit on fit + validation "
-                             "examples with proportionally more trees.")
+    refit_full: bool | Literal["auto"] = Field(
+        "auto", description="After early stopping, refit on fit + validation examples with "
+        "proportionally more trees. auto: only below 250,000 training examples, where the most "
+        "recent slice still adds something and the refit is cheap.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)

@@ -27,6 +27,9 @@ from training.evaluation import evaluate
 from training.stages import StageDefinition, stage_thresholds
 
 
+REFIT_AUTO_LIMIT = 250_000
+
+
 @dataclass
 class Split:
     fit: np.ndarray
@@ -170,7 +173,8 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     calibration = fit_calibration(config.calibration, raw_validation, y[split.validation])
     lap("calibration")
 
-    if config.refit_full:
+    refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
+    if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
         # the final model learns from every training example, the most recent included.
         trees = max(1, int(round(best * len(training_rows) / len(split.fit))))
