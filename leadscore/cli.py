@@ -90,6 +90,19 @@ def validate(
         raise typer.Exit(code=1)
 
 
+@app.command()
+@reports_errors
+def leakage(
+    spec: Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/x_education.yaml.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.5, max=1.0, help="Flag columns whose ROC-AUC alone reaches this.")] = 0.95,
+) -> None:
+    """Score every column alone against the outcome and flag those that leak it."""
+    from leadscore.jobs.leakage import run_leakage
+
+    run_leakage(spec, data, threshold)
+
+
 class PromoteChoice(str, Enum):
     auto = "auto"
     force = "force"
@@ -175,7 +188,7 @@ def export(version: Annotated[Optional[int], typer.Argument(help="Version to exp
 @app.command()
 @reports_errors
 def serve(
-    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 3000,
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port to listen on.")] = 3000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (each loads the model once).")] = 1,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the champion (models/bundles/champion, else exported from the registry).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",

@@ -200,7 +200,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     lap("stages")
 
     columns: dict[str, Any] = {name: X[training_rows, i] for i, name in enumerate(transform.names)}
-    for column in spec.leads.after_contact:
+    for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
         columns[column] = examples.leads[column].iloc[training_rows]
     leakage = leakage_report(columns, y[training_rows], config.leakage_auc, set(spec.leads.after_contact))
     lap("leakage")

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG
+from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT, X_EDUCATION
 
 runner = CliRunner()
 
@@ -70,3 +70,12 @@ def test_invalid_data_trains_and_registers_nothing(workspace, demo_crm_dir):
     assert "outcome" in result.output and "maybe" in result.output
     assert not (tmp / "models" / "mlflow.db").exists() or "no registered versions" in runner.invoke(app, ["models"]).output
     assert not (tmp / "models" / "bundles").exists()
+
+
+@pytest.mark.skipif(not X_EDUCATION.exists(), reason=f"X Education export not found at {X_EDUCATION}")
+def test_leakage_flags_the_sales_entered_tags_of_x_education():
+    result = runner.invoke(app, ["leakage", "--spec", str(ROOT / "data" / "specs" / "x_education.yaml")])
+    assert result.exit_code == 0, result.output
+    tags = next(line for line in result.output.splitlines() if line.startswith("│ Tags"))
+    assert "LEAKS" in tags
+    assert "no feature reaches ROC-AUC 0.95 on its own" in result.output
