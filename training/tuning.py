@@ -45,7 +45,7 @@ def tune(X, y, split, transform, config: TrainingConfig, trials: int,
     for number, params in enumerate(candidates[:trials], start=1):
         trial_config = config.model_copy(update={"model": config.model.model_validate(params)})
         model = fit(X, y, split, transform, trial_config)
-        p = model.predict_proba(X[split.validation])[:, 1]
+        p = model.booster_.predict(X[split.validation], num_iteration=model.best_iteration_ or None)
         trial = Trial(number, {k: params[k] for k in ("learning_rate", "num_leaves", "min_child_samples",
                                                         "colsample_bytree", "reg_lambda", "cat_smooth")},
                       float(roc_auc_score(y[split.validation], p)),
