@@ -8,11 +8,15 @@ from sklearn.linear_model import LogisticRegression
 
 from features.bundle import Calibration
 
+PROBABILITY_FLOOR = 0.002
+
 
 def fit_calibration(method: str, raw_probability: np.ndarray, label: np.ndarray) -> Calibration:
     p = np.asarray(raw_probability, dtype=np.float64)
     if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+        # Never exactly 0 or 1: no history of a few thousand leads can promise certainty.
+        iso = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1 - PROBABILITY_FLOOR, out_of_bounds="clip",
+                                 increasing=True)
         iso.fit(p, label)
         return Calibration("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
     if method == "sigmoid":
