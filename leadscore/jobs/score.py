@@ -1,0 +1,243 @@
+"""`leadscore score`: batch scoring of a leads file (CSV or Parquet), all or nothing.
+
+The same code as the service: the model bundle's own transform, calibration, stages and
+reasons (serving.scorer). The input is checked first with the same validation as training
+(features.validation, purpose "score", against the model's training profile); on a failure
+the report is printed, the command exits 1 and nothing is written. The output is written to a
+temporary file beside OUTPUT and renamed into place only when complete.
+
+The leads file has the columns of the dataset spec's leads table. Activities are read from
+--activities FILE, or else from the spec's data folder; only those of the leads being scored
+are used.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from features.errors import DataError, LeadscoreError
+from leadscore.settings import Settings, get_settings
+
+FORMATS = (".csv", ".parquet")
+STEPS = ("load", "validate", "score", "write")
+
+
+@dataclass
+class ScoreResult:
+    output: Path
+    rows: int
+    model_version: str
+    as_of: datetime
+    stages: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """--as-of as a naive UTC datetime; default now."""
+    if text is None:
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+    try:
+        moment = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        moment = None
+    if moment is None or moment is pd.NaT:
+        raise DataError(f"--as-of {text!r} is not a time: use ISO 8601, e.g. 2026-03-01 or 2026-03-01T09:30:00Z")
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC").tz_localize(None)
+    return moment.to_pydatetime()
+
+
+def _read_leads(spec, path: Path) -> pd.DataFrame:
+    from features.load import read_table
+
+    leads = read_table(path, "leads")
+    lead = spec.leads
+    needed = [c for c in (lead.id, lead.created_at, *spec.profile_columns) if c]
+    missing = [c for c in needed if c not in leads.columns]
+    if missing:
+        known = ", ".join(map(repr, list(leads.columns)[:12]))
+        raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found (the spec {spec.name!r} "
+                        f"needs {', '.join(needed)}). The file has: {known}. Fix the export or pass the right --spec.")
+    # Columns only training needs (label, order, after-contact) may be absent when scoring.
+    for column in [*lead.after_contact, lead.label, lead.order_by]:
+        if column and column not in leads.columns:
+            leads[column] = None
+    return leads
+
+
+def _read_activities(spec, path: Path | None, lead_ids: pd.Series) -> tuple[pd.DataFrame | None, Path | None]:
+    from features.load import read_table
+
+    act = spec.activities
+    if act is None:
+        if path is not None:
+            raise DataError(f"--activities {path}: the spec {spec.name!r} has no activities table; "
+                            "leave --activities out")
+        return None, None
+    if path is None:
+        path = spec.table_path(act.file)
+        if not path.exists():
+            raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
+                            "counts activities, so pass --activities FILE (or put the file there)")
+    activities = read_table(path, "activities")
+    missing = [c for c in (act.lead_id, act.time, act.type, act.value) if c and c not in activities.columns]
+    if missing:
+        raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
+                        "names it under activities")
+    keep = _of_leads(activities[act.lead_id], lead_ids)
+    if not keep.all():
+        activities = activities.loc[keep].reset_index(drop=True)
+        if isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
+            activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
+    return activities, path
+
+
+def _of_leads(column: pd.Series, lead_ids: pd.Series):
+    """Which rows of an activity lead-id column belong to the given leads (a boolean array).
+    Arrow's hash lookup, on the distinct values of a categorical column: seconds faster on
+    20 million rows than pandas' isin over Arrow-backed text."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = pa.array(lead_ids.astype(str).unique().astype(object), type=pa.string())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        known = pc.is_in(pa.array(column.cat.categories.astype(str).to_numpy(object), type=pa.string()),
+                         value_set=wanted).to_numpy(zero_copy_only=False)
+        return (codes >= 0) & known[np.maximum(codes, 0)]
+    values = pa.array(column.astype(str).to_numpy(object), type=pa.string())
+    return pc.is_in(values, value_set=wanted).to_numpy(zero_copy_only=False) & column.notna().to_numpy()
+
+
+def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    os.close(fd)
+    try:
+        if output.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False, compression="zstd")
+        else:
+            frame.to_csv(tmp, index=False)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled
+        self.total = total
+        self.progress = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+                                     transient=False)
+            self.progress.__enter__()
+            self.task = self.progress.add_task("scoring leads", total=self.total)
+        return self
+
+    def advance(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task, n)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: Path | None = None,
+              as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
+              settings: Settings | None = None, console: Console | None = None,
+              show_progress: bool = True) -> ScoreResult:
+    from features.load import CRMTables, clean, coerce
+    from features.profile import DataProfile
+    from features.spec import load_spec
+    from features.validation import ValidationFailed, validate_tables
+    from leadscore.jobs.serve import resolve_bundle
+    from serving.scorer import LeadScorer
+
+    settings = settings or get_settings()
+    console = console or Console()
+    err = Console(stderr=True)
+    output_path, input_path = Path(output_path), Path(input_path)
+    if output_path.suffix not in FORMATS:
+        raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
+    if not input_path.is_file():
+        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv or .parquet)")
+    if input_path.suffix not in FORMATS:
+        raise DataError(f"INPUT {input_path}: unknown file type {input_path.suffix!r}; use .csv or .parquet")
+    if output_path.resolve() == input_path.resolve():
+        raise DataError("OUTPUT is the INPUT file: write the scores to another file")
+    if not 0 <= reasons <= 5:
+        raise DataError(f"--reasons {reasons}: give 0 to 5 reasons per lead")
+    moment = parse_as_of(as_of)
+    spec = load_spec(spec_path)
+    path = resolve_bundle(settings, bundle, echo=lambda text: err.print(text))
+    scorer = LeadScorer.from_bundle_dir(path)
+    if scorer.spec.name != spec.name:
+        raise LeadscoreError(f"the model (version {scorer.version}) was trained with the dataset spec "
+                             f"{scorer.spec.name!r}, not {spec.name!r}: pass --spec for {scorer.spec.name!r} "
+                             "or --bundle of a model trained on this spec")
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    leads = _read_leads(spec, input_path)
+    acts, acts_path = _read_activities(spec, activities, leads[spec.leads.id])
+    raw = CRMTables(leads=leads, activities=acts, paths={"leads": input_path, **({"activities": acts_path} if acts_path else {})})
+    cleaned, cleaning = clean(spec, raw)
+    canonical = coerce(spec, cleaned)
+    seconds["load"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
+    report = validate_tables(spec, cleaned, canonical, purpose="score", profile=profile)
+    seconds["validate"] = time.perf_counter() - started
+    if not report.success:
+        raise ValidationFailed(report)  # its message is the report: every rule broken, with examples
+
+    started = time.perf_counter()
+    with _Progress(show_progress, len(canonical.leads)) as bar:
+        scores = scorer.score_table(canonical.leads, canonical.activities, moment, reasons=reasons,
+                                    progress=bar.advance)
+    seconds["score"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    scores = scores.rename(columns={"lead_id": spec.leads.id})
+    _write_atomically(scores, output_path)
+    seconds["write"] = time.perf_counter() - started
+
+    stages = {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
+    result = ScoreResult(output_path, len(scores), scorer.version, moment, stages, seconds)
+    _print_summary(console, result, cleaning.lines(), report.notes)
+    return result
+
+
+def _print_summary(console: Console, result: ScoreResult, cleaning: list[str], notes: list[str]) -> None:
+    stages = ", ".join(f"{name} {result.stages.get(name, 0):,}" for name in ("SQL", "MQL", "not yet"))
+    total = sum(result.seconds.values())
+    console.print(f"scored {result.rows:,} leads with model version {result.model_version} as of "
+                  f"{result.as_of:%Y-%m-%d %H:%M} UTC: {stages}")
+    console.print(f"wrote {result.output} in {total:.1f} s ("
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()) + ")")
+    for line in cleaning:
+        console.print(f"cleaning: {line}")
+    for note in notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,109 @@
+"""`leadscore serve`: start the scoring service on the champion model.
+
+Which model: `--bundle PATH` if given; else the exported champion (models/bundles/champion);
+else the registry's champion, exported first. With none of them the service refuses to start.
+Everything the BentoML workers need is checked here first (the bundle loads, the database
+takes the tables, the port is free), so a mistake is one clear message, not a crashing worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from features.errors import LeadscoreError
+from leadscore.settings import Settings, get_settings
+
+NO_CHAMPION = "no champion model: train one with `leadscore train --spec ...`"
+DEFAULT_PORT = 3000
+
+
+def _registry_may_exist(settings: Settings) -> bool:
+    """False when the tracking URI is a SQLite file that does not exist: then there is no
+    registry to ask, and MLflow would only create an empty one."""
+    uri = settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).exists()
+    return True
+
+
+def resolve_bundle(settings: Settings, bundle: Path | None = None, echo=print) -> Path:
+    """The model bundle folder to serve (see the module docstring)."""
+    if bundle is not None:
+        bundle = Path(bundle)
+        if not (bundle / "bundle.json").is_file():
+            raise LeadscoreError(f"--bundle {bundle}: not a model bundle (no bundle.json); pass a folder "
+                                 "written by `leadscore export`, e.g. models/bundles/champion")
+        return bundle
+    champion = settings.bundles_dir / "champion"
+    if (champion / "bundle.json").is_file():
+        return champion
+    if _registry_may_exist(settings):
+        from training.registry import Registry, export_bundle
+
+        registry = Registry.from_settings(settings)
+        if registry.champion() is not None:
+            version, path = export_bundle(registry, None, settings.bundles_dir)
+            echo(f"exported the registry's champion (version {version}) to {path}")
+            return path
+    raise LeadscoreError(NO_CHAMPION)
+
+
+def check_port(host: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise LeadscoreError(f"--port {port} is not a TCP port (1-65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LeadscoreError(f"port {port} on {host} cannot be used ({exc.strerror}): another service "
+                                 "may be running there; pass --port") from None
+
+
+def service_environment(settings: Settings, bundle: Path, workers: int) -> dict[str, str]:
+    """The LEADSCORE_* variables the workers read (serving.config), validated here."""
+    from serving.config import ServiceConfig
+
+    env = {**os.environ, "LEADSCORE_BUNDLE": str(Path(bundle).resolve()),
+           "LEADSCORE_DATABASE_URL": settings.resolved_database_url, "LEADSCORE_WORKERS": str(workers)}
+    return ServiceConfig.from_env(env).to_env()
+
+
+def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print):
+    """Resolve and load the model, create the tables; returns (scorer, environment)."""
+    from serving.scorer import LeadScorer
+    from serving.store import create_tables, make_engine
+
+    if workers < 1:
+        raise LeadscoreError(f"--workers {workers}: at least one worker is needed")
+    path = resolve_bundle(settings, bundle, echo)
+    scorer = LeadScorer.from_bundle_dir(path)
+    env = service_environment(settings, path, workers)
+    engine = make_engine(env["LEADSCORE_DATABASE_URL"])
+    try:
+        create_tables(engine)
+    finally:
+        engine.dispose()
+    return scorer, env
+
+
+def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = None,
+              host: str = "0.0.0.0", settings: Settings | None = None, echo=print) -> None:
+    """Start the service in the foreground until it is stopped (Ctrl-C or SIGTERM)."""
+    settings = settings or get_settings()
+    scorer, env = prepare(settings, bundle, workers, echo)
+    check_port(host, port)
+    os.environ.update(env)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+    from serving.service import LeadScoringService
+
+    LeadScoringService.config["workers"] = workers
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    echo(f"serving model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on http://{shown}:{port} "
+         f"with {workers} worker{'s' if workers > 1 else ''}; API docs at http://{shown}:{port}/ ; "
+         "Ctrl-C to stop")
+    LeadScoringService.serve_http(port=port, host=host)
+    echo("service stopped")

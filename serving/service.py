@@ -1,0 +1,353 @@
+"""The scoring service (BentoML): POST /score, POST /outcomes, GET /stages, GET /model.
+
+BentoML adds /livez, /readyz, /metrics (Prometheus), the OpenAPI document (/docs.json) and
+its Swagger page (/). Started by `leadscore serve`, configured by environment variables (see
+serving.config); each worker process loads the model bundle once, in `__init__`.
+
+Bad input never gets a 500: body-level problems (malformed JSON, a wrong type at the top
+level, unknown top-level keys) are refused by BentoML's pydantic parsing with a 400 whose
+`detail` names the field; lead-level problems (unknown fields, a missing id, NaN, text too
+long...) by `serving.schema.LeadValidator` with a 400 in the same shape; too many leads or
+too large a body with a 413; outcomes for leads never scored with a 404.
+
+Latency: small requests (a few leads) are scored on the event loop, with no hop to a thread;
+larger ones in a worker thread so that health checks and small requests keep flowing. Scores
+are logged to the database by a background writer (serving.store). Python's cyclic garbage
+collector is tuned once the model is loaded (serving.runtime.tune_gc; docs/api.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+import bentoml
+from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_core import to_json
+from starlette.responses import Response
+
+from serving.config import ServiceConfig
+from serving.runtime import fix_bentoml_request_timers, tune_gc
+from serving.schema import (InputError, LeadValidator, OutcomesRequest,
+                            OutcomesResponse, Problem, ScoreRequest, ScoreResponse, check_moment,
+                            check_outcomes, refuse)
+from serving.scorer import LeadScorer
+from serving.store import Outcome, ScoreStore
+
+logger = logging.getLogger("leadscore.service")
+
+INLINE_MAX_LEADS = 8
+"""Requests with at most this many leads are scored on the event loop (well under a
+millisecond each); larger ones in a thread."""
+JSON_ROUTES = ("/score", "/outcomes")
+
+leads_scored = bentoml.metrics.Counter(
+    name="leadscore_leads_scored", documentation="Leads scored, by stage and model version.",
+    labelnames=["stage", "model_version"])
+outcomes_received = bentoml.metrics.Counter(
+    name="leadscore_outcomes", documentation="Outcomes received, by what happened to them.",
+    labelnames=["status"])
+refused_requests = bentoml.metrics.Counter(
+    name="leadscore_refused_requests", documentation="Requests refused for bad input, by route and status.",
+    labelnames=["route", "status"])
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(to_json(payload), status_code=status, media_type="application/json")
+
+
+def error_response(error: InputError) -> Response:
+    return json_response(error.body(), error.status)
+
+
+class _QuietClientErrors(logging.Filter):
+    """BentoML logs every refused body (pydantic ValidationError) at ERROR with a full
+    traceback. Keep real errors as they are; turn client errors into one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "refused %s %s: %s"
+            first = exc.errors(include_url=False)[0] if exc.error_count() else {}
+            record.args = (record.args[1] if len(record.args) > 1 else "", record.args[0] if record.args else "",
+                           f"{'.'.join(map(str, first.get('loc', ()))) or 'body'}: {first.get('msg', exc.title)}")
+        return True
+
+
+def _quiet_client_errors() -> None:
+    target = logging.getLogger("bentoml._internal.server.http_app")
+    if not any(isinstance(f, _QuietClientErrors) for f in target.filters):
+        target.addFilter(_QuietClientErrors())
+
+
+# ====================================================================== ASGI middleware
+class RequestGuard:
+    """Before BentoML sees a request to a JSON route: its body is read as JSON whatever
+    Content-Type says (no pickle or multipart parsing of untrusted bodies), and a body over
+    `max_bytes` is refused with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app, max_bytes: int | None = None):
+        self.app = app
+        if max_bytes is None:
+            max_bytes = int(os.environ.get("LEADSCORE_MAX_BODY_BYTES") or ServiceConfig.model_fields["max_body_bytes"].default)
+        self.max_bytes = max_bytes
+
+    def _too_large(self, size: int | None = None) -> tuple[bytes, list]:
+        got = f"{size:,} bytes" if size is not None else f"more than {self.max_bytes:,} bytes"
+        body = InputError([Problem((), f"the request body is {got}; at most {self.max_bytes:,} are allowed "
+                                   "(LEADSCORE_MAX_BODY_BYTES): send fewer leads per request",
+                                   "payload_too_large")], status=413).body()
+        data = json.dumps(body).encode()
+        return data, [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+
+    async def _send_413(self, send, size: int | None = None) -> None:
+        data, headers = self._too_large(size)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in JSON_ROUTES:
+            return await self.app(scope, receive, send)
+        headers = []
+        for key, value in scope.get("headers", []):
+            if key == b"content-type":
+                continue
+            if key == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    size = None
+                if size is not None and size > self.max_bytes:
+                    refused_requests.labels(route=scope["path"], status="413").inc()
+                    return await self._send_413(send, size)
+            headers.append((key, value))
+        headers.append((b"content-type", b"application/json"))
+        scope = dict(scope, headers=headers)
+        seen, too_large, replied = 0, False, False
+
+        async def limited_receive():
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        held: dict[str, Any] = {}
+
+        async def guarded_send(message):
+            nonlocal replied
+            if too_large:
+                if not replied:
+                    replied = True
+                    refused_requests.labels(route=scope["path"], status="413").inc()
+                    await self._send_413(send)
+                return
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                refused_requests.labels(route=scope["path"], status=str(message["status"])).inc()
+                if message["status"] == 400:  # hold it: BentoML's own 400 bodies are reworded
+                    held["start"], held["body"] = message, []
+                    return
+            if "start" in held and message["type"] == "http.response.body":
+                held["body"].append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = reword_validation_error(b"".join(held["body"]))
+                start = held.pop("start")
+                headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def reword_validation_error(body: bytes) -> bytes:
+    """BentoML answers a body pydantic refuses with {"error": "1 validation error for
+    ScoreRequestIODescriptor", "detail": [pydantic errors]}. Reword it in the service's own
+    shape: `error` names the first field and its problem; `detail` keeps loc, msg, type."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not (isinstance(data, dict) and isinstance(data.get("detail"), list)
+            and "validation error for" in str(data.get("error", ""))):
+        return body
+    problems = []
+    for item in data["detail"]:
+        if not isinstance(item, dict):
+            continue
+        loc = tuple(part for part in item.get("loc", ()) if isinstance(part, (str, int)))
+        msg = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        problems.append(Problem(loc, msg, str(item.get("type", "value_error"))))
+    if not problems:
+        return body
+    return json.dumps(InputError(problems).body()).encode()
+
+
+# ====================================================================== the service
+routes = FastAPI(title="leadscore", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.asgi_app(routes, path="/")
+@bentoml.service(
+    workers=1,
+    traffic={"timeout": 300},
+    http={"cors": {"enabled": False}},
+)
+class LeadScoringService:
+    """Scores leads with the champion model: probability, stage (SQL, MQL, not yet) and the
+    reasons for and against, in words; records won/lost outcomes."""
+
+    def __init__(self) -> None:
+        _quiet_client_errors()
+        self.config = ServiceConfig.from_env()
+        self.scorer = LeadScorer.from_bundle_dir(self.config.bundle)
+        self.validator = LeadValidator.for_scorer(self.scorer, self.config.max_field_chars,
+                                                  self.config.max_activities)
+        self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
+                                max_buffered=self.config.log_max_buffered)
+        self._warm_up()
+        self.gc = tune_gc(self.config.gc)
+        logger.info("serving model version %s from %s (%s)", self.scorer.version, self.config.bundle, self.gc)
+
+    def _warm_up(self) -> None:
+        """Score a throw-away lead once, so the first real request pays no lazy set-up."""
+        lead = {self.scorer.id_field: "warm-up"}
+        self.scorer.score_leads([lead], reasons=5)
+        self.scorer.score_leads([dict(lead), dict(lead)], reasons=5)
+
+    # ------------------------------------------------------------------------- /score
+    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
+    async def score(self, **request: Any) -> ScoreResponse:
+        """Score one lead (`lead`) or many (`leads`, up to the configured limit, default
+        10,000): probability, score 0-100, stage, reasons for and against, model version.
+        Every score served is logged with the lead id, time, probability, stage and model
+        version. Errors: 400 (the body or a field is wrong), 413 (too many leads or too
+        large a body); the body names the field and the problem."""
+        try:
+            leads, single, as_of, reasons = self._score_input(request)
+            if len(leads) <= INLINE_MAX_LEADS:
+                answers = self._score(leads, single, as_of, reasons)
+            else:
+                answers = await anyio.to_thread.run_sync(self._score, leads, single, as_of, reasons)
+        except InputError as error:
+            return error_response(error)
+        if self.store.needs_room:
+            await anyio.to_thread.run_sync(self.store.wait_for_room)
+        return json_response({"model_version": self.scorer.version, "as_of": as_of.isoformat() + "Z",
+                              "scores": answers})
+
+    def _score_input(self, request: dict[str, Any]) -> tuple[list[dict], bool, datetime, int]:
+        leads, one = request.get("leads"), request.get("lead")
+        if leads is not None and one is not None:
+            raise refuse(("lead",), "send either `leads` (a list) or `lead` (one object), not both", "value_error")
+        if leads is None and one is None:
+            raise refuse(("leads",), "missing: send `leads` (a list of leads) or `lead` (one lead)", "missing")
+        if one is not None:
+            leads = [one]
+        else:
+            loc = ("leads",)
+            if not leads:
+                raise refuse(loc, "the list is empty: send at least one lead", "too_short")
+            if len(leads) > self.config.max_leads:
+                raise refuse(loc, f"{len(leads):,} leads in one request; at most {self.config.max_leads:,} "
+                             "are allowed (LEADSCORE_MAX_LEADS): split the batch", "too_long", status=413)
+        as_of = request.get("as_of")
+        as_of = check_moment(as_of, ("as_of",)) if as_of is not None else utc_now()
+        return leads, one is not None, as_of, int(request.get("reasons", 5))
+
+    def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> list[dict]:
+        self.validator.check_leads(leads, single=single)
+        answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons)
+        scored_at = utc_now()
+        self.store.log_scores(((a["lead_id"], a["probability"], a["stage"], a["model_version"]) for a in answers),
+                              scored_at)
+        stages: dict[str, int] = {}
+        for answer in answers:
+            stages[answer["stage"]] = stages.get(answer["stage"], 0) + 1
+        for stage, count in stages.items():
+            leads_scored.labels(stage=stage, model_version=self.scorer.version).inc(count)
+        return answers
+
+    # ------------------------------------------------------------------------- /outcomes
+    @bentoml.api(route="/outcomes", input_spec=OutcomesRequest, output_spec=OutcomesResponse)
+    async def outcomes(self, **request: Any) -> OutcomesResponse:
+        """Record won or lost, with the closing time, for leads this service has scored.
+        Idempotent per lead: the same outcome again is "unchanged"; a different one replaces
+        the old ("updated"). All or nothing: 404 if any lead was never scored, 400 for
+        invalid values; nothing is stored then."""
+        try:
+            return await anyio.to_thread.run_sync(self._record, request["outcomes"])
+        except InputError as error:
+            return error_response(error)
+
+    def _record(self, items: list) -> Response:
+        if not items:
+            raise refuse(("outcomes",), "the list is empty: send at least one outcome", "too_short")
+        if len(items) > self.config.max_leads:
+            raise refuse(("outcomes",), f"{len(items):,} outcomes in one request; at most "
+                         f"{self.config.max_leads:,} are allowed: split the batch", "too_long", status=413)
+        now = utc_now()
+        checked = check_outcomes(items, self.config.max_field_chars, now)
+        ids = [lead_id for lead_id, _, _ in checked]
+        known = self.store.known_leads(ids)
+        if len(known) < len(set(ids)) and self.config.workers > 1:
+            # Another worker may have scored the lead a moment ago and not flushed its log yet.
+            import time
+
+            time.sleep(self.config.log_flush_seconds * 2)
+            known = self.store.known_leads(ids)
+        unknown = [(i, lead_id) for i, lead_id in enumerate(ids) if lead_id not in known]
+        if unknown:
+            raise InputError([Problem(("outcomes", i, "lead_id"), f"unknown lead {lead_id!r}: this service has "
+                                      "never scored it (score it first, or check the id)", "unknown_lead")
+                              for i, lead_id in unknown], status=404, total=len(unknown))
+        statuses = self.store.record_outcomes([Outcome(*item) for item in checked], now)
+        counts = {s: statuses.count(s) for s in ("recorded", "unchanged", "updated")}
+        for status, count in counts.items():
+            if count:
+                outcomes_received.labels(status=status).inc(count)
+        return json_response({**counts, "outcomes": [{"lead_id": lead_id, "status": status}
+                                                     for lead_id, status in zip(ids, statuses)]})
+
+    # ------------------------------------------------------------------------- GET routes
+    @routes.get("/stages", summary="The MQL/SQL definitions of the serving model, in words and numbers")
+    def stages(self) -> dict:
+        return {"model_version": self.scorer.version, "stages": self.scorer.stage_definitions()}
+
+    @routes.get("/model", summary="The model card: version, when trained, data window, holdout metrics")
+    def model(self) -> dict:
+        return self.scorer.model_card()
+
+    # ------------------------------------------------------------------------- health
+    def __is_ready__(self) -> bool:
+        return self.store.healthy
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Write what is left of the score log before the worker exits."""
+        self.store.close()
+        logger.info("score log flushed (%d rows written by this worker)", self.store.rows_logged)
+
+
+LeadScoringService.add_asgi_middleware(RequestGuard)
+fix_bentoml_request_timers()

@@ -1,0 +1,115 @@
+"""`leadscore score`: batch scoring of a leads file, checked the way a user would notice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "data" / "specs" / "demo_crm.yaml"
+AS_OF = "2026-06-01T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def leads_csv(demo_crm_dir, tmp_path_factory) -> Path:
+    """400 demo leads as a CSV export (text everywhere, as a CRM writes it)."""
+    leads = pd.read_parquet(demo_crm_dir / "leads.parquet").head(400)
+    path = tmp_path_factory.mktemp("score-input") / "leads.csv"
+    leads.to_csv(path, index=False)
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["score", "--spec", str(SPEC), *args, "--no-progress"], catch_exceptions=False)
+
+
+def test_scores_a_parquet_file_with_stages_and_reasons(demo_crm_dir, bundle_dir, tmp_path):
+    output = tmp_path / "out" / "scores.parquet"
+    result = run(str(demo_crm_dir / "leads.parquet"), str(output), "--bundle", str(bundle_dir),
+                 "--activities", str(demo_crm_dir / "activities.parquet"), "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(output)
+    leads = pd.read_parquet(demo_crm_dir / "leads.parquet").drop_duplicates()
+    assert len(scores) == len(leads) and scores["lead_id"].is_unique
+    assert list(scores.columns) == ["lead_id", "probability", "score", "stage", "reasons_for",
+                                    "reasons_against", "model_version"]
+    assert scores["probability"].between(0, 1).all()
+    assert (scores["score"] == (scores["probability"] * 100).round().astype(int)).all()
+    assert set(scores["stage"]) <= {"SQL", "MQL", "not yet"} and len(set(scores["stage"])) >= 2
+    assert (scores["reasons_for"].str.len() > 0).mean() > 0.9
+    assert "scored" in result.output and "model version test" in result.output
+    assert not list(output.parent.glob(".*partial"))  # no temporary file left behind
+
+
+def test_batch_scores_match_the_api_path(demo_crm_dir, bundle_dir, tmp_path, leads_csv):
+    """The same lead scores the same in a file and as JSON (the service's code path)."""
+    from serving.scorer import LeadScorer
+
+    output = tmp_path / "scores.csv"
+    result = run(str(leads_csv), str(output), "--bundle", str(bundle_dir),
+                 "--activities", str(demo_crm_dir / "activities.parquet"), "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(output).set_index("lead_id")
+    raw = pd.read_csv(leads_csv, dtype=str, keep_default_na=False).head(5)
+    acts = pd.read_parquet(demo_crm_dir / "activities.parquet")
+    scorer = LeadScorer.from_bundle_dir(bundle_dir)
+    records = []
+    for lead in raw.to_dict("records"):
+        mine = acts[acts["lead_id"].astype(str) == lead["lead_id"]]
+        lead["activities"] = [{"occurred_at": t.isoformat(), "activity_type": str(a)}
+                              for t, a in zip(mine["occurred_at"], mine["activity_type"])]
+        records.append(lead)
+    answers = scorer.score_leads(records, as_of=pd.Timestamp(AS_OF).tz_localize(None).to_pydatetime(), reasons=3)
+    for answer in answers:
+        row = scores.loc[answer["lead_id"]]
+        assert row["probability"] == pytest.approx(answer["probability"], abs=1e-6)
+        assert row["stage"] == answer["stage"]
+
+
+def test_corrupted_input_fails_and_writes_nothing(demo_crm_dir, bundle_dir, tmp_path, leads_csv):
+    broken = pd.read_csv(leads_csv, dtype=str, keep_default_na=False)
+    broken.loc[3, "created_at"] = "not a date"
+    broken.loc[7, "employee_count"] = "lots"
+    broken.loc[9, "email_opt_in"] = "maybe"
+    source = tmp_path / "broken.csv"
+    broken.to_csv(source, index=False)
+    output = tmp_path / "scores.csv"
+    output.write_text("previous results\n")
+    result = run(str(source), str(output), "--bundle", str(bundle_dir),
+                 "--activities", str(demo_crm_dir / "activities.parquet"))
+    assert result.exit_code == 1
+    assert "created_at" in result.output and "employee_count" in result.output and "email_opt_in" in result.output
+    assert "not a date" in result.output and "lots" in result.output
+    assert output.read_text() == "previous results\n"  # untouched
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_missing_columns_and_wrong_files_are_named(demo_crm_dir, bundle_dir, tmp_path, leads_csv):
+    no_industry = tmp_path / "no_industry.csv"
+    pd.read_csv(leads_csv, dtype=str).drop(columns=["industry"]).to_csv(no_industry, index=False)
+    result = run(str(no_industry), str(tmp_path / "s.csv"), "--bundle", str(bundle_dir),
+                 "--activities", str(demo_crm_dir / "activities.parquet"))
+    assert result.exit_code == 1 and "'industry'" in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+    result = run(str(leads_csv), str(tmp_path / "s.xlsx"), "--bundle", str(bundle_dir))
+    assert result.exit_code == 1 and ".xlsx" in result.output
+    result = run(str(tmp_path / "nope.csv"), str(tmp_path / "s.csv"), "--bundle", str(bundle_dir))
+    assert result.exit_code == 1 and "no such file" in result.output
+    result = run(str(leads_csv), str(tmp_path / "s.csv"), "--bundle", str(bundle_dir), "--as-of", "someday")
+    assert result.exit_code == 1 and "--as-of" in result.output
+
+
+def test_activities_default_to_the_spec_data_folder(bundle_dir, tmp_path, leads_csv, monkeypatch):
+    """Without --activities the spec's own data folder is read; a missing file is a clear error."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("data_dir: ../demo", f"data_dir: {tmp_path / 'nowhere'}"))
+    result = CliRunner().invoke(app, ["score", "--spec", str(spec), str(leads_csv), str(tmp_path / "s.csv"),
+                                      "--bundle", str(bundle_dir), "--no-progress"])
+    assert result.exit_code == 1 and "--activities" in result.output
+    assert not (tmp_path / "s.csv").exists()

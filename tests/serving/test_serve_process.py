@@ -1,0 +1,137 @@
+"""`leadscore serve` as a user runs it: a real process on a free port, scored over HTTP, stopped
+cleanly; and the refusal to start without a model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from features.errors import LeadscoreError
+
+STARTUP_SECONDS = 90
+
+
+def leadscore_command() -> list[str]:
+    script = Path(sys.executable).with_name("leadscore")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "leadscore.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
+    env.update(LEADSCORE_MODELS_DIR=str(tmp_path / "models"), LEADSCORE_DATA_DIR=str(tmp_path / "data"),
+               BENTOML_DO_NOT_TRACK="True", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the server sets up its own
+    return env
+
+
+def wait_until_ready(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"leadscore serve exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError("leadscore serve did not become ready in time")
+
+
+def test_serve_scores_over_http_and_stops_cleanly(bundle_dir, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([*leadscore_command(), "serve", "--port", str(port), "--host", "127.0.0.1",
+                                "--bundle", str(bundle_dir)],
+                               env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        wait_until_ready(base, process)
+        lead = {"lead_id": "over-http", "industry": "Software", "company_size": "51-200",
+                "activities": [{"occurred_at": "2026-05-01T10:00:00Z", "activity_type": "pricing_view"}]}
+        response = httpx.post(f"{base}/score", json={"lead": lead, "as_of": "2026-05-10T00:00:00Z"}, timeout=10)
+        assert response.status_code == 200, response.text
+        answer = response.json()["scores"][0]
+        assert answer["lead_id"] == "over-http" and 0 <= answer["probability"] <= 1
+        assert answer["stage"] in ("SQL", "MQL", "not yet") and answer["model_version"] == "test"
+        assert httpx.post(f"{base}/score", content=b"{bad", timeout=10).status_code == 400
+        outcome = {"lead_id": "over-http", "outcome": "won", "closed_at": "2026-05-20T00:00:00Z"}
+        recorded = httpx.post(f"{base}/outcomes", json={"outcomes": [outcome]}, timeout=10)
+        assert recorded.status_code == 200 and recorded.json()["recorded"] == 1
+        assert httpx.get(f"{base}/stages", timeout=10).json()["stages"]["sql"]["threshold"] > 0
+        assert httpx.get(f"{base}/model", timeout=10).json()["version"] == "test"
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        assert 'leadscore_leads_scored_total' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            raise AssertionError(f"leadscore serve did not stop on SIGTERM:\n{output}")
+    assert process.returncode == 0, output
+    assert "service stopped" in output
+    # The score log was flushed on shutdown.
+    with sqlite3.connect(tmp_path / "data" / "leadscore.db") as conn:
+        logged = conn.execute("select lead_id, stage, model_version from score_log").fetchall()
+        assert ("over-http", answer["stage"], "test") in logged
+        assert conn.execute("select outcome from outcomes where lead_id='over-http'").fetchone() == ("won",)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/livez", timeout=2)
+
+
+def test_serve_refuses_to_start_without_a_model(tmp_path):
+    result = subprocess.run([*leadscore_command(), "serve", "--port", str(free_port())],
+                            env=environment(tmp_path), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "no champion model: train one with `leadscore train --spec ...`" in result.stderr
+    assert not (tmp_path / "models" / "mlflow.db").exists()  # nothing was created to find that out
+
+
+def test_serve_refuses_a_folder_that_is_not_a_bundle(tmp_path):
+    result = subprocess.run([*leadscore_command(), "serve", "--bundle", str(tmp_path)],
+                            env=environment(tmp_path), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "not a model bundle" in result.stderr
+
+
+def test_the_exported_champion_is_served_by_default(bundle_dir, tmp_path):
+    from leadscore.jobs.serve import prepare, resolve_bundle
+    from leadscore.settings import Settings
+
+    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data",
+                        tracking_uri=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
+    with pytest.raises(LeadscoreError, match="no champion model"):
+        resolve_bundle(settings)
+    shutil.copytree(bundle_dir, settings.bundles_dir / "champion")
+    assert resolve_bundle(settings) == settings.bundles_dir / "champion"
+    scorer, env = prepare(settings, None, workers=2)
+    assert scorer.version == "test" and env["LEADSCORE_WORKERS"] == "2"
+    assert env["LEADSCORE_BUNDLE"] == str((settings.bundles_dir / "champion").resolve())
+    assert (tmp_path / "data" / "leadscore.db").exists()  # tables are created before the workers start
+
+
+def test_a_busy_port_is_refused_before_starting(tmp_path):
+    from leadscore.jobs.serve import check_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(LeadscoreError, match="pass --port"):
+            check_port("127.0.0.1", busy.getsockname()[1])
