@@ -383,13 +383,13 @@ class Table:
         for name, justify in [("measurement", "left"), ("p50 ms", "right"), ("p99 ms", "right"),
                               ("req/s", "right"), ("leads/s", "right"), ("worker MiB", "right"),
                               ("target / note", "left")]:
-            table.add_column(name, justify=justify)
+            table.add_column(name, justify=justify, no_wrap=name != "target / note")
         for row in self.rows:
             if row and row[0] == "--":
                 table.add_section()
                 continue
             table.add_row(*row)
-        console = Console(width=150)
+        console = Console(width=190)
         console.print(table)
         for note in notes:
             console.print(note)
@@ -499,10 +499,10 @@ def main() -> int:
     t.add("--")
     t.add("garbage collector (single lead; 1 / 16 connections)", "", "", "", "", "", "")
     for key, label, note in [
-            ("a_gcdefault", "  (a) /score, Python's default GC", "LEADSCORE_GC=default"),
-            ("a_one", "  (a) /score, GC tuned (the service)", "freeze after start-up, thresholds 20000/20/20"),
+            ("a_gcdefault", "  (a) /score, timers fixed, default GC", "LEADSCORE_GC=default"),
+            ("a_one", "  (a) /score, timers fixed, GC tuned", "the service: gc.freeze() after start-up, thresholds 20000/20/20"),
             ("b_stock", "  (b) no-op, BentoML as shipped", "request timers kept alive 60 s, default GC"),
-            ("b_timers", "  (b) no-op, timers fixed, default GC", "serving.runtime.fix_bentoml_request_timers"),
+            ("b_timers", "  (b) no-op, timers fixed, default GC", "timers cancelled (serving.runtime)"),
             ("b_one", "  (b) no-op, timers fixed, GC tuned", "the floor above")]:
         r1, r16 = results[f"{key}_c1"], results[f"{key}_c16"]
         t.add(label, f"{f(r1.p50_ms)} / {f(r16.p50_ms)}", f"{f(r1.p99_ms)} / {f(r16.p99_ms)}",

@@ -55,10 +55,11 @@ def wait_until_ready(base: str, process: subprocess.Popen) -> None:
 
 
 def test_serve_scores_over_http_and_stops_cleanly(bundle_dir, tmp_path):
+    """Two workers on one SQLite file: a lead scored by one is known to the other at once."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen([*leadscore_command(), "serve", "--port", str(port), "--host", "127.0.0.1",
-                                "--bundle", str(bundle_dir)],
+                                "--bundle", str(bundle_dir), "--workers", "2"],
                                env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     try:
@@ -72,8 +73,11 @@ def test_serve_scores_over_http_and_stops_cleanly(bundle_dir, tmp_path):
         assert answer["stage"] in ("SQL", "MQL", "not yet") and answer["model_version"] == "test"
         assert httpx.post(f"{base}/score", content=b"{bad", timeout=10).status_code == 400
         outcome = {"lead_id": "over-http", "outcome": "won", "closed_at": "2026-05-20T00:00:00Z"}
-        recorded = httpx.post(f"{base}/outcomes", json={"outcomes": [outcome]}, timeout=10)
-        assert recorded.status_code == 200 and recorded.json()["recorded"] == 1
+        with httpx.Client(base_url=base, timeout=10) as client:  # new connections: either worker
+            statuses = [client.post("/outcomes", json={"outcomes": [outcome]}, headers={"connection": "close"})
+                        for _ in range(4)]
+        assert [r.status_code for r in statuses] == [200] * 4, [r.text for r in statuses]
+        assert [r.json()["recorded"] for r in statuses] == [1, 0, 0, 0]
         assert httpx.get(f"{base}/stages", timeout=10).json()["stages"]["sql"]["threshold"] > 0
         assert httpx.get(f"{base}/model", timeout=10).json()["version"] == "test"
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
