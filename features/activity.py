@@ -117,8 +117,8 @@ class ActivityAggregator:
         if activities is None or len(activities) == 0 or not self.types:
             empty = np.empty(0, dtype=np.int64)
             return self.aggregate_arrays(n, empty, empty, empty, np.asarray(as_of, dtype="datetime64[ns]").view(np.int64))
-        lead_pos = _positions(pd.Index(pd.Series(lead_ids).astype(str)), activities["lead_id"])
-        type_code = _positions(pd.Index(self.types), activities["activity_type"])
+        lead_pos = positions(pd.Index(pd.Series(lead_ids).astype(str)), activities["lead_id"])
+        type_code = positions(pd.Index(self.types), activities["activity_type"])
         t_ns = activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
         as_of_ns = np.asarray(as_of, dtype="datetime64[ns]").view(np.int64)
         if progress:
@@ -196,7 +196,7 @@ class ActivityAggregator:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     """Position of each value in index (-1 if absent), fast for categorical columns."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat_pos = index.get_indexer(pd.Index(values.cat.categories.astype(str)))

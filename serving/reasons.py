@@ -110,7 +110,7 @@ class ReasonWriter:
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
         if group.key == "engagements":
-            return self._windowed(group.columns, row, "{n} marketing touches in the last {days} days",
+            return self._windowed(group.columns, row, "{n} marketing {touches} in the last {days} days",
                                   "no marketing touches in the last {days} days")
         i = group.columns[0]
         info = self.transform.features[i]
@@ -149,7 +149,8 @@ class ReasonWriter:
         windows = sorted((self.transform.features[c].window_days, row[c]) for c in columns)
         for days, count in windows:
             if count > 0:
-                return some.format(n=int(count), times=_times(count), days=days)
+                return some.format(n=int(count), times=_times(count), days=days,
+                                   touches="touch" if count == 1 else "touches")
         return none.format(days=windows[-1][0])
 
     @staticmethod
@@ -159,7 +160,9 @@ class ReasonWriter:
         if kind == "days_since_high_intent":
             return "no high-intent activity yet" if value >= NEVER_DAYS else f"last high-intent action {_ago(value)}"
         if kind == "distinct_types":
-            return f"engaged in {int(value)} different ways" if value > 0 else "no engagement of any kind"
+            if value <= 0:
+                return "no engagement of any kind"
+            return "engaged in one way only" if value == 1 else f"engaged in {int(value)} different ways"
         if kind == "trend":
             return "engagement is rising" if value > 0 else "engagement is slowing" if value < 0 else "engagement is flat"
         return kind

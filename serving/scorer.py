@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.activity import positions
 from features.bundle import ModelBundle
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
@@ -109,25 +110,34 @@ class LeadScorer:
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
                     reasons: int = 3, progress: Callable[[int], None] | None = None,
                     chunk: int = 100_000) -> pd.DataFrame:
-        """Batch scoring of canonical frames (features.load): one row per lead."""
+        """Batch scoring of canonical frames (features.load): one row per lead, in chunks so
+        that memory stays bounded. Each activity is assigned to its lead once, up front."""
+        moment = pd.Timestamp(as_of)
+        if moment.tzinfo is not None:
+            moment = moment.tz_convert("UTC").tz_localize(None)
+        as_of_all = np.full(len(leads), moment.to_datetime64().astype("datetime64[ns]"))
+        ids = leads["lead_id"].astype(str)
+        owner = None
+        if activities is not None and len(activities) and len(leads) > chunk:
+            owner = positions(pd.Index(ids), activities["lead_id"])
+        bundle = self.bundle
         frames = []
-        as_of_all = np.full(len(leads), np.datetime64(pd.Timestamp(as_of).tz_localize(None) if pd.Timestamp(as_of).tzinfo is None
-                                                       else pd.Timestamp(as_of).tz_convert("UTC").tz_localize(None), "ns"))
-        acts = activities
-        if acts is not None and len(acts):
-            ids = set(leads["lead_id"].astype(str))
-            acts = acts[acts["lead_id"].astype(str).isin(ids)] if len(ids) < len(leads) else acts
         for start in range(0, len(leads), chunk):
             part = leads.iloc[start:start + chunk]
-            part_acts = None
-            if acts is not None and len(acts):
-                part_acts = acts[acts["lead_id"].astype(str).isin(set(part["lead_id"].astype(str)))] \
-                    if len(leads) > chunk else acts
+            part_ids = ids.iloc[start:start + chunk]
+            part_acts = activities
+            if owner is not None:
+                part_acts = activities[(owner >= start) & (owner < start + len(part))]
             X = self.transform.transform_frame(part, part_acts, as_of_all[start:start + chunk])
-            answers = self._answers(X, None, part["lead_id"].astype(str).tolist(), reasons)
-            frame = pd.DataFrame(answers)
-            for key in ("reasons_for", "reasons_against"):
-                frame[key] = frame[key].map("; ".join)
+            if reasons > 0:
+                frame = pd.DataFrame(self._answers(X, None, part_ids.tolist(), reasons))
+                for key in ("reasons_for", "reasons_against"):
+                    frame[key] = frame[key].map("; ".join)
+            else:
+                p = bundle.calibration.apply(bundle.booster.predict(X, num_threads=0))
+                frame = pd.DataFrame({"lead_id": part_ids.to_numpy(), "probability": np.round(p, 6),
+                                      "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p),
+                                      "reasons_for": "", "reasons_against": "", "model_version": self.version})
             frames.append(frame)
             if progress:
                 progress(len(part))

@@ -88,3 +88,28 @@ def test_contributions_add_up_to_the_model_score(scorer):
     raw = scorer.bundle.booster.predict(X, raw_score=True)
     contributions = scorer.bundle.contributions(X)
     np.testing.assert_allclose(contributions.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
+
+
+def test_counts_are_phrased_in_good_english(scorer):
+    writer = scorer.reasons
+    lead = {"activities": [{"occurred_at": "2026-10-30T10:00:00", "activity_type": "email_open"}]}
+    X = scorer.transform.transform_one(lead, lead["activities"], AS_OF)
+    phrases = {g.key: writer.phrase(g, X, lead) for g in writer.groups}
+    assert phrases["engagements"] == "1 marketing touch in the last 7 days"
+    assert phrases["distinct_activity_types"] == "engaged in one way only"
+    assert phrases["days_since_last_activity"] == "last activity 2 days ago"
+    assert phrases["activity:email_open"] == "opened an email once in the last 7 days"
+
+
+def test_batch_scoring_of_frames_matches_the_api(scorer, trained):
+    _, tables, examples, _ = trained
+    leads = examples.leads.iloc[:250]
+    table = scorer.score_table(leads, tables.activities, AS_OF, reasons=0, chunk=100)
+    with_reasons = scorer.score_table(leads, tables.activities, AS_OF, reasons=3, chunk=100)
+    assert (table["probability"] == with_reasons["probability"]).all() and (table["stage"] == with_reasons["stage"]).all()
+    records = leads.drop(columns=["created_at"]).astype(object).where(leads.notna(), None).to_dict("records")
+    acts = tables.activities[tables.activities["lead_id"].astype(str).isin(set(leads["lead_id"]))]
+    by = {k: [{"occurred_at": t, "activity_type": a} for t, a in zip(g["occurred_at"], g["activity_type"])]
+          for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}
+    api = scorer.score_leads([dict(r, activities=by.get(r["lead_id"], [])) for r in records], as_of=AS_OF, reasons=0)
+    np.testing.assert_allclose(table["probability"], [a["probability"] for a in api], atol=1e-6)
