@@ -88,8 +88,7 @@ class LeadScorer:
     def _answers(self, X: np.ndarray, leads: list[Mapping[str, Any]] | None, ids: list[str],
                  reasons: int) -> list[dict[str, Any]]:
         bundle = self.bundle
-        raw = bundle.booster.predict(X, num_threads=1 if len(X) < 500 else 0)
-        probability = bundle.calibration.apply(raw)
+        probability = bundle.predict_proba(X)
         stages = bundle.stages_of(probability)
         out = []
         grouped = None
@@ -134,7 +133,7 @@ class LeadScorer:
                 for key in ("reasons_for", "reasons_against"):
                     frame[key] = frame[key].map("; ".join)
             else:
-                p = bundle.calibration.apply(bundle.booster.predict(X, num_threads=0))
+                p = bundle.predict_proba(X)
                 frame = pd.DataFrame({"lead_id": part_ids.to_numpy(), "probability": np.round(p, 6),
                                       "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p),
                                       "reasons_for": "", "reasons_against": "", "model_version": self.version})

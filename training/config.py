@@ -35,9 +35,6 @@ class ModelParams(_Strict):
     max_trees: int = Field(2000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
     monotone_activity: bool = Field(True, description="More engagement never lowers a score.")
-    monotone_penalty: float = Field(0.0, ge=0, description="Keep engagement features out of the first "
-                                    "levels of each tree, so profile splits (a product line we don't sell) "
-                                    "come first and engagement can matter differently under them.")
     n_jobs: int = Field(2, ge=1)
     seed: int = 7
 

@@ -82,7 +82,7 @@ def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: in
         min_child_samples=params.min_child_samples, colsample_bytree=params.colsample_bytree,
         subsample=params.subsample, subsample_freq=1, reg_lambda=params.reg_lambda,
         cat_smooth=params.cat_smooth, cat_l2=params.cat_smooth, monotone_constraints=monotone,
-        monotone_constraints_method="intermediate", monotone_penalty=params.monotone_penalty, n_jobs=params.n_jobs, random_state=params.seed,
+        monotone_constraints_method="intermediate", n_jobs=params.n_jobs, random_state=params.seed,
         verbose=-1)
 
 
@@ -152,8 +152,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
 
     training_rows = np.r_[split.fit, split.validation]
     train_leads = examples.leads.iloc[training_rows]
-    train_acts = activities
-    transform = LeadTransform.fit(spec, train_leads, train_acts, min_category_count=config.min_category_count)
+    transform = LeadTransform.fit(spec, train_leads, activities, min_category_count=config.min_category_count)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
     lap("features")
 

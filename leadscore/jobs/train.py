@@ -157,7 +157,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                     mlflow.log_params(trial.params)
                     mlflow.log_metrics({"validation_roc_auc": trial.validation_roc_auc,
                                         "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
-            example = _input_example(spec, cleaned, examples, result)
+            example = _input_example(spec, cleaned)
             version = registry.log_model_version(bundle_dir, example, run.info.run_id)
             step("mlflow")
 
@@ -213,9 +213,8 @@ def _data_window(examples, result) -> dict:
             "holdout_from": str(holdout.min()), "holdout_to": str(holdout.max())}
 
 
-def _input_example(spec, cleaned, examples, result) -> pd.DataFrame:
-    columns = [c for c in spec.profile_columns]
-    sample = cleaned.leads[[spec.leads.id, *columns]].head(2).rename(columns={spec.leads.id: "lead_id"})
+def _input_example(spec, cleaned) -> pd.DataFrame:
+    sample = cleaned.leads[[spec.leads.id, *spec.profile_columns]].head(2).rename(columns={spec.leads.id: "lead_id"})
     return sample.astype(object).where(sample.notna(), None).astype(str)
 
 

@@ -75,7 +75,7 @@ def test_more_high_intent_activity_never_lowers_the_probability(scorer, holdout_
         assert before_n.mean() > before.mean()
 
 
-def test_interest_in_a_product_line_we_dont_sell_scores_low_however_engaged(trained, scorer):
+def test_interest_in_a_product_line_we_dont_sell_scores_low_however_engaged(trained):
     """The most engaged recent leads, as they are and as if they wanted the Home Edition."""
     _, tables, examples, result = trained
     bundle = result.bundle
