@@ -106,10 +106,14 @@ class LeadTransform:
 
     # ------------------------------------------------------------------------------ batch
     def transform_frame(self, leads: pd.DataFrame, activities: pd.DataFrame | None = None,
-                        as_of: np.ndarray | pd.Series | None = None) -> np.ndarray:
+                        as_of: np.ndarray | pd.Series | None = None,
+                        located: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Model rows for cleaned, canonical leads (see features.load.coerce).
 
-        as_of: one moment per lead (datetime64[ns]); required when there are activity features."""
+        as_of: one moment per lead (datetime64[ns]); required when there are activity features.
+        located: instead of `activities`, the activities already matched to these leads: (row
+        of the lead in `leads`, type code in the aggregator's types, time in ns), as batch
+        scoring computes them once for all chunks."""
         n = len(leads)
         blocks: list[np.ndarray] = []
         for column in self.categorical:
@@ -125,7 +129,11 @@ class LeadTransform:
         if self.activity is not None:
             if as_of is None:
                 raise ValueError("as_of is required: this transform has activity features")
-            engagement = self.activity.aggregate_batch(leads["lead_id"], np.asarray(as_of), activities)
+            if located is not None:
+                as_of_ns = np.asarray(as_of, dtype="datetime64[ns]").view(np.int64)
+                engagement = self.activity.aggregate_arrays(n, *located, as_of_ns)
+            else:
+                engagement = self.activity.aggregate_batch(leads["lead_id"], np.asarray(as_of), activities)
             if self.not_a_fit:
                 unfit = np.zeros(n, dtype=bool)
                 for column, values in self.not_a_fit.items():

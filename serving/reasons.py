@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
 from features.activity import NEVER_DAYS
 from features.transform import OTHER, LeadTransform
@@ -30,6 +31,7 @@ ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
     "unsubscribe": ("unsubscribed from emails", "unsubscribes"),
 }
 MIN_CONTRIBUTION = 0.01  # log-odds; smaller effects are not worth a salesperson's attention
+_CACHE_LIMIT = 100_000  # phrases remembered (then forgotten all at once)
 
 
 @dataclass(frozen=True)
@@ -74,33 +76,87 @@ class ReasonWriter:
             self.groups.append(_Group("engagements", tuple(totals)))
         self.groups += [_Group(f"activity:{t}", tuple(cols)) for t, cols in by_type.items()]
         self._index = {info.name: i for i, info in enumerate(transform.features)}
-        self._member = np.zeros((len(transform.features), len(self.groups)))
+        self.group_of = np.zeros(len(transform.features), dtype=np.int64)  # model input -> its reason
         for g, group in enumerate(self.groups):
-            self._member[list(group.columns), g] = 1.0
+            self.group_of[list(group.columns)] = g
+        self._columns = [np.array(group.columns) for group in self.groups]
+        self._is_category = [len(group.columns) == 1 and transform.features[group.columns[0]].kind == "categorical"
+                             for group in self.groups]
+        self._cache: dict[tuple, str] = {}
+        engagement_kinds = ("categorical", "numeric", "yes_no")
+        self._silent = [(g, np.array(group.columns)) for g, group in enumerate(self.groups)
+                        if transform.features[group.columns[0]].kind not in engagement_kinds]
 
     def group_contributions(self, contributions: np.ndarray) -> np.ndarray:
         """(n, p+1) per-input contributions (last column: bias) -> (n, groups)."""
-        return contributions[:, :-1] @ self._member
+        grouped = np.zeros((len(contributions), len(self.groups)))
+        np.add.at(grouped.T, self.group_of, contributions[:, :-1].T)
+        return grouped
 
     def reasons(self, grouped: np.ndarray, row: np.ndarray, lead: Mapping[str, Any] | None,
                 limit: int = 5) -> tuple[list[str], list[str]]:
         """Up to `limit` reasons for and against for one lead."""
-        order = np.argsort(-grouped, kind="stable")
-        pros: list[str] = []
-        for g in order:
-            if grouped[g] < MIN_CONTRIBUTION or len(pros) >= limit:
-                break
-            text = self.phrase(self.groups[g], row, lead)
-            if text:
-                pros.append(text)
-        cons: list[str] = []
-        for g in order[::-1]:
-            if grouped[g] > -MIN_CONTRIBUTION or len(cons) >= limit:
-                break
-            text = self.phrase(self.groups[g], row, lead)
-            if text:
-                cons.append(text)
-        return pros, cons
+        return self.reasons_many(grouped[None, :], row[None, :], [lead], limit)[0]
+
+    def reasons_many(self, grouped: np.ndarray, X: np.ndarray, leads: list[Mapping[str, Any] | None] | None,
+                     limit: int = 5) -> list[tuple[list[str], list[str]]]:
+        """Reasons for and against for each row. The groups are ranked for all rows at once;
+        each phrase is written once per distinct value (phrases repeat a lot across leads)."""
+        n, width = grouped.shape
+        if n == 0 or limit <= 0:
+            return [([], []) for _ in range(n)]
+        limit = min(limit, width)
+        grouped = grouped.copy()
+        for g, columns in self._silent:  # engagement of a lead we cannot sell to: nothing to say
+            grouped[np.isnan(X[:, columns]).any(axis=1), g] = 0.0
+        order = np.argsort(-grouped, axis=1, kind="stable")
+        ranked = np.concatenate([order[:, :limit], order[:, ::-1][:, :limit]], axis=1)
+        n_for = np.minimum((grouped >= MIN_CONTRIBUTION).sum(axis=1), limit)
+        n_against = np.minimum((grouped <= -MIN_CONTRIBUTION).sum(axis=1), limit)
+        slot = np.arange(limit)
+        wanted = np.concatenate([slot < n_for[:, None], slot < n_against[:, None]], axis=1)
+        texts = np.full(ranked.shape, "", dtype=object)
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        for g in np.unique(ranked[wanted]).tolist():
+            rows, slots = np.nonzero((ranked == g) & wanted)
+            texts[rows, slots] = self._phrases_for(g, X, rows, leads)
+        texts = texts.tolist()
+        return [(row[:a], row[limit:limit + b]) for row, a, b in zip(texts, n_for.tolist(), n_against.tolist())]
+
+    def reasons_joined(self, grouped: np.ndarray, X: np.ndarray, limit: int = 3,
+                       separator: str = "; ") -> tuple[list[str], list[str]]:
+        """The reasons for and against of each row as one text each (batch files)."""
+        written = self.reasons_many(grouped, X, None, limit)
+        return [separator.join(pros) for pros, _ in written], [separator.join(cons) for _, cons in written]
+
+    def _phrases_for(self, g: int, X: np.ndarray, rows: np.ndarray, leads: list | None) -> list[str] | np.ndarray:
+        """The phrase of group g for each of `rows`. Phrases that depend on the values only are
+        written once per distinct value; a category's phrase also shows the lead's own text."""
+        group, cache = self.groups[g], self._cache
+        values = X[np.ix_(rows, self._columns[g])]
+        if not (self._is_category[g] and leads is not None):
+            distinct, first, inverse = _distinct_rows(values)
+            texts = []
+            for i in first.tolist():
+                key = (g, *[None if v != v else v for v in values[i].tolist()], None, leads is None)
+                text = cache.get(key)
+                if text is None:
+                    text = cache[key] = self.phrase(group, X[rows[i]], None)
+                texts.append(text)
+            return np.array(texts, dtype=object)[inverse]
+        out = []
+        for r, value in zip(rows.tolist(), values[:, 0].tolist()):
+            raw = leads[r].get(group.key) if leads[r] is not None else None
+            key = (g, None if value != value else value, raw, False)
+            try:
+                text = cache.get(key)
+            except TypeError:  # an unhashable raw value: phrase it without the cache
+                text = self.phrase(group, X[r], leads[r])
+            if text is None:
+                text = cache[key] = self.phrase(group, X[r], leads[r])
+            out.append(text)
+        return out
 
     # ------------------------------------------------------------------------------ phrasing
     def phrase(self, group: _Group, row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
@@ -166,3 +222,28 @@ class ReasonWriter:
         if kind == "trend":
             return "engagement is rising" if value > 0 else "engagement is slowing" if value < 0 else "engagement is flat"
         return kind
+
+
+def _distinct_rows(values: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(number of distinct rows, index of each one's first row, each row's distinct number);
+    NaN equals NaN."""
+    if values.shape[1] == 1:
+        codes = pd.factorize(values[:, 0], use_na_sentinel=False)[0]
+    else:  # one 64-bit key per row; if two different rows ever share a key, compare exactly
+        filled = np.where(np.isnan(values), np.inf, values) + 0.0  # inputs are finite: inf marks missing
+        key = np.zeros(len(filled), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for column in filled.T:
+                key = (key ^ np.ascontiguousarray(column).view(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
+                key ^= key >> np.uint64(29)
+        codes = pd.factorize(key)[0]
+        n = int(codes.max()) + 1 if len(codes) else 0
+        first = np.full(n, len(codes), dtype=np.int64)
+        np.minimum.at(first, codes, np.arange(len(codes)))
+        if not np.array_equal(filled[first[codes]], filled):
+            codes = pd.MultiIndex.from_arrays(list(filled.T)).factorize()[0]
+    codes = np.asarray(codes)
+    n = int(codes.max()) + 1 if len(codes) else 0
+    first = np.full(n, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return n, first, codes

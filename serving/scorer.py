@@ -19,6 +19,7 @@ from features.activity import positions
 from features.bundle import ModelBundle
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
+from serving.treeshap import compile_booster
 
 ACTIVITIES_FIELD = "activities"
 
@@ -37,6 +38,9 @@ class LeadScorer:
         self.spec = DatasetSpec.model_validate(yaml.safe_load(bundle.spec_yaml))
         self.transform = bundle.transform
         self.reasons = ReasonWriter(self.transform, self.spec.reason_phrases)
+        # The booster as lookup tables: score and exact contributions in one pass (None: the
+        # trees are too large for tables, and LightGBM's predict and pred_contrib are used).
+        self.tables = compile_booster(bundle.booster)
         self.version = bundle.version
         lead = self.spec.leads
         self.id_field = lead.id
@@ -85,25 +89,30 @@ class LeadScorer:
                 leads, [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads], moment)
         return self._answers(X, leads, [str(lead.get(self.id_field)) for lead in leads], reasons)
 
+    def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities of model rows and, when asked, their contributions summed
+        per reason (log-odds; one column per ReasonWriter group)."""
+        bundle = self.bundle
+        if self.tables is not None:
+            raw, grouped = self.tables.raw_and_groups(X, self.reasons.group_of if reasons else None,
+                                                      len(self.reasons.groups))
+            return bundle.calibration.apply(self.tables.probability(raw)), grouped
+        probability = bundle.predict_proba(X)
+        return probability, self.reasons.group_contributions(bundle.contributions(X)) if reasons else None
+
     def _answers(self, X: np.ndarray, leads: list[Mapping[str, Any]] | None, ids: list[str],
                  reasons: int) -> list[dict[str, Any]]:
-        bundle = self.bundle
-        probability = bundle.predict_proba(X)
-        stages = bundle.stages_of(probability)
+        probability, grouped = self.probability_and_reasons(X, reasons > 0)
+        stages = self.bundle.stages_of(probability).tolist()
+        rounded = [round(p, 6) for p in probability.tolist()]
+        scores = np.rint(probability * 100).astype(int).tolist()
+        written = self.reasons.reasons_many(grouped, X, leads, reasons) if grouped is not None else None
+        version = self.version
         out = []
-        grouped = None
-        if reasons > 0:
-            contributions = bundle.booster.predict(X, pred_contrib=True, num_threads=1 if len(X) < 500 else 0)
-            grouped = self.reasons.group_contributions(contributions)
         for i, lead_id in enumerate(ids):
-            p = float(probability[i])
-            answer = {"lead_id": lead_id, "probability": round(p, 6), "score": int(round(p * 100)),
-                      "stage": str(stages[i]), "reasons_for": [], "reasons_against": [],
-                      "model_version": self.version}
-            if grouped is not None:
-                pros, cons = self.reasons.reasons(grouped[i], X[i], leads[i] if leads else None, reasons)
-                answer["reasons_for"], answer["reasons_against"] = pros, cons
-            out.append(answer)
+            pros, cons = written[i] if written is not None else ([], [])
+            out.append({"lead_id": lead_id, "probability": rounded[i], "score": scores[i], "stage": stages[i],
+                        "reasons_for": pros, "reasons_against": cons, "model_version": version})
         return out
 
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
@@ -116,27 +125,35 @@ class LeadScorer:
             moment = moment.tz_convert("UTC").tz_localize(None)
         as_of_all = np.full(len(leads), moment.to_datetime64().astype("datetime64[ns]"))
         ids = leads["lead_id"].astype(str)
-        owner = None
-        if activities is not None and len(activities) and len(leads) > chunk:
+        # Each activity is matched to its lead and type once; chunks then take their share.
+        owner = type_code = t_ns = None
+        aggregator = self.transform.activity
+        if activities is not None and len(activities) and aggregator is not None:
             owner = positions(pd.Index(ids), activities["lead_id"])
+            type_code = positions(pd.Index(aggregator.types), activities["activity_type"])
+            t_ns = activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
+            if len(leads) > chunk:
+                order = np.argsort(owner, kind="stable")
+                owner, type_code, t_ns = owner[order], type_code[order], t_ns[order]
         bundle = self.bundle
         frames = []
         for start in range(0, len(leads), chunk):
             part = leads.iloc[start:start + chunk]
             part_ids = ids.iloc[start:start + chunk]
-            part_acts = activities
+            located = None
             if owner is not None:
-                part_acts = activities[(owner >= start) & (owner < start + len(part))]
-            X = self.transform.transform_frame(part, part_acts, as_of_all[start:start + chunk])
-            if reasons > 0:
-                frame = pd.DataFrame(self._answers(X, None, part_ids.tolist(), reasons))
-                for key in ("reasons_for", "reasons_against"):
-                    frame[key] = frame[key].map("; ".join)
+                lo, hi = (np.searchsorted(owner, [start, start + len(part)]) if len(leads) > chunk
+                          else (0, len(owner)))
+                located = (owner[lo:hi] - start, type_code[lo:hi], t_ns[lo:hi])
+            X = self.transform.transform_frame(part, None, as_of_all[start:start + chunk], located=located)
+            p, grouped = self.probability_and_reasons(X, reasons > 0)
+            frame = pd.DataFrame({"lead_id": part_ids.to_numpy(), "probability": np.round(p, 6),
+                                  "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p)})
+            if grouped is not None:
+                frame["reasons_for"], frame["reasons_against"] = self.reasons.reasons_joined(grouped, X, reasons)
             else:
-                p = bundle.predict_proba(X)
-                frame = pd.DataFrame({"lead_id": part_ids.to_numpy(), "probability": np.round(p, 6),
-                                      "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p),
-                                      "reasons_for": "", "reasons_against": "", "model_version": self.version})
+                frame["reasons_for"], frame["reasons_against"] = "", ""
+            frame["model_version"] = self.version
             frames.append(frame)
             if progress:
                 progress(len(part))

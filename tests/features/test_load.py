@@ -42,3 +42,24 @@ def test_a_missing_table_says_which_spec_key_to_fix(tmp_path, spec):
     write_csv(tmp_path, tables)
     with pytest.raises(DataError, match=r"outcomes table is missing; check `outcomes.file`"):
         load_clean(spec, tmp_path)
+
+
+def test_fast_duplicate_dropping_keeps_what_pandas_keeps():
+    import numpy as np
+    import pandas as pd
+
+    from features.load import drop_exact_duplicates
+
+    rng = np.random.default_rng(5)
+    n = 30_000
+    frame = pd.DataFrame({
+        "lead_id": pd.Categorical(rng.choice([f"L{i}" for i in range(500)], n)),
+        "occurred_at": pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 50, n), unit="h"),
+        "activity_type": rng.choice(["pricing_view", "email_open", None], n),
+        "value": rng.choice([0.0, -0.0, 1.5, np.nan], n),
+    })
+    frame = pd.concat([frame, frame.sample(3000, random_state=1)], ignore_index=True)  # exact copies
+    expected = frame.drop_duplicates(ignore_index=True)
+    got = drop_exact_duplicates(frame, small=0)
+    assert len(got) < len(frame)
+    pd.testing.assert_frame_equal(got, expected)

@@ -1,0 +1,110 @@
+"""The lookup tables give LightGBM's own scores and pred_contrib, and the scorer falls back to
+LightGBM where they do not apply."""
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from serving.scorer import LeadScorer
+from serving.treeshap import TreeTables, compile_booster
+
+AS_OF = "2026-11-01T00:00:00"
+
+
+def _as_served(booster):
+    """The booster as the service has it: read back from its text form. (LightGBM writes split
+    thresholds to 17 digits, so a freshly trained booster can send a lead sitting exactly on a
+    threshold the other way than its saved copy does.)"""
+    return lgb.Booster(model_str=booster.model_to_string())
+
+
+def _agrees_with_lightgbm(tables: TreeTables, booster, X: np.ndarray) -> None:
+    raw, phi = tables.raw_and_groups(X, np.arange(tables.n_features), tables.n_features, threads=1)
+    np.testing.assert_array_equal(raw, booster.predict(X, raw_score=True))  # the same bits
+    theirs = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(phi, theirs[:, :-1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(tables.contributions(X)[:, -1], theirs[:, -1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(tables.probability(raw), booster.predict(X), rtol=0, atol=1e-12)
+
+
+def test_the_trained_model_scores_and_explains_exactly_as_lightgbm(trained):
+    _, tables_, examples, result = trained
+    booster = _as_served(result.bundle.booster)
+    tables = TreeTables.from_booster(booster)
+    assert tables is not None
+    X = result.bundle.transform.transform_frame(examples.leads, tables_.activities, examples.as_of)
+    _agrees_with_lightgbm(tables, booster, X[:3000])
+    _agrees_with_lightgbm(tables, booster, tables.probe_rows(3000))
+
+
+@pytest.mark.parametrize("params", [
+    {"use_missing": False},                     # NaN read as zero
+    {"zero_as_missing": True},                  # zero read as missing
+    {"min_data_per_group": 5, "cat_smooth": 1},  # categorical splits
+])
+def test_every_kind_of_split_follows_lightgbm(params):
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = np.column_stack([rng.integers(0, 12, n).astype(float), rng.normal(size=n), rng.poisson(1.0, n).astype(float),
+                         rng.normal(size=n)])
+    X[rng.random(n) < 0.15, 1] = np.nan
+    X[rng.random(n) < 0.10, 0] = np.nan
+    logit = (np.isin(X[:, 0], [2, 5, 7]) * 1.5 + np.nan_to_num(X[:, 1]) + 0.6 * X[:, 2] - (X[:, 2] == 0) * 1.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    data = lgb.Dataset(X, y, categorical_feature=[0], params={"verbose": -1, **params})
+    booster = lgb.train({"objective": "binary", "num_leaves": 6, "learning_rate": 0.2, "verbose": -1,
+                         "min_data_in_leaf": 20, **params}, data, num_boost_round=40)
+    booster = _as_served(booster)
+    tables = TreeTables.from_booster(booster)
+    assert tables is not None
+    kinds = set(tables.arrays[2].tolist())
+    if "min_data_per_group" in params:
+        assert 1 in kinds  # the model did use a categorical split
+    test = np.vstack([X[:1000], tables.probe_rows(2000), [[np.nan, 0.0, 0.0, -0.0], [-3, 1e-40, 1, 0]]])
+    _agrees_with_lightgbm(tables, booster, test)
+    assert tables.verify(booster, test) is None
+
+
+def test_trees_too_large_for_tables_keep_lightgbm():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5))
+    y = (X[:, 0] + rng.normal(size=3000) > 0).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1},
+                        lgb.Dataset(X, y), num_boost_round=5)
+    assert TreeTables.from_booster(booster) is None
+    assert compile_booster(booster) is None
+    regression = lgb.train({"objective": "regression", "num_leaves": 4, "verbose": -1},
+                           lgb.Dataset(X, X[:, 0]), num_boost_round=5)
+    assert TreeTables.from_booster(regression) is None  # only a probability of buying is tabulated
+
+
+def test_many_threads_give_the_same_numbers_as_one(trained):
+    _, _, _, result = trained
+    tables = TreeTables.from_booster(_as_served(result.bundle.booster))
+    X = tables.probe_rows(5000, seed=4)
+    groups = np.arange(tables.n_features) % 5
+    raw1, g1 = tables.raw_and_groups(X, groups, 5, threads=1)
+    raw2, g2 = tables.raw_and_groups(X, groups, 5, threads=2)
+    np.testing.assert_array_equal(raw1, raw2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_answers_are_the_same_with_tables_or_with_lightgbm(bundle_dir):
+    fast = LeadScorer.from_bundle_dir(bundle_dir)
+    slow = LeadScorer.from_bundle_dir(bundle_dir)
+    assert fast.tables is not None
+    slow.tables = None  # LightGBM's predict and pred_contrib
+    rng = np.random.default_rng(8)
+    types = ["pricing_view", "email_open", "webinar", "demo_request", "web_visit", "unsubscribe"]
+    leads = [{"lead_id": f"L{i}", "industry": rng.choice(["Software", "Retail", "Space Mining", None]),
+              "seniority": rng.choice(["Director", "Intern", "VP"]), "employee_count": int(rng.integers(1, 5000)),
+              "product_interest": rng.choice(["Analytics Suite", "Home Edition"]),
+              "activities": [{"occurred_at": f"2026-10-{int(d):02d}T10:00:00Z", "activity_type": str(rng.choice(types))}
+                             for d in rng.integers(1, 31, rng.integers(0, 12))]}
+             for i in range(300)]
+    a = fast.score_leads(leads, as_of=AS_OF)
+    b = slow.score_leads(leads, as_of=AS_OF)
+    assert [x["reasons_for"] for x in a] == [x["reasons_for"] for x in b]
+    assert [x["reasons_against"] for x in a] == [x["reasons_against"] for x in b]
+    np.testing.assert_allclose([x["probability"] for x in a], [x["probability"] for x in b], atol=1e-6)
+    assert [x["stage"] for x in a] == [x["stage"] for x in b]
