@@ -48,6 +48,7 @@ class ActivityAggregator:
         self._type_index = {t: i for i, t in enumerate(self.types)}
         self._engaging = np.array([t not in set(negative) for t in self.types])
         self._is_high = np.array([t in set(high_intent) for t in self.types])
+        self._engaging_list, self._high_list = self._engaging.tolist(), self._is_high.tolist()
         self._window_ns = [w * NS_PER_DAY for w in self.windows]
         # The trend compares the shortest window with the one after it (7 vs 30 by default).
         self._trend = (self.windows[0], self.windows[1]) if len(self.windows) > 1 else None
@@ -170,11 +171,13 @@ class ActivityAggregator:
     # ------------------------------------------------------------------------------ one lead
     def aggregate_one(self, as_of_ns: int, activities: Iterable[Mapping[str, Any]]) -> np.ndarray:
         """Features of one lead from its raw activities (dicts with occurred_at and
-        activity_type). Pure Python: no DataFrame is built."""
+        activity_type). Plain Python on small lists (numpy's per-call cost would dominate);
+        the same integer and float operations as `_assemble`, so the same bits."""
         T = len(self.types)
-        counts = [np.zeros((1, T), dtype=np.int64) for _ in self.windows]
-        ever = np.zeros((1, T), dtype=bool)
+        counts = [[0] * T for _ in self.windows]
+        ever = [False] * T
         last, last_high = -1, -1
+        engaging, high = self._engaging_list, self._high_list
         for activity in activities:
             code = self._type_index.get(normalise_type(activity.get("activity_type")))
             t_ns = timestamp_ns(activity.get("occurred_at"))
@@ -183,16 +186,27 @@ class ActivityAggregator:
             age = as_of_ns - t_ns
             if age <= 0:
                 continue
-            ever[0, code] = True
+            ever[code] = True
             for i, w_ns in enumerate(self._window_ns):
                 if age <= w_ns:
-                    counts[i][0, code] += 1
-            if self._engaging[code] and (last < 0 or age < last):
+                    counts[i][code] += 1
+            if engaging[code] and (last < 0 or age < last):
                 last = age
-            if self._is_high[code] and (last_high < 0 or age < last_high):
+            if high[code] and (last_high < 0 or age < last_high):
                 last_high = age
-        return self._assemble(counts, np.array([last], dtype=np.int64),
-                              np.array([last_high], dtype=np.int64), ever)[0]
+        row = [float(c) for window in counts for c in window]
+        totals = [sum(c for c, e in zip(window, engaging) if e) for window in counts]
+        row += [float(t) for t in totals]
+        row.append(min(float(last) / DAYS, NEVER_DAYS) if last >= 0 else NEVER_DAYS)
+        if self.high_intent:
+            row.append(min(float(last_high) / DAYS, NEVER_DAYS) if last_high >= 0 else NEVER_DAYS)
+        row.append(float(sum(ever)))
+        if self._trend:
+            short, long = self._trend
+            recent = float(totals[self.windows.index(short)])
+            earlier = float(totals[self.windows.index(long)]) - recent
+            row.append(recent / float(short) - earlier / float(long - short))
+        return np.array(row, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------- helpers

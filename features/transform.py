@@ -64,6 +64,9 @@ class LeadTransform:
         self.features = self._describe()
         self.names = [f.name for f in self.features]
         self._clean_cache: dict[str, dict[Any, str | None]] = {c: {} for c in self.categorical}
+        self._code_memo: dict[str, dict] = {}
+        self._yes_no_memo: dict[str, dict] = {}
+        self._unfit_memo: dict[str, dict] = {}
 
     # ------------------------------------------------------------------------------ fitting
     @classmethod
@@ -226,8 +229,7 @@ class LeadTransform:
         width = len(self.features)
         n_profile = len(self.categorical) + len(self.numeric) + len(self.yes_no)
         X = np.empty((n, width), dtype=np.float64)
-        for r, lead in enumerate(leads):
-            X[r, :n_profile] = self._profile_row(lead)
+        X[:, :n_profile] = self._profile_columns(leads)
         if self.activity is not None:
             if as_of is None:
                 raise ValueError("as_of is required: this transform has activity features")
@@ -235,17 +237,50 @@ class LeadTransform:
                 if isinstance(as_of, (list, tuple, np.ndarray)) else np.full(n, timestamp_ns(as_of), dtype=np.int64)
             X[:, n_profile:] = self.activity.aggregate_records(activities_per_lead or [()] * n, as_of_ns)
             if self.not_a_fit:
-                for r, lead in enumerate(leads):
-                    if self.is_not_a_fit(lead):
-                        X[r, n_profile:] = np.nan
+                unfit = np.zeros(n, dtype=bool)
+                for column in self._not_a_fit_sets:
+                    unfit |= np.array(self._memo_column(column, leads, self._unfit_memo, self._is_unfit), dtype=bool)
+                X[unfit, n_profile:] = np.nan
         return X
+
+    # The profile columns of many raw leads, column by column: each distinct raw value is
+    # cleaned and looked up once (the same functions as `_profile_row`, so the same numbers).
+    def _profile_columns(self, leads: list[Mapping[str, Any]]) -> np.ndarray:
+        columns = [self._memo_column(c, leads, self._code_memo, self._category_code) for c in self.categorical]
+        columns += [[self._number(lead.get(c)) for lead in leads] for c in self.numeric]
+        columns += [self._memo_column(c, leads, self._yes_no_memo, lambda _c, v: self._yes_no(v)) for c in self.yes_no]
+        if not columns:
+            return np.empty((len(leads), 0))
+        return np.array(columns, dtype=np.float64).T
+
+    @staticmethod
+    def _memo_column(column: str, leads: list[Mapping[str, Any]], memo: dict, compute) -> list:
+        seen = memo.setdefault(column, {})
+        out = []
+        for value in [lead.get(column) for lead in leads]:
+            try:
+                result = seen[value]
+            except KeyError:
+                result = compute(column, value)
+                if len(seen) < _CACHE_LIMIT and (value is None or type(value) is str):  # 1 == True: not keys
+                    seen[value] = result
+            except TypeError:  # an unhashable value
+                result = compute(column, value)
+            out.append(result)
+        return out
+
+    def _category_code(self, column: str, value: Any) -> float:
+        cleaned = self.clean_category(column, value)
+        codes = self._code[column]
+        return math.nan if cleaned is None else codes.get(cleaned, codes[OTHER])
+
+    def _is_unfit(self, column: str, value: Any) -> bool:
+        return self.clean_category(column, value) in self._not_a_fit_sets[column]
 
     def _profile_row(self, lead: Mapping[str, Any]) -> list[float]:
         row: list[float] = []
         for column in self.categorical:
-            value = self.clean_category(column, lead.get(column))
-            codes = self._code[column]
-            row.append(math.nan if value is None else codes.get(value, codes[OTHER]))
+            row.append(self._category_code(column, lead.get(column)))
         row += [self._number(lead.get(c)) for c in self.numeric]
         row += [self._yes_no(lead.get(c)) for c in self.yes_no]
         return row

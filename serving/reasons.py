@@ -32,6 +32,7 @@ ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
 }
 MIN_CONTRIBUTION = 0.01  # log-odds; smaller effects are not worth a salesperson's attention
 _CACHE_LIMIT = 100_000  # phrases remembered (then forgotten all at once)
+FEW_LEADS = 16  # up to this many, reasons are written lead by lead (less fixed cost)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class ReasonWriter:
         n, width = grouped.shape
         if n == 0 or limit <= 0:
             return [([], []) for _ in range(n)]
+        if n <= FEW_LEADS:
+            return [self._reasons_one(grouped[i], X[i], leads[i] if leads else None, limit) for i in range(n)]
         limit = min(limit, width)
         grouped = grouped.copy()
         for g, columns in self._silent:  # engagement of a lead we cannot sell to: nothing to say
@@ -123,6 +126,41 @@ class ReasonWriter:
             texts[rows, slots] = self._phrases_for(g, X, rows, leads)
         texts = texts.tolist()
         return [(row[:a], row[limit:limit + b]) for row, a, b in zip(texts, n_for.tolist(), n_against.tolist())]
+
+    def _reasons_one(self, grouped: np.ndarray, row: np.ndarray, lead: Mapping[str, Any] | None,
+                     limit: int) -> tuple[list[str], list[str]]:
+        """The same as reasons_many for one lead, without its fixed cost (the single-lead path)."""
+        order = np.argsort(-grouped, kind="stable").tolist()
+        values = grouped.tolist()
+        cells = row.tolist()
+        pros: list[str] = []
+        for g in order:
+            if values[g] < MIN_CONTRIBUTION or len(pros) >= limit:
+                break
+            text = self._phrase_cached(g, cells, row, lead)
+            if text:
+                pros.append(text)
+        cons: list[str] = []
+        for g in reversed(order):
+            if values[g] > -MIN_CONTRIBUTION or len(cons) >= limit:
+                break
+            text = self._phrase_cached(g, cells, row, lead)
+            if text:
+                cons.append(text)
+        return pros, cons
+
+    def _phrase_cached(self, g: int, cells: list[float], row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
+        raw = None
+        if self._is_category[g] and lead is not None:
+            raw = lead.get(self.groups[g].key)
+        key = (g, *[None if cells[c] != cells[c] else cells[c] for c in self.groups[g].columns], raw, lead is None)
+        try:
+            text = self._cache.get(key)
+        except TypeError:  # an unhashable raw value: phrase it without the cache
+            return self.phrase(self.groups[g], row, lead)
+        if text is None:
+            text = self._cache[key] = self.phrase(self.groups[g], row, lead)
+        return text
 
     def reasons_joined(self, grouped: np.ndarray, X: np.ndarray, limit: int = 3,
                        separator: str = "; ") -> tuple[list[str], list[str]]:

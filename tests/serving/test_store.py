@@ -161,3 +161,45 @@ def test_an_unusable_database_url_is_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(StoreError, match="cannot create the folder"):
         ScoreStore(f"sqlite:///{blocker / 'sub' / 'db.sqlite'}", background=False)
+
+
+@pytest.mark.parametrize("path", ["sqlite statement", "sqlalchemy"])
+def test_each_lead_is_one_row_of_scored_leads_with_its_first_and_last_time(url, path):
+    store = ScoreStore(url, background=False)
+    if path == "sqlalchemy":
+        store._fast_sql = None  # the path every other database takes
+    try:
+        store.log_scores(rows(3), NOW)
+        store.log_scores(rows(2), NOW + timedelta(hours=1))
+        store.flush()
+        with store.engine.connect() as conn:
+            got = conn.execute(text("select lead_id, first_scored_at, last_scored_at from scored_leads "
+                                    "order by lead_id")).all()
+        assert [r[0] for r in got] == ["L0", "L1", "L2"]
+        assert str(got[0][1]).startswith("2026-06-01 12:00") and str(got[0][2]).startswith("2026-06-01 13:00")
+        assert str(got[2][2]).startswith("2026-06-01 12:00")  # L2 was scored once
+        assert store.count_scores() == 5  # the log keeps every score
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_scored_leads_is_upgraded_on_start(url, tmp_path):
+    path = tmp_path / "data" / "leadscore.db"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:  # the schema an earlier version wrote
+        conn.execute("create table score_log (id integer primary key autoincrement, lead_id varchar(1000) "
+                     "not null, scored_at datetime not null, probability float not null, stage varchar(16) "
+                     "not null, model_version varchar(64) not null)")
+        conn.execute("create index ix_score_log_lead_id on score_log (lead_id)")
+        conn.executemany("insert into score_log (lead_id, scored_at, probability, stage, model_version) "
+                         "values (?, ?, 0.5, 'MQL', '1')",
+                         [("old1", "2026-05-01 10:00:00.000000"), ("old1", "2026-05-02 10:00:00.000000"),
+                          ("old2", "2026-05-03 10:00:00.000000")])
+    store = ScoreStore(url, background=False)
+    try:
+        assert store.known_leads(["old1", "old2", "never"]) == {"old1", "old2"}  # outcomes still accepted
+        with sqlite3.connect(path) as conn:
+            indexes = {r[0] for r in conn.execute("select name from sqlite_master where type='index'")}
+        assert "ix_score_log_lead_id" not in indexes
+    finally:
+        store.close()
