@@ -193,6 +193,7 @@ class Server:
     ready_path: str
     process: subprocess.Popen | None = None
     log_file: Path | None = None
+    scratch: Path | None = None  # removed when the server stops
 
     def __enter__(self) -> "Server":
         self.log_file = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
@@ -236,6 +237,8 @@ class Server:
         self.stop()
         if self.log_file:
             self.log_file.unlink(missing_ok=True)
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 @dataclass
@@ -281,9 +284,11 @@ def measure(server: Server, path: str, body: Path, connections: int, seconds: in
 
 def leadscore_server(setup_: dict, gc_mode: str) -> Server:
     port = free_port()
-    env = {**setup_["env"], "LEADSCORE_GC": gc_mode}
+    # A fresh score database per server: a log grown by earlier runs would make runs unequal.
+    database = Path(tempfile.mkdtemp(prefix="bench-db-")) / "leadscore.db"
+    env = {**setup_["env"], "LEADSCORE_GC": gc_mode, "LEADSCORE_DATABASE_URL": f"sqlite:///{database}"}
     return Server(f"leadscore(gc={gc_mode})", [str(BIN / "leadscore"), "serve", "--port", str(port), "--host",
-                  "127.0.0.1", "--bundle", str(setup_["bundle"])], env, port, "/readyz")
+                  "127.0.0.1", "--bundle", str(setup_["bundle"])], env, port, "/readyz", scratch=database.parent)
 
 
 def noop_server(setup_: dict, gc_mode: str, timers: str) -> Server:
@@ -323,6 +328,27 @@ def booster_rates(bundle: Path, records: list[dict], big: Path) -> dict:
 
     best_rate(X, 3)
     rates = {"batch_1000": best_rate(X, 20)}
+    # What reasons cost: LightGBM's pred_contrib against the scorer's tables (score and
+    # contributions together), one thread each, on the same rows.
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        booster.predict(X, pred_contrib=True, num_threads=1)
+        times.append(time.perf_counter() - started)
+    rates["pred_contrib_1000"] = len(X) / min(times)
+    if scorer.tables is not None:
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            scorer.tables.raw_and_groups(X, scorer.reasons.group_of, len(scorer.reasons.groups), threads=1)
+            times.append(time.perf_counter() - started)
+        rates["tables_1000"] = len(X) / min(times)
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            booster.predict(X, num_threads=1)
+            times.append(time.perf_counter() - started)
+        rates["predict_1000_one_thread"] = len(X) / min(times)
     single = []
     row = X[:1]
     for _ in range(2000):
@@ -523,7 +549,14 @@ def main() -> int:
         note = f">= {TARGET_BATCH_LEADS_S:,} leads/s {check(rate >= TARGET_BATCH_LEADS_S)}" if key.startswith("a_") else ""
         t.add(label, f(r.p50_ms, 1), f(r.p99_ms, 1), f(r.requests_s, 1), f(rate, 0), f(r.rss_mb, 0), note)
     t.add("  raw LightGBM booster, the same 1,000 rows", "", "", "", f(rates["batch_1000"], 0), "",
-          f"in-process predict; one row: {rates['single_p50_ms'] * 1e3:.0f} µs")
+          f"in-process predict, all cores; one row: {rates['single_p50_ms'] * 1e3:.0f} µs")
+    t.add("  the same rows, one thread: LightGBM predict", "", "", "", f(rates.get("predict_1000_one_thread"), 0),
+          "", "score only")
+    t.add("  ... LightGBM pred_contrib", "", "", "", f(rates["pred_contrib_1000"], 0), "",
+          "the per-feature contributions reasons need")
+    if "tables_1000" in rates:
+        t.add("  ... the scorer's tables", "", "", "", f(rates["tables_1000"], 0), "",
+              "score and the same contributions in one pass (serving/treeshap.py)")
     t.add("--")
     rows = file_r3["rows"]
     t.add(f"leadscore score, {rows:,} leads (+ their activities), parquet", "", "", "", "", "", "")
