@@ -183,18 +183,23 @@ class ReasonWriter:
                     text = cache[key] = self.phrase(group, X[rows[i]], None)
                 texts.append(text)
             return np.array(texts, dtype=object)[inverse]
-        out = []
-        for r, value in zip(rows.tolist(), values[:, 0].tolist()):
-            raw = leads[r].get(group.key) if leads[r] is not None else None
-            key = (g, None if value != value else value, raw, False)
-            try:
+        # A category's phrase shows the lead's own text: one phrase per distinct text sent (the
+        # code follows from the text, so the text is the key).
+        raws = [leads[r].get(group.key) if leads[r] is not None else None for r in rows.tolist()]
+        if all(type(raw) is str or raw is None for raw in raws):
+            codes, distinct = pd.factorize(np.array(raws, dtype=object), use_na_sentinel=False)
+            first = np.full(len(distinct), len(codes), dtype=np.int64)
+            np.minimum.at(first, codes, np.arange(len(codes)))
+            texts = []
+            for i in first.tolist():
+                r, raw = int(rows[i]), raws[i]
+                key = (g, raw, "raw")
                 text = cache.get(key)
-            except TypeError:  # an unhashable raw value: phrase it without the cache
-                text = self.phrase(group, X[r], leads[r])
-            if text is None:
-                text = cache[key] = self.phrase(group, X[r], leads[r])
-            out.append(text)
-        return out
+                if text is None:
+                    text = cache[key] = self.phrase(group, X[r], leads[r])
+                texts.append(text)
+            return np.array(texts, dtype=object)[codes]
+        return [self.phrase(group, X[r], leads[r]) for r in rows.tolist()]  # numbers, lists...: rare
 
     # ------------------------------------------------------------------------------ phrasing
     def phrase(self, group: _Group, row: np.ndarray, lead: Mapping[str, Any] | None) -> str:

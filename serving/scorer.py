@@ -132,8 +132,11 @@ class LeadScorer:
             owner = positions(pd.Index(ids), activities["lead_id"])
             type_code = positions(pd.Index(aggregator.types), activities["activity_type"])
             t_ns = activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
-            if len(leads) > chunk:
-                order = np.argsort(owner, kind="stable")
+            if len(leads) > chunk:  # grouped by chunk (a radix sort: chunk numbers are small)
+                matched = owner >= 0
+                owner, type_code, t_ns = owner[matched], type_code[matched], t_ns[matched]
+                order = np.argsort((owner // chunk).astype(np.int16 if len(leads) // chunk < 30_000 else np.int64),
+                                   kind="stable")
                 owner, type_code, t_ns = owner[order], type_code[order], t_ns[order]
         bundle = self.bundle
         frames = []
