@@ -10,12 +10,13 @@ with --rows logged scores, then timed over 30 more batches of 1,000:
     the statements serving.store runs.
 
 Two kinds of traffic: the same 1,000 leads scored again and again (what a benchmark loop
-sends), and fresh lead ids every time.
+sends), and new leads every time (random ids). Rows go in the way the service writes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sqlite3
 import sys
 import tempfile
@@ -29,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 LOG = ("CREATE TABLE score_log (id INTEGER PRIMARY KEY AUTOINCREMENT, lead_id VARCHAR(1000) NOT NULL, "
        "scored_at DATETIME NOT NULL, probability FLOAT NOT NULL, stage VARCHAR(16) NOT NULL, "
        "model_version VARCHAR(64) NOT NULL)")
-INSERT = "INSERT INTO score_log (lead_id, scored_at, probability, stage, model_version) VALUES (?, ?, ?, ?, ?)"
 
 
 def open_db(path: Path, layout: str) -> sqlite3.Connection:
@@ -47,25 +47,33 @@ def open_db(path: Path, layout: str) -> sqlite3.Connection:
 
 
 def log_batch(conn: sqlite3.Connection, layout: str, ids: list[str], stamp: str) -> None:
-    from serving.store import _SQLITE_MARK_SCORED
+    from pydantic_core import to_json
 
+    from serving.store import _SQLITE_LOG_JSON, _SQLITE_MARK_SCORED_JSON  # the service's statements
+
+    payload = to_json([(lead_id, stamp, 0.25, "MQL", "1") for lead_id in ids]).decode()
     with conn:
-        conn.executemany(INSERT, [(lead_id, stamp, 0.25, "MQL", "1") for lead_id in ids])
+        conn.execute(_SQLITE_LOG_JSON, (payload,))
         if layout == "service":
-            conn.executemany(_SQLITE_MARK_SCORED, [(lead_id, stamp, stamp) for lead_id in sorted(ids)])
+            conn.execute(_SQLITE_MARK_SCORED_JSON, (payload,))
 
 
 def measure(layout: str, traffic: str, rows: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-score-log-") as folder:
         conn = open_db(Path(folder) / "log.db", layout)
         same = [f"L{8000 + i:07d}" for i in range(1000)]
+        rng = random.Random(7)
+
+        def new_ids() -> list[str]:  # ids in no particular order, as CRMs hand them out
+            return [f"{rng.getrandbits(64):016x}" for _ in range(1000)]
+
         batches = rows // 1000
         for b in range(batches):  # fill
-            ids = same if traffic == "same" else [f"F{b:06d}-{i:04d}" for i in range(1000)]
+            ids = same if traffic == "same" else new_ids()
             log_batch(conn, layout, ids, f"2026-11-01 00:00:00.{b:06d}")
         times = []
         for b in range(30):
-            ids = same if traffic == "same" else [f"T{b:06d}-{i:04d}" for i in range(1000)]
+            ids = same if traffic == "same" else new_ids()
             started = time.perf_counter()
             log_batch(conn, layout, ids, f"2026-11-02 00:00:00.{b:06d}")
             times.append(time.perf_counter() - started)

@@ -188,8 +188,7 @@ class ReasonWriter:
         raws = [leads[r].get(group.key) if leads[r] is not None else None for r in rows.tolist()]
         if all(type(raw) is str or raw is None for raw in raws):
             codes, distinct = pd.factorize(np.array(raws, dtype=object), use_na_sentinel=False)
-            first = np.full(len(distinct), len(codes), dtype=np.int64)
-            np.minimum.at(first, codes, np.arange(len(codes)))
+            first = _first_rows(codes)
             texts = []
             for i in first.tolist():
                 r, raw = int(rows[i]), raws[i]
@@ -280,13 +279,13 @@ def _distinct_rows(values: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
                 key = (key ^ np.ascontiguousarray(column).view(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
                 key ^= key >> np.uint64(29)
         codes = pd.factorize(key)[0]
-        n = int(codes.max()) + 1 if len(codes) else 0
-        first = np.full(n, len(codes), dtype=np.int64)
-        np.minimum.at(first, codes, np.arange(len(codes)))
-        if not np.array_equal(filled[first[codes]], filled):
+        if not np.array_equal(filled[_first_rows(codes)[codes]], filled):
             codes = pd.MultiIndex.from_arrays(list(filled.T)).factorize()[0]
     codes = np.asarray(codes)
-    n = int(codes.max()) + 1 if len(codes) else 0
-    first = np.full(n, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
-    return n, first, codes
+    first = _first_rows(codes)
+    return len(first), first, codes
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """For codes 0..k-1, the index of each code's first row."""
+    return np.unique(codes, return_index=True)[1] if len(codes) else np.zeros(0, dtype=np.int64)

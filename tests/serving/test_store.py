@@ -167,7 +167,7 @@ def test_an_unusable_database_url_is_a_clear_error(tmp_path):
 def test_each_lead_is_one_row_of_scored_leads_with_its_first_and_last_time(url, path):
     store = ScoreStore(url, background=False)
     if path == "sqlalchemy":
-        store._fast_sql = None  # the path every other database takes
+        store._sqlite_json = False  # the statements every other database gets
     try:
         store.log_scores(rows(3), NOW)
         store.log_scores(rows(2), NOW + timedelta(hours=1))
