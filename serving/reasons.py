@@ -32,6 +32,7 @@ ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
 }
 MIN_CONTRIBUTION = 0.01  # log-odds; smaller effects are not worth a salesperson's attention
 _CACHE_LIMIT = 100_000  # phrases remembered (then forgotten all at once)
+_TEXT_OR_NONE = {str, type(None)}
 FEW_LEADS = 16  # up to this many, reasons are written lead by lead (less fixed cost)
 
 
@@ -185,8 +186,9 @@ class ReasonWriter:
             return np.array(texts, dtype=object)[inverse]
         # A category's phrase shows the lead's own text: one phrase per distinct text sent (the
         # code follows from the text, so the text is the key).
-        raws = [leads[r].get(group.key) if leads[r] is not None else None for r in rows.tolist()]
-        if all(type(raw) is str or raw is None for raw in raws):
+        key_name = group.key
+        raws = [leads[r].get(key_name) if leads[r] is not None else None for r in rows.tolist()]
+        if set(map(type, raws)) <= _TEXT_OR_NONE:  # not 1 and True: equal as keys
             codes, distinct = pd.factorize(np.array(raws, dtype=object), use_na_sentinel=False)
             first = _first_rows(codes)
             texts = []
