@@ -184,7 +184,7 @@ class ActivityAggregator:
             if code is None or t_ns is None:
                 continue
             age = as_of_ns - t_ns
-            if age <= 0:
+            if age <= 0 or age > _INT64_MAX:  # (numpy's int64 arithmetic drops such ages too)
                 continue
             ever[code] = True
             for i, w_ns in enumerate(self._window_ns):
@@ -226,6 +226,7 @@ def _min_per_lead(lead_pos: np.ndarray, age: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+_INT64_MAX = 2**63 - 1
 _TYPE_CACHE: dict[Any, str | None] = {}
 
 
@@ -272,4 +273,5 @@ def timestamp_ns(value: Any) -> int | None:
         return None
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    return ((dt - _EPOCH) // _MICROSECOND) * 1000
+    ns = ((dt - _EPOCH) // _MICROSECOND) * 1000
+    return ns if -_INT64_MAX <= ns <= _INT64_MAX else None  # outside datetime64[ns]: unreadable

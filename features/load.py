@@ -136,7 +136,10 @@ def normalise_category(values: pd.Series, aliases: dict[str, str] | None = None)
     if values.dtype == "category":
         uniques = pd.Series(values.cat.categories)
         mapping = dict(zip(uniques.tolist(), _normalised_text(uniques, aliases)))
-        return values.map(mapping)
+        mapped = values.map(mapping)
+        if mapped.dtype == "category":
+            return mapped
+        return mapped.astype(object).where(mapped.notna(), None)  # spellings merged: text
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     text = np.array([*_normalised_text(pd.Series(uniques), aliases), None], dtype=object)
     return pd.Series(text[codes], index=values.index, dtype=object)  # code -1 (missing) -> None
@@ -165,7 +168,7 @@ def _row_keys(frame: pd.DataFrame) -> np.ndarray:
         elif dtype.kind == "f":
             number = values.to_numpy(np.float64) + 0.0  # -0.0 and 0.0 are the same value
             part = np.where(np.isnan(number), np.nan, number).view(np.int64)
-        elif dtype.kind in "biu":
+        elif dtype.kind in "biu" and isinstance(dtype, np.dtype):  # nullable ones (pd.NA) factorize
             part = values.to_numpy().astype(np.int64)
         else:
             part = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)

@@ -154,13 +154,15 @@ class ReasonWriter:
         raw = None
         if self._is_category[g] and lead is not None:
             raw = lead.get(self.groups[g].key)
+            if raw is not None and type(raw) is not str:  # 1, 1.0 and True are one key: no cache
+                return self.phrase(self.groups[g], row, lead)
         key = (g, *[None if cells[c] != cells[c] else cells[c] for c in self.groups[g].columns], raw, lead is None)
-        try:
-            text = self._cache.get(key)
-        except TypeError:  # an unhashable raw value: phrase it without the cache
-            return self.phrase(self.groups[g], row, lead)
+        cache = self._cache
+        text = cache.get(key)
         if text is None:
-            text = self._cache[key] = self.phrase(self.groups[g], row, lead)
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+            text = cache[key] = self.phrase(self.groups[g], row, lead)
         return text
 
     def reasons_joined(self, grouped: np.ndarray, X: np.ndarray, limit: int = 3,
@@ -217,8 +219,8 @@ class ReasonWriter:
         value = row[i]
         if info.kind == "categorical":
             return self._category_phrase(info.column, value, lead)
-        if info.kind == "numeric":
-            return f"{_label(info.column)} not given" if math.isnan(value) else f"{_label(info.column)} is {value:g}"
+        if info.kind == "numeric":  # (+ 0.0: -0.0 reads as 0, and shares its cached phrase)
+            return f"{_label(info.column)} not given" if math.isnan(value) else f"{_label(info.column)} is {value + 0.0:g}"
         if info.kind == "yes_no":
             if math.isnan(value):
                 return f"{_label(info.column)}: not answered"

@@ -22,6 +22,8 @@ from features.activity import timestamp_ns
 ACTIVITIES = "activities"
 MAX_PROBLEMS = 20
 """At most this many problems are listed in one error answer."""
+UNPRINTABLE_ID = ("the lead id has a control character or unprintable text in it (such as \\u0000 or a lone "
+                  "surrogate): send the id as plain text")
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 """Timestamps outside these years are refused (they are typing errors, and beyond 2262 they
 no longer fit the nanosecond arithmetic of the features)."""
@@ -321,6 +323,8 @@ class LeadValidator:
             if kind is str:
                 if not value.strip():
                     return Problem((*where, key), "missing: the lead id is empty", "missing")
+                if not value.isprintable():
+                    return Problem((*where, key), UNPRINTABLE_ID, "value_error")
                 return None
             if kind is int:
                 return None
@@ -481,6 +485,8 @@ def check_outcomes(items: list[OutcomeIn], max_chars: int, now: datetime) -> lis
         elif len(lead_id) > max_chars:
             problems.append(Problem((*loc, "lead_id"), f"text of {len(lead_id):,} characters; at most "
                                     f"{max_chars:,} are allowed", "string_too_long"))
+        elif not lead_id.isprintable():
+            problems.append(Problem((*loc, "lead_id"), UNPRINTABLE_ID, "value_error"))
         outcome = item.outcome.strip().casefold()
         if outcome not in ("won", "lost"):
             problems.append(Problem((*loc, "outcome"), f"{_shown(item.outcome)} is not an outcome: use won or lost",

@@ -331,6 +331,9 @@ class ScoreStore:
                     self.flush()
                 except SQLAlchemyError:
                     time.sleep(min(5.0, self.flush_seconds * 4))
+                except Exception as exc:  # noqa: BLE001 - rows no database can take: the writer lives on
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    logger.exception("score log: a batch could not be written and was dropped")
 
     @property
     def healthy(self) -> bool:

@@ -37,7 +37,6 @@ except ImportError:  # pragma: no cover - numba is a pinned dependency
 
 MAX_SPLITS = 8  # per tree: 2**8 patterns; larger trees keep LightGBM's pred_contrib
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float: 1.0000000180025095e-35)
-LARGEST = 1e300
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 _MISSING = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
 PARALLEL_ROWS = 1_000  # from this many leads on, the work is split over the cores
@@ -189,6 +188,10 @@ class TreeTables:
         if numba is None:
             return None
         model = booster.dump_model()
+        text = booster.model_to_string()
+        if "is_linear=1" in text:  # leaves are linear models: no tables
+            return None
+        exact = _text_thresholds(text)  # the dump shows thresholds beyond 1e300 as 1e300
         objective = str(model.get("objective", ""))
         if not objective.startswith("binary") or model.get("num_tree_per_iteration", 1) != 1 \
                 or model.get("average_output"):
@@ -205,7 +208,9 @@ class TreeTables:
         used: list[int] = []
         tables: list[np.ndarray] = []
         expected = 0.0
-        for tree in model["tree_info"]:
+        if len(exact) != len(model["tree_info"]):
+            return None
+        for tree, tree_thresholds in zip(model["tree_info"], exact):
             if tree.get("is_linear"):
                 return None
             flat = _flatten(tree["tree_structure"])
@@ -237,7 +242,7 @@ class TreeTables:
                     cat_left.extend(member)
                 elif node["decision_type"] == "<=":
                     nodes["kind"].append(0)
-                    nodes["threshold"].append(float(node["threshold"]))
+                    nodes["threshold"].append(tree_thresholds[int(node["split_index"])])
                     nodes["cat_start"].append(0)
                     nodes["cat_len"].append(0)
                 else:
@@ -287,9 +292,8 @@ class TreeTables:
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             raw, groups_t = np.empty(len(rows)), np.zeros((width, len(rows)))
-            # As LightGBM reads a row: values beyond +-1e300 as +-1e300 (its splits use 1e300
-            # as "anything"), and values within +-kZeroThreshold as zero.
-            XT = np.clip(rows.T, -LARGEST, LARGEST, order="C")
+            # As LightGBM reads a row: values within +-kZeroThreshold are zero.
+            XT = np.array(rows.T, order="C")
             XT[np.abs(XT) <= ZERO] = 0.0
             _score(XT, raw, groups_t, group_of, *self.arrays)
             return raw, groups_t
@@ -334,7 +338,8 @@ class TreeTables:
         the thresholds the trees use on it, category codes in and out of the sets, zero, a
         negative number and NaN."""
         (_, feature, kind, _, _, threshold, cat_start, cat_len, *_rest) = self.arrays
-        candidates: list[set[float]] = [{0.0, -1.0, math.nan} for _ in range(self.n_features)]
+        extremes = {0.0, -1.0, math.nan, 1e308, -1e308, math.inf, -math.inf, ZERO, -ZERO}
+        candidates: list[set[float]] = [set(extremes) for _ in range(self.n_features)]
         for f, kd, thr, length in zip(feature, kind, threshold, cat_len):
             if kd == 1:
                 candidates[f].update(float(c) for c in range(int(length) + 1))
@@ -390,8 +395,25 @@ def compile_booster(booster: Any) -> TreeTables | None:
         return None
     if tables is None:
         return None
-    problem = tables.verify(booster, tables.probe_rows())
+    try:
+        problem = tables.verify(booster, tables.probe_rows())
+    except Exception as exc:  # LightGBM cannot explain this model itself (e.g. linear trees)
+        problem = f"LightGBM's pred_contrib failed on it ({exc})"
     if problem:
         log.warning("scoring with LightGBM's pred_contrib: %s", problem)
         return None
     return tables
+
+
+def _text_thresholds(text: str) -> list[list[float]]:
+    """Per tree, the split thresholds as the model text stores them (full precision), by
+    split index."""
+    out: list[list[float]] = []
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            out.append([])
+        elif line.startswith("threshold=") and out:
+            out[-1] = [float(v) for v in line.split("=", 1)[1].split()]
+        elif line.startswith("end of trees"):
+            break
+    return out

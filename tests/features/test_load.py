@@ -63,3 +63,14 @@ def test_fast_duplicate_dropping_keeps_what_pandas_keeps():
     got = drop_exact_duplicates(frame, small=0)
     assert len(got) < len(frame)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_fast_duplicate_dropping_takes_nullable_columns():
+    import pandas as pd
+
+    from features.load import drop_exact_duplicates
+
+    frame = pd.DataFrame({"lead_id": [f"L{i % 7}" for i in range(60)],
+                          "opt_in": pd.array([True, None, False] * 20, dtype="boolean"),
+                          "visits": pd.array([1, None, 3, 4] * 15, dtype="Int64")})
+    pd.testing.assert_frame_equal(drop_exact_duplicates(frame, small=0), frame.drop_duplicates(ignore_index=True))

@@ -113,3 +113,11 @@ def test_batch_scoring_of_frames_matches_the_api(scorer, trained):
           for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}
     api = scorer.score_leads([dict(r, activities=by.get(r["lead_id"], [])) for r in records], as_of=AS_OF, reasons=0)
     np.testing.assert_allclose(table["probability"], [a["probability"] for a in api], atol=1e-6)
+
+
+def test_categories_sent_as_numbers_or_booleans_get_the_same_answer_alone_or_in_a_batch(scorer):
+    values = [True, 1, 1.0, "1", None, "Software"] * 3
+    leads = [good_lead(lead_id=f"N{i}", industry=v, activities=[]) for i, v in enumerate(values)]
+    batch = scorer.score_leads(leads, as_of=AS_OF)
+    alone = [scorer.score_leads([lead], as_of=AS_OF)[0] for lead in leads]
+    assert batch == alone

@@ -108,3 +108,26 @@ def test_answers_are_the_same_with_tables_or_with_lightgbm(bundle_dir):
     assert [x["reasons_against"] for x in a] == [x["reasons_against"] for x in b]
     np.testing.assert_allclose([x["probability"] for x in a], [x["probability"] for x in b], atol=1e-6)
     assert [x["stage"] for x in a] == [x["stage"] for x in b]
+
+
+def test_thresholds_beyond_1e300_are_read_from_the_model_text():
+    # The model dump shows such a threshold as 1e300; leads above it must still go right.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 3))
+    X[rng.random(3000) < 0.2, 1] = 1e305
+    y = (X[:, 1] > 1e200).astype(int) ^ (rng.random(3000) < 0.1)
+    booster = _as_served(lgb.train({"objective": "binary", "num_leaves": 2, "verbose": -1, "min_data_in_leaf": 5},
+                                   lgb.Dataset(X, y), 1))
+    tables = TreeTables.from_booster(booster)
+    rows = np.array([[0, v, 0] for v in [1e305, 1e301, 1e300, np.inf, -np.inf, 0.0, np.nan]])
+    _agrees_with_lightgbm(tables, booster, rows)
+
+
+def test_linear_trees_keep_lightgbm_and_still_load():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2000, 3))
+    y = (X[:, 0] + rng.normal(size=2000) > 0).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 4, "linear_tree": True, "verbose": -1},
+                        lgb.Dataset(X, y), num_boost_round=5)
+    assert TreeTables.from_booster(_as_served(booster)) is None
+    assert compile_booster(_as_served(booster)) is None
