@@ -1,9 +1,9 @@
 """The booster's score and its exact per-feature contributions, in one pass over the trees.
 
 LightGBM's `pred_contrib` runs the TreeSHAP algorithm for every lead: on the demo model, one
-thread, 12,000 leads/s against 86,000 for the score alone (benchmarks/serving.py), so reasons
-would cost seven times the score. For the small trees a lead scorer uses, the same numbers can
-be looked up instead: score and contributions together, 163,000 leads/s.
+thread, about 12,000 leads/s against 80,000 for the score alone (benchmarks/serving.py), so
+reasons would cost seven times the score. For the small trees a lead scorer uses, the same
+numbers can be looked up instead: score and contributions together, about 150,000 leads/s.
 
 In a tree with `m` split nodes, a lead's (path-dependent) SHAP values depend on nothing but which
 way it goes at each of those nodes: `2**m` patterns. For each tree we enumerate the patterns once
