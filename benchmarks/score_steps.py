@@ -111,11 +111,7 @@ def main() -> int:
             marks.append(time.perf_counter())
             written = scorer.reasons.reasons_many(grouped, X, leads, request.reasons) if grouped is not None else None
             marks.append(time.perf_counter())
-            stages = scorer.bundle.stages_of(probability).tolist()
-            answers = [{"lead_id": lead[scorer.id_field], "probability": round(p, 6), "score": int(round(p * 100)),
-                        "stage": stage, "reasons_for": w[0] if written else [],
-                        "reasons_against": w[1] if written else [], "model_version": scorer.version}
-                       for lead, p, stage, w in zip(leads, probability.tolist(), stages, written or [None] * len(leads))]
+            answers = scorer.answer_dicts([str(lead[scorer.id_field]) for lead in leads], probability, written)
             to_json({"scores": answers})
             marks.append(time.perf_counter())
             if i >= 3:  # the first calls warm caches

@@ -153,10 +153,7 @@ class LeadTransform:
 
     def is_not_a_fit(self, lead: Mapping[str, Any]) -> bool:
         """A lead the company cannot sell to (spec `leads.not_a_fit`)."""
-        for column, values in self._not_a_fit_sets.items():
-            if self.clean_category(column, lead.get(column)) in values:
-                return True
-        return False
+        return any(self._is_unfit(column, lead.get(column)) for column in self._not_a_fit_sets)
 
     def clean_category(self, column: str, value: Any) -> str | None:
         """The cleaning step's rule for one value: placeholders are missing; case, spaces and

@@ -655,8 +655,8 @@ def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path |
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         # Great Expectations labels each pandas batch with an MD5 of all its rows (only a
-        # marker in the result; 4.6 s on 20 million activities): a table over this many bytes
-        # is not hashed, and here none needs to be.
+        # marker in the result, and seconds of work on a large activity log): a table over
+        # this many bytes is not hashed, and here none needs to be.
         from great_expectations.execution_engine import pandas_execution_engine
 
         pandas_execution_engine.HASH_THRESHOLD = 0

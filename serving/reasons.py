@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.activity import NEVER_DAYS
+from features.load import row_keys
 from features.transform import OTHER, LeadTransform
 
 # verb phrase (with a count), noun (for "no ... in the last N days")
@@ -95,11 +96,6 @@ class ReasonWriter:
         np.add.at(grouped.T, self.group_of, contributions[:, :-1].T)
         return grouped
 
-    def reasons(self, grouped: np.ndarray, row: np.ndarray, lead: Mapping[str, Any] | None,
-                limit: int = 5) -> tuple[list[str], list[str]]:
-        """Up to `limit` reasons for and against for one lead."""
-        return self.reasons_many(grouped[None, :], row[None, :], [lead], limit)[0]
-
     def reasons_many(self, grouped: np.ndarray, X: np.ndarray, leads: list[Mapping[str, Any] | None] | None,
                      limit: int = 5) -> list[tuple[list[str], list[str]]]:
         """Reasons for and against for each row. The groups are ranked for all rows at once;
@@ -120,8 +116,6 @@ class ReasonWriter:
         slot = np.arange(limit)
         wanted = np.concatenate([slot < n_for[:, None], slot < n_against[:, None]], axis=1)
         texts = np.full(ranked.shape, "", dtype=object)
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
         for g in np.unique(ranked[wanted]).tolist():
             rows, slots = np.nonzero((ranked == g) & wanted)
             texts[rows, slots] = self._phrases_for(g, X, rows, leads)
@@ -157,12 +151,15 @@ class ReasonWriter:
             if raw is not None and type(raw) is not str:  # 1, 1.0 and True are one key: no cache
                 return self.phrase(self.groups[g], row, lead)
         key = (g, *[None if cells[c] != cells[c] else cells[c] for c in self.groups[g].columns], raw, lead is None)
-        cache = self._cache
-        text = cache.get(key)
+        return self._remembered(key, lambda: self.phrase(self.groups[g], row, lead))
+
+    def _remembered(self, key: tuple, write) -> str:
+        """The phrase under `key`, written by `write()` the first time (bounded memory)."""
+        text = self._cache.get(key)
         if text is None:
-            if len(cache) > _CACHE_LIMIT:
-                cache.clear()
-            text = cache[key] = self.phrase(self.groups[g], row, lead)
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            text = self._cache[key] = write()
         return text
 
     def reasons_joined(self, grouped: np.ndarray, X: np.ndarray, limit: int = 3,
@@ -174,33 +171,22 @@ class ReasonWriter:
     def _phrases_for(self, g: int, X: np.ndarray, rows: np.ndarray, leads: list | None) -> list[str] | np.ndarray:
         """The phrase of group g for each of `rows`. Phrases that depend on the values only are
         written once per distinct value; a category's phrase also shows the lead's own text."""
-        group, cache = self.groups[g], self._cache
+        group = self.groups[g]
         values = X[np.ix_(rows, self._columns[g])]
         if not (self._is_category[g] and leads is not None):
-            distinct, first, inverse = _distinct_rows(values)
-            texts = []
-            for i in first.tolist():
-                key = (g, *[None if v != v else v for v in values[i].tolist()], None, leads is None)
-                text = cache.get(key)
-                if text is None:
-                    text = cache[key] = self.phrase(group, X[rows[i]], None)
-                texts.append(text)
+            first, inverse = _distinct_rows(values)
+            texts = [self._remembered((g, *[None if v != v else v for v in values[i].tolist()], None, leads is None),
+                                      lambda i=i: self.phrase(group, X[rows[i]], None))
+                     for i in first.tolist()]
             return np.array(texts, dtype=object)[inverse]
         # A category's phrase shows the lead's own text: one phrase per distinct text sent (the
         # code follows from the text, so the text is the key).
         key_name = group.key
         raws = [leads[r].get(key_name) if leads[r] is not None else None for r in rows.tolist()]
         if set(map(type, raws)) <= _TEXT_OR_NONE:  # not 1 and True: equal as keys
-            codes, distinct = pd.factorize(np.array(raws, dtype=object), use_na_sentinel=False)
-            first = _first_rows(codes)
-            texts = []
-            for i in first.tolist():
-                r, raw = int(rows[i]), raws[i]
-                key = (g, raw, "raw")
-                text = cache.get(key)
-                if text is None:
-                    text = cache[key] = self.phrase(group, X[r], leads[r])
-                texts.append(text)
+            codes = pd.factorize(np.array(raws, dtype=object), use_na_sentinel=False)[0]
+            texts = [self._remembered((g, raws[i], "raw"), lambda i=i: self.phrase(group, X[rows[i]], leads[rows[i]]))
+                     for i in _first_rows(codes).tolist()]
             return np.array(texts, dtype=object)[codes]
         return [self.phrase(group, X[r], leads[r]) for r in rows.tolist()]  # numbers, lists...: rare
 
@@ -270,24 +256,17 @@ class ReasonWriter:
         return kind
 
 
-def _distinct_rows(values: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """(number of distinct rows, index of each one's first row, each row's distinct number);
-    NaN equals NaN."""
+def _distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct row's first row, each row's distinct number); NaN equals NaN."""
     if values.shape[1] == 1:
         codes = pd.factorize(values[:, 0], use_na_sentinel=False)[0]
     else:  # one 64-bit key per row; if two different rows ever share a key, compare exactly
-        filled = np.where(np.isnan(values), np.inf, values) + 0.0  # inputs are finite: inf marks missing
-        key = np.zeros(len(filled), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in filled.T:
-                key = (key ^ np.ascontiguousarray(column).view(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
-                key ^= key >> np.uint64(29)
-        codes = pd.factorize(key)[0]
-        if not np.array_equal(filled[_first_rows(codes)[codes]], filled):
+        codes = pd.factorize(row_keys(pd.DataFrame(values)))[0]
+        if not np.array_equal(values[_first_rows(codes)[codes]] + 0.0, values + 0.0, equal_nan=True):
+            filled = np.where(np.isnan(values), np.inf, values)  # inputs are finite: inf marks missing
             codes = pd.MultiIndex.from_arrays(list(filled.T)).factorize()[0]
     codes = np.asarray(codes)
-    first = _first_rows(codes)
-    return len(first), first, codes
+    return _first_rows(codes), codes
 
 
 def _first_rows(codes: np.ndarray) -> np.ndarray:

@@ -103,10 +103,15 @@ class LeadScorer:
     def _answers(self, X: np.ndarray, leads: list[Mapping[str, Any]] | None, ids: list[str],
                  reasons: int) -> list[dict[str, Any]]:
         probability, grouped = self.probability_and_reasons(X, reasons > 0)
+        written = self.reasons.reasons_many(grouped, X, leads, reasons) if grouped is not None else None
+        return self.answer_dicts(ids, probability, written)
+
+    def answer_dicts(self, ids: list[str], probability: np.ndarray,
+                     written: list[tuple[list[str], list[str]]] | None) -> list[dict[str, Any]]:
+        """The API's answer per lead from its probability and its reasons (for, against)."""
         stages = self.bundle.stages_of(probability).tolist()
         rounded = [round(p, 6) for p in probability.tolist()]
         scores = np.rint(probability * 100).astype(int).tolist()
-        written = self.reasons.reasons_many(grouped, X, leads, reasons) if grouped is not None else None
         version = self.version
         out = []
         for i, lead_id in enumerate(ids):

@@ -51,9 +51,8 @@ score_log = Table(
     Index("ix_score_log_scored_at", "scored_at"),
 )
 # The log only grows at its end (time order). Looking leads up goes through `scored_leads`,
-# one row per lead: an index on the log's lead_id would take one random page write per row
-# logged once it outgrows the cache (measured here: 24 ms per 1,000 rows at 1.6M rows,
-# against 4.5 ms for the log plus this table).
+# one row per lead: an index on the log's lead_id would take a random page write for every
+# score of a lead scored again (benchmarks/score_log.py measures both layouts).
 scored_leads = Table(
     "scored_leads", metadata,
     Column("lead_id", String(ID_LENGTH), primary_key=True),

@@ -30,10 +30,7 @@ from typing import Any
 
 import numpy as np
 
-try:  # numba compiles the loops below; without it the tables are not used (LightGBM scores)
-    import numba
-except ImportError:  # pragma: no cover - numba is a pinned dependency
-    numba = None
+import numba
 
 MAX_SPLITS = 8  # per tree: 2**8 patterns; larger trees keep LightGBM's pred_contrib
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float: 1.0000000180025095e-35)
@@ -53,7 +50,7 @@ BLOCK = 256  # leads scored together, tree by tree
 
 
 def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else fn
+    return numba.njit(cache=True, nogil=True)(fn)
 
 
 # ================================================================================ kernels
@@ -183,10 +180,8 @@ class TreeTables:
 
     @classmethod
     def from_booster(cls, booster: Any, max_splits: int = MAX_SPLITS) -> "TreeTables | None":
-        """Tables for a binary LightGBM booster, or None when they do not apply (numba missing,
-        another objective, linear trees, or trees with more than `max_splits` splits)."""
-        if numba is None:
-            return None
+        """Tables for a binary LightGBM booster, or None when they do not apply (another
+        objective, linear trees, or trees with more than `max_splits` splits)."""
         model = booster.dump_model()
         text = booster.model_to_string()
         if "is_linear=1" in text:  # leaves are linear models: no tables

@@ -216,7 +216,7 @@ def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: P
 
     started = time.perf_counter()
     # Millions of short-lived texts and lists, no reference cycles: the cyclic collector would
-    # only walk them over and over (seconds on 1M leads), so it rests while scoring.
+    # only walk them over and over, so it rests while scoring.
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -115,9 +115,18 @@ def test_batch_scoring_of_frames_matches_the_api(scorer, trained):
     np.testing.assert_allclose(table["probability"], [a["probability"] for a in api], atol=1e-6)
 
 
-def test_categories_sent_as_numbers_or_booleans_get_the_same_answer_alone_or_in_a_batch(scorer):
-    values = [True, 1, 1.0, "1", None, "Software"] * 3
-    leads = [good_lead(lead_id=f"N{i}", industry=v, activities=[]) for i, v in enumerate(values)]
-    batch = scorer.score_leads(leads, as_of=AS_OF)
-    alone = [scorer.score_leads([lead], as_of=AS_OF)[0] for lead in leads]
+def test_categories_sent_as_numbers_or_booleans_are_phrased_as_sent_alone_or_in_a_batch(scorer):
+    writer = scorer.reasons
+    industry = next(g for g, group in enumerate(writer.groups) if group.key == "industry")
+    values = [True, 1, 1.0, "Space Mining", None, "Software"] * 3  # 18 leads: the many-lead path
+    leads = [{"lead_id": f"N{i}", "industry": v} for i, v in enumerate(values)]
+    X = scorer.transform.transform_records(leads, [[] for _ in leads], AS_OF)
+    grouped = np.zeros((len(leads), len(writer.groups)))
+    grouped[:, industry] = -1.0  # industry is the one reason against
+    batch = writer.reasons_many(grouped, X, leads, 1)
+    alone = [writer.reasons_many(grouped[i:i + 1], X[i:i + 1], [lead], 1)[0] for i, lead in enumerate(leads)]
     assert batch == alone
+    assert [cons for _, cons in batch[:6]] == [
+        ["industry is True, rare in our history"], ["industry is 1, rare in our history"],
+        ["industry is 1.0, rare in our history"], ["industry is Space Mining, rare in our history"],
+        ["industry not given"], ["industry is Software"]]
