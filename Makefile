@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
 
 clean:
-	rm -rf $(DEMO_DIR) models/mlruns models/registry.db models/bundles .pytest_cache
+	rm -rf $(DEMO_DIR) data/demo_careless models/mlflow.db models/mlartifacts models/.bundle-cache models/bundles .pytest_cache

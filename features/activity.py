@@ -1,25 +1,35 @@
 """Point-in-time activity features: what a lead did before a moment, never after it.
 
 For a lead and an as-of moment m, only activities strictly before m count. Per activity type
-and window (7/30/90 days by default) the number of activities in (m - window, m); over all
+and window (7/30/90 days by default) the number of activities in [m - window, m); over all
 engagement types the same totals; days since the last activity and since the last high-intent
-one; the number of distinct activity types; and an engagement trend (the daily rate of the
-last week minus that of the three weeks before).
+one; and the number of distinct activity types. Each can only move one way when one more
+activity is added (counts and totals up, days since down), so with the model's monotone
+constraints one more engaging activity never lowers a score (tested). Models trained before
+carried an engagement trend (the daily rate of the last week minus that of the three weeks
+before), which one more older activity lowers; they still compute it (`trend`).
 
-Two implementations share one definition: `aggregate_batch` (vectorised, for millions of
-activities) and `aggregate_one` (plain Python, for one lead on the scoring hot path). They use
-the same integer nanosecond arithmetic and the same float operations in the same order, so
-their outputs are identical to the last bit (tested).
+The rule is written once, in `_activity_features`: a numba kernel over one entry per activity
+(lead position, type code, time in integer nanoseconds) and one as-of moment per lead, which
+fills the (leads, features) matrix in one pass. The four entry paths are thin wrappers that only
+put their input into those arrays: `aggregate_batch` (canonical frames, training),
+`aggregate_arrays` (activities already matched to leads, batch scoring), `aggregate_records`
+(the API's raw dicts for many leads) and `aggregate_one` (one lead on the scoring hot path; a
+call of the kernel costs a few microseconds). So a lead gets the same bits alone or in any
+batch; the tests check every path against a plain reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+
 from typing import Any, Iterable, Mapping
 
+import numba
 import numpy as np
 import pandas as pd
+
+from features.values import category, time_ns
 
 NS_PER_DAY = 86_400 * 10**9
 DAYS = float(NS_PER_DAY)
@@ -40,18 +50,25 @@ class ActivityFeature:
 class ActivityAggregator:
     """The definition of the activity features, fitted to the activity types seen in training."""
 
-    def __init__(self, types: list[str], windows_days: list[int], high_intent: list[str], negative: list[str]):
+    def __init__(self, types: list[str], windows_days: list[int], high_intent: list[str], negative: list[str],
+                 trend: bool = False):
         self.types = list(types)
         self.windows = sorted(int(w) for w in windows_days)
         self.high_intent = [t for t in types if t in set(high_intent)]
         self.negative = [t for t in types if t in set(negative)]
         self._type_index = {t: i for i, t in enumerate(self.types)}
-        self._engaging = np.array([t not in set(negative) for t in self.types])
-        self._is_high = np.array([t in set(high_intent) for t in self.types])
-        self._engaging_list, self._high_list = self._engaging.tolist(), self._is_high.tolist()
-        self._window_ns = [w * NS_PER_DAY for w in self.windows]
-        # The trend compares the shortest window with the one after it (7 vs 30 by default).
-        self._trend = (self.windows[0], self.windows[1]) if len(self.windows) > 1 else None
+        # The trend compared the shortest window with the one after it (7 vs 30 days). It is no
+        # longer fitted: one more activity 8-30 days old lowers it, so with it "more engagement
+        # never lowers a score" did not hold (54 of 12,800 random cases, issue 10). Models
+        # trained with it (`trend` true in their transform) still compute it.
+        self._trend = (self.windows[0], self.windows[1]) if trend and len(self.windows) > 1 else None
+        self._kernel_params = (  # the rest of the kernel's arguments, fixed by the fit
+            np.array([min(max(w * NS_PER_DAY, 0), _INT64_MAX) for w in self.windows], dtype=np.int64),
+            np.array([t not in set(negative) for t in self.types], dtype=np.bool_),
+            np.array([t in set(high_intent) for t in self.types], dtype=np.bool_),
+            bool(self.high_intent),
+            np.array([float(self._trend[0]), float(self._trend[1] - self._trend[0])] if self._trend else [],
+                     dtype=np.float64))
         self.features = self._describe()
 
     # ------------------------------------------------------------------------------ schema
@@ -77,37 +94,16 @@ class ActivityAggregator:
 
     def to_dict(self) -> dict[str, Any]:
         return {"types": self.types, "windows_days": self.windows,
-                "high_intent": self.high_intent, "negative": self.negative}
+                "high_intent": self.high_intent, "negative": self.negative, "trend": self._trend is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ActivityAggregator":
-        return cls(data["types"], data["windows_days"], data["high_intent"], data["negative"])
+        # Transforms stored before "trend" was a key all had the trend feature.
+        return cls(data["types"], data["windows_days"], data["high_intent"], data["negative"],
+                   trend=data.get("trend", True))
 
-    # ------------------------------------------------------------------------------ shared math
-    def _assemble(self, counts: list[np.ndarray], last_ns: np.ndarray, last_high_ns: np.ndarray,
-                  ever: np.ndarray) -> np.ndarray:
-        """counts[w]: (n, T) int64 per window; last_ns / last_high_ns: (n,) int64 age of the
-        latest engagement (-1 if none); ever: (n, T) bool. Returns (n, p) float64."""
-        n = ever.shape[0]
-        cols: list[np.ndarray] = [c[:, j].astype(np.float64) for c in counts for j in range(len(self.types))]
-        totals = [c[:, self._engaging].sum(axis=1) for c in counts]
-        cols += [t.astype(np.float64) for t in totals]
-        cols.append(np.where(last_ns >= 0, np.minimum(last_ns.astype(np.float64) / DAYS, NEVER_DAYS), NEVER_DAYS))
-        if self.high_intent:
-            cols.append(np.where(last_high_ns >= 0, np.minimum(last_high_ns.astype(np.float64) / DAYS, NEVER_DAYS),
-                                 NEVER_DAYS))
-        cols.append(ever.sum(axis=1).astype(np.float64))
-        if self._trend:
-            short, long = self._trend
-            i_short, i_long = self.windows.index(short), self.windows.index(long)
-            recent = totals[i_short].astype(np.float64)
-            earlier = totals[i_long].astype(np.float64) - recent
-            cols.append(recent / float(short) - earlier / float(long - short))
-        if not cols:
-            return np.empty((n, 0))
-        return np.column_stack(cols)
-
-    # ------------------------------------------------------------------------------ batch
+    # ------------------------------------------------------------------------------ entry paths
+    # Each only puts its input into the kernel's arrays; the features are computed there.
     def aggregate_batch(self, lead_ids: pd.Series, as_of: np.ndarray, activities: pd.DataFrame | None,
                         progress: Any = None) -> np.ndarray:
         """Features for many leads at once.
@@ -128,150 +124,159 @@ class ActivityAggregator:
 
     def aggregate_arrays(self, n: int, lead_pos: np.ndarray, type_code: np.ndarray, t_ns: np.ndarray,
                          as_of_ns: np.ndarray) -> np.ndarray:
-        """The vectorised definition: one entry per activity (lead position, type code or -1,
-        time in ns or NaT), one as-of moment (ns) per lead."""
-        T = len(self.types)
-        keep = (lead_pos >= 0) & (type_code >= 0) & (t_ns != np.iinfo(np.int64).min)
-        lead_pos, type_code, t_ns = lead_pos[keep], type_code[keep], t_ns[keep]
-        age = as_of_ns[lead_pos] - t_ns
-        before = age > 0  # strictly before the as-of moment
-        lead_pos, type_code, age = lead_pos[before], type_code[before], age[before]
-
-        cell = lead_pos * T + type_code
-        counts = []
-        for w_ns in self._window_ns:
-            inside = age <= w_ns
-            counts.append(np.bincount(cell[inside], minlength=n * T).reshape(n, T).astype(np.int64))
-        ever = np.bincount(cell, minlength=n * T).reshape(n, T) > 0
-
-        engaging = self._engaging[type_code]
-        last_ns = _min_per_lead(lead_pos[engaging], age[engaging], n)
-        high = self._is_high[type_code]
-        last_high_ns = _min_per_lead(lead_pos[high], age[high], n)
-        return self._assemble(counts, last_ns, last_high_ns, ever)
+        """Features of n leads from one entry per activity (lead position or -1, type code or
+        -1, time in ns or NaT) and one as-of moment (ns) per lead: (n, p) float64."""
+        as_of_ns = np.ascontiguousarray(as_of_ns, dtype=np.int64)
+        if len(as_of_ns) != n:
+            raise ValueError(f"{len(as_of_ns)} as-of moments for {n} leads")
+        if not len(lead_pos) == len(type_code) == len(t_ns):
+            raise ValueError(f"activities of {len(lead_pos)} leads, {len(type_code)} types and {len(t_ns)} times")
+        return _activity_features(np.ascontiguousarray(lead_pos, dtype=np.int64),
+                                  np.ascontiguousarray(type_code, dtype=np.int64),
+                                  np.ascontiguousarray(t_ns, dtype=np.int64), as_of_ns, *self._kernel_params)
 
     def aggregate_records(self, activities_per_lead: list, as_of_ns: np.ndarray) -> np.ndarray:
-        """Features of many leads from raw activity dicts (the API's shape), vectorised: the
-        same numbers as `aggregate_one` for each lead, at a fraction of the cost per lead."""
-        lead_pos, type_code, t_ns = [], [], []
-        index = self._type_index
+        """Features of many leads from raw activity dicts (the API's shape): the rows
+        `aggregate_one` gives each lead."""
+        lead_pos: list[int] = []
+        type_code: list[int] = []
+        t_ns: list[int] = []
         for i, activities in enumerate(activities_per_lead):
-            for activity in activities or ():
-                code = index.get(normalise_type(activity.get("activity_type")))
-                t = timestamp_ns(activity.get("occurred_at"))
-                if code is None or t is None:
-                    continue
-                lead_pos.append(i)
-                type_code.append(code)
-                t_ns.append(t)
+            n_before = len(type_code)
+            self._read(activities, type_code, t_ns)
+            lead_pos += [i] * (len(type_code) - n_before)
         return self.aggregate_arrays(len(activities_per_lead), np.array(lead_pos, dtype=np.int64),
                                      np.array(type_code, dtype=np.int64), np.array(t_ns, dtype=np.int64),
                                      np.asarray(as_of_ns, dtype=np.int64))
 
-    # ------------------------------------------------------------------------------ one lead
     def aggregate_one(self, as_of_ns: int, activities: Iterable[Mapping[str, Any]]) -> np.ndarray:
         """Features of one lead from its raw activities (dicts with occurred_at and
-        activity_type). Plain Python on small lists (numpy's per-call cost would dominate);
-        the same integer and float operations as `_assemble`, so the same bits."""
-        T = len(self.types)
-        counts = [[0] * T for _ in self.windows]
-        ever = [False] * T
-        last, last_high = -1, -1
-        engaging, high = self._engaging_list, self._high_list
-        for activity in activities:
-            code = self._type_index.get(normalise_type(activity.get("activity_type")))
-            t_ns = timestamp_ns(activity.get("occurred_at"))
-            if code is None or t_ns is None:
+        activity_type), for the scoring hot path: (p,) float64."""
+        type_code: list[int] = []
+        t_ns: list[int] = []
+        self._read(activities, type_code, t_ns)
+        if not -_INT64_MAX <= as_of_ns <= _INT64_MAX:
+            as_of_ns = _NAT  # no moment in datetime64[ns]: nothing is before it (as in exact arithmetic)
+        return _activity_features(np.zeros(len(type_code), dtype=np.int64), np.array(type_code, dtype=np.int64),
+                                  np.array(t_ns, dtype=np.int64), np.array([as_of_ns], dtype=np.int64),
+                                  *self._kernel_params)[0]
+
+    def _read(self, activities: Iterable[Mapping[str, Any]] | None, type_code: list[int], t_ns: list[int]) -> None:
+        """Appends the type code and time of each raw activity whose type was seen in training
+        and whose time is readable (a time outside datetime64[ns] is not)."""
+        index = self._type_index
+        for activity in activities or ():
+            code = index.get(normalise_type(activity.get("activity_type")))
+            if code is None:
                 continue
-            age = as_of_ns - t_ns
-            if age <= 0 or age > _INT64_MAX:  # (numpy's int64 arithmetic drops such ages too)
+            t = timestamp_ns(activity.get("occurred_at"))
+            if t is None or not -_INT64_MAX <= t <= _INT64_MAX:
                 continue
-            ever[code] = True
-            for i, w_ns in enumerate(self._window_ns):
-                if age <= w_ns:
-                    counts[i][code] += 1
-            if engaging[code] and (last < 0 or age < last):
-                last = age
-            if high[code] and (last_high < 0 or age < last_high):
-                last_high = age
-        row = [float(c) for window in counts for c in window]
-        totals = [sum(c for c, e in zip(window, engaging) if e) for window in counts]
-        row += [float(t) for t in totals]
-        row.append(min(float(last) / DAYS, NEVER_DAYS) if last >= 0 else NEVER_DAYS)
-        if self.high_intent:
-            row.append(min(float(last_high) / DAYS, NEVER_DAYS) if last_high >= 0 else NEVER_DAYS)
-        row.append(float(sum(ever)))
-        if self._trend:
-            short, long = self._trend
-            recent = float(totals[self.windows.index(short)])
-            earlier = float(totals[self.windows.index(long)]) - recent
-            row.append(recent / float(short) - earlier / float(long - short))
-        return np.array(row, dtype=np.float64)
+            type_code.append(code)
+            t_ns.append(t)
+
+
+# ---------------------------------------------------------------------------------- the kernel
+_INT64_MAX = 2**63 - 1
+_NAT = -(2**63)  # NaT as int64
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _activity_features(lead_pos, type_code, t_ns, as_of_ns, window_ns, engaging, is_high, with_high, trend):
+    """The definition of the activity features, for every entry path.
+
+    One entry per activity: lead_pos (row of its lead, -1 for none here), type_code (position
+    in the fitted types, -1 for a type not seen in training), t_ns (ns since the epoch, NaT
+    for none); as_of_ns: one moment per lead. window_ns: the windows in ns, ascending, within
+    [0, int64 max]; engaging, is_high: per type; trend: () or (shortest window in days,
+    days from it to the next).
+
+    An activity counts when its age, as-of minus time, is above zero (strictly before the
+    moment) and at most int64 max (no wrap-around: an as-of of NaT counts nothing); those of no
+    lead, unknown type or no time are skipped. Columns, as `ActivityAggregator._describe`:
+    count per window and type; total per window over the engaging types; days since the last
+    engaging and the last high-intent activity (age / DAYS, capped at NEVER_DAYS, NEVER_DAYS
+    when none); distinct types; trend `recent / short - (total_long - recent) / (long - short)`.
+    Counts are summed as floats: exact integers below 2**53."""
+    n, n_types, n_windows = as_of_ns.shape[0], engaging.shape[0], window_ns.shape[0]
+    c_total = n_windows * n_types
+    c_last = c_total + n_windows
+    c_distinct = c_last + 1 + (1 if with_high else 0)
+    out = np.zeros((n, c_distinct + 1 + (1 if trend.shape[0] > 0 else 0)), dtype=np.float64)
+    ever = np.zeros((n, n_types), dtype=np.bool_)
+    last = np.full(n, -1, dtype=np.int64)
+    last_high = np.full(n, -1, dtype=np.int64)
+    for k in range(lead_pos.shape[0]):
+        i, j, t = lead_pos[k], type_code[k], t_ns[k]
+        if i < 0 or j < 0 or t == _NAT:
+            continue
+        if i >= n or j >= n_types:
+            raise IndexError("activity of a lead position or type code out of range")
+        moment = as_of_ns[i]
+        if t >= moment or (moment >= 0 and t < moment - _INT64_MAX):
+            continue  # not strictly before the moment, or older than int64 nanoseconds
+        age = moment - t
+        ever[i, j] = True
+        for w in range(n_windows - 1, -1, -1):
+            if age > window_ns[w]:
+                break
+            out[i, w * n_types + j] += 1.0
+        if engaging[j] and (last[i] < 0 or age < last[i]):
+            last[i] = age
+        if is_high[j] and (last_high[i] < 0 or age < last_high[i]):
+            last_high[i] = age
+    for i in range(n):
+        for w in range(n_windows):
+            total = 0.0
+            for j in range(n_types):
+                if engaging[j]:
+                    total += out[i, w * n_types + j]
+            out[i, c_total + w] = total
+        out[i, c_last] = min(last[i] / DAYS, NEVER_DAYS) if last[i] >= 0 else NEVER_DAYS
+        if with_high:
+            out[i, c_last + 1] = min(last_high[i] / DAYS, NEVER_DAYS) if last_high[i] >= 0 else NEVER_DAYS
+        distinct = 0
+        for j in range(n_types):
+            if ever[i, j]:
+                distinct += 1
+        out[i, c_distinct] = float(distinct)
+        if trend.shape[0] > 0:
+            recent = out[i, c_total]
+            earlier = out[i, c_total + 1] - recent
+            out[i, c_distinct + 1] = recent / trend[0] - earlier / trend[1]
+    return out
 
 
 # ---------------------------------------------------------------------------------- helpers
 def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     """Position of each value in index (-1 if absent), fast for categorical columns."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        cat_pos = index.get_indexer(pd.Index(values.cat.categories.astype(str)))
-        codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, cat_pos[codes], -1).astype(np.int64)
+        # one more position, -1, for code -1 (a missing value), also with no categories at all
+        cat_pos = np.append(index.get_indexer(pd.Index(values.cat.categories.astype(str))), -1)
+        return cat_pos[values.cat.codes.to_numpy()].astype(np.int64)
     return index.get_indexer(values.astype(str)).astype(np.int64)
 
 
-def _min_per_lead(lead_pos: np.ndarray, age: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, lead_pos, age)
-    out[out == np.iinfo(np.int64).max] = -1
-    return out
-
-
-_INT64_MAX = 2**63 - 1
 _TYPE_CACHE: dict[Any, str | None] = {}
+_UNSEEN = object()
 
 
 def normalise_type(value: Any) -> str | None:
-    """The same normalisation the cleaning step gives activity types."""
-    if value is None:
-        return None
-    cached = _TYPE_CACHE.get(value)
-    if cached is None and value not in _TYPE_CACHE:
-        cached = " ".join(str(value).strip().casefold().split()) or None
+    """`features.values.category`, the rule the cleaning step gives activity types,
+    remembered per text value."""
+    if type(value) is not str:
+        return category(value)
+    cached = _TYPE_CACHE.get(value, _UNSEEN)
+    if cached is _UNSEEN:
+        cached = category(value)
         if len(_TYPE_CACHE) < 10_000:
             _TYPE_CACHE[value] = cached
     return cached
 
 
-_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def timestamp_ns(value: Any) -> int | None:
-    """Nanoseconds since the epoch, UTC, for an ISO 8601 string or a datetime; None if it
-    cannot be read. Naive times are taken as UTC, as in the batch path."""
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, pd.Timestamp):
-        if value is pd.NaT:
-            return None
-        return int(value.tz_convert("UTC").tz_localize(None).value if value.tzinfo else value.value)
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.strip())
-        except ValueError:
-            try:
-                return timestamp_ns(pd.Timestamp(value))
-            except (ValueError, TypeError):
-                return None
-    elif isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, np.datetime64):
-        return None if np.isnat(value) else int(value.astype("datetime64[ns]").view(np.int64))
-    else:
-        return None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    ns = ((dt - _EPOCH) // _MICROSECOND) * 1000
-    return ns if -_INT64_MAX <= ns <= _INT64_MAX else None  # outside datetime64[ns]: unreadable
+    """`features.values.time_ns`: nanoseconds since the epoch, UTC, of a time already read
+    (ns, datetime, pandas or numpy time) or of ISO 8601 text; None if it cannot be read."""
+    return time_ns(value)

@@ -2,8 +2,9 @@
 
 Training writes it; the service and batch scoring read it, with or without an MLflow server.
 
-    bundle.json     format, version, calibration, stage definitions, model card
-    booster.txt     the LightGBM model (its own text format)
+    bundle.json     format, model kind, calibration, stage definitions, model card
+    booster.txt     the LightGBM model (its own text format), or
+    linear_model.json  the logistic model, when it scored better on validation (features.linear)
     transform.json  the fitted LeadTransform
     profile.json    the training data's profile for validation (optional)
     spec.yaml       the dataset spec the model was trained with
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from features.errors import LeadscoreError
+from features.linear import MODEL_FILE as LINEAR_MODEL_FILE
+from features.linear import LinearModel
 from features.transform import LeadTransform
 
 BUNDLE_FORMAT = 1
@@ -69,7 +72,7 @@ class Calibration:
 @dataclass
 class ModelBundle:
     transform: LeadTransform
-    booster: Any  # lightgbm.Booster
+    booster: Any  # lightgbm.Booster, or features.linear.LinearModel (same predict calls)
     calibration: Calibration
     stages: dict[str, Any]  # {"sql": {...threshold...}, "mql": {...}}
     card: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +83,11 @@ class ModelBundle:
     @property
     def version(self) -> str:
         return str(self.card.get("version", "unregistered"))
+
+    @property
+    def model_kind(self) -> str:
+        """lightgbm or logistic: which candidate model training chose."""
+        return "logistic" if isinstance(self.booster, LinearModel) else "lightgbm"
 
     @property
     def sql_threshold(self) -> float:
@@ -123,9 +131,9 @@ class ModelBundle:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            self.booster.save_model(str(tmp / "booster.txt"))
+            self.booster.save_model(str(tmp / ("booster.txt" if self.model_kind == "lightgbm" else LINEAR_MODEL_FILE)))
             (tmp / "transform.json").write_text(json.dumps(self.transform.to_dict(), indent=1))
-            meta = {"format": BUNDLE_FORMAT, "calibration": self.calibration.to_dict(),
+            meta = {"format": BUNDLE_FORMAT, "model": self.model_kind, "calibration": self.calibration.to_dict(),
                     "stages": self.stages, "card": self.card}
             (tmp / "bundle.json").write_text(json.dumps(meta, indent=1, default=_json_default))
             if self.profile is not None:
@@ -159,7 +167,10 @@ class ModelBundle:
             if meta.get("format") != BUNDLE_FORMAT:
                 raise BundleError(f"{meta_path}: bundle format {meta.get('format')} is not {BUNDLE_FORMAT}; re-export it")
             transform = LeadTransform.from_dict(json.loads((folder / "transform.json").read_text()))
-            booster = lgb.Booster(model_file=str(folder / "booster.txt"))
+            if meta.get("model", "lightgbm") == "logistic":
+                booster = LinearModel.load(folder / LINEAR_MODEL_FILE)
+            else:
+                booster = lgb.Booster(model_file=str(folder / "booster.txt"))
         except (OSError, ValueError, KeyError) as exc:
             raise BundleError(f"{folder}: the model bundle is damaged ({exc}); re-export it") from None
         profile_path = folder / "profile.json"

@@ -1,72 +1,251 @@
-"""Training examples as of a moment, labelled by what happened after it.
+"""Training examples: a lead as of a moment, labelled by what happened after it.
 
-With an event log, each lead is looked at as of `as_of_days_after_created` days after it was
-created (30 by default): its features use only what was known then, and its label is whether
-the deal it became was won. A lead that closed before that moment is no example (its outcome
-was already known), and a lead still open has no label yet. A flat export without dates (a
-label column) gives one example per labelled lead, ordered by `order_by` when the spec has it.
+With an event log and an outcomes table, each lead is looked at several times: as of each
+snapshot age in `features.as_of_days_after_created` (0, 1, 7, 30 and 90 days after it was
+created, by default) at which it was still open. Its features use only what was known at that
+moment, its label is whether the deal it became was won, and its age is a model input, so a
+lead scored at any age meets the situation it was trained on. A lead that had closed by an age
+has no snapshot at that age (its outcome was known); one closed before the first age has none
+at all, and is reported as excluded. Without an event log nothing about a lead changes after
+its creation: it is one example as of creation, and no closed lead is left out. A lead still
+open has no label yet. A flat export without dates (a label column) gives one example per
+labelled lead, ordered by `order_by` when the spec has it.
+
+All snapshots of a lead stay together: the time split and the folds are by lead. Figures that
+count leads (validation, holdout, stages) take one snapshot per lead, `evaluated`: the last one
+at or before `features.evaluation_age_days` (30), or the lead's first if it has none so early.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from features.load import CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables
+from features.load import CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables, outcome_rows
 from features.spec import DatasetSpec
+
+WINS_EXCLUDED_WARNING = 0.10
+"""Above this share of the won leads left out of training, the summary warns."""
+_DAY = pd.Timedelta(days=1)
+CLOSED_BEFORE = "closed before the as-of moment"
+"""Why a closed lead has no example: it closed before its first snapshot age."""
 
 
 @dataclass
 class Examples:
-    leads: pd.DataFrame  # canonical lead rows, one per example, in time order
-    as_of: np.ndarray | None  # datetime64[ns] per example, None for a flat export
+    leads: pd.DataFrame  # canonical lead rows, one per example (a lead once per snapshot)
+    as_of: np.ndarray | None  # datetime64[ns] per example, None without dates or event log
     label: np.ndarray  # 1 won, 0 lost
-    order: np.ndarray  # increasing with time: created_at (ns) or the spec's order_by
-    excluded: dict[str, int]
+    order: np.ndarray  # per example, its lead's place in time: created_at (ns) or the spec's order_by
+    excluded: dict[str, int]  # leads (or outcome rows) left out, by reason
+    lead: np.ndarray | None = None  # per example, its lead's number (0, 1, ...); None: one example per lead
+    age_days: np.ndarray | None = None  # per example, the snapshot age; None without snapshots
+    evaluated: np.ndarray | None = None  # per example, True for the one snapshot its lead is counted at
+    counts: dict = field(default_factory=dict)  # leads, snapshots, wins and what was left out (lines())
 
     def __len__(self) -> int:
         return len(self.label)
 
-    def split_by_time(self, holdout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """Row positions of (older, most recent holdout_fraction) examples."""
-        ranked = np.argsort(self.order, kind="stable")
-        cut = int(round(len(ranked) * (1 - holdout_fraction)))
-        return ranked[:cut], ranked[cut:]
+    @property
+    def lead_of(self) -> np.ndarray:
+        return self.lead if self.lead is not None else np.arange(len(self.label))
+
+    @property
+    def is_evaluated(self) -> np.ndarray:
+        return self.evaluated if self.evaluated is not None else np.ones(len(self.label), dtype=bool)
+
+    def in_time_order(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The given row positions (default: all), leads ordered by time (ties keep row order),
+        each lead's snapshots together and by age."""
+        rows = np.arange(len(self.label)) if rows is None else np.asarray(rows)
+        lead = self.lead_of[rows]
+        age = self.age_days[rows] if self.age_days is not None else np.zeros(len(rows))
+        return rows[np.lexsort((age, lead, self.order[rows]))]
+
+    def split_by_time(self, holdout_fraction: float, rows: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of (the older leads' examples, the examples of the most recent
+        holdout_fraction of the leads), among `rows` (default: all). Every snapshot of a lead
+        falls on the same side."""
+        ranked = self.in_time_order(rows)
+        lead = self.lead_of[ranked]
+        starts = np.flatnonzero(np.r_[True, lead[1:] != lead[:-1]]) if len(ranked) else np.zeros(0, dtype=int)
+        cut = int(round(len(starts) * (1 - holdout_fraction)))
+        boundary = starts[cut] if cut < len(starts) else len(ranked)
+        return ranked[:boundary], ranked[boundary:]
+
+    def time_folds(self, rows: np.ndarray, folds: int) -> np.ndarray:
+        """Per row of `rows`, its fold (0 oldest .. folds-1 newest): consecutive blocks of about
+        the same number of leads in time order, a lead's snapshots in one fold."""
+        ranked = self.in_time_order(rows)
+        lead = self.lead_of[ranked]
+        number = np.cumsum(np.r_[True, lead[1:] != lead[:-1]]) - 1 if len(ranked) else np.zeros(0, dtype=int)
+        n_leads = int(number[-1]) + 1 if len(number) else 0
+        fold_of_ranked = (number * folds) // max(n_leads, 1)
+        where = np.empty(len(self.label), dtype=np.int64)
+        where[np.asarray(rows)] = np.arange(len(rows))
+        out = np.empty(len(rows), dtype=np.int64)
+        out[where[ranked]] = fold_of_ranked
+        return out
+
+    def lines(self) -> list[str]:
+        """What the examples hold and what was left out, in words (the train summary)."""
+        c = self.counts
+        if not c:
+            return [f"examples: {len(self):,}; excluded: " + ", ".join(f"{k} {v:,}" for k, v in self.excluded.items())]
+        out = []
+        left = ", ".join(f"{k} {v:,}" for k, v in self.excluded.items() if v) or "none"
+        out.append(f"leads: {c['leads']:,} with an outcome used; left out: {left}")
+        if c.get("ages"):
+            ages = ", ".join(f"{_days(a)}: {n:,}" for a, n in zip(c["ages"], c["snapshots_by_age"]))
+            out.append(f"snapshots: {c['snapshots']:,} (by age in days {ages}); {c['closed_by_then']:,} not taken "
+                       "because the lead had closed by then")
+        share = c["wins_excluded"] / c["wins"] if c["wins"] else 0.0
+        out.append(f"wins: {c['wins']:,} won leads, {c['wins_excluded']:,} ({share:.0%}) excluded"
+                   + (f" ({', '.join(f'{k} {v:,}' for k, v in c['wins_excluded_by'].items() if v)})"
+                      if c["wins_excluded"] else ""))
+        return out
+
+    def warnings(self) -> list[str]:
+        """Warnings for the train summary: too many wins left out of training."""
+        c = self.counts
+        if not c or not c.get("wins"):
+            return []
+        share = c["wins_excluded"] / c["wins"]
+        if share <= WINS_EXCLUDED_WARNING:
+            return []
+        first = c.get("ages", [0.0])[0] if c.get("ages") else None
+        fix = (f"; they closed before the first snapshot age ({_days(first)} days): add 0 to "
+               "features.as_of_days_after_created in the spec so every lead is seen at its creation"
+               if first else "")
+        return [f"{share:.0%} of the won leads ({c['wins_excluded']:,} of {c['wins']:,}) are not in the training "
+                f"examples{fix}"]
 
 
-def build_examples(spec: DatasetSpec, tables: CRMTables, as_of_days: float | None = None) -> Examples:
+def _days(age: float) -> str:
+    return f"{age:g}"
+
+
+def build_examples(spec: DatasetSpec, tables: CRMTables, as_of_days: float | list[float] | None = None) -> Examples:
+    """The examples of a CRM export. as_of_days: snapshot ages instead of the spec's (one number:
+    one age)."""
+    if spec.leads.label is not None:
+        return _flat_examples(spec, tables)
+    ages = spec.snapshot_ages
+    if as_of_days is not None and ages is not None:
+        ages = sorted(float(a) for a in np.atleast_1d(as_of_days))
+    return _snapshot_examples(spec, tables, ages)
+
+
+def _flat_examples(spec: DatasetSpec, tables: CRMTables) -> Examples:
+    """One example per labelled lead of a flat export (a label column, no closing times)."""
+    leads = tables.leads
+    labelled = leads[WON].notna().to_numpy()
+    chosen = leads[labelled].reset_index(drop=True)
+    if ORDER in chosen:
+        order = chosen[ORDER].to_numpy(dtype="float64")
+    elif CREATED_AT in chosen:
+        order = chosen[CREATED_AT].to_numpy("datetime64[ns]").view(np.int64).astype("float64")
+    else:
+        order = np.arange(len(chosen), dtype="float64")
+    as_of = age = None
+    ages = spec.snapshot_ages
+    if ages and CREATED_AT in chosen:
+        as_of = (chosen[CREATED_AT] + ages[0] * _DAY).to_numpy("datetime64[ns]")
+    label = chosen[WON].to_numpy(dtype="int8")
+    wins = int(label.sum())
+    counts = {"leads": len(chosen), "snapshots": len(chosen), "wins": wins, "wins_excluded": 0,
+              "wins_excluded_by": {}}
+    return Examples(chosen, as_of, label, order, {"no label": int((~labelled).sum())}, age_days=age, counts=counts)
+
+
+def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] | None) -> Examples:
     leads = tables.leads
     excluded: dict[str, int] = {}
-    if spec.leads.label is not None:
-        labelled = leads[WON].notna().to_numpy()
-        excluded["no label"] = int((~labelled).sum())
-        chosen = leads[labelled].reset_index(drop=True)
-        if ORDER in chosen:
-            order = chosen[ORDER].to_numpy(dtype="float64")
-        elif CREATED_AT in chosen:
-            order = chosen[CREATED_AT].to_numpy("datetime64[ns]").view(np.int64).astype("float64")
-        else:
-            order = np.arange(len(chosen), dtype="float64")
-        as_of = None
-        if CREATED_AT in chosen and spec.activities is not None:
-            days = spec.features.as_of_days_after_created if as_of_days is None else as_of_days
-            as_of = (chosen[CREATED_AT] + pd.Timedelta(days=days)).to_numpy("datetime64[ns]")
-        return Examples(chosen, as_of, chosen[WON].to_numpy(dtype="int8"), order, excluded)
-
-    days = spec.features.as_of_days_after_created if as_of_days is None else as_of_days
-    known = tables.outcomes[WON].notna()
+    all_outcomes = outcome_rows(tables)
+    known = all_outcomes[WON].notna()
     excluded["unknown outcome value"] = int((~known).sum())
-    outcomes = tables.outcomes[known].drop_duplicates(LEAD_ID, keep="last")
+    outcomes = all_outcomes[known].drop_duplicates(LEAD_ID, keep="last")
     merged = leads.merge(outcomes[[LEAD_ID, WON, CLOSED_AT]], on=LEAD_ID, how="left", validate="one_to_one")
-    as_of_all = merged[CREATED_AT] + pd.Timedelta(days=days)
-    closed = merged[CLOSED_AT].notna().to_numpy()
-    after = (merged[CLOSED_AT] > as_of_all).fillna(False).to_numpy(bool)
+    closed = merged[CLOSED_AT].notna().to_numpy() & merged[WON].notna().to_numpy()
+    won = merged[WON].fillna(False).to_numpy(dtype=bool) & closed
     excluded["still open"] = int((~closed).sum())
-    excluded["closed before the as-of moment"] = int((closed & ~after).sum())
-    chosen = merged[after].reset_index(drop=True)
-    as_of = as_of_all[after].to_numpy("datetime64[ns]")
-    order = chosen[CREATED_AT].to_numpy("datetime64[ns]").view(np.int64).astype("float64")
-    label = chosen[WON].to_numpy(dtype="float64").astype("int8")
-    return Examples(chosen.drop(columns=[WON, CLOSED_AT]), as_of, label, order, excluded)
+    if CREATED_AT in merged:
+        order_all = merged[CREATED_AT].to_numpy("datetime64[ns]").view(np.int64).astype("float64")
+    elif ORDER in merged:
+        order_all = merged[ORDER].to_numpy(dtype="float64")
+    else:
+        order_all = np.arange(len(merged), dtype="float64")
+
+    if ages is None or CREATED_AT not in merged:  # no creation times: one example per closed lead
+        pos = np.flatnonzero(closed)
+        return _assemble(merged, pos, None, None, np.ones(len(pos), dtype=bool), order_all, won, excluded,
+                         {"leads": len(pos), "snapshots": len(pos), "wins": int(won.sum()), "wins_excluded": 0,
+                          "wins_excluded_by": {}})
+
+    created = merged[CREATED_AT]
+    no_time = closed & created.isna().to_numpy()
+    usable = closed & ~no_time
+    closed_at = merged[CLOSED_AT]
+    parts, part_ages, part_moments, taken_by_age = [], [], [], []
+    has_any = np.zeros(len(merged), dtype=bool)
+    closed_by_then = 0
+    for age in ages:
+        moment = created + age * _DAY
+        # The outcome comes after the moment; at creation, every closed lead (it cannot have
+        # closed before it existed, validation sees to that).
+        after = (closed_at >= moment) if age == 0 else (closed_at > moment)
+        take = usable & after.fillna(False).to_numpy(dtype=bool)
+        closed_by_then += int((usable & has_any & ~take).sum())
+        has_any |= take
+        pos = np.flatnonzero(take)
+        parts.append(pos)
+        part_ages.append(np.full(len(pos), age))
+        part_moments.append(moment.to_numpy("datetime64[ns]")[pos])
+        taken_by_age.append(len(pos))
+    never = usable & ~has_any
+    if no_time.any():
+        excluded["no created time"] = int(no_time.sum())
+    if ages[0] > 0 or never.any():
+        excluded[CLOSED_BEFORE] = int(never.sum())
+    pos = np.concatenate(parts)
+    age = np.concatenate(part_ages)
+    moments = np.concatenate(part_moments)
+    evaluated = _evaluated(pos, age, spec.features.evaluation_age_days)
+    wins_by = {"no created time": int((won & no_time).sum()), CLOSED_BEFORE: int((won & never).sum())}
+    counts = {"leads": int(has_any.sum()), "snapshots": len(pos), "ages": list(ages), "snapshots_by_age": taken_by_age,
+              "closed_by_then": closed_by_then, "wins": int(won.sum()), "wins_excluded": sum(wins_by.values()),
+              "wins_excluded_by": wins_by}
+    return _assemble(merged, pos, age, moments, evaluated, order_all, won, excluded, counts)
+
+
+def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float) -> np.ndarray:
+    """Per snapshot, whether it is its lead's evaluation snapshot: the last at or before the
+    evaluation age, or the lead's first when none is."""
+    out = np.zeros(len(pos), dtype=bool)
+    if not len(pos):
+        return out
+    order = np.lexsort((age, pos))
+    lead = pos[order]
+    start = np.flatnonzero(np.r_[True, lead[1:] != lead[:-1]])
+    group = np.cumsum(np.r_[True, lead[1:] != lead[:-1]]) - 1
+    early = np.bincount(group, weights=age[order] <= evaluation_age, minlength=len(start)).astype(np.int64)
+    out[order[np.where(early > 0, start + early - 1, start)]] = True  # snapshots of a lead go by age
+    return out
+
+
+def _assemble(merged: pd.DataFrame, pos: np.ndarray, age: np.ndarray | None, moments: np.ndarray | None,
+              evaluated: np.ndarray, order_all: np.ndarray, won: np.ndarray, excluded: dict[str, int],
+              counts: dict) -> Examples:
+    """The examples in time order: leads by time, each lead's snapshots together by age."""
+    sort_age = age if age is not None else np.zeros(len(pos))
+    ranked = np.lexsort((sort_age, pos, order_all[pos]))
+    pos, evaluated = pos[ranked], evaluated[ranked]
+    age = age[ranked] if age is not None else None
+    chosen = merged.iloc[pos].reset_index(drop=True)
+    as_of = moments[ranked] if moments is not None else None
+    lead = np.cumsum(np.r_[True, pos[1:] != pos[:-1]]) - 1 if len(pos) else np.zeros(0, dtype=np.int64)
+    return Examples(chosen.drop(columns=[WON, CLOSED_AT]), as_of, won[pos].astype("int8"), order_all[pos], excluded,
+                    lead=lead.astype(np.int64), age_days=age, evaluated=evaluated, counts=counts)

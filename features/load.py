@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features import values as V
 from features.errors import DataError
-from features.spec import DatasetSpec
+from features.spec import ROW_NUMBER, DatasetSpec, TableFile
 
 # Canonical names of the role columns once a table is cleaned.
 LEAD_ID = "lead_id"
@@ -39,6 +40,15 @@ class CRMTables:
     activities: pd.DataFrame | None = None
     outcomes: pd.DataFrame | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    readings: dict[str, dict[str, "V.Reading"]] = field(default_factory=dict)
+    """Per table and raw column, what the value parsers refused (canonical tables only)."""
+    inferred_outcomes: pd.DataFrame | None = None
+    """Canonical outcome rows of leads absent from a list of won deals that count as lost
+    (`absent_lost`); `outcome_rows` joins them to the outcomes table."""
+    spellings: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per categorical lead column and cleaned value, the export's most common raw spelling
+    (`features.values.category_spellings`): reasons show "Financial Services", not the
+    cleaned "financial services". Set by `clean`, kept by `coerce`."""
 
 
 @dataclass
@@ -58,19 +68,9 @@ class CleaningReport:
 
 
 # ---------------------------------------------------------------------------------- reading
-def read_table(path: Path, what: str) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"{path}: the {what} table is missing; check `{what}.file` and `data_dir` "
-                        f"in the spec, or pass --data")
-    try:
-        if path.suffix == ".csv":
-            # Everything as text first: types are checked by validation, then coerced.
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem to report
-        raise DataError(f"{path}: could not read the {what} table: {exc}") from None
-    raise DataError(f"{path}: unknown file type {path.suffix!r}; use .csv or .parquet")
+# One table's file (CSV dialect and encoding, Excel, Parquet): features/read.py. Imported
+# here too, so `from features.load import read_table` keeps working.
+from features.read import read_table  # noqa: E402
 
 
 def _require_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> None:
@@ -90,12 +90,12 @@ def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train"
     lead = spec.leads
     scoring = purpose == "score"
     path = spec.table_path(lead.file, data)
-    leads = read_table(path, "leads")
+    leads = read_table(path, "leads", lead)
     optional = [*lead.after_contact, *([lead.label] if lead.label else [])] if scoring else []
     for column in optional:
         if column not in leads.columns:
             leads[column] = None
-    wanted = {"leads.id": lead.id}
+    wanted = {} if lead.id == ROW_NUMBER and ROW_NUMBER not in leads.columns else {"leads.id": lead.id}
     for key in ("created_at", "order_by", "label"):
         if getattr(lead, key):
             wanted[f"leads.{key}"] = getattr(lead, key)
@@ -109,7 +109,7 @@ def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train"
     if spec.activities is not None and not (scoring and not spec.table_path(spec.activities.file, data).exists()):
         act = spec.activities
         apath = spec.table_path(act.file, data)
-        activities = read_table(apath, "activities")
+        activities = read_table(apath, "activities", act)
         cols = {"activities.lead_id": act.lead_id, "activities.time": act.time, "activities.type": act.type}
         if act.value:
             cols["activities.value"] = act.value
@@ -120,36 +120,29 @@ def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train"
     if spec.outcomes is not None and not scoring:
         out = spec.outcomes
         opath = spec.table_path(out.file, data)
-        outcomes = read_table(opath, "outcomes")
-        _require_columns(outcomes, {"outcomes.lead_id": out.lead_id, "outcomes.outcome": out.outcome,
-                                    "outcomes.closed_at": out.closed_at}, opath)
+        outcomes = read_table(opath, "outcomes", out)
+        _require_columns(outcomes, {"outcomes.lead_id": out.lead_id, "outcomes.closed_at": out.closed_at,
+                                    **({"outcomes.outcome": out.outcome} if out.outcome else {})}, opath)
         tables.outcomes = outcomes
         tables.paths["outcomes"] = opath
     return tables
 
 
 # ---------------------------------------------------------------------------------- cleaning
-def normalise_category(values: pd.Series, aliases: dict[str, str] | None = None) -> pd.Series:
-    """Lower-case, trim and collapse spaces; merge aliases. Missing stays missing.
-
-    Works on the distinct values only, so a 20-million-row column costs one pass of lookups."""
-    if values.dtype == "category":
-        uniques = pd.Series(values.cat.categories)
-        mapping = dict(zip(uniques.tolist(), _normalised_text(uniques, aliases)))
-        mapped = values.map(mapping)
-        if mapped.dtype == "category":
-            return mapped
-        return mapped.astype(object).where(mapped.notna(), None)  # spellings merged: text
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    text = np.array([*_normalised_text(pd.Series(uniques), aliases), None], dtype=object)
-    return pd.Series(text[codes], index=values.index, dtype=object)  # code -1 (missing) -> None
-
-
-def _normalised_text(uniques: pd.Series, aliases: dict[str, str] | None) -> list:
-    text = uniques.astype("string").str.strip().str.casefold().str.replace(r"\s+", " ", regex=True)
-    if aliases:
-        text = text.replace({k.casefold(): v.casefold() for k, v in aliases.items()})
-    return text.astype(object).tolist()
+def normalise_category(values: pd.Series, aliases: dict[str, str] | None = None,
+                       missing: frozenset[str] = frozenset()) -> pd.Series:
+    """`features.values.category` over a column (each distinct value once): trimmed, case-folded,
+    spaces collapsed, aliases merged; placeholders in `missing` and blanks become None."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        uniques = pd.Series(values.cat.categories, dtype=object)
+        mapped = [V.category(u, missing, V.folded_aliases(aliases)) for u in uniques.tolist()]
+        text = np.array([*mapped, None], dtype=object)
+        codes = values.cat.codes.to_numpy()
+        if len(set(mapped)) == len(mapped) and None not in mapped:  # no spellings merged: stay categorical
+            return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(mapped, dtype=object)),
+                             index=values.index)
+        return pd.Series(text[codes], index=values.index, dtype=object)
+    return pd.Series(V.read_categories(values, missing, V.folded_aliases(aliases)), index=values.index, dtype=object)
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -197,39 +190,46 @@ def drop_exact_duplicates(frame: pd.DataFrame, small: int = 200_000) -> pd.DataF
     return frame[keep].reset_index(drop=True)
 
 
-def _missing_mask(values: pd.Series, placeholders: set[str]) -> pd.Series:
-    text = values.astype("string").str.strip()
-    return values.isna() | text.isin(placeholders).fillna(False)
+def _placeholders_to_missing(values: pd.Series, placeholders: frozenset[str]) -> tuple[pd.Series, int]:
+    """Placeholders and blank text become None (counted); other values stay as they are."""
+    if values.dtype.kind in "biufM" and not isinstance(values.dtype, pd.CategoricalDtype):
+        return values, 0
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    gone = np.array([V.is_missing(u, placeholders) for u in uniques.tolist()] + [True], dtype=bool)
+    mask = gone[codes]
+    replaced = int(mask.sum()) - int((codes < 0).sum())
+    if not mask.any():
+        return values, 0
+    return values.astype(object).where(~mask, None), replaced
 
 
 def clean(spec: DatasetSpec, raw: CRMTables) -> tuple[CRMTables, CleaningReport]:
     """Placeholders to missing, categories normalised, exact duplicates dropped.
 
-    Column names stay the company's own, so validation messages name them."""
+    Column names stay the company's own, so validation messages name them. With
+    `leads.id: row_number`, the leads get their 1-based row number in the file as id."""
     report = CleaningReport()
-    placeholders = {p.strip() for p in spec.missing_values}
+    placeholders = V.placeholders(spec.missing_values)
     lead = spec.leads
 
     leads = raw.leads.copy()
+    if lead.id == ROW_NUMBER and ROW_NUMBER not in raw.leads.columns:
+        leads[ROW_NUMBER] = np.arange(1, len(leads) + 1).astype(str)
     before = len(leads)
     leads = drop_exact_duplicates(leads)
     report.duplicate_rows_dropped["leads"] = before - len(leads)
     text_columns = [*lead.categorical, *lead.yes_no, *lead.after_contact, *lead.numeric,
-                    lead.id, *([lead.created_at] if lead.created_at else [])]
-    if lead.label:
-        text_columns.append(lead.label)
-    for column in text_columns:
-        if leads[column].dtype.kind in "biufM":
-            continue
-        mask = _missing_mask(leads[column], placeholders)
-        report.placeholders_replaced[column] = int(mask.sum())
-        leads[column] = leads[column].astype(object).where(~mask, None)
-    for column in [*lead.categorical, *lead.yes_no, *lead.after_contact]:
+                    lead.id, *([lead.created_at] if lead.created_at else []),
+                    *([lead.order_by] if lead.order_by else []), *([lead.label] if lead.label else [])]
+    for column in dict.fromkeys(text_columns):
+        leads[column], report.placeholders_replaced[column] = _placeholders_to_missing(leads[column], placeholders)
+    spellings = {column: V.category_spellings(leads[column], placeholders,
+                                              V.folded_aliases(spec.category_aliases.get(column)))
+                 for column in lead.categorical}
+    for column in [*lead.categorical, *lead.after_contact]:
         leads[column] = normalise_category(leads[column], spec.category_aliases.get(column))
-    if lead.label:
-        leads[lead.label] = normalise_category(leads[lead.label])
 
-    cleaned = CRMTables(leads=leads, paths=dict(raw.paths))
+    cleaned = CRMTables(leads=leads, paths=dict(raw.paths), spellings=spellings)
     if raw.activities is not None:
         act = spec.activities
         activities = raw.activities
@@ -237,100 +237,190 @@ def clean(spec: DatasetSpec, raw: CRMTables) -> tuple[CRMTables, CleaningReport]
         activities = drop_exact_duplicates(activities)
         report.duplicate_rows_dropped["activities"] = n - len(activities)
         activities = activities.copy()
-        activities[act.type] = normalise_category(activities[act.type])
+        activities[act.type] = normalise_category(activities[act.type], missing=placeholders)
         cleaned.activities = activities
     if raw.outcomes is not None:
         out = spec.outcomes
         outcomes = drop_exact_duplicates(raw.outcomes)
         report.duplicate_rows_dropped["outcomes"] = len(raw.outcomes) - len(outcomes)
         outcomes = outcomes.copy()
-        outcomes[out.outcome] = normalise_category(outcomes[out.outcome])
+        if out.outcome is not None:
+            outcomes[out.outcome], _ = _placeholders_to_missing(outcomes[out.outcome], placeholders)
         cleaned.outcomes = outcomes
     return cleaned, report
 
 
 # ---------------------------------------------------------------------------------- coercion
-def to_timestamp(values: pd.Series) -> pd.Series:
-    """Naive UTC datetime64[ns]; unparseable values become NaT (validation reports them)."""
-    if values.dtype.kind == "M":
-        ts = values
-        if getattr(ts.dt, "tz", None) is not None:
-            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-        return ts.astype("datetime64[ns]")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+def _ns_to_datetime(ns: np.ndarray) -> np.ndarray:
+    return np.asarray(ns, dtype=np.int64).view("datetime64[ns]")
 
 
-def to_number(values: pd.Series) -> pd.Series:
-    if values.dtype.kind in "biuf":
-        return values.astype("float64")
-    return pd.to_numeric(values, errors="coerce").astype("float64")
+def _marks(table: TableFile, columns: list[pd.Series], missing: frozenset[str]
+           ) -> tuple[V.NumberMarks, frozenset[str], str | None]:
+    """The number marks a table states, else those `features.values.detect_marks` finds."""
+    if table.decimal is not None:
+        thousands = table.thousands if table.thousands is not None else ("." if table.decimal == "," else "")
+        return V.NumberMarks(table.decimal, thousands), frozenset(), None
+    if table.thousands:
+        decimal = "," if table.thousands == "." else "."
+        return V.NumberMarks(decimal, table.thousands), frozenset(), None
+    return V.detect_marks(columns, missing)
 
 
-def yes_no_to_float(values: pd.Series, yes: list[str], no: list[str]) -> pd.Series:
-    """1.0 for yes, 0.0 for no, NaN for missing or anything else."""
-    if values.dtype.kind in "biuf":
-        return values.astype("float64").where(values.isin([0, 1]))
-    text = values.astype("string").str.strip().str.casefold()
-    out = np.full(len(values), np.nan)
-    out[text.isin([v.casefold() for v in yes]).fillna(False).to_numpy(bool)] = 1.0
-    out[text.isin([v.casefold() for v in no]).fillna(False).to_numpy(bool)] = 0.0
-    return pd.Series(out, index=values.index)
+class _TimeColumns:
+    """The time columns of one export, read one by one, then settled together: a column whose
+    own values leave day and month ambiguous (only 12/01/2024 and 01/02/2024) is read in the
+    order the export's other day/month/year columns showed (a first field above 12 anywhere
+    means day first), when they all agree and the spec states nothing for it."""
+
+    def __init__(self, missing: frozenset[str]) -> None:
+        self.missing = missing
+        self.read: list[tuple[dict[str, V.Reading], str, pd.Series, pd.DataFrame, str]] = []
+
+    def column(self, readings: dict[str, V.Reading], table: TableFile, column: str, values: pd.Series,
+               frame: pd.DataFrame, canonical: str) -> np.ndarray:
+        stated, dayfirst = table.time_format(column)
+        reading = V.read_times(values, self.missing, stated, dayfirst)
+        readings[column] = reading
+        self.read.append((readings, column, values, frame, canonical))
+        return _ns_to_datetime(reading.values)
+
+    def settle(self) -> None:
+        shown = {(column, r[column].day_first) for r, column, _, _, _ in self.read if r[column].day_first is not None}
+        orders = {first for _, first in shown}
+        if len(orders) != 1:
+            return
+        (day_first,) = orders
+        witness = next(column for column, _ in shown)
+        for readings, column, values, frame, canonical in self.read:
+            if (readings[column].problem or "").startswith(V.AMBIGUOUS):
+                reading = V.read_times(values, self.missing, None, day_first)
+                order = "day first" if day_first else "month first"
+                reading.how = f"{order}, like {witness} where a field above 12 shows it" + reading.how[
+                    reading.how.index(":"):]
+                readings[column] = reading
+                frame[canonical] = _ns_to_datetime(reading.values)
 
 
-def _ids(values: pd.Series) -> np.ndarray:
-    """Ids as text; a blank or missing id stays missing (validation reports it)."""
-    text = values.astype("string").str.strip()
-    text = text.where(text != "", pd.NA)
-    return text.astype(object).where(text.notna(), None).to_numpy()
+def _yes_no_words(yes: list[str], no: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    return V.words(yes), V.words(no)
 
 
 def coerce(spec: DatasetSpec, tables: CRMTables) -> CRMTables:
-    """Give every role its canonical name and dtype. Profile columns keep their own names."""
+    """Give every role its canonical name and dtype, reading every value with the one parser
+    of its kind (`features.values`). What each parser refused is kept in `readings` for
+    validation to report with the raw text. Profile columns keep their own names."""
     lead = spec.leads
     src = tables.leads
-    leads = pd.DataFrame({LEAD_ID: _ids(src[lead.id])})
+    missing = V.placeholders(spec.missing_values)
+    result = CRMTables(leads=pd.DataFrame(), paths=dict(tables.paths), spellings=dict(tables.spellings))
+    times = _TimeColumns(missing)
+    readings: dict[str, V.Reading] = {}
+    ids = V.read_ids(src[lead.id])
+    readings[lead.id] = ids
+    leads = pd.DataFrame({LEAD_ID: ids.values})
     if lead.created_at:
-        leads[CREATED_AT] = to_timestamp(src[lead.created_at]).to_numpy()
+        leads[CREATED_AT] = times.column(readings, lead, lead.created_at, src[lead.created_at], leads, CREATED_AT)
     if lead.order_by:
-        leads[ORDER] = to_number(src[lead.order_by]).to_numpy()
+        order = V.read_order(src[lead.order_by], missing, *lead.time_format(lead.order_by))
+        readings[f"{lead.order_by} (order)"] = order
+        leads[ORDER] = order.values
     for column in [*lead.categorical, *lead.after_contact]:
         leads[column] = src[column].to_numpy()
+    marks, ambiguous, why = _marks(lead, [src[c] for c in lead.numeric], missing)
     for column in lead.numeric:
-        leads[column] = to_number(src[column]).to_numpy()
+        readings[column] = V.read_numbers(src[column], missing, marks, ambiguous, why)
+        leads[column] = readings[column].values
+    yes, no = _yes_no_words(lead.yes_values, lead.no_values)
     for column in lead.yes_no:
-        leads[column] = yes_no_to_float(src[column], lead.yes_values, lead.no_values).to_numpy()
+        readings[column] = V.read_yes_no(src[column], yes, no, missing)
+        leads[column] = readings[column].values
     if lead.label:
-        label = src[lead.label].astype("string").str.casefold()
-        won = np.full(len(src), np.nan)
-        won[label.isin([v.casefold() for v in lead.label_won]).fillna(False).to_numpy(bool)] = 1.0
-        won[label.isin([v.casefold() for v in lead.label_lost]).fillna(False).to_numpy(bool)] = 0.0
-        leads[WON] = won
+        won, lost = _yes_no_words(lead.label_won, lead.label_lost)
+        readings[lead.label] = V.read_yes_no(src[lead.label], won, lost, missing)
+        leads[WON] = readings[lead.label].values
+    result.leads = leads
+    result.readings["leads"] = readings
 
-    result = CRMTables(leads=leads, paths=dict(tables.paths))
     if tables.activities is not None:
         act = spec.activities
         a = tables.activities
+        readings = {}
+        ids = V.read_ids(a[act.lead_id])
+        readings[act.lead_id] = ids
         activities = pd.DataFrame({
-            LEAD_ID: a[act.lead_id].astype(str) if a[act.lead_id].dtype != "category" else a[act.lead_id],
-            OCCURRED_AT: to_timestamp(a[act.time]),
-            ACTIVITY_TYPE: a[act.type],
+            LEAD_ID: ids.values,
+            ACTIVITY_TYPE: a[act.type].to_numpy() if not isinstance(a[act.type].dtype, pd.CategoricalDtype)
+            else a[act.type],
         })
-        activities[VALUE] = to_number(a[act.value]) if act.value else np.nan
+        activities.insert(1, OCCURRED_AT, times.column(readings, act, act.time, a[act.time], activities, OCCURRED_AT))
+        if act.value:
+            readings[act.value] = V.read_numbers(a[act.value], missing, *_marks(act, [a[act.value]], missing))
+            activities[VALUE] = readings[act.value].values
+        else:
+            activities[VALUE] = np.nan
         result.activities = activities
+        result.readings["activities"] = readings
     if tables.outcomes is not None:
         out = spec.outcomes
         o = tables.outcomes
-        outcome = o[out.outcome].astype("string").str.casefold()
-        won = np.full(len(o), np.nan)  # an outcome that is neither won nor lost stays unknown
-        won[outcome.isin([v.casefold() for v in out.won]).fillna(False).to_numpy(bool)] = 1.0
-        won[outcome.isin([v.casefold() for v in out.lost]).fillna(False).to_numpy(bool)] = 0.0
-        result.outcomes = pd.DataFrame({
-            LEAD_ID: _ids(o[out.lead_id]),
-            WON: won,
-            CLOSED_AT: to_timestamp(o[out.closed_at]).to_numpy(),
-        })
+        readings = {}
+        ids = V.read_ids(o[out.lead_id])
+        readings[out.lead_id] = ids
+        if out.outcome is not None:  # an outcome that is neither won nor lost is refused by validation
+            won_words, lost_words = _yes_no_words(out.won, out.lost)
+            readings[out.outcome] = V.read_yes_no(o[out.outcome], won_words, lost_words, missing)
+            won = readings[out.outcome].values
+        else:  # a list of won deals
+            won = np.ones(len(o))
+        outcomes = pd.DataFrame({LEAD_ID: ids.values, WON: won})
+        outcomes[CLOSED_AT] = times.column(readings, out, out.closed_at, o[out.closed_at], outcomes, CLOSED_AT)
+        result.outcomes = outcomes
+        result.readings["outcomes"] = readings
+    times.settle()
     return result
+
+
+def absent_lost(spec: DatasetSpec, canonical: CRMTables) -> pd.DataFrame | None:
+    """For a list of won deals (`outcomes.absent_lost_after_days` or `absent_lost_before`), the
+    leads without an outcome row that count as lost: canonical outcome rows (lead_id, won=0,
+    closed_at). After N days: a lead created at c with no row is lost at c + N days when that
+    moment is not after the latest time in the export (leads younger than that stay open);
+    before a date D: a lead created before D with no row is lost at D. None when the spec
+    says neither."""
+    out = spec.outcomes
+    if out is None or (out.absent_lost_after_days is None and out.absent_lost_before is None):
+        return None
+    leads = canonical.leads
+    if CREATED_AT not in leads:
+        raise DataError("outcomes.absent_lost_after_days / absent_lost_before need leads.created_at: "
+                        "add the creation time column to the spec")
+    listed = set(canonical.outcomes[LEAD_ID].dropna()) if canonical.outcomes is not None else set()
+    absent = leads[~leads[LEAD_ID].isin(listed) & leads[LEAD_ID].notna() & leads[CREATED_AT].notna()]
+    created = absent[CREATED_AT]
+    if out.absent_lost_after_days is not None:
+        latest = export_end(canonical)
+        closed = created + pd.Timedelta(days=out.absent_lost_after_days)
+        chosen = closed <= latest
+    else:
+        moment = pd.Timestamp(out.absent_lost_before).tz_localize(None) if pd.Timestamp(
+            out.absent_lost_before).tzinfo is None else pd.Timestamp(out.absent_lost_before).tz_convert("UTC").tz_localize(None)
+        closed = pd.Series(moment, index=absent.index)
+        chosen = created < moment
+    return pd.DataFrame({LEAD_ID: absent.loc[chosen, LEAD_ID].to_numpy(), WON: 0.0,
+                         CLOSED_AT: closed[chosen].to_numpy("datetime64[ns]")})
+
+
+def export_end(canonical: CRMTables) -> pd.Timestamp:
+    """The latest time in an export (lead created, activity, outcome closed): the moment the
+    export stands for."""
+    moments = [canonical.leads[CREATED_AT].max()] if CREATED_AT in canonical.leads else []
+    if canonical.activities is not None and len(canonical.activities):
+        moments.append(canonical.activities[OCCURRED_AT].max())
+    if canonical.outcomes is not None and len(canonical.outcomes):
+        moments.append(canonical.outcomes[CLOSED_AT].max())
+    moments = [m for m in moments if pd.notna(m)]
+    return max(moments) if moments else pd.Timestamp.now()
 
 
 def load_clean(spec: DatasetSpec, data: Path | None = None,
@@ -338,4 +428,14 @@ def load_clean(spec: DatasetSpec, data: Path | None = None,
     """Read, clean and coerce: (cleaned tables with own names, canonical tables, report)."""
     raw = load_raw(spec, data, purpose)
     cleaned, report = clean(spec, raw)
-    return cleaned, coerce(spec, cleaned), report
+    canonical = coerce(spec, cleaned)
+    if canonical.outcomes is not None:
+        canonical.inferred_outcomes = absent_lost(spec, canonical)
+    return cleaned, canonical, report
+
+
+def outcome_rows(tables: CRMTables) -> pd.DataFrame | None:
+    """The canonical outcomes: the outcomes table's rows, then the inferred lost ones."""
+    if tables.outcomes is None or tables.inferred_outcomes is None or not len(tables.inferred_outcomes):
+        return tables.outcomes
+    return pd.concat([tables.outcomes, tables.inferred_outcomes], ignore_index=True)

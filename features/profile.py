@@ -50,6 +50,10 @@ class DataProfile(BaseModel):
     activity_types: list[str] | None = Field(
         None, description="Activity types seen in training, most frequent first; None when "
         "the dataset has no event log.")
+    spellings: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Per categorical column and known (cleaned) value, its "
+        "most common raw spelling in training: reasons show it. Profiles written before it was "
+        "kept have none; reasons then show the cleaned value.")
 
     @classmethod
     def from_tables(cls, spec: DatasetSpec, canonical: CRMTables, *,
@@ -62,7 +66,7 @@ class DataProfile(BaseModel):
         for column in spec.leads.numeric:
             if column not in leads.columns:
                 continue
-            values = pd.to_numeric(leads[column], errors="coerce").to_numpy(dtype="float64")
+            values = leads[column].to_numpy(dtype="float64")  # canonical: read by features.values
             finite = values[np.isfinite(values)]
             if finite.size == 0:
                 continue
@@ -73,8 +77,10 @@ class DataProfile(BaseModel):
         activity_types = None
         if canonical.activities is not None and ACTIVITY_TYPE in canonical.activities.columns:
             activity_types = _known_values(canonical.activities[ACTIVITY_TYPE], max_values)
+        spellings = {column: {value: spelled[value] for value in categorical[column] if value in spelled}
+                     for column, spelled in canonical.spellings.items() if column in categorical}
         return cls(spec_name=spec.name, rows=len(leads), categorical=categorical,
-                   numeric=numeric, activity_types=activity_types)
+                   numeric=numeric, activity_types=activity_types, spellings=spellings)
 
     # --------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> Path:

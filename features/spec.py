@@ -6,9 +6,11 @@ file, the key and the fix. Paths inside a spec are relative to the spec file's f
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import SpecError
 
@@ -19,12 +21,68 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LeadsTable(_Strict):
+SEPARATORS = (",", ";", "\t", "|")
+ROW_NUMBER = "row_number"
+"""`leads.id: row_number`: the export has no id column; the 1-based row number is the id."""
+
+
+class TableFile(_Strict):
+    """How one table's file is read. Every key is optional: left out, it is detected from the
+    file (see docs/dataset-spec.md, "Reading your export")."""
+
+    file: str = Field(description="File of the table, relative to data_dir. Without an extension, "
+                      ".parquet, then .csv, then .xlsx are tried.")
+    separator: str | None = Field(None, description="CSV field separator: one of , ; tab (\\t) |. "
+                                  "Default: detected from the file.")
+    encoding: str | None = Field(None, description="Text encoding of a CSV file (utf-8, utf-8-sig, "
+                                 "cp1252, latin-1, ...). Default: UTF-8 (with or without BOM), else "
+                                 "detected.")
+    sheet: str | int | None = Field(None, description="Excel (.xlsx) sheet name or 0-based index. "
+                                    "Default: the first sheet.")
+    decimal: str | None = Field(None, description="Decimal mark of numbers written as text: . or ,. "
+                                "Default: detected from the table's numeric columns.")
+    thousands: str | None = Field(None, description="Thousands mark of numbers written as text: "
+                                  "none, ',', '.', ' ' or \"'\". Default: none with '.' decimals, '.' with ','.")
+    date_format: str | dict[str, str] | None = Field(
+        None, description="How times are written: ISO8601 or a strftime format such as %d/%m/%Y, for "
+        "every time column of the table or per column ({closed: '%d/%m/%Y'}). Default: inferred from "
+        "each whole column.")
+    dayfirst: bool | dict[str, bool] | None = Field(
+        None, description="For times written like 04/03/2026: true reads day first (4 March), false "
+        "month first (3 April). For the whole table or per column.")
+
+    @model_validator(mode="after")
+    def _check_reading(self) -> "TableFile":
+        if self.separator is not None and self.separator not in SEPARATORS:
+            raise ValueError(f"separator {self.separator!r} is not one of , ; \\t |")
+        if self.decimal is not None and self.decimal not in (".", ","):
+            raise ValueError(f"decimal {self.decimal!r} must be '.' or ','")
+        if self.thousands is not None and self.thousands not in ("", ",", ".", " ", "'"):
+            raise ValueError(f"thousands {self.thousands!r} must be '', ',', '.', ' ' or \"'\"")
+        if self.decimal is not None and self.thousands and self.decimal == self.thousands:
+            raise ValueError("decimal and thousands marks must differ")
+        if self.encoding is not None:
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(f"encoding {self.encoding!r} is not an encoding Python knows; use "
+                                 "utf-8, utf-8-sig, cp1252 or latin-1, for example") from None
+        return self
+
+    def time_format(self, column: str) -> tuple[str | None, bool | None]:
+        """(date_format, dayfirst) stated for a time column, each None when not stated."""
+        fmt = self.date_format.get(column) if isinstance(self.date_format, dict) else self.date_format
+        first = self.dayfirst.get(column) if isinstance(self.dayfirst, dict) else self.dayfirst
+        return fmt, first
+
+
+class LeadsTable(TableFile):
     """The leads table: one row per lead."""
 
-    file: str = Field(description="File of the leads table, relative to data_dir. "
-                      "Without an extension, .parquet then .csv are tried.")
-    id: str = Field(description="Column holding the lead id.")
+    id: str = Field(description="Column holding the lead id, or `row_number` when the export has "
+                    "none (the 1-based row number of the file is then the id).")
     created_at: str | None = Field(None, description="Column holding when the lead was created.")
     order_by: str | None = Field(
         None, description="Column that orders leads in time when there is no created_at "
@@ -50,10 +108,9 @@ class LeadsTable(_Strict):
         "buyer of what we don't sell is still not a buyer.")
 
 
-class ActivitiesTable(_Strict):
+class ActivitiesTable(TableFile):
     """The event log: one row per activity of a lead."""
 
-    file: str
     lead_id: str
     time: str
     type: str
@@ -62,26 +119,89 @@ class ActivitiesTable(_Strict):
         default_factory=list, description="Activity types that signal buying intent "
         "(pricing-page views, demo requests, ...). More of them never lowers a score.")
     negative: list[str] = Field(default_factory=list, description="Activity types that signal lost interest (unsubscribes).")
+    max_unmatched_share: float = Field(
+        0.01, ge=0, le=1, description="Share of activity rows whose lead id matches no lead above "
+        "which validation fails.")
 
 
-class OutcomesTable(_Strict):
+class OutcomesTable(TableFile):
     """Closed deals: won or lost, with the closing time. Leads without a row are open."""
 
-    file: str
     lead_id: str
-    outcome: str
+    outcome: str | None = Field(
+        None, description="Column holding won or lost. Leave it out for a list of won deals only "
+        "(every row is a win); then say when an absent lead counts as lost with "
+        "`absent_lost_after_days` or `absent_lost_before`.")
     closed_at: str
     won: list[str] = Field(default_factory=lambda: ["won"])
     lost: list[str] = Field(default_factory=lambda: ["lost"])
+    absent_lost_after_days: float | None = Field(
+        None, gt=0, description="A lead with no outcome row counts as lost once it is this many days "
+        "old (closed that many days after it was created); younger ones stay open.")
+    absent_lost_before: str | None = Field(
+        None, description="A lead with no outcome row created before this date (ISO 8601) counts as "
+        "lost, closed on that date; later ones stay open.")
+    max_unmatched_share: float = Field(
+        0.01, ge=0, le=1, description="Share of outcome rows whose lead id matches no lead above "
+        "which validation fails.")
+
+    @model_validator(mode="after")
+    def _check_absent(self) -> "OutcomesTable":
+        if self.absent_lost_after_days is not None and self.absent_lost_before is not None:
+            raise ValueError("give one of absent_lost_after_days and absent_lost_before, not both")
+        if self.absent_lost_before is not None:
+            import datetime as _dt
+
+            try:
+                _dt.date.fromisoformat(self.absent_lost_before[:10])
+            except ValueError:
+                raise ValueError(f"absent_lost_before {self.absent_lost_before!r} is not an ISO 8601 "
+                                 "date such as 2024-06-30") from None
+        return self
+
+
+DEFAULT_SNAPSHOT_AGES = [0.0, 1.0, 7.0, 30.0, 90.0]
 
 
 class FeatureWindows(_Strict):
-    """Point-in-time activity aggregates."""
+    """Point-in-time activity aggregates, and the ages at which training looks at each lead."""
 
     windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90])
-    as_of_days_after_created: float = Field(
-        30.0, gt=0, description="Training examples are built as of this many days after each "
-        "lead was created, and labelled by what happened after that moment.")
+    as_of_days_after_created: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_SNAPSHOT_AGES),
+        description="Snapshot ages, in days after a lead was created. With an event log and an outcomes "
+        "table each lead becomes one training example as of each of these ages at which it was still open, "
+        "labelled by what happened after that moment, and the lead's age is a model input. A single number "
+        "(the older form) is one age. Without an event log every lead is one example as of its creation.")
+    evaluation_age_days: float = Field(
+        30.0, ge=0, description="Holdout (and validation) figures count each lead once, as of its last "
+        "snapshot at or before this age (its first snapshot when it has none so early); a flat export with "
+        "an event log takes its one example per lead at that snapshot age too.")
+
+    @field_validator("as_of_days_after_created", mode="before")
+    @classmethod
+    def _one_age_is_a_list(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return [value]
+        return value
+
+    @field_validator("as_of_days_after_created")
+    @classmethod
+    def _check_ages(cls, ages: list[float]) -> list[float]:
+        if not ages:
+            raise ValueError("give at least one snapshot age, for example [0, 1, 7, 30, 90]")
+        for age in ages:
+            if not math.isfinite(age) or age < 0:
+                raise ValueError(f"snapshot age {age!r} is not a number of days >= 0 (0 is the lead's creation)")
+        if len(set(ages)) != len(ages):
+            raise ValueError(f"snapshot ages {ages} repeat a value: list each age once")
+        return sorted(float(a) for a in ages)
+
+    def evaluation_snapshot(self, ages: list[float]) -> float:
+        """The age, among `ages` (ascending), a lead open throughout is evaluated at: the last
+        one at or before `evaluation_age_days`, else the first."""
+        before = [a for a in ages if a <= self.evaluation_age_days]
+        return before[-1] if before else ages[0]
 
 
 class DatasetSpec(_Strict):
@@ -99,8 +219,21 @@ class DatasetSpec(_Strict):
         default_factory=dict, description="Per column and value, the words a salesperson "
         "reads when that value drives a score: {product_interest: {home edition: "
         "interested in a product line we don't sell}}.")
+    display_names: dict[str, str] = Field(
+        default_factory=dict, description="Per lead column (under leads.categorical, numeric or "
+        "yes_no) or activity type, the words reasons use for it: {TotalVisits: website visits}. "
+        "Left out, they are made from the name: ExitRates, exit_rates and Exit Rates read \"exit "
+        "rates\".")
     features: FeatureWindows = Field(default_factory=FeatureWindows)
     holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Share of the most recent leads held out for evaluation.")
+    drop_invalid_rows: bool = Field(
+        False, description="Drop rows that break a row rule (an outcome closed before its lead was "
+        "created, an activity or outcome of no known lead, an unreadable time) instead of refusing "
+        "the export; they are written to a rejects file and counted.")
+    allow_leaky: list[str] = Field(
+        default_factory=list, description="Lead columns (under leads.categorical, numeric or yes_no) "
+        "that the leakage report flags but a person has checked are known before sales contact: "
+        "training uses them instead of refusing (see docs/dataset-spec.md, \"Leakage\").")
     source: Path | None = Field(None, exclude=True, description="The file this spec was read from.")
 
     @model_validator(mode="after")
@@ -122,19 +255,91 @@ class DatasetSpec(_Strict):
                     raise ValueError(f"column {column!r} is listed under both leads.{seen[column]} "
                                      f"and leads.{role}: give it one role")
                 seen[column] = role
-        for special in (lead.id, lead.created_at, lead.label, lead.order_by):
+        for special in (lead.id, lead.created_at, lead.label):
             if special is not None and special in seen:
                 raise ValueError(f"column {special!r} is the id, time or label column and cannot "
                                  f"also be under leads.{seen[special]}")
+        # The order column may also be a feature (a creation month, a sequential number): it is
+        # known when a new lead is scored. It may not be an after-contact column.
+        if lead.order_by is not None and seen.get(lead.order_by) == "after_contact":
+            raise ValueError(f"column {lead.order_by!r} orders leads in time (leads.order_by) and "
+                             "cannot be an after-contact column")
         for column in lead.not_a_fit:
             if column not in lead.categorical:
                 raise ValueError(f"leads.not_a_fit.{column}: {column!r} is not under leads.categorical")
+        tables = {"leads": (lead, [lead.created_at, lead.order_by]),
+                  "activities": (self.activities, [self.activities.time] if self.activities else []),
+                  "outcomes": (self.outcomes, [self.outcomes.closed_at] if self.outcomes else [])}
+        for name, (table, times) in tables.items():
+            for key in ("date_format", "dayfirst"):
+                stated = getattr(table, key, None) if table is not None else None
+                if isinstance(stated, dict):
+                    for column in stated:
+                        if column not in [t for t in times if t]:
+                            raise ValueError(f"{name}.{key}.{column}: {column!r} is not a time column of the "
+                                             f"{name} table (those are: {', '.join(t for t in times if t) or 'none'})")
         for column in self.category_aliases:
             if column not in lead.categorical:
                 raise ValueError(f"category_aliases.{column}: {column!r} is not under leads.categorical")
+        for column in self.allow_leaky:
+            if seen.get(column) not in ("categorical", "numeric", "yes_no"):
+                where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
+                raise ValueError(f"allow_leaky: {column!r} is {where}; list only model inputs (columns under "
+                                 "leads.categorical, leads.numeric or leads.yes_no)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_display_names(self) -> "DatasetSpec":
+        """Each key is a model input column, or (with an event log) an activity type: types are
+        known only from the data, so any other key is one, unless it is a lead column of
+        another role or looks like a misspelt input column."""
+        import difflib
+
+        lead = self.leads
+        inputs = self.profile_columns
+        others = {c: f"leads.{role}" for role in ("after_contact", "ignore") for c in getattr(lead, role)}
+        others |= {c: f"leads.{key}" for key in ("id", "created_at", "order_by", "label") if (c := getattr(lead, key))}
+        folded = {" ".join(c.replace("_", " ").split()).casefold(): c for c in inputs}
+        for key, words in self.display_names.items():
+            if not words.strip():
+                raise ValueError(f"display_names.{key}: the words are empty; give the words reasons use, "
+                                 "or leave the key out")
+            if key in inputs:
+                continue
+            if key in others:
+                raise ValueError(f"display_names.{key}: {key!r} is {others[key]}, which reasons never "
+                                 "mention; name columns under leads.categorical, numeric or yes_no")
+            close = folded.get(" ".join(key.replace("_", " ").split()).casefold()) or next(
+                iter(difflib.get_close_matches(key, inputs, n=1, cutoff=0.85)), None)
+            if self.activities is None or close is not None:
+                hint = f"did you mean {close!r}? " if close else ""
+                kinds = "a column" if self.activities is None else "a column nor an activity type"
+                raise ValueError(f"display_names.{key}: {key!r} is not {kinds} reasons mention; {hint}"
+                                 "name columns under leads.categorical, numeric or yes_no"
+                                 + (" (or activity types)" if self.activities is not None else ""))
         return self
 
     # ----------------------------------------------------------------------------------
+    @property
+    def snapshot_ages(self) -> list[float] | None:
+        """The ages (days after creation) at which training takes examples of a lead, None when
+        leads have no creation time. With an event log and an outcomes table: the spec's
+        `features.as_of_days_after_created`. Without an event log, creation (0): nothing can
+        change a lead's features after it, and no closed lead is left out. A flat export (a label
+        column, no closing times) with an event log: its evaluation snapshot age only."""
+        if self.leads.created_at is None:
+            return None
+        if self.activities is None:
+            return [0.0] if self.outcomes is not None else None
+        ages = self.features.as_of_days_after_created
+        return ages if self.outcomes is not None else [self.features.evaluation_snapshot(ages)]
+
+    @property
+    def uses_lead_age(self) -> bool:
+        """Lead age (days since created, as of the moment of scoring) is a model input when
+        training sees leads at more than one age."""
+        return len(self.snapshot_ages or ()) > 1
+
     @property
     def profile_columns(self) -> list[str]:
         """Raw lead columns that become model inputs (never after-contact columns)."""
@@ -155,9 +360,9 @@ class DatasetSpec(_Strict):
             data = Path(data).parent
         folder = self.resolve_dir(data)
         candidate = folder / file
-        if candidate.suffix in (".csv", ".parquet"):
+        if candidate.suffix.lower() in (".csv", ".parquet", ".xlsx", ".tsv", ".txt"):
             return candidate
-        for suffix in (".parquet", ".csv"):
+        for suffix in (".parquet", ".csv", ".xlsx"):
             if candidate.with_suffix(suffix).exists():
                 return candidate.with_suffix(suffix)
         return candidate.with_suffix(".parquet")

@@ -9,24 +9,30 @@ batch scoring and the API alike. Two entry points with one definition:
 
 Both give the same row to the last bit (tested over many random leads). Unknown categories,
 missing fields and placeholders are encoded, never fatal.
+
+When training sees leads at several ages (features.examples), the lead's age as of the moment
+of scoring is an input too: days from its created time to the as-of moment, by
+`lead_age_days` in every path (missing without a created time).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from features.activity import ActivityAggregator, timestamp_ns
+from features import values as V
+from features.activity import DAYS, ActivityAggregator, timestamp_ns
 from features.spec import DatasetSpec
 
 OTHER = "(other)"
+LEAD_AGE = "lead_age_days"
+_NAT = np.iinfo(np.int64).min
+_UNSEEN = object()
 _CACHE_LIMIT = 20_000  # distinct raw spellings remembered per categorical column
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class FeatureInfo:
     """One model input and the raw field it comes from, for reasons in plain words."""
 
     name: str
-    kind: str  # categorical | numeric | yes_no | activity kinds (see ActivityFeature)
+    kind: str  # categorical | numeric | yes_no | lead_age | activity kinds (see ActivityFeature)
     column: str | None = None
     activity_type: str | None = None
     window_days: int | None = None
@@ -45,19 +51,22 @@ class LeadTransform:
     def __init__(self, *, categorical: list[str], numeric: list[str], yes_no: list[str],
                  yes_values: list[str], no_values: list[str], missing_values: list[str],
                  category_aliases: dict[str, dict[str, str]], category_codes: dict[str, list[str]],
-                 activity: ActivityAggregator | None, not_a_fit: dict[str, list[str]] | None = None):
+                 activity: ActivityAggregator | None, not_a_fit: dict[str, list[str]] | None = None,
+                 lead_age: str | None = None):
+        """lead_age: the raw lead field holding the created time when the lead's age is an
+        input (the spec's leads.created_at), else None."""
         self.categorical = list(categorical)
         self.numeric = list(numeric)
         self.yes_no = list(yes_no)
-        self.yes_values = {v.casefold() for v in yes_values}
-        self.no_values = {v.casefold() for v in no_values}
-        self.missing_values = {v.strip() for v in missing_values}
-        self.category_aliases = {c: {k.casefold(): v.casefold() for k, v in a.items()}
-                                 for c, a in category_aliases.items()}
+        self.yes_values = V.words(yes_values)
+        self.no_values = V.words(no_values)
+        self.missing_values = V.placeholders(missing_values)
+        self.category_aliases = {c: V.folded_aliases(a) for c, a in category_aliases.items()}
         # Known values per categorical column, in code order; the last code is "(other)".
         self.category_codes = {c: list(v) for c, v in category_codes.items()}
         self._code = {c: {v: float(i) for i, v in enumerate(vals)} for c, vals in self.category_codes.items()}
         self.activity = activity
+        self.lead_age = lead_age
         # Leads the company cannot sell to: their engagement features are missing by design.
         self.not_a_fit = {c: sorted({self._normalise(c, v) for v in vals}) for c, vals in (not_a_fit or {}).items()}
         self._not_a_fit_sets = {c: set(v) for c, v in self.not_a_fit.items()}
@@ -88,12 +97,15 @@ class LeadTransform:
         return cls(categorical=spec.leads.categorical, numeric=spec.leads.numeric, yes_no=spec.leads.yes_no,
                    yes_values=spec.leads.yes_values, no_values=spec.leads.no_values,
                    missing_values=spec.missing_values, category_aliases=spec.category_aliases,
-                   category_codes=codes, activity=aggregator, not_a_fit=spec.leads.not_a_fit)
+                   category_codes=codes, activity=aggregator, not_a_fit=spec.leads.not_a_fit,
+                   lead_age=spec.leads.created_at if spec.uses_lead_age else None)
 
     def _describe(self) -> list[FeatureInfo]:
         out = [FeatureInfo(c, "categorical", column=c) for c in self.categorical]
         out += [FeatureInfo(c, "numeric", column=c) for c in self.numeric]
         out += [FeatureInfo(c, "yes_no", column=c) for c in self.yes_no]
+        if self.lead_age is not None:
+            out.append(FeatureInfo(LEAD_AGE, "lead_age", column=self.lead_age))
         if self.activity is not None:
             out += [FeatureInfo(f.name, f.kind, activity_type=f.activity_type, window_days=f.window_days,
                                 monotone=f.monotone) for f in self.activity.features]
@@ -113,7 +125,7 @@ class LeadTransform:
                         located: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Model rows for cleaned, canonical leads (see features.load.coerce).
 
-        as_of: one moment per lead (datetime64[ns]); required when there are activity features.
+        as_of: one moment per lead (datetime64[ns]); required with activity features or lead age.
         located: instead of `activities`, the activities already matched to these leads: (row
         of the lead in `leads`, type code in the aggregator's types, time in ns), as batch
         scoring computes them once for all chunks."""
@@ -129,6 +141,13 @@ class LeadTransform:
         for column in [*self.numeric, *self.yes_no]:
             values = leads[column].to_numpy(dtype="float64") if column in leads else np.full(n, np.nan)
             blocks.append(values.reshape(n, 1))
+        if self.lead_age is not None:
+            if as_of is None:
+                raise ValueError("as_of is required: this transform has the lead's age as an input")
+            created = leads["created_at"].to_numpy("datetime64[ns]") if "created_at" in leads \
+                else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+            as_of_ns = np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))
+            blocks.append(lead_age_days(created.view(np.int64), as_of_ns.view(np.int64)).reshape(n, 1))
         if self.activity is not None:
             if as_of is None:
                 raise ValueError("as_of is required: this transform has activity features")
@@ -147,61 +166,41 @@ class LeadTransform:
         return np.hstack(blocks) if blocks else np.empty((n, 0))
 
     # ------------------------------------------------------------------------------ one lead
-    def _normalise(self, column: str, value: str) -> str:
-        text = _SPACES.sub(" ", str(value).strip().casefold())
-        return self.category_aliases.get(column, {}).get(text, text)
+    def _normalise(self, column: str, value: str) -> str | None:
+        return V.category(value, frozenset(), self.category_aliases.get(column))
 
     def is_not_a_fit(self, lead: Mapping[str, Any]) -> bool:
         """A lead the company cannot sell to (spec `leads.not_a_fit`)."""
         return any(self._is_unfit(column, lead.get(column)) for column in self._not_a_fit_sets)
 
     def clean_category(self, column: str, value: Any) -> str | None:
-        """The cleaning step's rule for one value: placeholders are missing; case, spaces and
-        aliases are normalised."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        cache = self._clean_cache.get(column)
-        if cache is not None:
-            try:
-                return cache[value]
-            except (KeyError, TypeError):
-                pass
-        text = str(value)
-        if text.strip() in self.missing_values:
-            cleaned = None
-        else:
-            text = _SPACES.sub(" ", text.strip().casefold())
-            cleaned = self.category_aliases.get(column, {}).get(text, text)
-        if cache is not None and len(cache) < _CACHE_LIMIT and isinstance(value, str):
-            cache[value] = cleaned
-        return cleaned
+        """`features.values.category` with this transform's placeholders and aliases (the
+        cleaning step's rule), remembered per text value."""
+        if type(value) is str:
+            cache = self._clean_cache.get(column)
+            if cache is not None:
+                cleaned = cache.get(value, _UNSEEN)
+                if cleaned is not _UNSEEN:
+                    return cleaned
+                cleaned = V.category(value, self.missing_values, self.category_aliases.get(column))
+                if len(cache) < _CACHE_LIMIT:
+                    cache[value] = cleaned
+                return cleaned
+        return V.category(value, self.missing_values, self.category_aliases.get(column))
 
     def _number(self, value: Any) -> float:
-        if value is None or isinstance(value, bool):
-            return math.nan
-        if isinstance(value, (int, float)):
-            return float(value)
-        text = str(value).strip()
-        if text in self.missing_values:
-            return math.nan
+        """`features.values.number`; a value it refuses (the API refuses it earlier) is missing."""
         try:
-            return float(text)
-        except ValueError:
+            return V.number(value, self.missing_values)
+        except V.Unreadable:
             return math.nan
 
     def _yes_no(self, value: Any) -> float:
-        if value is None:
+        """`features.values.yes_no`; a value it refuses (the API refuses it earlier) is missing."""
+        try:
+            return V.yes_no(value, self.yes_values, self.no_values, self.missing_values)
+        except V.Unreadable:
             return math.nan
-        if isinstance(value, bool):
-            return 1.0 if value else 0.0
-        if isinstance(value, (int, float)):
-            return float(value) if value in (0, 1) else math.nan
-        text = str(value).strip().casefold()
-        if text in self.yes_values:
-            return 1.0
-        if text in self.no_values:
-            return 0.0
-        return math.nan
 
     def transform_one(self, lead: Mapping[str, Any], activities: Iterable[Mapping[str, Any]] = (),
                       as_of: Any = None) -> np.ndarray:
@@ -211,10 +210,16 @@ class LeadTransform:
         row = np.empty(len(self.features), dtype=np.float64)
         i = len(self.categorical) + len(self.numeric) + len(self.yes_no)
         row[:i] = self._profile_row(lead)
+        if self.lead_age is None and self.activity is None:
+            return row
+        as_of_ns = timestamp_ns(as_of)
+        if as_of_ns is None:
+            raise ValueError("as_of is required: this transform has activity features or the lead's age")
+        if self.lead_age is not None:
+            row[i] = lead_age_days(np.array([_ns_or_nat(lead.get(self.lead_age))], dtype=np.int64),
+                                   np.array([_ns_or_nat(as_of_ns)], dtype=np.int64))[0]
+            i += 1
         if self.activity is not None:
-            as_of_ns = timestamp_ns(as_of)
-            if as_of_ns is None:
-                raise ValueError("as_of is required: this transform has activity features")
             row[i:] = np.nan if self.is_not_a_fit(lead) else self.activity.aggregate_one(as_of_ns, activities)
         return row
 
@@ -227,11 +232,19 @@ class LeadTransform:
         n_profile = len(self.categorical) + len(self.numeric) + len(self.yes_no)
         X = np.empty((n, width), dtype=np.float64)
         X[:, :n_profile] = self._profile_columns(leads)
+        if self.lead_age is None and self.activity is None:
+            return X
+        if as_of is None:
+            raise ValueError("as_of is required: this transform has activity features or the lead's age")
+        as_of_ns = np.array([timestamp_ns(a) for a in as_of], dtype=np.int64) \
+            if isinstance(as_of, (list, tuple, np.ndarray)) else np.full(n, timestamp_ns(as_of), dtype=np.int64)
+        if self.lead_age is not None:
+            field = self.lead_age
+            created = np.array([_ns_or_nat(lead.get(field)) for lead in leads], dtype=np.int64)
+            X[:, n_profile] = lead_age_days(created, np.array([_ns_or_nat(a) for a in as_of_ns.tolist()],
+                                                              dtype=np.int64))
+            n_profile += 1
         if self.activity is not None:
-            if as_of is None:
-                raise ValueError("as_of is required: this transform has activity features")
-            as_of_ns = np.array([timestamp_ns(a) for a in as_of], dtype=np.int64) \
-                if isinstance(as_of, (list, tuple, np.ndarray)) else np.full(n, timestamp_ns(as_of), dtype=np.int64)
             X[:, n_profile:] = self.activity.aggregate_records(activities_per_lead or [()] * n, as_of_ns)
             if self.not_a_fit:
                 unfit = np.zeros(n, dtype=bool)
@@ -297,6 +310,7 @@ class LeadTransform:
             "category_codes": self.category_codes,
             "activity": self.activity.to_dict() if self.activity else None,
             "not_a_fit": self.not_a_fit,
+            "lead_age": self.lead_age,
         }
 
     @classmethod
@@ -306,4 +320,25 @@ class LeadTransform:
                    yes_values=data["yes_values"], no_values=data["no_values"],
                    missing_values=data["missing_values"], category_aliases=data["category_aliases"],
                    category_codes=data["category_codes"], activity=activity,
-                   not_a_fit=data.get("not_a_fit"))
+                   not_a_fit=data.get("not_a_fit"), lead_age=data.get("lead_age"))
+
+
+def lead_age_days(created_ns: np.ndarray, as_of_ns: np.ndarray) -> np.ndarray:
+    """The lead's age as of the moment, in days: (as_of - created) / one day, the two times
+    in nanoseconds since the epoch (int64, NaT for none). Missing (NaN) when either time is;
+    0 for a moment before the lead was created (no lead is younger than new). The one
+    definition for every path; differences are taken in float64, so no time overflows."""
+    created_ns = np.asarray(created_ns, dtype=np.int64)
+    as_of_ns = np.asarray(as_of_ns, dtype=np.int64)
+    age = np.maximum((as_of_ns.astype(np.float64) - created_ns.astype(np.float64)) / DAYS, 0.0)
+    age[(created_ns == _NAT) | (as_of_ns == _NAT)] = np.nan
+    return age
+
+
+def _ns_or_nat(value: Any) -> int:
+    """A time as int64 nanoseconds (features.values.time_ns), NaT when missing or unreadable."""
+    ns = timestamp_ns(value)
+    return _NAT if ns is None or not -_INT64_MAX <= ns <= _INT64_MAX else ns
+
+
+_INT64_MAX = np.iinfo(np.int64).max

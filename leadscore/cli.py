@@ -97,10 +97,16 @@ def leakage(
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
     threshold: Annotated[float, typer.Option("--threshold", min=0.5, max=1.0, help="Flag columns whose ROC-AUC alone reaches this.")] = 0.95,
 ) -> None:
-    """Score every column alone against the outcome and flag those that leak it."""
-    from leadscore.jobs.leakage import run_leakage
+    """Score every column alone against the outcome on the training examples and flag those
+    that leak it, as `leadscore train` checks before fitting. Exit 0: no model feature is
+    flagged (flagged after_contact columns are shown, not counted); exit 3: a model feature is
+    flagged and not under allow_leaky (`leadscore train` refuses such a lead column); exit 1:
+    the spec or the data cannot be read."""
+    from leadscore.jobs.leakage import LEAK_EXIT, run_leakage
 
-    run_leakage(spec, data, threshold)
+    report = run_leakage(spec, data, threshold)
+    if any(f.leaks_into_model for f in report):
+        raise typer.Exit(code=LEAK_EXIT)
 
 
 class PromoteChoice(str, Enum):
@@ -111,6 +117,7 @@ class PromoteChoice(str, Enum):
 
 SpecOption = Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/demo_crm.yaml.")]
 DataOption = Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")]
+ModelOption = Annotated[Optional[str], typer.Option("--spec", help="Which spec's model: a dataset spec file, a spec name or the model name (leadscore-<spec name>); default: the only registered model.")]
 
 
 @app.command()
@@ -119,70 +126,80 @@ def train(
     spec: SpecOption,
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML); default: built-in defaults.")] = None,
     data: DataOption = None,
-    promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if at least as good on the same holdout; force: always; never.")] = PromoteChoice.auto,
+    promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if every gate passes (exit 4 otherwise); force: champion anyway, recorded with the failed gates; never: register only.")] = PromoteChoice.auto,
     tune: Annotated[int, typer.Option("--tune", min=0, help="Try N hyperparameter settings (nested MLflow runs) and keep the best on validation.")] = 0,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who forces a promotion (recorded with --promote force); default: the user name of the environment.")] = None,
 ) -> None:
-    """Validate, train a calibrated model, set MQL/SQL thresholds, register it, maybe promote it."""
-    from leadscore.jobs.train import run_train
+    """Validate, train, set MQL/SQL thresholds, check the gates, register the version in the
+    spec's own model and make it champion or challenger. Exit 4: registered, not promoted."""
+    from leadscore.jobs.train import NOT_PROMOTED_EXIT, run_train
 
-    run_train(spec, config, data, promote.value, tune=tune)
-
-
-@app.command()
-@reports_errors
-def models() -> None:
-    """List the registered versions with their holdout metrics and aliases."""
-    from rich.console import Console
-
-    from leadscore.jobs.train import format_versions
-    from leadscore.settings import get_settings
-    from training.registry import Registry
-
-    versions = Registry.from_settings(get_settings()).versions()
-    if not versions:
-        typer.echo("no registered versions yet: train one with `leadscore train --spec ...`")
-        return
-    Console().print(format_versions(versions))
+    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by)
+    if promote == PromoteChoice.auto and not outcome.promoted:
+        raise typer.Exit(code=NOT_PROMOTED_EXIT)
 
 
 @app.command()
 @reports_errors
-def promote(version: Annotated[int, typer.Argument(help="Registered version to make the champion.")]) -> None:
-    """Make VERSION the champion by hand, and export it for the service."""
-    from leadscore.settings import get_settings
-    from training.registry import Registry, export_bundle
+def stages(
+    config: Annotated[Path, typer.Option("--config", help="Training config (YAML) with the new stage policy under `stages` (its `promotion` gates decide the champion).")],
+    spec: ModelOption = None,
+    version: Annotated[Optional[int], typer.Option("--version", help="Registered version whose stages to re-plan; default: the champion, else the latest.")] = None,
+    promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if every gate passes (exit 4 otherwise); force: champion anyway; never: register only.")] = PromoteChoice.auto,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who forces a promotion (recorded with --promote force); default: the user name of the environment.")] = None,
+) -> None:
+    """Re-plan the MQL/SQL stages of a registered version from its stored holdout predictions
+    (no retraining) and register them, with the same model, as a new version. Exit 4:
+    registered, not promoted."""
+    from leadscore.jobs.stages import run_stages
+    from leadscore.jobs.train import NOT_PROMOTED_EXIT
 
-    settings = get_settings()
-    registry = Registry.from_settings(settings)
-    registry.set_champion(version, f"promoted by hand (leadscore promote {version})")
-    _, path = export_bundle(registry, version, settings.bundles_dir)
-    typer.echo(f"version {version} is now the champion; bundle exported to {path}")
-
-
-@app.command()
-@reports_errors
-def rollback() -> None:
-    """Put the previous champion back, and export it for the service."""
-    from leadscore.settings import get_settings
-    from training.registry import Registry, export_bundle
-
-    settings = get_settings()
-    registry = Registry.from_settings(settings)
-    old, new = registry.rollback()
-    _, path = export_bundle(registry, new, settings.bundles_dir)
-    typer.echo(f"rolled back: champion was version {old}, is now version {new}; bundle exported to {path}")
+    outcome = run_stages(spec, config, version, promote.value, by=by)
+    if promote == PromoteChoice.auto and not outcome.promoted:
+        raise typer.Exit(code=NOT_PROMOTED_EXIT)
 
 
 @app.command()
 @reports_errors
-def export(version: Annotated[Optional[int], typer.Argument(help="Version to export; default: the champion.")] = None) -> None:
-    """Write a version as a self-contained bundle under models/bundles/ (no MLflow needed to serve it)."""
-    from leadscore.settings import get_settings
-    from training.registry import Registry, export_bundle
+def models(spec: ModelOption = None) -> None:
+    """List a spec's registered versions with their holdout metrics, gates and aliases."""
+    from leadscore.jobs.models import run_models
 
-    settings = get_settings()
-    number, path = export_bundle(Registry.from_settings(settings), version, settings.bundles_dir)
-    typer.echo(f"exported version {number} to {path}")
+    run_models(spec)
+
+
+@app.command()
+@reports_errors
+def promote(
+    version: Annotated[int, typer.Argument(help="Registered version to make the champion.")],
+    spec: ModelOption = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who promotes (recorded); default: the user name of the environment.")] = None,
+) -> None:
+    """Make VERSION the champion of its spec by hand, and export it for the service."""
+    from leadscore.jobs.models import run_promote
+
+    typer.echo(run_promote(version, spec, by))
+
+
+@app.command()
+@reports_errors
+def rollback(spec: ModelOption = None) -> None:
+    """Put a spec's previous champion back, and export it for the service."""
+    from leadscore.jobs.models import run_rollback
+
+    typer.echo(run_rollback(spec))
+
+
+@app.command()
+@reports_errors
+def export(
+    version: Annotated[Optional[int], typer.Argument(help="Version to export; default: the champion.")] = None,
+    spec: ModelOption = None,
+) -> None:
+    """Write a version as a self-contained bundle under models/bundles/<spec name>/ (no MLflow needed to serve it)."""
+    from leadscore.jobs.models import run_export
+
+    typer.echo(run_export(version, spec))
 
 
 @app.command()
@@ -190,22 +207,23 @@ def export(version: Annotated[Optional[int], typer.Argument(help="Version to exp
 def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port to listen on.")] = 3000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (each loads the model once).")] = 1,
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the champion (models/bundles/champion, else exported from the registry).")] = None,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the spec's champion (models/bundles/<spec name>/champion, else exported from the registry).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    spec: ModelOption = None,
 ) -> None:
     """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /livez, /readyz, /metrics)."""
     from leadscore.jobs.serve import run_serve
 
-    run_serve(port=port, workers=workers, bundle=bundle, host=host, echo=typer.echo)
+    run_serve(port=port, workers=workers, bundle=bundle, host=host, echo=typer.echo, spec=spec)
 
 
 @app.command()
 @reports_errors
 def score(
-    spec: SpecOption,
     input: Annotated[Path, typer.Argument(help="Leads file to score (.csv or .parquet), with the spec's lead columns.")],
     output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet); written only if every check passes.")],
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the champion.")] = None,
+    spec: Annotated[Optional[str], typer.Option("--spec", help="Dataset spec (YAML) of the file, whose champion scores it; or a spec or model name (the spec the model carries is used); default: the only registered model.")] = None,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the spec's champion.")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
     activities: Annotated[Optional[Path], typer.Option("--activities", help="Activities file; default: the one in the spec's data folder.")] = None,
     reasons: Annotated[int, typer.Option("--reasons", help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,

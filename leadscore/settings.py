@@ -21,7 +21,6 @@ class Settings(BaseSettings):
                                      "default: a SQLite file under data_dir.")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: MLFLOW_TRACKING_URI "
                                      "or a SQLite store under models_dir.")
-    registered_model: str = "lead-scorer"
     champion_alias: str = "champion"
 
     @property
@@ -39,6 +38,13 @@ class Settings(BaseSettings):
     @property
     def bundles_dir(self) -> Path:
         return self.models_dir / "bundles"
+
+    def spec_bundles_dir(self, spec_name: str) -> Path:
+        """A spec's exported bundles: v<N>/ per exported version and champion/ (its champion)."""
+        return self.bundles_dir / spec_name
+
+    def champion_bundle_dir(self, spec_name: str) -> Path:
+        return self.spec_bundles_dir(spec_name) / "champion"
 
     @property
     def resolved_database_url(self) -> str:

@@ -50,7 +50,8 @@ def demo_leads(n: int = 3) -> tuple[list[dict], str]:
 
 def main() -> int:
     port = free_port()
-    service = subprocess.Popen([str(ROOT / ".venv" / "bin" / "leadscore"), "serve", "--port", str(port)],
+    service = subprocess.Popen([str(ROOT / ".venv" / "bin" / "leadscore"), "serve", "--spec",
+                                str(ROOT / "data" / "specs" / "demo_crm.yaml"), "--port", str(port)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -4,17 +4,25 @@ LightGBM's `pred_contrib` splits each score (in log-odds) into one contribution 
 input. Inputs that come from the same raw field are summed (the 7, 30 and 90-day counts of
 pricing-page views are one reason), then the largest positive groups become reasons for and
 the largest negative ones reasons against, each phrased from the lead's own values.
+
+Phrased for a salesperson: a field by its display name (the spec's `display_names`, else
+words made from the column name: `ExitRates` is "exit rates"), a number rounded to what a
+person reads (`readable_number`: "1,530", "0.42", "1.2 million"), a known category in the
+export's own most common spelling ("Financial Services"; the training profile keeps it), and
+never a missing value as a reason *for* buying (it may be one against: "city not given").
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
+from features import values as V
 from features.activity import NEVER_DAYS
 from features.load import row_keys
 from features.transform import OTHER, LeadTransform
@@ -35,6 +43,7 @@ MIN_CONTRIBUTION = 0.01  # log-odds; smaller effects are not worth a salesperson
 _CACHE_LIMIT = 100_000  # phrases remembered (then forgotten all at once)
 _TEXT_OR_NONE = {str, type(None)}
 FEW_LEADS = 16  # up to this many, reasons are written lead by lead (less fixed cost)
+PROFILE_KINDS = ("categorical", "numeric", "yes_no")
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,53 @@ class _Group:
     columns: tuple[int, ...]  # model inputs summed into this reason
 
 
-def _label(column: str) -> str:
-    return column.replace("_", " ").strip()
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def display_name(column: str) -> str:
+    """Words for a column or activity type made from its name: snake_case, camelCase and
+    spaced names alike (`ExitRates`, `exit_rates`, `Exit Rates` -> "exit rates"). Capitalised
+    and lower-case words are lower-cased; acronyms and single capitals stay ("CRM source",
+    "how did you hear about X education", "I agree to pay")."""
+    words = []
+    for part in re.sub(r"[_\s]+", " ", column).split():
+        for word in _WORD_BREAK.split(part):
+            plain = word.islower() or (word[:1].isupper() and len(word) > 1 and word[1:].islower())
+            words.append(word.lower() if plain else word)
+    return " ".join(words) or column
+
+
+_SCALES = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"))
+TOO_LARGE = 1e15
+"""From this magnitude on a number reads "over 1,000 trillion": nothing a lead's profile holds
+is that large unless it is an error in the export."""
+
+
+def readable_number(value: float) -> str:
+    """A number as a person reads it: three significant digits at most, thousands separated,
+    no trailing zeros, never scientific notation: 1532.0 -> "1,530", 0.4213 -> "0.42"
+    (three digits: "0.421"), 12.0 -> "12", 1234567 -> "1.23 million", 4.5e10 -> "45 billion".
+    Below a millionth it reads "0"; from 1e15 on "over 1,000 trillion"."""
+    if value != value:
+        return "not given"
+    if abs(value) >= TOO_LARGE:
+        return f"{'under -' if value < 0 else 'over '}1,000 trillion"
+    rounded = float(f"{value:.3g}")  # three significant digits, then written out
+    magnitude = abs(rounded)
+    sign = "-" if rounded < 0 else ""
+    for scale, word in _SCALES:
+        if magnitude >= scale:
+            scaled = round(magnitude / scale, 12)  # 999.5e12 rounds to 1,000 trillion
+            return f"{sign}{scaled:,.0f} {word}" if scaled >= 1000 else f"{sign}{scaled:.3g} {word}"
+    if magnitude >= 1:
+        digits = len(str(int(magnitude)))
+        text = f"{magnitude:,.{max(0, 3 - digits)}f}"
+    else:
+        first = -math.floor(math.log10(magnitude)) if magnitude else 0  # 0.042: the 2nd decimal
+        text = f"{magnitude:.{min(first + 2, 6)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "0" else sign + text
 
 
 def _times(n: float) -> str:
@@ -62,9 +116,20 @@ def _ago(days: float) -> str:
 class ReasonWriter:
     """Turns one row of contributions into reasons for and against, in words."""
 
-    def __init__(self, transform: LeadTransform, phrases: Mapping[str, Mapping[str, str]] | None = None):
+    def __init__(self, transform: LeadTransform, phrases: Mapping[str, Mapping[str, str]] | None = None,
+                 display_names: Mapping[str, str] | None = None,
+                 spellings: Mapping[str, Mapping[str, str]] | None = None):
+        """phrases: the spec's `reason_phrases`; display_names: the spec's `display_names`;
+        spellings: per categorical column and cleaned value, the export's most common
+        spelling (the training profile's; a value without one shows as cleaned)."""
         self.transform = transform
         self.phrases = {c: {k.casefold(): v for k, v in m.items()} for c, m in (phrases or {}).items()}
+        given = {k: v.strip() for k, v in (display_names or {}).items()}
+        columns = [*transform.categorical, *transform.numeric, *transform.yes_no]
+        self.names = {c: given.get(c) or display_name(c) for c in columns}
+        # Activity types are cleaned like categories ("Page Visited" is "page visited").
+        self.activity_names = {V.category(k): v for k, v in given.items() if k not in self.names}
+        self.spellings = {c: dict(m) for c, m in (spellings or {}).items()}
         self.groups: list[_Group] = []
         by_type: dict[str, list[int]] = {}
         totals: list[int] = []
@@ -86,9 +151,15 @@ class ReasonWriter:
         self._is_category = [len(group.columns) == 1 and transform.features[group.columns[0]].kind == "categorical"
                              for group in self.groups]
         self._cache: dict[tuple, str] = {}
-        engagement_kinds = ("categorical", "numeric", "yes_no")
         self._silent = [(g, np.array(group.columns)) for g, group in enumerate(self.groups)
-                        if transform.features[group.columns[0]].kind not in engagement_kinds]
+                        if transform.features[group.columns[0]].kind not in PROFILE_KINDS]
+        # A profile field's missing value is never a reason *for* buying (nothing a
+        # salesperson can see or act on); it may be one against.
+        self._profile = np.array([transform.features[group.columns[0]].kind in PROFILE_KINDS
+                                  for group in self.groups], dtype=bool)
+        self._profile_column = np.array([group.columns[0] for group in self.groups])
+        self._profile_cells = [group.columns[0] if is_profile else None  # (for the single-lead path)
+                               for group, is_profile in zip(self.groups, self._profile.tolist())]
 
     def group_contributions(self, contributions: np.ndarray) -> np.ndarray:
         """(n, p+1) per-input contributions (last column: bias) -> (n, groups)."""
@@ -109,6 +180,10 @@ class ReasonWriter:
         grouped = grouped.copy()
         for g, columns in self._silent:  # engagement of a lead we cannot sell to: nothing to say
             grouped[np.isnan(X[:, columns]).any(axis=1), g] = 0.0
+        if self._profile.any():  # a missing value: a reason against at most
+            missing = np.zeros_like(grouped, dtype=bool)
+            missing[:, self._profile] = np.isnan(X[:, self._profile_column[self._profile]])
+            np.minimum(grouped, 0.0, out=grouped, where=missing)
         order = np.argsort(-grouped, axis=1, kind="stable")
         ranked = np.concatenate([order[:, :limit], order[:, ::-1][:, :limit]], axis=1)
         n_for = np.minimum((grouped >= MIN_CONTRIBUTION).sum(axis=1), limit)
@@ -129,9 +204,13 @@ class ReasonWriter:
         values = grouped.tolist()
         cells = row.tolist()
         pros: list[str] = []
+        profile_cells = self._profile_cells
         for g in order:
             if values[g] < MIN_CONTRIBUTION or len(pros) >= limit:
                 break
+            c = profile_cells[g]
+            if c is not None and cells[c] != cells[c]:  # a missing value: never a reason for
+                continue
             text = self._phrase_cached(g, cells, row, lead)
             if text:
                 pros.append(text)
@@ -192,8 +271,8 @@ class ReasonWriter:
 
     # ------------------------------------------------------------------------------ phrasing
     def phrase(self, group: _Group, row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
-        if any(math.isnan(row[c]) for c in group.columns) and self.transform.features[group.columns[0]].kind not in (
-                "categorical", "numeric", "yes_no"):
+        if any(math.isnan(row[c]) for c in group.columns) and \
+                self.transform.features[group.columns[0]].kind not in PROFILE_KINDS:
             return ""  # engagement is not used for a lead we cannot sell to: nothing to say about it
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
@@ -205,16 +284,16 @@ class ReasonWriter:
         value = row[i]
         if info.kind == "categorical":
             return self._category_phrase(info.column, value, lead)
-        if info.kind == "numeric":  # (+ 0.0: -0.0 reads as 0, and shares its cached phrase)
-            return f"{_label(info.column)} not given" if math.isnan(value) else f"{_label(info.column)} is {value + 0.0:g}"
+        if info.kind == "numeric":
+            name = self.names[info.column]
+            return f"{name} not given" if math.isnan(value) else f"{name} is {readable_number(value)}"
         if info.kind == "yes_no":
-            if math.isnan(value):
-                return f"{_label(info.column)}: not answered"
-            return f"{_label(info.column)}: {'yes' if value == 1 else 'no'}"
+            name = self.names[info.column]
+            return f"{name}: not answered" if math.isnan(value) else f"{name}: {'yes' if value == 1 else 'no'}"
         return self._engagement_phrase(info.kind, info.window_days, value)
 
     def _category_phrase(self, column: str, value: float, lead: Mapping[str, Any] | None) -> str:
-        label = _label(column)
+        label = self.names[column]
         if math.isnan(value):
             return f"{label} not given"
         known = self.transform.describe_value(self.transform.features[self.transform.categorical.index(column)], value)
@@ -223,14 +302,20 @@ class ReasonWriter:
         special = self.phrases.get(column, {}).get(cleaned or "")
         if special:
             return special
-        shown = str(raw).strip() if raw is not None else known
-        if known == OTHER:
-            return f"{label} is {shown!s}, rare in our history" if raw is not None else f"{label} is rare in our history"
-        return f"{label} is {shown}"
+        if known == OTHER:  # no spelling of ours: the lead's own text, when we have it
+            return f"{label} is {str(raw).strip()}, rare in our history" if raw is not None \
+                else f"{label} is rare in our history"
+        return f"{label} is {self.spellings.get(column, {}).get(known, known)}"
 
     def _activity_phrase(self, activity_type: str, columns: tuple[int, ...], row: np.ndarray) -> str:
-        verb, noun = ACTIVITY_WORDS.get(activity_type, (f"{_label(activity_type)}", f"{_label(activity_type)} activities"))
-        return self._windowed(columns, row, verb + " {times} in the last {days} days", "no " + noun + " in the last {days} days")
+        named = self.activity_names.get(activity_type)
+        if named is None and activity_type in ACTIVITY_WORDS:
+            verb, noun = ACTIVITY_WORDS[activity_type]
+            return self._windowed(columns, row, verb + " {times} in the last {days} days",
+                                  "no " + noun + " in the last {days} days")
+        name = named or display_name(activity_type)
+        return self._windowed(columns, row, name + " {times} in the last {days} days",
+                              name + ": none in the last {days} days")
 
     def _windowed(self, columns: tuple[int, ...], row: np.ndarray, some: str, none: str) -> str:
         """The count in the shortest window that has any, or none in the longest."""

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from features.activity import timestamp_ns
+from features import values as V
+from features.values import UNPRINTABLE_ID
 
 ACTIVITIES = "activities"
 MAX_PROBLEMS = 20
 """At most this many problems are listed in one error answer."""
-UNPRINTABLE_ID = ("the lead id has a control character or unprintable text in it (such as \\u0000 or a lone "
-                  "surrogate): send the id as plain text")
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
-"""Timestamps outside these years are refused (they are typing errors, and beyond 2262 they
-no longer fit the nanosecond arithmetic of the features)."""
 _INT_LIMIT = 2 ** 63
 BULK_TIMES = 5_000
 """Requests with more times than this have them parsed together (pandas): faster from a few
@@ -48,61 +44,90 @@ class ScoreRequest(_Body):
         examples=[[{"lead_id": "L0001", "industry": "Software", "company_size": "51-200",
                     "activities": [{"occurred_at": "2026-03-01T09:30:00Z", "activity_type": "pricing_view"}]}]])
     lead: dict[str, Any] | None = Field(None, description="One lead, the same shape as an item of `leads`.")
-    as_of: datetime | None = Field(
-        None, description="Score as of this moment (ISO 8601; default: now, UTC). Only activities "
-        "before it count.")
+    as_of: str | None = Field(
+        None, description="Score as of this moment (ISO 8601 / RFC 3339 such as 2026-03-01T09:30:00Z; "
+        "naive times are UTC; default: now). Only activities before it count.",
+        examples=["2026-03-01T09:30:00Z"])
     reasons: int = Field(5, ge=0, le=5, description="Reasons for and against to return per lead (0-5). "
                          "0 is fastest.")
 
 
-class LeadScore(BaseModel):
-    lead_id: str
-    probability: float = Field(description="Calibrated probability of buying, 0 to 1.")
-    score: int = Field(description="The probability in percent, 0 to 100.")
-    stage: Literal["SQL", "MQL", "not yet"]
-    reasons_for: list[str]
-    reasons_against: list[str]
-    model_version: str
+# ------------------------------------------------------------------ the lead's id in answers
+LEAD_ID = "lead_id"
+ANSWER_FIELDS = ("probability", "score", "stage", "reasons_for", "reasons_against", "model_version")
+OUTCOME_FIELDS = ("outcome", "closed_at", "status")
 
 
-class ScoreResponse(BaseModel):
-    model_version: str
-    as_of: str = Field(description="The moment the leads were scored as of (UTC, ISO 8601).")
-    scores: list[LeadScore] = Field(description="One per lead, in the order sent.")
+def answer_id_key(id_column: str) -> str:
+    """The key of a lead's id in every answer (POST /score, POST /outcomes, the batch file):
+    the dataset spec's own id column ("Prospect ID"), so that answers join back to the export;
+    `lead_id` only when that column is named like another field of the answers."""
+    return LEAD_ID if id_column in (*ANSWER_FIELDS, *OUTCOME_FIELDS) else id_column
+
+
+def _id_field(key: str, description: str, required: bool = True) -> dict[str, Any]:
+    """A pydantic field whose JSON key is `key` (which may hold spaces: "Prospect ID")."""
+    kind = LeadId if required else LeadId | None
+    default = ... if required else None
+    if key == LEAD_ID:
+        return {key: (kind, Field(default, description=description))}
+    return {"spec_lead_id": (kind, Field(default, alias=key, description=description))}
 
 
 def _id_text(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"the lead id must be text or an integer, not {_kind(value)}")
-    return str(value)
+    """`features.values.lead_id`: the one key of every table (' 101', 101 and '101.0' are '101')."""
+    try:
+        read = V.lead_id(value)
+    except V.Unreadable as exc:
+        raise ValueError(exc.message) from None
+    return "" if read is None else read
 
 
 LeadId = Annotated[str, BeforeValidator(_id_text)]
 
 
-class OutcomeIn(_Body):
-    lead_id: LeadId = Field(description="Id of a lead this service has scored (text or an integer).")
-    outcome: str = Field(description="won or lost (any case).")
-    closed_at: datetime = Field(description="When the deal was closed (ISO 8601; naive times are UTC).")
+def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
+    """The answer of POST /score, with the lead's id under `id_key` (`answer_id_key`)."""
+    lead_score = create_model(
+        "LeadScore", **_id_field(id_key, "The lead's id as sent, under the dataset spec's id column name."),
+        probability=(float, Field(description="Calibrated probability of buying, 0 to 1.")),
+        score=(int, Field(description="The probability in percent, 0 to 100.")),
+        stage=(Literal["SQL", "MQL", "not yet"], ...),
+        reasons_for=(list[str], Field(description="Why the lead may buy, in words, the strongest first.")),
+        reasons_against=(list[str], Field(description="Why it may not, the strongest first.")),
+        model_version=(str, ...))
+    return create_model(
+        "ScoreResponse", model_version=(str, ...),
+        as_of=(str, Field(description="The moment the leads were scored as of (UTC, ISO 8601).")),
+        scores=(list[lead_score], Field(description="One per lead, in the order sent.")))
 
 
-class OutcomesRequest(_Body):
-    """POST /outcomes."""
+def outcome_models(id_key: str = LEAD_ID) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(request, answer) of POST /outcomes, with the lead's id under `id_key`; `lead_id` is
+    also accepted (the name it had before answers used the spec's)."""
+    about = "Id of a lead this service has scored (text or an integer)."
+    fields = _id_field(id_key, about, required=id_key == LEAD_ID)
+    if id_key != LEAD_ID:
+        fields |= _id_field(LEAD_ID, f"The same id, under its former name; send one of `{id_key}` and `lead_id`.",
+                            required=False)
+    outcome_in = create_model(
+        "OutcomeIn", __base__=_Body, **fields,
+        outcome=(str, Field(description="won or lost (any case).")),
+        closed_at=(str, Field(description="When the deal was closed (ISO 8601 / RFC 3339 such as "
+                              "2026-03-01T09:30:00Z; naive times are UTC).", examples=["2026-03-01T09:30:00Z"])))
+    request = create_model(
+        "OutcomesRequest", __base__=_Body, __doc__="POST /outcomes.",
+        outcomes=(list[outcome_in], Field(description="Closed deals, one per lead. Sending the same outcome "
+                                          "again changes nothing; a different one replaces it.")))
+    status = create_model("OutcomeStatus", **_id_field(id_key, "The lead's id."),
+                          status=(Literal["recorded", "unchanged", "updated"], ...))
+    answer = create_model("OutcomesResponse", recorded=(int, ...), unchanged=(int, ...), updated=(int, ...),
+                          outcomes=(list[status], ...))
+    return request, answer
 
-    outcomes: list[OutcomeIn] = Field(description="Closed deals, one per lead. Sending the same outcome "
-                                      "again changes nothing; a different one replaces it.")
 
-
-class OutcomeStatus(BaseModel):
-    lead_id: str
-    status: Literal["recorded", "unchanged", "updated"]
-
-
-class OutcomesResponse(BaseModel):
-    recorded: int
-    unchanged: int
-    updated: int
-    outcomes: list[OutcomeStatus]
+ScoreResponse = score_response_model()
+OutcomesRequest, OutcomesResponse = outcome_models()
 
 
 class ErrorDetail(BaseModel):
@@ -157,40 +182,21 @@ def refuse(loc: tuple[str | int, ...], msg: str, kind: str, status: int = 400) -
 
 
 # =============================================================================== values
-def _shown(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+_shown = V.shown
+_kind = V.kind_of
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "text"
+def check_moment(text: Any, loc: tuple[str | int, ...]) -> datetime:
+    """An ISO 8601 time (`features.values.iso_time_ns`) as a naive UTC datetime (microseconds),
+    or an InputError naming `loc`."""
+    try:
+        ns = V.iso_time_ns(text)
+    except V.Unreadable as exc:
+        raise refuse(loc, exc.message, exc.kind) from None
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
-def to_utc_naive(moment: datetime) -> datetime:
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
-
-
-def check_moment(moment: datetime, loc: tuple[str | int, ...]) -> datetime:
-    """A naive UTC datetime within the accepted years, or an InputError."""
-    moment = to_utc_naive(moment)
-    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-        raise refuse(loc, f"the year {moment.year} is out of range ({EARLIEST_YEAR} to {LATEST_YEAR})",
-                     "value_error.timestamp_range")
-    return moment
-
-
-_MIN_NS = int((datetime(EARLIEST_YEAR, 1, 1) - datetime(1970, 1, 1)).total_seconds()) * 10**9
-_MAX_NS = int((datetime(LATEST_YEAR, 12, 31) - datetime(1970, 1, 1)).total_seconds()) * 10**9
+_EPOCH = datetime(1970, 1, 1)
 
 
 class LeadValidator:
@@ -216,9 +222,8 @@ class LeadValidator:
         self.activity_type = activity_fields.get("type")
         self.activity_value = activity_fields.get("value")
         self.activity_keys = {v for v in (self.activity_time, self.activity_type, self.activity_value) if v}
-        self.missing = {v.strip() for v in missing_values}
-        self.yes_no_words = {v.casefold() for v in [*yes_values, *no_values]}
-        self.yes_no_listed = ", ".join(dict.fromkeys(v.casefold() for v in [*yes_values, *no_values]))
+        self.missing = V.placeholders(missing_values)
+        self.yes_words, self.no_words = V.words(yes_values), V.words(no_values)
         self.max_chars = max_field_chars
         self.max_activities = max_activities
         self.fields = list(self.roles) + ([ACTIVITIES] if self.has_activities else [])
@@ -288,8 +293,8 @@ class LeadValidator:
             problem = self._check_value(role, key, value, where)
             if problem is not None:
                 problems.append(problem)
-            elif role == "id" and type(value) is int:
-                lead[key] = str(value)
+            elif role == "id":
+                lead[key] = V.lead_id(value)  # the one key: ' 101', 101 and '101.0' are '101'
         return problems
 
     def _unknown(self, key: str) -> str:
@@ -297,82 +302,32 @@ class LeadValidator:
         return f"unknown field {shown!r}; a lead may carry: {', '.join(self.fields)}"
 
     def _check_value(self, role: str, key: str, value: Any, where: tuple) -> Problem | None:
+        """A field's value read by the one parser of its kind (`features.values`): None when it
+        reads, else the problem in the parser's words."""
+        loc = (*where, key)
         kind = type(value)
-        if kind is str:
-            if len(value) > self.max_chars:
-                return Problem((*where, key), f"text of {len(value):,} characters; at most "
-                               f"{self.max_chars:,} are allowed", "string_too_long")
-        elif value is None:
-            if role == "id":
-                return Problem((*where, key), "missing: the lead id cannot be null", "missing")
-            return None
-        elif kind is float:
-            if not math.isfinite(value):
-                return Problem((*where, key), f"{value} is not a number this API accepts: send a finite "
-                               "number, or null when unknown", "finite_number")
-        elif kind is int:
-            if not -_INT_LIMIT < value < _INT_LIMIT:
-                return Problem((*where, key), "number out of range", "number_too_large")
-        elif kind is not bool:
-            return Problem((*where, key), f"must be text, a number, true/false or null, not {_kind(value)}",
-                           "type_error")
-
-        if role == "category":
-            return None
-        if role == "id":
-            if kind is str:
-                if not value.strip():
-                    return Problem((*where, key), "missing: the lead id is empty", "missing")
-                if not value.isprintable():
-                    return Problem((*where, key), UNPRINTABLE_ID, "value_error")
-                return None
-            if kind is int:
-                return None
-            return Problem((*where, key), f"the lead id must be text or an integer, not {_kind(value)}",
-                           "type_error")
-        if role == "number":
-            if kind is float or kind is int:
-                return None
-            if kind is bool:
-                return Problem((*where, key), "must be a number, not true/false", "type_error")
-            text = value.strip()
-            if text in self.missing:
-                return None
-            try:
-                number = float(text)
-            except ValueError:
-                return Problem((*where, key), f"not a number: {_shown(value)}", "number_parsing")
-            if not math.isfinite(number):
-                return Problem((*where, key), f"{_shown(value)} is not a finite number", "finite_number")
-            return None
-        if role == "yes_no":
-            if kind is bool:
-                return None
-            if kind is int or kind is float:
-                if value in (0, 1):
-                    return None
-            elif value.strip() in self.missing or value.strip().casefold() in self.yes_no_words:
-                return None
-            return Problem((*where, key), f"{_shown(value)} is neither yes nor no: use one of "
-                           f"{self.yes_no_listed}, true/false, or null", "yes_no")
-        if role == "time":
-            if kind is str:
-                if value.strip() in self.missing:
-                    return None
-                return self._check_time(value, (*where, key))
-            return Problem((*where, key), f"must be an ISO 8601 time such as 2026-03-01T09:30:00Z, "
-                           f"not {_kind(value)}", "type_error")
-        return None
-
-    @staticmethod
-    def _check_time(value: str, loc: tuple) -> Problem | None:
-        ns = _time_ns(value)
-        if ns is None:
-            return Problem(loc, f"not a time: {_shown(value)}; use ISO 8601 such as 2026-03-01T09:30:00Z",
-                           "datetime_parsing")
-        if not _MIN_NS <= ns <= _MAX_NS:
-            return Problem(loc, f"{_shown(value)} is out of range ({EARLIEST_YEAR} to {LATEST_YEAR})",
-                           "value_error.timestamp_range")
+        if kind is str and len(value) > self.max_chars:
+            return Problem(loc, f"text of {len(value):,} characters; at most {self.max_chars:,} are allowed",
+                           "string_too_long")
+        if kind is dict or kind is list:
+            return Problem(loc, f"must be text, a number, true/false or null, not {_kind(value)}", "type_error")
+        if kind is float and value != value:  # NaN is not JSON; a file's empty cell is null here
+            return Problem(loc, "NaN is not a finite number: send a number, or null when unknown", "finite_number")
+        try:
+            if role == "category":
+                V.category(value, self.missing)
+            elif role == "id":
+                if V.lead_id(value) is None or V.is_missing(value, self.missing):
+                    return Problem(loc, "missing: the lead id cannot be null" if value is None
+                                   else "missing: the lead id is empty", "missing")
+            elif role == "number":
+                V.number(value, self.missing)
+            elif role == "yes_no":
+                V.yes_no(value, self.yes_words, self.no_words, self.missing)
+            elif role == "time" and not V.is_missing(value, self.missing):
+                V.iso_time_ns(value)
+        except V.Unreadable as exc:
+            return Problem(loc, exc.message, exc.kind)
         return None
 
     def _check_activities(self, activities: Any, where: tuple, times: list) -> list[Problem]:
@@ -431,73 +386,76 @@ class LeadValidator:
         return Problem(loc, f"must be text, not {_kind(what)}", "type_error")
 
     def _parse_times(self, times: list[tuple]) -> list[Problem]:
-        """Parse every collected time (text). Activity times are stored back as nanoseconds
-        since the epoch, UTC; lead times are only checked. Many at once are parsed with pandas
-        (ISO 8601, vectorised), the rest, and whatever pandas cannot read, one by one with the
-        features' own `timestamp_ns`; both give the same nanoseconds (microsecond precision,
-        naive times read as UTC)."""
+        """Read every collected time with `features.values.iso_time_ns` (ISO 8601 only).
+        Activity times are stored back as nanoseconds since the epoch, UTC; lead times are only
+        checked. Above BULK_TIMES they are read together by `iso_times_ns`, its column form."""
         texts = [owner[key] for owner, key, _, _, _ in times]
-        values: list[int | None]
         if len(texts) > BULK_TIMES:
             import pandas as pd
 
-            parsed = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601", errors="coerce")
-            parsed = parsed.dt.tz_localize(None).dt.floor("us")
-            missing = parsed.isna().to_numpy().tolist()
-            numbers = parsed.astype("datetime64[ns]").to_numpy().view("int64").tolist()
-            values = [(_time_ns(text) if gap else number) for text, gap, number in zip(texts, missing, numbers)]
+            values = V.iso_times_ns(pd.Series(texts, dtype=object)).tolist()
         else:
-            values = [_time_ns(text) for text in texts]
+            values = []
+            for text in texts:
+                try:
+                    values.append(V.iso_time_ns(text))
+                except V.Unreadable:
+                    values.append(V.NAT)
         problems = []
         for (owner, key, where, j, store), text, ns in zip(times, texts, values):
-            if ns is not None and _MIN_NS <= ns <= _MAX_NS:
+            if ns != V.NAT:
                 if store:
                     owner[key] = ns
                 continue
             loc = (*where, key) if j is None else (*where, j, key)
-            if ns is None:
-                problems.append(Problem(loc, f"not a time: {_shown(text)}; use ISO 8601 such as "
-                                        "2026-03-01T09:30:00Z", "datetime_parsing"))
-            else:
-                problems.append(Problem(loc, f"{_shown(text)} is out of range ({EARLIEST_YEAR} to {LATEST_YEAR})",
-                                        "value_error.timestamp_range"))
+            try:
+                V.iso_time_ns(text)
+                problems.append(Problem(loc, f"not a time: {_shown(text)}", "datetime_parsing"))
+            except V.Unreadable as exc:
+                problems.append(Problem(loc, exc.message, exc.kind))
         return problems
 
 
-def _time_ns(value: str) -> int | None:
-    """The features' reading of a time (text) in nanoseconds since the epoch, UTC, or None."""
-    try:
-        return timestamp_ns(value)
-    except (ValueError, OverflowError, TypeError):
-        return None
-
-
 # =============================================================================== outcomes
-def check_outcomes(items: list[OutcomeIn], max_chars: int, now: datetime) -> list[tuple[str, str, datetime]]:
-    """(lead_id, won|lost, closed_at as naive UTC) per item, or an InputError."""
+def check_outcomes(items: list[BaseModel], max_chars: int, now: datetime, id_key: str = LEAD_ID
+                   ) -> tuple[list[tuple[str, str, datetime]], list[str]]:
+    """((lead id, won|lost, closed_at as naive UTC) per item, the key each id came under), or
+    an InputError. Items are `outcome_models(id_key)` requests' items: the id under `id_key`
+    or, as before, `lead_id`."""
     problems: list[Problem] = []
-    out = []
+    out, keys = [], []
     for i, item in enumerate(items):
         loc = ("outcomes", i)
-        lead_id = item.lead_id
-        if not lead_id.strip():
-            problems.append(Problem((*loc, "lead_id"), "missing: the lead id is empty", "missing"))
+        sent = [(k, v) for k, v in item.model_dump(by_alias=True).items()
+                if k in (id_key, LEAD_ID) and v is not None]
+        key, lead_id = sent[0] if sent else (id_key, None)
+        keys.append(key)
+        if len(sent) > 1:
+            problems.append(Problem((*loc, id_key), f"the id is sent twice: send it in `{id_key}` only",
+                                    "value_error"))
+        elif lead_id is None:
+            problems.append(Problem((*loc, id_key), f"missing: every outcome needs the lead's id in `{id_key}`",
+                                    "missing"))
+        elif not lead_id:
+            problems.append(Problem((*loc, key), "missing: the lead id is empty", "missing"))
         elif len(lead_id) > max_chars:
-            problems.append(Problem((*loc, "lead_id"), f"text of {len(lead_id):,} characters; at most "
+            problems.append(Problem((*loc, key), f"text of {len(lead_id):,} characters; at most "
                                     f"{max_chars:,} are allowed", "string_too_long"))
         elif not lead_id.isprintable():
-            problems.append(Problem((*loc, "lead_id"), UNPRINTABLE_ID, "value_error"))
+            problems.append(Problem((*loc, key), UNPRINTABLE_ID, "value_error"))
         outcome = item.outcome.strip().casefold()
         if outcome not in ("won", "lost"):
             problems.append(Problem((*loc, "outcome"), f"{_shown(item.outcome)} is not an outcome: use won or lost",
                                     "outcome"))
-        closed = to_utc_naive(item.closed_at)
-        if not EARLIEST_YEAR <= closed.year <= LATEST_YEAR:
-            problems.append(Problem((*loc, "closed_at"), f"the year {closed.year} is out of range", "value_error.timestamp_range"))
-        elif (closed - now).total_seconds() > 24 * 3600:
+        try:
+            closed = check_moment(item.closed_at, (*loc, "closed_at"))
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if (closed - now).total_seconds() > 24 * 3600:
             problems.append(Problem((*loc, "closed_at"), f"{closed.isoformat()}Z is in the future: a deal is "
                                     "reported once it has closed", "value_error.future"))
         out.append((lead_id, outcome, closed))
     if problems:
         raise InputError(problems)
-    return out
+    return out, keys

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features import values as V
 from features.activity import positions
 from features.bundle import ModelBundle
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
+from serving.schema import answer_id_key
 from serving.treeshap import compile_booster
 
 ACTIVITIES_FIELD = "activities"
@@ -37,13 +39,18 @@ class LeadScorer:
             raise BundleError("the model bundle carries no dataset spec (spec.yaml); re-export it")
         self.spec = DatasetSpec.model_validate(yaml.safe_load(bundle.spec_yaml))
         self.transform = bundle.transform
-        self.reasons = ReasonWriter(self.transform, self.spec.reason_phrases)
+        # Category spellings come from the training profile; bundles exported before it kept
+        # them have none, and reasons show the cleaned value.
+        spellings = (bundle.profile or {}).get("spellings") or {}
+        self.reasons = ReasonWriter(self.transform, self.spec.reason_phrases, self.spec.display_names, spellings)
         # The booster as lookup tables: score and exact contributions in one pass (None: the
-        # trees are too large for tables, and LightGBM's predict and pred_contrib are used).
-        self.tables = compile_booster(bundle.booster)
+        # trees are too large for tables, and LightGBM's predict and pred_contrib are used; a
+        # logistic model answers the same calls itself).
+        self.tables = compile_booster(bundle.booster) if bundle.model_kind == "lightgbm" else None
         self.version = bundle.version
         lead = self.spec.leads
         self.id_field = lead.id
+        self.id_key = answer_id_key(lead.id)  # the id's key in answers and batch files
         self.lead_fields = [f for f in [lead.id, lead.created_at, *self.spec.profile_columns, *lead.after_contact]
                             if f is not None]
         act = self.spec.activities
@@ -87,7 +94,9 @@ class LeadScorer:
         else:
             X = transform.transform_records(
                 leads, [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads], moment)
-        return self._answers(X, leads, [str(lead.get(self.id_field)) for lead in leads], reasons)
+        field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
+        ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
+        return self._answers(X, leads, ids, reasons)
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed
@@ -108,23 +117,25 @@ class LeadScorer:
 
     def answer_dicts(self, ids: list[str], probability: np.ndarray,
                      written: list[tuple[list[str], list[str]]] | None) -> list[dict[str, Any]]:
-        """The API's answer per lead from its probability and its reasons (for, against)."""
+        """The API's answer per lead from its probability and its reasons (for, against); the
+        id under `id_key`, the spec's own id column name."""
         stages = self.bundle.stages_of(probability).tolist()
         rounded = [round(p, 6) for p in probability.tolist()]
         scores = np.rint(probability * 100).astype(int).tolist()
-        version = self.version
+        version, key = self.version, self.id_key
         out = []
         for i, lead_id in enumerate(ids):
             pros, cons = written[i] if written is not None else ([], [])
-            out.append({"lead_id": lead_id, "probability": rounded[i], "score": scores[i], "stage": stages[i],
+            out.append({key: lead_id, "probability": rounded[i], "score": scores[i], "stage": stages[i],
                         "reasons_for": pros, "reasons_against": cons, "model_version": version})
         return out
 
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
                     reasons: int = 3, progress: Callable[[int], None] | None = None,
                     chunk: int = 100_000) -> pd.DataFrame:
-        """Batch scoring of canonical frames (features.load): one row per lead, in chunks so
-        that memory stays bounded. Each activity is assigned to its lead once, up front."""
+        """Batch scoring of canonical frames (features.load): one row per lead, its id in the
+        column `id_key` (the spec's id column name), in chunks so that memory stays bounded.
+        Each activity is assigned to its lead once, up front."""
         moment = pd.Timestamp(as_of)
         if moment.tzinfo is not None:
             moment = moment.tz_convert("UTC").tz_localize(None)
@@ -155,7 +166,7 @@ class LeadScorer:
                 located = (owner[lo:hi] - start, type_code[lo:hi], t_ns[lo:hi])
             X = self.transform.transform_frame(part, None, as_of_all[start:start + chunk], located=located)
             p, grouped = self.probability_and_reasons(X, reasons > 0)
-            frame = pd.DataFrame({"lead_id": part_ids.to_numpy(), "probability": np.round(p, 6),
+            frame = pd.DataFrame({self.id_key: part_ids.to_numpy(), "probability": np.round(p, 6),
                                   "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p)})
             if grouped is not None:
                 frame["reasons_for"], frame["reasons_against"] = self.reasons.reasons_joined(grouped, X, reasons)
@@ -166,4 +177,13 @@ class LeadScorer:
             if progress:
                 progress(len(part))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["lead_id", "probability", "score", "stage", "reasons_for", "reasons_against", "model_version"])
+            columns=[self.id_key, "probability", "score", "stage", "reasons_for", "reasons_against", "model_version"])
+
+
+def _id_text(value: Any) -> str:
+    """`features.values.lead_id` as text ("" when missing; an unreadable one as it is: the API
+    refuses both before they get here)."""
+    try:
+        return V.lead_id(value) or ""
+    except V.Unreadable:
+        return str(value)

@@ -10,6 +10,11 @@ level, unknown top-level keys) are refused by BentoML's pydantic parsing with a 
 long...) by `serving.schema.LeadValidator` with a 400 in the same shape; too many leads or
 too large a body with a 413; outcomes for leads never scored with a 404.
 
+Every answer carries a lead's id under the dataset spec's own id column name ("Prospect ID"),
+and /outcomes takes it under that name (or `lead_id`, as before): `serving.schema.answer_id_key`.
+The OpenAPI document says so because the body models are made for the served spec when this
+module is imported (`leadscore serve` sets LEADSCORE_BUNDLE first; without it, `lead_id`).
+
 Latency: small requests (a few leads) are scored on the event loop, with no hop to a thread;
 larger ones in a worker thread so that health checks and small requests keep flowing. Scores
 are logged to the database by a background writer (serving.store). Python's cyclic garbage
@@ -22,6 +27,7 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,9 +39,8 @@ from starlette.responses import Response
 
 from serving.config import ServiceConfig
 from serving.runtime import fix_bentoml_request_timers, tune_gc
-from serving.schema import (InputError, LeadValidator, OutcomesRequest,
-                            OutcomesResponse, Problem, ScoreRequest, ScoreResponse, check_moment,
-                            check_outcomes, refuse)
+from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
+                            check_moment, check_outcomes, outcome_models, refuse, score_response_model)
 from serving.scorer import LeadScorer
 from serving.store import Outcome, ScoreStore
 
@@ -59,6 +64,25 @@ refused_requests = bentoml.metrics.Counter(
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def served_id_key() -> str:
+    """The answers' id key for the bundle LEADSCORE_BUNDLE names (its spec's id column), read
+    from its spec.yaml; `lead_id` when there is none to read (the service then refuses to
+    start anyway)."""
+    import yaml
+
+    try:
+        folder = os.environ.get("LEADSCORE_BUNDLE")
+        spec = yaml.safe_load((Path(folder) / "spec.yaml").read_text(encoding="utf-8")) if folder else None
+        return answer_id_key(str(spec["leads"]["id"])) if spec else LEAD_ID
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return LEAD_ID
+
+
+ID_KEY = served_id_key()
+ScoreResponse = score_response_model(ID_KEY)
+OutcomesRequest, OutcomesResponse = outcome_models(ID_KEY)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -221,6 +245,12 @@ class LeadScoringService:
         _quiet_client_errors()
         self.config = ServiceConfig.from_env()
         self.scorer = LeadScorer.from_bundle_dir(self.config.bundle)
+        if self.scorer.id_key != ID_KEY:  # the bodies were made for another bundle's spec
+            from serving.config import ConfigError
+
+            raise ConfigError(f"this process imported the service for answers keyed {ID_KEY!r}, but the "
+                              f"bundle's spec keys them {self.scorer.id_key!r}: set LEADSCORE_BUNDLE before "
+                              "serving.service is imported (`leadscore serve` does)")
         self.validator = LeadValidator.for_scorer(self.scorer, self.config.max_field_chars,
                                                   self.config.max_activities)
         self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
@@ -279,7 +309,8 @@ class LeadScoringService:
         self.validator.check_leads(leads, single=single)
         answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons)
         scored_at = utc_now()
-        self.store.log_scores(((a["lead_id"], a["probability"], a["stage"], a["model_version"]) for a in answers),
+        key = self.scorer.id_key
+        self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
                               scored_at)
         stages: dict[str, int] = {}
         for answer in answers:
@@ -307,7 +338,7 @@ class LeadScoringService:
             raise refuse(("outcomes",), f"{len(items):,} outcomes in one request; at most "
                          f"{self.config.max_leads:,} are allowed: split the batch", "too_long", status=413)
         now = utc_now()
-        checked = check_outcomes(items, self.config.max_field_chars, now)
+        checked, keys = check_outcomes(items, self.config.max_field_chars, now, ID_KEY)
         ids = [lead_id for lead_id, _, _ in checked]
         known = self.store.known_leads(ids)
         if len(known) < len(set(ids)) and self.config.workers > 1:
@@ -318,7 +349,7 @@ class LeadScoringService:
             known = self.store.known_leads(ids)
         unknown = [(i, lead_id) for i, lead_id in enumerate(ids) if lead_id not in known]
         if unknown:
-            raise InputError([Problem(("outcomes", i, "lead_id"), f"unknown lead {lead_id!r}: this service has "
+            raise InputError([Problem(("outcomes", i, keys[i]), f"unknown lead {lead_id!r}: this service has "
                                       "never scored it (score it first, or check the id)", "unknown_lead")
                               for i, lead_id in unknown], status=404, total=len(unknown))
         statuses = self.store.record_outcomes([Outcome(*item) for item in checked], now)
@@ -326,7 +357,7 @@ class LeadScoringService:
         for status, count in counts.items():
             if count:
                 outcomes_received.labels(status=status).inc(count)
-        return json_response({**counts, "outcomes": [{"lead_id": lead_id, "status": status}
+        return json_response({**counts, "outcomes": [{ID_KEY: lead_id, "status": status}
                                                      for lead_id, status in zip(ids, statuses)]})
 
     # ------------------------------------------------------------------------- GET routes

@@ -82,11 +82,33 @@ class StagePolicy(_Strict):
     min_stage_leads: int = Field(20, ge=1, description="A stage must hold at least this many holdout leads.")
 
 
-class PromotionRule(_Strict):
-    """A new version becomes champion only if it is at least as good on the same holdout."""
+Metric = Literal["roc_auc", "pr_auc", "log_loss", "brier"]
 
-    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
-    max_drop: float = Field(0.005, ge=0, description="Largest drop from the champion's score still accepted.")
+
+class PromotionRule(_Strict):
+    """The gates a new version passes to become champion, the first one included (see
+    training.promotion): no leaking feature, better than chance, not below the logistic
+    baseline, calibrated, and at least as good as the current champion on the same holdout."""
+
+    metric: Metric = Field("roc_auc", description="Holdout metric that picks the candidate model (on "
+                           "validation) and compares with the baseline and the champion: roc_auc, "
+                           "pr_auc (higher is better), log_loss, brier (lower is better).")
+    max_drop: float = Field(0.005, ge=0, description="Largest shortfall against the current champion's "
+                            "score on the same holdout still accepted, in units of `metric`.")
+    max_baseline_drop: float = Field(0.005, ge=0, description="Largest shortfall against the logistic "
+                                     "baseline on the holdout still accepted, in units of `metric`.")
+    max_ece: float = Field(0.03, gt=0, le=1, description="Largest expected calibration error accepted "
+                           "on the holdout.")
+    bootstrap_resamples: int = Field(500, ge=100, le=10_000, description="Resamples of the holdout for "
+                                     "the 95% interval of its ROC-AUC (the better-than-chance gate).")
+    bootstrap_seed: int = Field(7, description="Seed of the resampling: the same data gives the same interval.")
+
+
+class LogisticParams(_Strict):
+    """The regularised logistic model: the baseline, and a candidate when it does better."""
+
+    c: float = Field(1.0, gt=0, description="Inverse regularisation strength (as scikit-learn's C).")
+    max_iterations: int = Field(500, ge=10)
 
 
 class TrainingConfig(_Strict):
@@ -100,6 +122,11 @@ class TrainingConfig(_Strict):
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)
+    logistic: LogisticParams = Field(default_factory=LogisticParams)
+    candidates: list[Literal["lightgbm", "logistic"]] = Field(
+        default_factory=lambda: ["lightgbm", "logistic"], min_length=1,
+        description="Models that may be chosen; the one with the better validation `promotion.metric` "
+        "wins (the logistic model is fitted as the baseline either way).")
     stages: StagePolicy = Field(default_factory=StagePolicy)
     promotion: PromotionRule = Field(default_factory=PromotionRule)
     experiment: str = "leadscore"

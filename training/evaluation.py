@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
+
+from features.metrics import roc_auc
+
+
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
+
+
+def shortfall(metric: str, value: float, reference: float) -> float:
+    """How much worse `value` is than `reference` on `metric` (negative: better), whichever
+    way the metric points."""
+    return value - reference if metric in LOWER_IS_BETTER else reference - value
 
 
 def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
@@ -30,7 +41,7 @@ def evaluate(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     lift10, capture10 = top_share(label, probability, 0.10)
     lift20, capture20 = top_share(label, probability, 0.20)
     return {
-        "roc_auc": float(roc_auc_score(label, probability)),
+        "roc_auc": roc_auc(label, probability),
         "pr_auc": float(average_precision_score(label, probability)),
         "log_loss": float(log_loss(label, probability, labels=[0, 1])),
         "brier": float(brier_score_loss(label, probability)),

@@ -12,7 +12,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 def roc_figure(label, probability, baseline=None):
     fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in (("LightGBM (calibrated)", probability), ("logistic baseline", baseline)):
+    for name, p in (("chosen model (calibrated)", probability), ("logistic baseline", baseline)):
         if p is not None:
             fpr, tpr, _ = roc_curve(label, p)
             ax.plot(fpr, tpr, label=name)
@@ -59,7 +59,8 @@ def importance_figure(importance: dict[str, float], top: int = 20):
     items = list(importance.items())[:top][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(items) + 1))
     ax.barh([k for k, _ in items], [v for _, v in items])
-    ax.set(xlabel="total gain", title="Feature importance")
+    ax.set(xlabel="importance (LightGBM: total gain; logistic: mean |log-odds contribution|)",
+           title="Feature importance")
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,9 @@
-"""The model registry: MLflow tracking and registered versions, with the `champion` alias.
+"""The model registry: MLflow tracking and registered versions, with `champion` and
+`challenger` aliases.
+
+A champion per spec: each dataset spec trains its own registered model, `leadscore-<spec
+name>`, with its own champion (the version in use) and challenger (the latest version
+registered without being promoted). Nothing compares or replaces across specs.
 
 Embedded by default (a SQLite store and artifacts under models/), any tracking server with
 MLFLOW_TRACKING_URI. Every alias name and every registry call lives here, in one place.
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +27,9 @@ from features.bundle import ModelBundle
 from features.errors import LeadscoreError
 
 HISTORY_TAG = "champion_history"
+MODEL_PREFIX = "leadscore-"
+CHALLENGER_ALIAS = "challenger"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class RegistryError(LeadscoreError):
@@ -37,6 +46,18 @@ class VersionInfo:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def model_name_for(spec_name: str) -> str:
+    """The registered model of a dataset spec: `leadscore-<spec name>`."""
+    if not _SAFE_NAME.fullmatch(spec_name or ""):
+        raise RegistryError(f"the spec name {spec_name!r} cannot name a registered model or a folder: "
+                            "use letters, digits, '.', '_' and '-' (e.g. demo-crm) in the spec's `name`")
+    return MODEL_PREFIX + spec_name
+
+
+def spec_name_of(model_name: str) -> str:
+    return model_name.removeprefix(MODEL_PREFIX)
+
+
 def quiet_mlflow_environment() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -45,19 +66,54 @@ def quiet_mlflow_environment() -> None:
 
 
 class Registry:
-    def __init__(self, tracking_uri: str, artifact_root: Path, model_name: str = "lead-scorer",
+    """The registry store; with a model name, that one registered model (see `for_model`)."""
+
+    def __init__(self, tracking_uri: str, artifact_root: Path, model_name: str | None = None,
                  champion_alias: str = "champion", cache_dir: Path | None = None):
         self.tracking_uri = tracking_uri
         self.artifact_root = Path(artifact_root)
-        self.model_name = model_name
+        self._model_name = model_name
         self.champion_alias = champion_alias
-        self.cache_dir = Path(cache_dir) if cache_dir else self.artifact_root.parent / ".bundle-cache"
+        self.cache_root = Path(cache_dir) if cache_dir else self.artifact_root.parent / ".bundle-cache"
         self._client = None
 
     @classmethod
-    def from_settings(cls, settings) -> "Registry":
-        return cls(settings.resolved_tracking_uri, settings.artifact_root, settings.registered_model,
+    def from_settings(cls, settings, model_name: str | None = None) -> "Registry":
+        return cls(settings.resolved_tracking_uri, settings.artifact_root, model_name,
                    settings.champion_alias, settings.models_dir / ".bundle-cache")
+
+    def for_model(self, model_name: str) -> "Registry":
+        """The same store, for one registered model."""
+        other = Registry(self.tracking_uri, self.artifact_root, model_name, self.champion_alias, self.cache_root)
+        other._client = self._client
+        return other
+
+    @property
+    def model_name(self) -> str:
+        if self._model_name is None:
+            raise RegistryError("no registered model chosen: pass --spec")
+        return self._model_name
+
+    @property
+    def spec_name(self) -> str:
+        return spec_name_of(self.model_name)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache_root / self.model_name
+
+    def model_names(self) -> list[str]:
+        """Every registered leadscore model (`leadscore-<spec name>`) in the store, sorted."""
+        found = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'")
+        names = []
+        page = found
+        while True:
+            names += [m.name for m in page]
+            if not getattr(page, "token", None):
+                break
+            page = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'",
+                                                        page_token=page.token)
+        return sorted(n for n in names if n.startswith(MODEL_PREFIX))
 
     # ------------------------------------------------------------------------------ plumbing
     @property
@@ -137,10 +193,16 @@ class Registry:
         raise RegistryError(f"model {self.model_name!r} has no version {version} (versions: {known})")
 
     def champion(self) -> VersionInfo | None:
+        return self._aliased(self.champion_alias)
+
+    def challenger(self) -> VersionInfo | None:
+        return self._aliased(CHALLENGER_ALIAS)
+
+    def _aliased(self, alias: str) -> VersionInfo | None:
         if not self._model_exists():
             return None
-        alias = self.client.get_registered_model(self.model_name).aliases.get(self.champion_alias)
-        return None if alias is None else self.version(int(alias))
+        version = self.client.get_registered_model(self.model_name).aliases.get(alias)
+        return None if version is None else self.version(int(version))
 
     def bundle_path(self, version: int) -> Path:
         """Local folder of a version's bundle, downloaded once into the cache."""
@@ -169,12 +231,42 @@ class Registry:
         tags = self.client.get_registered_model(self.model_name).tags
         return [int(v) for v in tags.get(HISTORY_TAG, "").split(",") if v]
 
-    def set_champion(self, version: int, reason: str) -> None:
+    def set_champion(self, version: int, reason: str, tags: dict[str, str] | None = None) -> None:
+        """Make `version` the champion (it stops being the challenger)."""
         self.version(version)
         history = [v for v in self._history() if v != int(version)] + [int(version)]
         self.client.set_registered_model_alias(self.model_name, self.champion_alias, int(version))
         self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(map(str, history)))
-        self.client.set_model_version_tag(self.model_name, str(version), "promotion", reason)
+        aliases = self.client.get_registered_model(self.model_name).aliases
+        if str(aliases.get(CHALLENGER_ALIAS)) == str(int(version)):
+            self.client.delete_registered_model_alias(self.model_name, CHALLENGER_ALIAS)
+        self.tag_version(version, {"promotion": reason, **(tags or {})})
+
+    def set_challenger(self, version: int, reason: str, tags: dict[str, str] | None = None) -> None:
+        """Register `version` as the challenger: the latest version not promoted."""
+        self.client.set_registered_model_alias(self.model_name, CHALLENGER_ALIAS, int(version))
+        self.tag_version(version, {"promotion": reason, **(tags or {})})
+
+    def tag_version(self, version: int, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, str(int(version)), key, str(value))
+
+    def discard_version(self, version: int, champion_before: int | None) -> None:
+        """Undo a registration that did not complete: delete the version and put the champion
+        alias and history back as they were."""
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):
+            self.client.delete_model_version(self.model_name, str(int(version)))
+        history = [v for v in self._history() if v != int(version)]
+        with contextlib.suppress(MlflowException):
+            self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(map(str, history)))
+            if champion_before is not None:
+                self.client.set_registered_model_alias(self.model_name, self.champion_alias, int(champion_before))
+        shutil.rmtree(self.cache_dir / f"v{int(version)}", ignore_errors=True)
+        with contextlib.suppress(MlflowException):  # a model with no version left is no model
+            if not self.client.search_model_versions(f"name='{self.model_name}'"):
+                self.client.delete_registered_model(self.model_name)
 
     def rollback(self) -> tuple[int, int]:
         """Put the previous champion back; returns (from_version, to_version)."""
@@ -192,21 +284,21 @@ class Registry:
         return current.version, previous
 
 
-def export_bundle(registry: Registry, version: int | None, bundles_dir: Path) -> tuple[int, Path]:
-    """Copy a version's bundle (default: the champion) to bundles_dir/v<N>, and to
-    bundles_dir/champion when it is the champion. Returns (version, path)."""
+def export_bundle(registry: Registry, version: int | None, folder: Path) -> tuple[int, Path]:
+    """Copy a version's bundle (default: the champion) to folder/v<N>, and to folder/champion
+    when it is the champion; `folder` is the spec's own (models/bundles/<spec name>). Returns
+    (version, path)."""
     champion = registry.champion()
     if version is None:
         if champion is None:
-            raise RegistryError("there is no champion yet: train one with `leadscore train`")
+            raise RegistryError(f"{registry.model_name} has no champion yet: train one with `leadscore train`")
         version = champion.version
     source = registry.bundle_path(int(version))
     bundle = ModelBundle.load(source)
-    bundle.card = {**bundle.card, "version": str(version)}
-    target = bundle.save(Path(bundles_dir) / f"v{int(version)}")
+    bundle.card = {**bundle.card, "version": str(version), "registered_model": registry.model_name}
+    target = bundle.save(Path(folder) / f"v{int(version)}")
     if champion is not None and champion.version == int(version):
-        bundle.save(Path(bundles_dir) / "champion")
-        target = Path(bundles_dir) / "champion"
+        target = bundle.save(Path(folder) / "champion")
     return int(version), target
 
 

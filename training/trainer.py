@@ -1,10 +1,12 @@
-"""From examples to a calibrated model: time split, LightGBM with early stopping, a logistic
-regression baseline on the same features, calibration on held-out data, holdout evaluation,
-stage thresholds and the leakage report.
+"""From examples to a calibrated model: time split, two candidate models on the same features
+(LightGBM with early stopping, and the regularised logistic model that is also the baseline),
+the better on the validation slice kept, calibration on held-out data, holdout evaluation of
+both, stage thresholds and the leakage report.
 
 Splits, oldest to newest: `fit` (the older training examples), `validation` (the most recent
-training examples: early stopping and calibration), `holdout` (the most recent leads overall:
-evaluation and stage thresholds). Nothing is ever shuffled where dates exist.
+training examples: early stopping, choosing the candidate, calibration), `holdout` (the most
+recent leads overall: evaluation and stage thresholds). Nothing is ever shuffled where dates
+exist.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import pandas as pd
 
 from features.bundle import ModelBundle
 from features.examples import Examples
-from features.leakage import LeakageFinding, leakage_report, roc_auc
+from features.leakage import LeakageFinding, leakage_report
+from features.metrics import roc_auc
 from features.spec import DatasetSpec
 from features.transform import LeadTransform
 from training.calibration import fit_calibration
 from training.config import TrainingConfig
-from training.evaluation import evaluate
+from training.evaluation import evaluate, shortfall
+from training.logistic import fit_logistic
 from training.stages import StageDefinition, stage_thresholds
 
 
@@ -38,10 +42,22 @@ class Split:
 
 
 @dataclass
-class TrainingResult:
+class Candidate:
+    """One candidate model, calibrated, with its scores."""
+
+    name: str  # lightgbm | logistic
     bundle: ModelBundle
-    metrics: dict[str, float]  # holdout metrics of the calibrated model
-    baseline_metrics: dict[str, float]  # logistic regression on the same features
+    validation_score: float  # the promotion metric on the validation slice, before calibration
+    holdout_metrics: dict[str, float]
+    holdout_probability: np.ndarray
+    eligible: bool  # listed under `candidates` in the config
+
+
+@dataclass
+class TrainingResult:
+    bundle: ModelBundle  # the chosen candidate's
+    metrics: dict[str, float]  # holdout metrics of the chosen, calibrated model
+    baseline_metrics: dict[str, float]  # the logistic model on the same features and holdout
     validation_metrics: dict[str, float]
     stages: dict[str, StageDefinition]
     leakage: list[LeakageFinding]
@@ -55,6 +71,8 @@ class TrainingResult:
     best_iteration: int = 0
     trials: list = field(default_factory=list)
     config: TrainingConfig | None = None  # the settings used (after tuning, if any)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    chosen: str = "lightgbm"
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
@@ -106,26 +124,16 @@ def refit_lightgbm(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: Le
     return model.booster_
 
 
-def fit_baseline(X: np.ndarray, y: np.ndarray, split: Split, transform: LeadTransform):
-    """One-hot categories, impute and scale numbers, logistic regression."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    cat = transform.categorical_indices
-    num = [i for i in range(X.shape[1]) if i not in set(cat)]
-    columns = ColumnTransformer([
-        ("categories", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1),
-                                     OneHotEncoder(handle_unknown="ignore")), cat),
-        ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                                  StandardScaler()), num),
-    ])
-    model = make_pipeline(columns, LogisticRegression(max_iter=2000, C=1.0))
-    train = np.r_[split.fit, split.validation]
-    model.fit(X[train], y[train])
-    return model
+def fit_baseline(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: LeadTransform,
+                 config: TrainingConfig):
+    """The regularised logistic model on the given rows (training.logistic), with the same
+    monotone constraints as LightGBM."""
+    n_features = X.shape[1]
+    monotone = transform.monotone_constraints if config.model.monotone_activity else [0] * n_features
+    categories = {i: len(transform.category_codes[c]) for i, c in zip(transform.categorical_indices,
+                                                                       transform.categorical)}
+    return fit_logistic(X[rows], y[rows], categories, monotone, c=config.logistic.c,
+                        max_iterations=config.logistic.max_iterations)
 
 
 def _safe(name: str) -> str:
@@ -168,30 +176,44 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     best = int(model.best_iteration_ or booster.current_iteration())
     lap("lightgbm")
 
-    raw_validation = booster.predict(X[split.validation], num_iteration=best)
-    calibration = fit_calibration(config.calibration, raw_validation, y[split.validation])
+    logistic = fit_baseline(X, y, split.fit, transform, config)
+    lap("logistic")
+
+    # Both candidates learnt from the fit slice; the validation slice chooses and calibrates.
+    raw_validation = {"lightgbm": booster.predict(X[split.validation], num_iteration=best),
+                      "logistic": logistic.predict(X[split.validation])}
+    metric = config.promotion.metric
+    validation_score = {name: evaluate(y[split.validation], p)[metric] for name, p in raw_validation.items()}
+    calibration = {name: fit_calibration(config.calibration, p, y[split.validation])
+                   for name, p in raw_validation.items()}
     lap("calibration")
 
     refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
-        # the final model learns from every training example, the most recent included.
+        # the final models learn from every training example, the most recent included.
         trees = max(1, int(round(best * len(training_rows) / len(split.fit))))
-        final = refit_lightgbm(X, y, training_rows, transform, config, trees)
+        final = {"lightgbm": refit_lightgbm(X, y, training_rows, transform, config, trees),
+                 "logistic": fit_baseline(X, y, training_rows, transform, config)}
         lap("refit")
     else:
         # Keep only the trees early stopping chose, so every later caller scores the same model.
-        final = booster.__class__(model_str=booster.model_to_string(num_iteration=best))
-    bundle = ModelBundle(transform=transform, booster=final, calibration=calibration, stages={})
-    p_holdout = bundle.predict_proba(X[split.holdout])
-    p_validation = bundle.predict_proba(X[split.validation])
-    metrics = evaluate(y[split.holdout], p_holdout)
-    validation_metrics = evaluate(y[split.validation], p_validation)
-
-    baseline = fit_baseline(X, y, split, transform)
-    p_baseline = baseline.predict_proba(X[split.holdout])[:, 1]
-    baseline_metrics = evaluate(y[split.holdout], p_baseline)
-    lap("baseline")
+        final = {"lightgbm": booster.__class__(model_str=booster.model_to_string(num_iteration=best)),
+                 "logistic": logistic}
+    candidates: dict[str, Candidate] = {}
+    for name in ("lightgbm", "logistic"):
+        candidate_bundle = ModelBundle(transform=transform, booster=final[name], calibration=calibration[name],
+                                       stages={})
+        p = candidate_bundle.predict_proba(X[split.holdout])
+        candidates[name] = Candidate(name, candidate_bundle, validation_score[name], evaluate(y[split.holdout], p),
+                                     p, name in config.candidates)
+    chosen = choose_candidate(candidates, config.candidates, metric)
+    bundle = candidates[chosen].bundle
+    p_holdout = candidates[chosen].holdout_probability
+    metrics = candidates[chosen].holdout_metrics
+    validation_metrics = evaluate(y[split.validation], bundle.predict_proba(X[split.validation]))
+    p_baseline = candidates["logistic"].holdout_probability
+    baseline_metrics = candidates["logistic"].holdout_metrics
 
     order_ns = examples.order[split.holdout] if examples.as_of is not None else None
     stages = stage_thresholds(config.stages, y[split.holdout], p_holdout, order_ns)
@@ -201,17 +223,31 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     columns: dict[str, Any] = {name: X[training_rows, i] for i, name in enumerate(transform.names)}
     for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
         columns[column] = examples.leads[column].iloc[training_rows]
-    leakage = leakage_report(columns, y[training_rows], config.leakage_auc, set(spec.leads.after_contact))
+    leakage = leakage_report(columns, y[training_rows], config.leakage_auc, set(spec.leads.after_contact),
+                             set(spec.allow_leaky))  # vouched for in the spec: no gate
     lap("leakage")
 
-    gains = booster.feature_importance(importance_type="gain")
+    if chosen == "lightgbm":  # total gain of each feature's splits
+        gains = booster.feature_importance(importance_type="gain")
+    else:  # mean size of each feature's contribution to the log-odds
+        gains = np.abs(bundle.contributions(X[training_rows])[:, :-1]).mean(axis=0)
     importance = {n: float(g) for n, g in sorted(zip(transform.names, gains), key=lambda kv: -kv[1])}
     return TrainingResult(
         bundle=bundle, metrics=metrics, baseline_metrics=baseline_metrics,
         validation_metrics=validation_metrics, stages=stages, leakage=leakage, split=split,
         holdout_probability=p_holdout, baseline_probability=p_baseline, holdout_label=y[split.holdout],
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
-        feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config)
+        feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config,
+        candidates=candidates, chosen=chosen)
+
+
+def choose_candidate(candidates: dict[str, Candidate], eligible: list[str], metric: str) -> str:
+    """The eligible candidate with the best validation score; on a tie, the one listed first."""
+    best = eligible[0]
+    for name in eligible[1:]:
+        if shortfall(metric, candidates[name].validation_score, candidates[best].validation_score) < 0:
+            best = name
+    return best
 
 
 def best_achievable(truth: pd.DataFrame, holdout_ids: np.ndarray, holdout_label: np.ndarray) -> float | None:

@@ -33,8 +33,9 @@ def tune(X, y, split, transform, config: TrainingConfig, trials: int,
          fit=None, on_trial=None) -> tuple[TrainingConfig, list[Trial]]:
     """Try `trials` random settings (the configured ones first); return the config with the
     best validation ROC-AUC and every trial, for the run's nested records."""
-    from sklearn.metrics import log_loss, roc_auc_score
+    from sklearn.metrics import log_loss
 
+    from features.metrics import roc_auc
     from training.trainer import fit_lightgbm
 
     fit = fit or fit_lightgbm
@@ -48,7 +49,7 @@ def tune(X, y, split, transform, config: TrainingConfig, trials: int,
         p = model.booster_.predict(X[split.validation], num_iteration=model.best_iteration_ or None)
         trial = Trial(number, {k: params[k] for k in ("learning_rate", "num_leaves", "min_child_samples",
                                                         "colsample_bytree", "reg_lambda", "cat_smooth")},
-                      float(roc_auc_score(y[split.validation], p)),
+                      roc_auc(y[split.validation], p),
                       float(log_loss(y[split.validation], np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
                       int(model.best_iteration_ or model.n_estimators))
         results.append(trial)

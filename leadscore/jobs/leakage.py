@@ -1,5 +1,9 @@
-"""`leadscore leakage`: how well each column alone predicts the outcome, on the training
-examples (as of the scoring moment), with suspicious columns flagged."""
+"""`leadscore leakage`: how well each column alone predicts the outcome, on the examples
+training learns from (as of the scoring moment, the holdout left out), with the columns that
+leak flagged (rules in features.leakage). It checks exactly what `leadscore train` checks
+before fitting: exit 3 (`LEAK_EXIT`) when a model feature is flagged and not listed under
+`allow_leaky`, 0 otherwise. Flagged after-contact columns are shown but are no reason to fail:
+the spec already keeps them out of the model."""
 
 from __future__ import annotations
 
@@ -10,38 +14,58 @@ from rich.console import Console
 from rich.table import Table
 
 from features.examples import build_examples
-from features.leakage import LeakageFinding, leakage_report
+from features.leakage import (DEFAULT_LEAKAGE_AUC, FILLED_MIN_AUC, FILLED_MIN_RATIO, GAP_ABOVE_NEXT,
+                              GAP_MIN_AUC, LeakageFinding, training_leakage)
 from features.load import load_clean
 from features.spec import load_spec
-from features.transform import LeadTransform
+
+LEAK_EXIT = 3  # a model feature is flagged
 
 
-def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = 0.95,
+def _role(f: LeakageFinding) -> str:
+    if f.after_contact:
+        return "excluded"
+    return "allowed" if f.allowed else "feature"
+
+
+def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DEFAULT_LEAKAGE_AUC,
                 console: Console | None = None) -> list[LeakageFinding]:
     console = console or Console()
     spec = load_spec(spec_path)
     _, tables, _ = load_clean(spec, data)
     examples = build_examples(spec, tables)
-    transform = LeadTransform.fit(spec, examples.leads, tables.activities)
-    X = transform.transform_frame(examples.leads, tables.activities, examples.as_of)
-    columns = {name: X[:, i] for i, name in enumerate(transform.names)}
-    for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
-        columns[column] = examples.leads[column]
-    report = leakage_report(columns, examples.label, threshold, set(spec.leads.after_contact))
+    report = training_leakage(spec, examples, tables.activities, threshold)
+    rows = len(examples.split_by_time(spec.holdout_fraction)[0])
 
-    table = Table(title=f"Single-column ROC-AUC against the outcome: {spec.name}, {len(examples):,} examples")
-    for name in ("column", "role", "ROC-AUC", "where filled", "filled", "flag"):
-        table.add_column(name, justify="left" if name in ("column", "role", "flag") else "right")
+    table = Table(title=f"Single-column ROC-AUC against the outcome: {spec.name}, {rows:,} training examples",
+                  caption="excluded: after_contact, not a model input; allowed: a feature under allow_leaky; "
+                  "filled won/lost: share of won and of lost leads with the column filled in")
+    for name in ("column", "role", "ROC-AUC", "where filled", "filled", "filled won/lost", "flag"):
+        table.add_column(name, justify="left" if name in ("column", "role", "flag") else "right",
+                         no_wrap=name not in ("column", "where filled", "filled won/lost"))
     for f in report:
-        table.add_row(f.column, "after contact (excluded)" if f.after_contact else "feature", f"{f.auc:.3f}",
+        table.add_row(f.column, _role(f), f"{f.auc:.3f}",
                       "" if np.isnan(f.auc_where_filled) else f"{f.auc_where_filled:.3f}", f"{f.filled_share:.0%}",
+                      "" if np.isnan(f.filled_won) else f"{f.filled_won:.0%}/{f.filled_lost:.0%}",
                       "[bold red]LEAKS[/]" if f.flagged else "")
     console.print(table)
-    features = [f.column for f in report if f.flagged and not f.after_contact]
-    if features:
-        console.print(f"[bold red]{len(features)} feature(s) predict the outcome suspiciously well[/]: "
-                      + ", ".join(features) + ". If sales fill them in after contact, list them under "
-                      "leads.after_contact in the spec.")
+    console.print(f"flagged: ROC-AUC {threshold:.2f} or more alone or where filled in; or {GAP_MIN_AUC:.2f} or more "
+                  f"and {GAP_ABOVE_NEXT:.2f} above every other feature; or filled in mostly for one outcome "
+                  f"(ROC-AUC of being filled in {FILLED_MIN_AUC:.2f} or more, or {FILLED_MIN_RATIO:.0f} times as "
+                  "often for one outcome).", highlight=False)
+    for f in report:
+        if f.flagged:
+            role = {"excluded": "after_contact, excluded", "allowed": "allow_leaky"}.get(_role(f), "feature")
+            console.print(f"  {f.column} ({role}): {f.describe()}", highlight=False, soft_wrap=True)
+    leaks = [f.column for f in report if f.leaks_into_model]
+    if leaks:
+        console.print(f"[bold red]{len(leaks)} feature(s) leak the outcome[/]: " + ", ".join(leaks)
+                      + ". `leadscore train` refuses them: if sales fill them in after contact, list them under "
+                      "leads.after_contact in the spec; if they are known before contact and you have checked "
+                      "them, list them under allow_leaky.", soft_wrap=True)
     else:
-        console.print(f"no feature reaches ROC-AUC {threshold} on its own")
+        console.print(f"no feature reaches ROC-AUC {threshold} on its own, stands far above the others or is "
+                      "filled in mostly for one outcome" + (" (apart from those under allow_leaky)"
+                                                             if any(f.flagged and f.allowed for f in report) else ""),
+                      soft_wrap=True)
     return report

@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -43,25 +43,25 @@ class ScoreResult:
 
 def parse_as_of(text: str | None) -> datetime:
     """--as-of as a naive UTC datetime; default now."""
+    from features.values import Unreadable, iso_time_ns
+
     if text is None:
         return datetime.now(timezone.utc).replace(tzinfo=None)
     try:
-        moment = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        moment = None
-    if moment is None or moment is pd.NaT:
-        raise DataError(f"--as-of {text!r} is not a time: use ISO 8601, e.g. 2026-03-01 or 2026-03-01T09:30:00Z")
-    if moment.tzinfo is not None:
-        moment = moment.tz_convert("UTC").tz_localize(None)
-    return moment.to_pydatetime()
+        ns = iso_time_ns(text)
+    except Unreadable as exc:
+        raise DataError(f"--as-of: {exc.message} (e.g. 2026-03-01 or 2026-03-01T09:30:00Z)") from None
+    return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
 
 
 def _read_leads(spec, path: Path) -> pd.DataFrame:
     from features.load import read_table
 
-    leads = read_table(path, "leads")
+    leads = read_table(path, "leads", spec.leads)
     lead = spec.leads
-    needed = [c for c in (lead.id, lead.created_at, *spec.profile_columns) if c]
+    from features.spec import ROW_NUMBER
+
+    needed = [c for c in (lead.id, lead.created_at, *spec.profile_columns) if c and c != ROW_NUMBER]
     missing = [c for c in needed if c not in leads.columns]
     if missing:
         known = ", ".join(map(repr, list(leads.columns)[:12]))
@@ -74,7 +74,10 @@ def _read_leads(spec, path: Path) -> pd.DataFrame:
     return leads
 
 
-def _read_activities(spec, path: Path | None, lead_ids: pd.Series) -> tuple[pd.DataFrame | None, Path | None]:
+def _read_activities(spec, path: Path | None, lead_ids: pd.Series
+                     ) -> tuple[pd.DataFrame | None, Path | None, str | None]:
+    """(the activities of the given leads, the file they came from, a note counting the rows
+    of other leads that were left out, with examples, or None)."""
     from features.load import read_table
 
     act = spec.activities
@@ -82,41 +85,47 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series) -> tuple[pd.D
         if path is not None:
             raise DataError(f"--activities {path}: the spec {spec.name!r} has no activities table; "
                             "leave --activities out")
-        return None, None
+        return None, None, None
     if path is None:
         path = spec.table_path(act.file)
         if not path.exists():
             raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
                             "counts activities, so pass --activities FILE (or put the file there)")
-    activities = read_table(path, "activities")
+    activities = read_table(path, "activities", spec.activities)
     missing = [c for c in (act.lead_id, act.time, act.type, act.value) if c and c not in activities.columns]
     if missing:
         raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
                         "names it under activities")
     keep = _of_leads(activities[act.lead_id], lead_ids)
+    if len(keep) and not keep.any():
+        examples = ", ".join(map(repr, pd.unique(activities[act.lead_id].dropna().astype(str))[:5]))
+        raise DataError(f"{path}: none of its {len(keep):,} activities belongs to a lead of the leads file "
+                        f"(activity ids such as {examples}); the two files use different ids or come from "
+                        "different exports. Fix the export, or pass the right --activities file")
+    left_out, note = int((~keep).sum()), None
+    if left_out:
+        examples = ", ".join(map(str, pd.unique(activities.loc[~keep, act.lead_id].astype(str))[:5]))
+        note = (f"{left_out:,} of {len(keep):,} activities belong to no lead of this file and were left out "
+                f"(e.g. {examples})")
     if not keep.all():
         activities = activities.loc[keep].reset_index(drop=True)
         if isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
             activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
-    return activities, path
+    return activities, path, note
 
 
 def _of_leads(column: pd.Series, lead_ids: pd.Series):
     """Which rows of an activity lead-id column belong to the given leads (a boolean array).
-    Arrow's hash lookup, on the distinct values of a categorical column: seconds faster on
-    20 million rows than pandas' isin over Arrow-backed text."""
-    import numpy as np
+    Ids are compared as `features.values.lead_id` reads them (' 101', 101 and '101.0' are one
+    id), each distinct id once, then looked up with Arrow's hash set."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wanted = pa.array(lead_ids.astype(str).unique().astype(object), type=pa.string())
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        known = pc.is_in(pa.array(column.cat.categories.astype(str).to_numpy(object), type=pa.string()),
-                         value_set=wanted).to_numpy(zero_copy_only=False)
-        return (codes >= 0) & known[np.maximum(codes, 0)]
-    values = pa.array(column.astype(str).to_numpy(object), type=pa.string())
-    return pc.is_in(values, value_set=wanted).to_numpy(zero_copy_only=False) & column.notna().to_numpy()
+    from features.values import read_ids
+
+    wanted = pa.array(pd.unique(pd.Series(read_ids(lead_ids).values).dropna()).astype(object), type=pa.string())
+    ids = pa.array(read_ids(column).values, type=pa.string())
+    return pc.is_in(ids, value_set=wanted).fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
@@ -164,7 +173,7 @@ class _Progress:
             self.progress.__exit__(*exc)
 
 
-def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: Path | None = None,
+def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path, *, bundle: Path | None = None,
               as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
               settings: Settings | None = None, console: Console | None = None,
               show_progress: bool = True) -> ScoreResult:
@@ -182,17 +191,24 @@ def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: P
     if output_path.suffix not in FORMATS:
         raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
     if not input_path.is_file():
-        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv or .parquet)")
-    if input_path.suffix not in FORMATS:
-        raise DataError(f"INPUT {input_path}: unknown file type {input_path.suffix!r}; use .csv or .parquet")
+        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv, .xlsx or .parquet)")
+    from features.read import READABLE_SUFFIXES
+
+    if input_path.suffix.lower() not in READABLE_SUFFIXES:
+        raise DataError(f"INPUT {input_path}: unknown file type {input_path.suffix!r}; use "
+                        f"{', '.join(READABLE_SUFFIXES)}")
     if output_path.resolve() == input_path.resolve():
         raise DataError("OUTPUT is the INPUT file: write the scores to another file")
     if not 0 <= reasons <= 5:
         raise DataError(f"--reasons {reasons}: give 0 to 5 reasons per lead")
     moment = parse_as_of(as_of)
-    spec = load_spec(spec_path)
-    path = resolve_bundle(settings, bundle, echo=lambda text: err.print(text))
+    # --spec: a spec file (its champion scores it), or a spec or model name (the spec the
+    # model carries reads the file); left out, the only model there is.
+    spec = load_spec(spec_path) if spec_path is not None and Path(spec_path).is_file() else None
+    path = resolve_bundle(settings, bundle, echo=lambda text: err.print(text),
+                          spec=spec.name if spec is not None else spec_path)
     scorer = LeadScorer.from_bundle_dir(path)
+    spec = spec or scorer.spec
     if scorer.spec.name != spec.name:
         raise LeadscoreError(f"the model (version {scorer.version}) was trained with the dataset spec "
                              f"{scorer.spec.name!r}, not {spec.name!r}: pass --spec for {scorer.spec.name!r} "
@@ -201,7 +217,8 @@ def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: P
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     leads = _read_leads(spec, input_path)
-    acts, acts_path = _read_activities(spec, activities, leads[spec.leads.id])
+    ids = leads[spec.leads.id] if spec.leads.id in leads else pd.Series(range(1, len(leads) + 1)).astype(str)
+    acts, acts_path, left_out = _read_activities(spec, activities, ids)
     raw = CRMTables(leads=leads, activities=acts, paths={"leads": input_path, **({"activities": acts_path} if acts_path else {})})
     cleaned, cleaning = clean(spec, raw)
     canonical = coerce(spec, cleaned)
@@ -229,13 +246,12 @@ def run_score(spec_path: Path, input_path: Path, output_path: Path, *, bundle: P
     seconds["score"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    scores = scores.rename(columns={"lead_id": spec.leads.id})
-    _write_atomically(scores, output_path)
+    _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
     seconds["write"] = time.perf_counter() - started
 
     stages = {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
     result = ScoreResult(output_path, len(scores), scorer.version, moment, stages, seconds)
-    _print_summary(console, result, cleaning.lines(), report.notes)
+    _print_summary(console, result, cleaning.lines(), [*([left_out] if left_out else []), *report.notes])
     return result
 
 

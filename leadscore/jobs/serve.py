@@ -1,7 +1,9 @@
-"""`leadscore serve`: start the scoring service on the champion model.
+"""`leadscore serve`: start the scoring service on a spec's champion model.
 
-Which model: `--bundle PATH` if given; else the exported champion (models/bundles/champion);
-else the registry's champion, exported first. With none of them the service refuses to start.
+Which model: `--bundle PATH` if given; else the champion of the spec `--spec` names (a spec
+file, spec name or model name; left out, the only one there is): its exported bundle
+(models/bundles/<spec name>/champion), else the registry's champion, exported first. With none
+of them the service refuses to start.
 Everything the BentoML workers need is checked here first (the bundle loads, the database
 takes the tables, the port is free), so a mistake is one clear message, not a crashing worker.
 """
@@ -19,35 +21,33 @@ NO_CHAMPION = "no champion model: train one with `leadscore train --spec ...`"
 DEFAULT_PORT = 3000
 
 
-def _registry_may_exist(settings: Settings) -> bool:
-    """False when the tracking URI is a SQLite file that does not exist: then there is no
-    registry to ask, and MLflow would only create an empty one."""
-    uri = settings.resolved_tracking_uri
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).exists()
-    return True
-
-
-def resolve_bundle(settings: Settings, bundle: Path | None = None, echo=print) -> Path:
+def resolve_bundle(settings: Settings, bundle: Path | None = None, echo=print,
+                   spec: str | Path | None = None) -> Path:
     """The model bundle folder to serve (see the module docstring)."""
+    from leadscore.jobs.models import registry_may_exist, resolve_model
+
     if bundle is not None:
         bundle = Path(bundle)
         if not (bundle / "bundle.json").is_file():
             raise LeadscoreError(f"--bundle {bundle}: not a model bundle (no bundle.json); pass a folder "
-                                 "written by `leadscore export`, e.g. models/bundles/champion")
+                                 "written by `leadscore export`, e.g. models/bundles/demo-crm/champion")
         return bundle
-    champion = settings.bundles_dir / "champion"
+    name = resolve_model(settings, spec, with_bundles=True, none_message=NO_CHAMPION)
+    from training.registry import spec_name_of
+
+    champion = settings.champion_bundle_dir(spec_name_of(name))
     if (champion / "bundle.json").is_file():
         return champion
-    if _registry_may_exist(settings):
+    if registry_may_exist(settings):
         from training.registry import Registry, export_bundle
 
-        registry = Registry.from_settings(settings)
+        registry = Registry.from_settings(settings, name)
         if registry.champion() is not None:
-            version, path = export_bundle(registry, None, settings.bundles_dir)
-            echo(f"exported the registry's champion (version {version}) to {path}")
+            version, path = export_bundle(registry, None, settings.spec_bundles_dir(registry.spec_name))
+            echo(f"exported the registry's champion of {name} (version {version}) to {path}")
             return path
-    raise LeadscoreError(NO_CHAMPION)
+    raise LeadscoreError(f"{name} has no champion model: train one with `leadscore train --spec ...`, "
+                         "or promote a version with `leadscore promote`")
 
 
 def check_port(host: str, port: int) -> None:
@@ -71,14 +71,14 @@ def service_environment(settings: Settings, bundle: Path, workers: int) -> dict[
     return ServiceConfig.from_env(env).to_env()
 
 
-def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print):
+def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, spec: str | Path | None = None):
     """Resolve and load the model, create the tables; returns (scorer, environment)."""
     from serving.scorer import LeadScorer
     from serving.store import create_tables, make_engine
 
     if workers < 1:
         raise LeadscoreError(f"--workers {workers}: at least one worker is needed")
-    path = resolve_bundle(settings, bundle, echo)
+    path = resolve_bundle(settings, bundle, echo, spec)
     scorer = LeadScorer.from_bundle_dir(path)
     env = service_environment(settings, path, workers)
     engine = make_engine(env["LEADSCORE_DATABASE_URL"])
@@ -90,10 +90,11 @@ def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print):
 
 
 def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = None,
-              host: str = "0.0.0.0", settings: Settings | None = None, echo=print) -> None:
+              host: str = "0.0.0.0", settings: Settings | None = None, echo=print,
+              spec: str | Path | None = None) -> None:
     """Start the service in the foreground until it is stopped (Ctrl-C or SIGTERM)."""
     settings = settings or get_settings()
-    scorer, env = prepare(settings, bundle, workers, echo)
+    scorer, env = prepare(settings, bundle, workers, echo, spec)
     check_port(host, port)
     os.environ.update(env)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
@@ -102,7 +103,7 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
 
     LeadScoringService.config["workers"] = workers
     shown = "localhost" if host in ("0.0.0.0", "::") else host
-    echo(f"serving model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on http://{shown}:{port} "
+    echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on http://{shown}:{port} "
          f"with {workers} worker{'s' if workers > 1 else ''}; API docs at http://{shown}:{port}/ ; "
          "Ctrl-C to stop")
     LeadScoringService.serve_http(port=port, host=host)

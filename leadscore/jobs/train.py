@@ -1,6 +1,8 @@
 """`leadscore train`: validate, build point-in-time examples, train, evaluate, set the stage
-thresholds, track the run in MLflow, register the version and decide whether it becomes the
-champion. If validation fails, nothing is trained and nothing is registered."""
+thresholds, check the promotion gates (training.promotion), track the run in MLflow, register
+the version in the spec's own model (`leadscore-<spec name>`) and make it the champion or the
+challenger. If validation or training fails, nothing is registered; a failure after registering
+removes the version again. Every gate is decided before anything is registered."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,13 +18,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.leakage import roc_auc
 from features.spec import load_spec
+from leadscore.jobs.models import current_user
 from leadscore.settings import Settings, get_settings
 
 Promote = Literal["auto", "force", "never"]
-STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "calibration", "refit", "baseline",
-         "stages", "leakage", "mlflow", "champion"]
+STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "logistic", "calibration", "refit",
+         "stages", "leakage", "gates", "mlflow", "champion"]
+NOT_PROMOTED_EXIT = 4  # `--promote auto` and a gate failed: registered as challenger, not champion
 
 
 @dataclass
@@ -37,6 +40,9 @@ class TrainOutcome:
     best_achievable_auc: float | None
     run_id: str
     timings: dict[str, float]
+    gate_decision: Any = None  # training.promotion.Decision
+    model_name: str = ""
+    chosen: str = ""  # the candidate model kept: lightgbm or logistic
 
 
 class _Steps:
@@ -69,29 +75,26 @@ def _truth(tables_paths: dict[str, Path]) -> pd.DataFrame | None:
     return None
 
 
-def score_on_holdout(bundle, examples, holdout: np.ndarray, activities) -> float:
-    """ROC-AUC of a (champion) bundle on the given holdout examples, with its own transform."""
-    leads = examples.leads.iloc[holdout]
-    as_of = examples.as_of[holdout] if examples.as_of is not None else None
-    X = bundle.transform.transform_frame(leads, activities, as_of)
-    return roc_auc(examples.label[holdout], bundle.predict_proba(X))
-
-
 def run_train(spec_path: Path, config_path: Path | None = None, data: Path | None = None,
               promote: Promote = "auto", settings: Settings | None = None,
-              console: Console | None = None, show_progress: bool = True, tune: int = 0) -> TrainOutcome:
+              console: Console | None = None, show_progress: bool = True, tune: int = 0,
+              by: str | None = None) -> TrainOutcome:
     from features.examples import build_examples
+    from features.leakage import refuse_leaking_columns, training_leakage
     from features.load import load_clean
     from features.profile import DataProfile
     from features.validation import validate_tables
     from training.config import load_config
-    from training.registry import Registry, export_bundle
+    from training.promotion import ChampionOnHoldout, champion_on_holdout, check_gates, decide
+    from training.holdout import log_holdout_predictions
+    from training.registry import Registry, export_bundle, model_name_for
     from training.trainer import best_achievable, train_model
 
     settings = settings or get_settings()
     console = console or Console()
     err = Console(stderr=True)
     spec = load_spec(spec_path)
+    model_name = model_name_for(spec.name)  # a spec name that cannot name a model fails before training
     config = load_config(config_path)
 
     import time
@@ -107,6 +110,10 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
     with _Steps(err, show_progress) as step:
         cleaned, tables, cleaning = load_clean(spec, data)
+        from leadscore.jobs.validate import reading_lines
+
+        for line in reading_lines(cleaned, tables):
+            err.print(f"  {line}")
         step("load")
         lap("load")
         report = validate_tables(spec, cleaned, tables, purpose="train")
@@ -115,8 +122,18 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         if not report.success:
             console.print(report.summary())
             report.raise_if_failed()
+        if report.rejected:
+            from features.validation import write_rejects
+            from leadscore.jobs.validate import default_docs_dir
+
+            for table, path in write_rejects(report, default_docs_dir(spec)).items():
+                console.print(f"dropped {len(report.rejected[table]):,} invalid rows "
+                              f"(drop_invalid_rows): {path}")
         examples = build_examples(spec, tables)
         step("examples")
+        # A lead column that leaks the outcome stops training before anything is fitted or registered.
+        refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
+                                                      config.min_category_count))
         result = train_model(spec, examples, tables.activities, config, step=step, tune_trials=tune,
                              on_trial=lambda t: err.print(f"  trial {t.number}/{tune}: validation ROC-AUC "
                                                           f"{t.validation_roc_auc:.4f} {t.params}"))
@@ -131,12 +148,15 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
         metrics |= {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
         metrics |= {f"validation_{k}": v for k, v in result.validation_metrics.items()}
+        metrics |= {f"lightgbm_{k}": v for k, v in result.candidates["lightgbm"].holdout_metrics.items()}
+        metrics |= {f"{name}_validation_{config.promotion.metric}": c.validation_score
+                    for name, c in result.candidates.items()}
         metrics["best_iteration"] = result.best_iteration
         if best is not None:
             metrics["best_achievable_roc_auc"] = best
             metrics["gap_to_best_roc_auc"] = best - result.metrics["roc_auc"]
         bundle = result.bundle
-        bundle.card = {"spec": spec.name, "trained_at": trained_at, "data_window": window,
+        bundle.card = {"spec": spec.name, "model": result.chosen, "trained_at": trained_at, "data_window": window,
                        "examples": {"fit": len(result.split.fit), "validation": len(result.split.validation),
                                     "holdout": len(result.split.holdout), "excluded": examples.excluded},
                        "holdout_metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
@@ -145,63 +165,85 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
         bundle.spec_yaml = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
 
-        registry = Registry.from_settings(settings)
+        registry = Registry.from_settings(settings, model_name)
+        champion = registry.champion()
+        champion_on_new_holdout = None
+        if champion is not None:
+            try:
+                champion_bundle = registry.load_bundle(champion.version)
+            except Exception as exc:  # noqa: BLE001 - an unreadable champion fails its gate, no more
+                champion_on_new_holdout = ChampionOnHoldout(champion.version, None, f"{type(exc).__name__}: {exc}")
+            else:
+                champion_on_new_holdout = champion_on_holdout(champion.version, champion_bundle, examples,
+                                                              result.split.holdout, tables.activities)
+        gates = check_gates(result, config.promotion, champion_on_new_holdout)
+        decision = decide(promote, gates, champion.version if champion else None,
+                          by=current_user(by) if promote == "force" else None)
+        step("gates")
+
         mlflow = registry.mlflow
         experiment = registry.experiment_id(config.experiment)
-        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment,
-                                                                     run_name=f"train-{spec.name}") as run:
-            bundle_dir = bundle.save(Path(tmp) / "bundle")
-            _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle)
-            for trial in result.trials:
-                with mlflow.start_run(experiment_id=experiment, run_name=f"trial-{trial.number}", nested=True):
-                    mlflow.log_params(trial.params)
-                    mlflow.log_metrics({"validation_roc_auc": trial.validation_roc_auc,
-                                        "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
-            example = _input_example(spec, cleaned)
-            version = registry.log_model_version(bundle_dir, example, run.info.run_id)
-            step("mlflow")
+        version = None
+        try:
+            with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment,
+                                                                         run_name=f"train-{spec.name}") as run:
+                bundle_dir = bundle.save(Path(tmp) / "bundle")
+                _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle)
+                log_holdout_predictions(mlflow, result, examples)  # for `leadscore stages`
+                for trial in result.trials:
+                    with mlflow.start_run(experiment_id=experiment, run_name=f"trial-{trial.number}", nested=True):
+                        mlflow.log_params(trial.params)
+                        mlflow.log_metrics({"validation_roc_auc": trial.validation_roc_auc,
+                                            "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
+                tags = _log_decision(mlflow, decision, champion_on_new_holdout, result)
+                example = _input_example(spec, cleaned)
+                version = registry.log_model_version(bundle_dir, example, run.info.run_id)
+                registry.bundle_path(version)  # fetched back now: a failure here leaves nothing registered
+                step("mlflow")
+                mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(version)})
+                if decision.promoted:
+                    registry.set_champion(version, decision.summary, tags)
+                    export_bundle(registry, version, settings.spec_bundles_dir(spec.name))
+                else:
+                    registry.set_challenger(version, decision.summary, tags)
+                step("champion")
+                lap("mlflow+champion")
+        except BaseException:
+            if version is not None:  # registered, then failed: undo it
+                registry.discard_version(version, champion.version if champion else None)
+            raise
 
-            challenger = result.metrics[config.promotion.metric]
-            champion = registry.champion()
-            champion_score = None
-            if champion is not None:
-                champion_bundle = registry.load_bundle(champion.version)
-                champion_score = (score_on_holdout(champion_bundle, examples, result.split.holdout, tables.activities)
-                                  if config.promotion.metric == "roc_auc" else None)
-            promoted, decision = decide(promote, challenger, champion_score, champion.version if champion else None,
-                                        config.promotion.max_drop, config.promotion.metric)
-            mlflow.set_tags({"promotion_decision": decision, "registered_version": str(version)})
-            if champion_score is not None:
-                mlflow.log_metric(f"champion_holdout_{config.promotion.metric}", champion_score)
-            mlflow.log_metric("promoted", float(promoted))
-            if promoted:
-                registry.set_champion(version, decision)
-                export_bundle(registry, version, settings.bundles_dir)
-            else:
-                registry.client.set_model_version_tag(registry.model_name, str(version), "promotion", decision)
-            step("champion")
-            lap("mlflow+champion")
-
-    _print_summary(console, spec.name, version, result, best, decision, cleaning, examples)
-    return TrainOutcome(version, promoted, decision, metrics, challenger, champion_score,
+    _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,
+                   config.promotion.metric)
+    metric = config.promotion.metric
+    champion_score = (champion_on_new_holdout.metrics or {}).get(metric) if champion_on_new_holdout else None
+    return TrainOutcome(version, decision.promoted, decision.summary, metrics, result.metrics[metric], champion_score,
                         {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id,
-                        {**timings, **{f"  {k}": v for k, v in result.timings.items()}})
+                        {**timings, **{f"  {k}": v for k, v in result.timings.items()}}, decision,
+                        registry.model_name, result.chosen)
 
 
-def decide(promote: Promote, challenger: float, champion: float | None, champion_version: int | None,
-           max_drop: float, metric: str = "roc_auc") -> tuple[bool, str]:
-    """The champion/challenger rule: (promote?, the decision in words)."""
-    if promote == "force":
-        return True, f"promoted by hand (--promote force); {metric} {challenger:.4f}"
-    if promote == "never":
-        return False, f"not promoted (--promote never); {metric} {challenger:.4f}"
-    if champion is None:
-        return True, f"promoted: first champion ({metric} {challenger:.4f})"
-    if challenger >= champion - max_drop:
-        return True, (f"promoted: {metric} {challenger:.4f} vs champion v{champion_version} {champion:.4f} "
-                      f"on the same holdout (allowed drop {max_drop})")
-    return False, (f"not promoted: {metric} {challenger:.4f} is more than {max_drop} below champion "
-                   f"v{champion_version}'s {champion:.4f} on the same holdout")
+def _log_decision(mlflow, decision, champion, result) -> dict[str, str]:
+    """Each gate and the decision as run tags and metrics; returns the tags the registered
+    version carries too."""
+    for gate in decision.gates:
+        mlflow.set_tags({f"gate.{gate.name}": "pass" if gate.passed else "fail",
+                         f"gate.{gate.name}.detail": gate.detail[:4000]})
+        if gate.values:
+            mlflow.log_metrics(gate.values)
+    if champion is not None and champion.metrics is not None:
+        mlflow.log_metrics({f"champion_holdout_{k}": float(v) for k, v in champion.metrics.items()
+                            if np.isfinite(v)})
+    mlflow.log_metric("promoted", float(decision.promoted))
+    mlflow.log_metric("gates_failed", float(len(decision.failed)))
+    tags = {"promotion_mode": decision.mode, "failed_gates": ",".join(decision.failed) or "none",
+            "model": result.chosen}
+    if champion is not None:
+        tags["compared_with_champion"] = f"v{champion.version}"
+    if decision.mode == "force":
+        tags |= {"promotion_forced": "true", "forced_by": decision.by or "unknown"}
+    mlflow.set_tags({"promotion_decision": decision.summary, **tags})
+    return tags
 
 
 def _data_window(examples, result) -> dict:
@@ -221,7 +263,9 @@ def _input_example(spec, cleaned) -> pd.DataFrame:
 def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle) -> None:
     from training import figures
 
-    params = {"spec": spec.name, "calibration": config.calibration, "refit_full": config.refit_full,
+    params = {"spec": spec.name, "model": result.chosen, "candidates": ",".join(config.candidates),
+              "promotion_metric": config.promotion.metric, "logistic_c": config.logistic.c,
+              "calibration": config.calibration, "refit_full": config.refit_full,
               "validation_fraction": config.validation_fraction, "holdout_fraction": spec.holdout_fraction,
               "min_category_count": config.min_category_count, "n_features": len(bundle.transform.names),
               "examples": len(examples), **{f"lgbm_{k}": v for k, v in config.model.model_dump().items()},
@@ -250,23 +294,28 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
         figures.close(figs)
 
 
-def _print_summary(console: Console, spec_name, version, result, best, decision, cleaning, examples) -> None:
-    table = Table(title=f"leadscore train: {spec_name}, version {version}", show_lines=False)
-    table.add_column("holdout metric")
-    table.add_column("LightGBM (calibrated)", justify="right")
-    table.add_column("logistic baseline", justify="right")
+def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
+                   metric: str) -> None:
+    names = {"lightgbm": "LightGBM", "logistic": "logistic"}
+    table = Table(title=f"leadscore train: {spec_name}, {model_name} version {version}", show_lines=False)
+    table.add_column("holdout metric (calibrated)")
+    for name in ("lightgbm", "logistic"):
+        label = names[name] + (" (chosen)" if name == result.chosen else "")
+        table.add_column(label if name == "lightgbm" else label + ", the baseline", justify="right")
+    candidates = [result.candidates[n] for n in ("lightgbm", "logistic")]
+    table.add_row(f"validation {metric} (chooses)", *(f"{c.validation_score:.4f}" for c in candidates))
     for key, label in [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"),
                        ("brier", "Brier score"), ("ece", "expected calibration error"),
                        ("lift_top10", "lift, top 10%"), ("captured_top10", "buyers in top 10%"),
                        ("lift_top20", "lift, top 20%"), ("captured_top20", "buyers in top 20%")]:
-        table.add_row(label, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+        table.add_row(label, *(f"{c.holdout_metrics[key]:.4f}" for c in candidates))
     if result.trials:
         best_trial = max(result.trials, key=lambda t: t.validation_roc_auc)
         console.print(f"tuning: {len(result.trials)} trials, best validation ROC-AUC {best_trial.validation_roc_auc:.4f} "
                       f"with {best_trial.params}")
     if best is not None:
         table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
-        table.add_row("gap to best", f"{best - result.metrics['roc_auc']:.4f}", "")
+        table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}", "")
     console.print(table)
     console.print(f"examples: {len(result.split.fit):,} fit, {len(result.split.validation):,} validation, "
                   f"{len(result.split.holdout):,} holdout (most recent); excluded: "
@@ -286,17 +335,26 @@ def _print_summary(console: Console, spec_name, version, result, best, decision,
     console.print("[bold]Stage definitions[/] (holdout):")
     for stage in result.stages.values():
         console.print(f"  {stage.words()}")
-    console.print(f"[bold]Champion decision[/]: {decision}")
+    console.print(f"[bold]Champion decision[/] ({model_name} version {version}): {decision.summary}", soft_wrap=True)
+    for gate in decision.gates:
+        console.print(f"  {gate.line()}", soft_wrap=True, highlight=False)
 
 
-def format_versions(versions) -> Table:
-    table = Table(title="lead-scorer versions")
-    for col in ("version", "created", "aliases", "ROC-AUC", "PR-AUC", "ECE", "promotion"):
-        table.add_column(col)
+def format_versions(model_name: str, versions) -> list:
+    """The versions as a table (one line each) and, below it, each version's champion decision
+    in words (with the gates it failed)."""
+    from rich import box
+    from rich.text import Text
+
+    table = Table(title=f"{model_name} versions", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for col in ("version", "created", "aliases", "model", "ROC-AUC", "PR-AUC", "ECE"):
+        table.add_column(col, no_wrap=True, justify="right" if col in ("ROC-AUC", "PR-AUC", "ECE") else "left")
+    decisions = []
     for v in versions:
         m = v.metrics
-        table.add_row(str(v.version), v.created, ", ".join(v.aliases),
+        table.add_row(str(v.version), v.created, ", ".join(v.aliases), v.tags.get("model", ""),
                       f"{m.get('holdout_roc_auc', float('nan')):.4f}", f"{m.get('holdout_pr_auc', float('nan')):.4f}",
-                      f"{m.get('holdout_ece', float('nan')):.4f}", v.tags.get("promotion", ""))
-    return table
-
+                      f"{m.get('holdout_ece', float('nan')):.4f}")
+        if v.tags.get("promotion"):
+            decisions.append(Text(f"v{v.version}: {v.tags['promotion']}"))
+    return [table, *decisions]

@@ -22,9 +22,9 @@ from leadscore.settings import get_settings
 PROFILE_FILE = "profile.json"
 
 
-def champion_profile_path() -> Path:
-    """Where the champion bundle keeps its training profile."""
-    return get_settings().bundles_dir / "champion" / PROFILE_FILE
+def champion_profile_path(spec_name: str) -> Path:
+    """Where the exported champion bundle of a spec keeps its training profile."""
+    return get_settings().champion_bundle_dir(spec_name) / PROFILE_FILE
 
 
 def default_docs_dir(spec: DatasetSpec) -> Path:
@@ -36,21 +36,46 @@ def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path |
                  console: Console | None = None) -> ValidationReport:
     """Validate the export a spec describes; print the report; return it (never raises on
     failed rules: the caller decides the exit code)."""
+    from features.validation import preload_great_expectations
+
     console = console or Console()
+    preload_great_expectations()  # overlaps reading the export
     spec = load_spec(spec_path)
     profile = _choose_profile(spec, profile_path, use_champion, console)
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(spec)
 
     console.print(f"Validating [bold]{spec.name}[/] for {purpose}")
     cleaned, canonical, cleaning = load_clean(spec, data)
-    for table, path in cleaned.paths.items():
-        console.print(f"  {table}: {path}")
+    for line in reading_lines(cleaned, canonical):
+        console.print(f"  {line}")
     for line in cleaning.lines():
         console.print(f"  cleaning: {line}")
     report = validate_tables(spec, cleaned, canonical, purpose=purpose, profile=profile,
                              docs_dir=docs_dir)
+    if report.rejected:
+        from features.validation import write_rejects
+
+        for table, path in write_rejects(report, docs_dir).items():
+            console.print(f"  dropped {len(report.rejected[table]):,} invalid rows "
+                          f"(drop_invalid_rows): {path}")
     print_report(report, console)
     return report
+
+
+def reading_lines(cleaned, canonical) -> list[str]:
+    """What was detected while reading: per table its file, separator and encoding, and how its
+    time and number columns were read ("created: day first (a first field above 12): %d/%m/%Y")."""
+    from features.read import read_info
+
+    lines = []
+    for table, path in cleaned.paths.items():
+        frame = getattr(cleaned, table, None)
+        info = read_info(frame) if frame is not None else None
+        lines.append(f"{table}: {path}" + (f" ({info.describe(path)})" if info is not None else ""))
+        for column, reading in canonical.readings.get(table, {}).items():
+            if reading.how and reading.how not in ("numbers", "times") and not reading.how.startswith("numbers with '.'"):
+                lines.append(f"  {column}: {reading.how}")
+    return lines
 
 
 def _choose_profile(spec: DatasetSpec, path: Path | None, use_champion: bool,
@@ -67,7 +92,7 @@ def _choose_profile(spec: DatasetSpec, path: Path | None, use_champion: bool,
         return profile
     if not use_champion:
         return None
-    default = champion_profile_path()
+    default = champion_profile_path(spec.name)
     if not default.is_file():
         return None
     try:

@@ -12,13 +12,12 @@ from typing import NamedTuple
 import pandas as pd
 
 from leadscore.synthetic.crm import DEFAULT_WON_RATE, MAX_LEADS, STAGES, CRMExport, build_crm, check_arguments
-from leadscore.synthetic.truth import roc_auc
 from leadscore.synthetic.world import ACTIVITY_TYPES, EXPORT_END, HOME_EDITION, QUALIFICATION_DAYS
 
 __all__ = [
     "ACTIVITY_TYPES", "CRMExport", "DEFAULT_WON_RATE", "EXPORT_END", "HOME_EDITION", "MAX_LEADS",
     "QUALIFICATION_DAYS", "STAGES", "SyntheticCRM", "build_crm", "check_arguments",
-    "generate_crm", "roc_auc",
+    "generate_crm",
 ]
 
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.errors import DataError
+from features.metrics import roc_auc
 from leadscore.synthetic import activities, dirt, outcomes, profiles, truth, world
 
 MAX_LEADS = 20_000_000
@@ -188,7 +189,7 @@ def _summary(n_leads: int, seed: int, won_rate: float, intercept: float, p_true:
         "activities_per_lead": round(n_activities / n_leads, 2),
         "outcomes": {"won": n_won, "lost": n_closed - n_won, "open": n_leads - n_closed},
         "won_rate_closed": round(n_won / n_closed, 4) if n_closed else None,
-        "best_achievable_auc": round(truth.roc_auc(p_true[deals.closed], closed_won), 4),
+        "best_achievable_auc": round(roc_auc(closed_won, p_true[deals.closed]), 4),
         "mean_p_true": round(float(p_true.mean()), 4),
         "target_won_rate": won_rate,
         "intercept_b0": round(intercept, 4),

@@ -64,16 +64,3 @@ def solve_intercept(logit_rest: np.ndarray, won_rate: float, iterations: int = 6
             high = middle
     return (low + high) / 2.0
 
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """ROC-AUC by the rank-sum formula, ties given their average rank; NaN without both classes."""
-    positive = np.asarray(positive, dtype=bool)
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    uniques, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    first_rank = np.cumsum(counts) - counts + 1
-    average_rank = first_rank + (counts - 1) / 2.0
-    rank_sum = average_rank[inverse][positive].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -74,3 +74,16 @@ def test_fast_duplicate_dropping_takes_nullable_columns():
                           "opt_in": pd.array([True, None, False] * 20, dtype="boolean"),
                           "visits": pd.array([1, None, 3, 4] * 15, dtype="Int64")})
     pd.testing.assert_frame_equal(drop_exact_duplicates(frame, small=0), frame.drop_duplicates(ignore_index=True))
+
+
+def test_cleaning_keeps_each_categorys_most_common_spelling(tmp_path, spec):
+    tables = raw_crm(300, seed=1)
+    write_csv(tmp_path, tables)
+    _, canonical, _ = load_clean(spec, tmp_path)
+    raw = tables["leads"]["industry"]
+    software = max(["Software", "software"], key=lambda s: (raw.str.strip().eq(s).sum(), s == "Software"))
+    # "Helthcare" is merged in by an alias: not a way of writing healthcare
+    assert canonical.spellings["industry"] == {"software": software, "healthcare": "HEALTHCARE",
+                                               "retail": "Retail", "mining": "Mining"}
+    assert canonical.spellings["source"] == {"web": "Web", "referral": "referral", "partner": "Partner",
+                                             "event": "Event"}

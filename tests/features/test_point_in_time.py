@@ -79,9 +79,86 @@ def test_examples_are_labelled_by_what_happened_after_the_moment(spec):
     assert not set(ids) & set(outcomes.index[early])
 
 
-def test_the_time_split_holds_out_the_most_recent_leads(spec):
+def test_the_time_split_holds_out_the_most_recent_leads_with_all_their_snapshots(spec):
     tables = canonical(spec, raw_crm(500, seed=6))
     examples = build_examples(spec, tables)
+    assert len(examples) > 2 * examples.counts["leads"]  # several snapshots per lead
     older, recent = examples.split_by_time(0.2)
-    assert abs(len(recent) - 0.2 * len(examples)) <= 1
+    assert len(older) + len(recent) == len(examples)
+    ids = examples.leads["lead_id"].to_numpy()
+    n_leads = len(set(ids))
+    assert abs(len(set(ids[recent])) - 0.2 * n_leads) <= 1  # a fifth of the leads, not of the rows
+    assert not set(ids[older]) & set(ids[recent])  # every snapshot of a lead on one side
     assert examples.order[older].max() <= examples.order[recent].min()
+
+
+def with_outcomes_closing(tables, days):
+    """The same CRM with every outcome closing `days` after its lead was created."""
+    created = tables.leads.set_index("lead_id")["created_at"]
+    outcomes = tables.outcomes.copy()
+    outcomes["closed_at"] = outcomes["lead_id"].map(created).to_numpy() + pd.Timedelta(days=days)
+    return type(tables)(**{**tables.__dict__, "outcomes": outcomes})
+
+
+def test_training_sees_leads_at_every_age_so_90_day_counts_differ_from_30_day_counts(spec):
+    tables = with_outcomes_closing(canonical(spec, raw_crm(400, seed=9, n_activities=12_000)), 120)
+    examples = build_examples(spec, tables)
+    assert set(examples.age_days) == {0, 1, 7, 30, 90}
+    transform = LeadTransform.fit(spec, examples.leads, tables.activities, min_category_count=1)
+    X = transform.transform_frame(examples.leads, tables.activities, examples.as_of)
+    column = dict(zip(transform.names, X.T))
+    assert (column["lead_age_days"] == examples.age_days).all()
+    at_90 = examples.age_days == 90
+    assert (column["n_engagements_90d"][at_90] > column["n_engagements_30d"][at_90]).mean() > 0.9
+    assert (column["n_engagements_90d"] != column["n_engagements_30d"]).any()
+    # the old single 30-day moment could not tell them apart: nothing is older than 30 days then
+    old = build_examples(spec, tables, as_of_days=30)
+    X_old = transform.transform_frame(old.leads, tables.activities, old.as_of)
+    ninety, thirty = transform.names.index("n_engagements_90d"), transform.names.index("n_engagements_30d")
+    recent = X_old[:, ninety] - X_old[:, thirty]
+    assert (recent <= X_old[:, ninety]).all() and (X_old[:, ninety] == X_old[:, thirty]).mean() > 0.9
+
+
+def test_each_snapshot_is_labelled_by_what_happened_after_its_moment(spec):
+    tables = canonical(spec, raw_crm(500, seed=5))
+    examples = build_examples(spec, tables)
+    outcomes = tables.outcomes.set_index("lead_id")
+    ids = examples.leads["lead_id"]
+    closed_at = outcomes.loc[ids, "closed_at"].to_numpy()
+    created = examples.leads["created_at"].to_numpy()
+    at_creation = examples.age_days == 0
+    assert (closed_at[~at_creation] > examples.as_of[~at_creation]).all()
+    assert (examples.as_of[at_creation] == created[at_creation]).all()
+    assert (examples.as_of == created + (examples.age_days * 86_400e9).astype("timedelta64[ns]")).all()
+    assert (examples.label == outcomes.loc[ids, "won"].to_numpy()).all()
+    # every closed lead is seen at its creation: none is left out for closing early
+    assert set(ids[at_creation]) == set(outcomes.index) and examples.excluded.get("closed before the as-of moment", 0) == 0
+    assert examples.counts["wins_excluded"] == 0 and not examples.warnings()
+    # and counted once: its last snapshot at or before 30 days
+    evaluated = examples.leads.loc[examples.evaluated]
+    assert evaluated["lead_id"].is_unique and len(evaluated) == len(outcomes)
+    last = pd.Series(examples.age_days[examples.age_days <= 30]).groupby(ids[examples.age_days <= 30].to_numpy()).max()
+    assert (pd.Series(examples.age_days[examples.evaluated], index=evaluated["lead_id"]).sort_index()
+            == last.sort_index()).all()
+
+
+def test_without_an_event_log_every_closed_lead_is_one_example_as_of_its_creation():
+    from .conftest import make_spec
+
+    spec = make_spec(activities=None)
+    raw = raw_crm(300, seed=3)
+    tables = canonical(spec, {"leads": raw["leads"], "outcomes": raw["outcomes"]})
+    examples = build_examples(spec, tables)
+    assert len(examples) == len(tables.outcomes) == examples.counts["leads"]
+    assert (examples.as_of == examples.leads["created_at"].to_numpy()).all()
+    assert "lead_age_days" not in LeadTransform.fit(spec, examples.leads).names
+
+
+def test_the_summary_warns_when_many_wins_are_left_out(spec):
+    tables = canonical(spec, raw_crm(500, seed=5))
+    examples = build_examples(spec, tables, as_of_days=30)  # the old single 30-day moment
+    c = examples.counts
+    assert c["wins_excluded"] == c["wins_excluded_by"]["closed before the as-of moment"] > 0.1 * c["wins"]
+    [warning] = examples.warnings()
+    assert "of the won leads" in warning and "add 0 to features.as_of_days_after_created" in warning
+    assert any("wins:" in line and "excluded" in line for line in examples.lines())

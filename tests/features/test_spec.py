@@ -76,3 +76,26 @@ def test_not_a_fit_must_name_a_categorical_column(tmp_path):
     path = _write(tmp_path, BASE + "  not_a_fit:\n    product: [home edition]\n")
     with pytest.raises(SpecError, match="leads.not_a_fit.product: 'product' is not under leads.categorical"):
         load_spec(path)
+
+
+def test_display_names_must_name_an_input_column_or_an_activity_type(tmp_path):
+    flat = BASE + "  categorical: [Lead Origin]\n  numeric: [TotalVisits]\n  after_contact: [Tags]\n"
+    spec = load_spec(_write(tmp_path, flat + "display_names:\n  TotalVisits: number of website visits\n"))
+    assert spec.display_names == {"TotalVisits": "number of website visits"}
+    for key, words in [("Totalvisits", "did you mean 'TotalVisits'"), ("Tags", "leads.after_contact"),
+                       ("id", "leads.id"), ("Pricing View", "is not a column reasons mention")]:
+        with pytest.raises(SpecError, match=f"display_names.{key}: .*{words}"):
+            load_spec(_write(tmp_path, flat + f"display_names:\n  {key}: some words\n"))
+    with pytest.raises(SpecError, match="the words are empty"):
+        load_spec(_write(tmp_path, flat + "display_names:\n  TotalVisits: ' '\n"))
+
+
+def test_with_an_event_log_other_display_names_are_activity_types():
+    spec = load_spec(SPECS / "demo_crm.yaml").model_dump(mode="json", exclude={"source"})
+    from features.spec import DatasetSpec
+
+    named = DatasetSpec.model_validate({**spec, "display_names": {"webinar": "attended a webinar",
+                                                                  "employee_count": "staff"}})
+    assert named.display_names["webinar"] == "attended a webinar"
+    with pytest.raises(ValueError, match="did you mean 'employee_count'"):
+        DatasetSpec.model_validate({**spec, "display_names": {"employee_cont": "staff"}})

@@ -160,8 +160,9 @@ def _unparseable_timestamp(t):
 
 
 def _unknown_lead(t):
-    t["activities"].loc[[4], "lead_id"] = ["L9999"]
-    t["outcomes"].loc[[9], "lead_id"] = ["X0001"]
+    # above the default share of 1% that may match no lead: 20 of 1,000 activities, 3 of 120 outcomes
+    t["activities"].loc[list(range(4, 24)), "lead_id"] = ["L9999"] * 20
+    t["outcomes"].loc[[9, 10, 11], "lead_id"] = ["X0001"] * 3
     return {("activities", "lead_id"): ["L9999"], ("outcomes", "lead_id"): ["X0001"]}
 
 
@@ -221,24 +222,6 @@ def test_a_missing_column_is_named(tmp_path):
     report = validate_tables(SPEC, cleaned, canonical, now=NOW)
     assert failed(report) == {("leads", "opt_in")}
     assert "present" in report.failures[0].rule
-
-
-def test_pandas_and_great_expectations_agree(tmp_path):
-    """Big tables are checked with pandas instead: same rules, same findings."""
-    tables = clean_tables()
-    for corrupt in (_wrong_type, _duplicated_id, _future_dates, _closed_before_created,
-                    _unknown_lead, _unparseable_timestamp):
-        corrupt(tables)
-    folder = write_export(tmp_path / "export", tables)
-    cleaned, canonical, _ = load_clean(SPEC, folder)
-    with_gx = validate_tables(SPEC, cleaned, canonical, now=NOW)
-    with_pandas = validate_tables(SPEC, cleaned, canonical, now=NOW, gx_max_rows=0)
-    assert set(with_pandas.engines.values()) == {"pandas"}
-    assert set(with_gx.engines.values()) == {"great_expectations"}
-    summary = lambda r: sorted((f.rule, f.table, f.column, f.failing) for f in r.failures)  # noqa: E731
-    assert summary(with_gx) == summary(with_pandas)
-    for a, b in zip(sorted(with_gx.failures, key=lambda f: f.rule), sorted(with_pandas.failures, key=lambda f: f.rule)):
-        assert set(a.examples) & set(b.examples), (a, b)
 
 
 # ------------------------------------------------------------------------------- profile
@@ -323,7 +306,7 @@ def test_cli_uses_the_champion_profile_of_the_same_spec(tmp_path, monkeypatch, t
     from leadscore.cli import app
 
     models = tmp_path / "models"
-    training_profile.save(models / "bundles" / "champion" / "profile.json")
+    training_profile.save(models / "bundles" / SPEC_DATA["name"] / "champion" / "profile.json")
     monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(models))
     tables = clean_tables()
     tables["leads"]["industry"] = "Mining"

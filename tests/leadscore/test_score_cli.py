@@ -113,3 +113,26 @@ def test_activities_default_to_the_spec_data_folder(bundle_dir, tmp_path, leads_
                                       "--bundle", str(bundle_dir), "--no-progress"])
     assert result.exit_code == 1 and "--activities" in result.output
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_the_champion_of_the_spec_scores_by_default(demo_crm_dir, bundle_dir, tmp_path, leads_csv, monkeypatch):
+    """Without --bundle the spec's own exported champion scores the file; with one spec, --spec
+    may be left out (the model carries its spec) and with several it must say which."""
+    import shutil
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(models))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    acts = ["--activities", str(demo_crm_dir / "activities.parquet"), "--as-of", AS_OF, "--no-progress"]
+    shutil.copytree(bundle_dir, models / "bundles" / "demo-crm" / "champion")
+    by_spec = CliRunner().invoke(app, ["score", "--spec", str(SPEC), str(leads_csv), str(tmp_path / "a.csv"), *acts])
+    assert by_spec.exit_code == 0, by_spec.output
+    alone = CliRunner().invoke(app, ["score", str(leads_csv), str(tmp_path / "b.csv"), *acts])
+    assert alone.exit_code == 0, alone.output
+    assert pd.read_csv(tmp_path / "a.csv").equals(pd.read_csv(tmp_path / "b.csv"))
+
+    shutil.copytree(bundle_dir, models / "bundles" / "other-crm" / "champion")
+    ambiguous = CliRunner().invoke(app, ["score", str(leads_csv), str(tmp_path / "c.csv"), *acts])
+    assert ambiguous.exit_code == 1 and "leadscore-other-crm" in ambiguous.output
+    by_name = CliRunner().invoke(app, ["score", "--spec", "demo-crm", str(leads_csv), str(tmp_path / "c.csv"), *acts])
+    assert by_name.exit_code == 0, by_name.output

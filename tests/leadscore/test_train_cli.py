@@ -1,7 +1,9 @@
-"""`leadscore train` end to end: validation first, champion and challenger, rollback."""
+"""`leadscore train` end to end: validation first, the promotion gates, a champion and a
+challenger per spec, rollback, and nothing left registered when training fails."""
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +15,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path, monkeypatch, empty_mlflow_db):
+    (tmp_path / "models").mkdir()
+    shutil.copy(empty_mlflow_db, tmp_path / "models" / "mlflow.db")  # an empty registry, made once
     monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -24,14 +28,41 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path, config
 
 
-def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspace, demo_crm_dir):
+def train(*args: str):
+    return runner.invoke(app, ["train", *args])
+
+
+def gate_line(output: str, title: str) -> str:
+    return next(line.strip() for line in output.splitlines() if f"{title}:" in line and
+                line.strip().startswith(("pass", "FAIL")))
+
+
+def write_config(path, stages=None, **promotion):
+    import yaml
+
+    config = {**FAST_CONFIG, "promotion": {**FAST_CONFIG["promotion"], **promotion}}
+    if stages:
+        config["stages"] = stages
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def version_tags(model: str, version: int) -> dict:
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    return Registry.from_settings(get_settings(), model).version(version).tags
+
+
+def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_rollback(workspace, demo_crm_dir):
     tmp, config = workspace
-    first = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config),
-                                "--tune", "2"])
+    first = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config), "--tune", "2")
     assert first.exit_code == 0, first.output
     assert "promoted: first champion" in first.output and "tuning: 2 trials" in first.output
     assert "SQL: probability" in first.output and "MQL: probability" in first.output
-    assert (tmp / "models" / "bundles" / "champion" / "bundle.json").exists()
+    for title in ("no leak", "better than chance", "not below the baseline", "calibrated", "not below the champion"):
+        assert gate_line(first.output, title).startswith("pass")
+    assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").exists()
     from leadscore.settings import get_settings
     from training.registry import Registry
 
@@ -40,23 +71,147 @@ def test_champion_then_a_worse_challenger_is_not_promoted_then_rollback(workspac
     trials = runs[runs["tags.mlflow.runName"].str.startswith("trial-")]
     assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
     assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
+    main = runs[runs["tags.mlflow.runName"] == "train-demo-crm"].iloc[0]
+    assert main["tags.gate.chance"] == "pass" and main["metrics.holdout_roc_auc_ci_low"] > 0.5
 
     # the same leads, but the CRM recorded 70% of the older outcomes at random
     from leadscore.jobs.generate import run_generate
 
     worse = run_generate(tmp / "worse", 6000, seed=11, careless_history=0.7, show_progress=False,
                          print_summary=False).out
-    second = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(worse), "--config", str(config)])
-    assert second.exit_code == 0, second.output
-    assert "not promoted" in second.output and "champion v1" in second.output
+    pr_auc = write_config(tmp / "pr_auc.yaml", metric="pr_auc")  # the champion is scored by it too
+    second = train("--spec", str(DEMO_SPEC), "--data", str(worse), "--config", str(pr_auc))
+    assert second.exit_code == 4, second.output  # registered, not promoted
+    assert "not promoted" in second.output and "registered as challenger" in second.output
+    champion = gate_line(second.output, "not below the champion")
+    assert champion.startswith("FAIL") and "pr_auc" in champion and "champion v1's" in champion
 
-    listing = runner.invoke(app, ["models"])
-    assert listing.exit_code == 0 and "champion" in listing.output
+    listing = runner.invoke(app, ["models"])  # the only model: no --spec needed
+    assert listing.exit_code == 0 and "leadscore-demo-crm" in listing.output
+    assert "champion" in listing.output and "challenger" in listing.output
 
-    forced = runner.invoke(app, ["promote", "2"])
-    assert forced.exit_code == 0 and "version 2 is now the champion" in forced.output
-    back = runner.invoke(app, ["rollback"])
+    forced = runner.invoke(app, ["promote", "2", "--spec", str(DEMO_SPEC), "--by", "bob"])
+    assert forced.exit_code == 0 and "version 2 is now the champion" in forced.output, forced.output
+    assert version_tags("leadscore-demo-crm", 2)["promoted_by"] == "bob"
+    back = runner.invoke(app, ["rollback", "--spec", "demo-crm"])
     assert back.exit_code == 0 and "is now version 1" in back.output, back.output
+
+
+def test_a_second_spec_has_its_own_champion_and_never_replaces_the_first(workspace, demo_crm_dir):
+    tmp, config = workspace
+    other_spec = tmp / "other_crm.yaml"
+    other_spec.write_text(DEMO_SPEC.read_text().replace("name: demo-crm", "name: other-crm"))
+    first = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config))
+    assert first.exit_code == 0, first.output
+    champion_a = (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text()
+
+    # The same export under another spec: before, it was compared with, and replaced, the first
+    # spec's champion; now it is the first champion of its own model.
+    second = train("--spec", str(other_spec), "--data", str(demo_crm_dir), "--config", str(config))
+    assert second.exit_code == 0, second.output
+    assert "leadscore-other-crm version 1" in second.output and "promoted: first champion" in second.output
+    assert gate_line(second.output, "not below the champion").endswith("no champion yet for this spec")
+    assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text() == champion_a
+    assert (tmp / "models" / "bundles" / "other-crm" / "champion" / "bundle.json").exists()
+    assert version_tags("leadscore-demo-crm", 1)["promotion"].startswith("promoted: first champion")
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    assert Registry.from_settings(get_settings(), "leadscore-demo-crm").champion().version == 1
+
+    ambiguous = runner.invoke(app, ["models"])
+    assert ambiguous.exit_code == 1
+    assert "leadscore-demo-crm" in ambiguous.output and "leadscore-other-crm" in ambiguous.output
+    assert "--spec" in ambiguous.output
+    mine = runner.invoke(app, ["models", "--spec", "leadscore-demo-crm"])
+    assert mine.exit_code == 0 and "champion" in mine.output
+    assert "leadscore-demo-crm versions" in mine.output and "other-crm" not in mine.output
+    unknown = runner.invoke(app, ["models", "--spec", "nope"])
+    assert unknown.exit_code == 1 and "leadscore-other-crm" in unknown.output
+    no_rollback = runner.invoke(app, ["rollback", "--spec", str(other_spec)])
+    assert no_rollback.exit_code == 1 and "only champion there has been" in no_rollback.output
+
+
+@pytest.fixture
+def leaky_export(tmp_path, demo_crm_dir):
+    """The demo CRM whose activity log records the signed order form: an `order_form_signed`
+    activity two days after the lead was created, for 95% of the leads that were won and 2.5%
+    of the others (noise). Its counts are model features equal to the label but for the noise,
+    and nothing in the spec says they come after the sale. (A lead column doing the same is
+    refused before training: tests/leadscore/test_leakage_cli.py.)"""
+    folder = shutil.copytree(demo_crm_dir, tmp_path / "leaky")
+    leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id")
+    outcomes = pd.read_parquet(folder / "outcomes.parquet")
+    won = leads["lead_id"].map(outcomes.set_index("lead_id")["outcome"].eq("won")).fillna(False).to_numpy()
+    rng = np.random.default_rng(5)
+    signed = np.where(won, rng.random(len(leads)) < 0.95, rng.random(len(leads)) < 0.025)
+    activities = pd.read_parquet(folder / "activities.parquet")
+    extra = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[signed],
+                          "occurred_at": (leads["created_at"] + pd.Timedelta(days=2)).to_numpy()[signed],
+                          "activity_type": "order_form_signed", "value": np.nan})
+    activities = pd.concat([activities.astype({"lead_id": str, "activity_type": str}), extra], ignore_index=True)
+    activities.to_parquet(folder / "activities.parquet", index=False)
+    return DEMO_SPEC, folder
+
+
+CAPACITY_STAGES = {"sql": {"rule": "capacity_share", "capacity_share": 0.1},
+                   "mql": {"rule": "capacity_share", "capacity_share": 0.3}, "min_stage_leads": 10}
+
+
+def test_a_leaking_feature_blocks_promotion_until_a_person_forces_it(workspace, leaky_export):
+    tmp, _ = workspace
+    spec, data = leaky_export
+    # Stages by sales capacity: a share of leads can always be chosen, whatever the model.
+    config = write_config(tmp / "capacity.yaml", stages=CAPACITY_STAGES)
+    refused = train("--spec", str(spec), "--data", str(data), "--config", str(config))
+    assert refused.exit_code == 4, refused.output
+    leak = gate_line(refused.output, "no leak")
+    assert leak.startswith("FAIL") and "n_order_form_signed_30d" in leak and "after_contact" in leak
+    assert "not promoted: failed no leak" in refused.output
+    assert not (tmp / "models" / "bundles" / "demo-crm" / "champion").exists()
+
+    forced = train("--spec", str(spec), "--data", str(data), "--config", str(config), "--promote", "force",
+                   "--by", "alice")
+    assert forced.exit_code == 0, forced.output
+    assert "promoted by hand (--promote force, by alice)" in forced.output and "no leak" in forced.output
+    tags = version_tags("leadscore-demo-crm", 2)
+    assert tags["promotion_forced"] == "true" and tags["forced_by"] == "alice"
+    assert "leakage" in tags["failed_gates"].split(",")
+    assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").exists()
+
+
+def test_a_model_worse_than_chance_is_not_promoted(workspace, demo_crm_dir, tmp_path):
+    """The CRM recorded its most recent outcomes backwards (won as lost and lost as won): what
+    the model learnt from older deals ranks the recent ones upside down."""
+    config = write_config(tmp_path / "capacity.yaml", stages=CAPACITY_STAGES)
+    folder = shutil.copytree(demo_crm_dir, tmp_path / "backwards")
+    outcomes = pd.read_parquet(folder / "outcomes.parquet")
+    leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id").set_index("lead_id")
+    created = outcomes["lead_id"].map(leads["created_at"])
+    recent = created > created.quantile(0.75)
+    outcomes.loc[recent, "outcome"] = outcomes.loc[recent, "outcome"].map({"won": "lost", "lost": "won"})
+    outcomes.to_parquet(folder / "outcomes.parquet", index=False)
+    result = train("--spec", str(DEMO_SPEC), "--data", str(folder), "--config", str(config))
+    assert result.exit_code == 4, result.output
+    chance = gate_line(result.output, "better than chance")
+    assert chance.startswith("FAIL") and "not clearly better than ranking leads at random" in chance
+    decision = next(line for line in result.output.splitlines() if line.startswith("Champion decision"))
+    assert "not promoted" in decision
+
+
+def test_nothing_stays_registered_when_training_fails_after_registering(workspace, demo_crm_dir, monkeypatch):
+    tmp, config = workspace
+    import training.registry
+
+    def broken_export(*args, **kwargs):  # the last step of a promotion
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.registry, "export_bundle", broken_export)
+    result = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config))
+    assert result.exit_code != 0 and "disk full" in str(result.exception)
+    listing = runner.invoke(app, ["models"])
+    assert listing.exit_code == 1 and "no registered leadscore model yet" in listing.output
+    assert not (tmp / "models" / "bundles").exists()
 
 
 def test_invalid_data_trains_and_registers_nothing(workspace, demo_crm_dir):
@@ -68,7 +223,7 @@ def test_invalid_data_trains_and_registers_nothing(workspace, demo_crm_dir):
     result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(broken), "--config", str(config)])
     assert result.exit_code == 1
     assert "outcome" in result.output and "maybe" in result.output
-    assert not (tmp / "models" / "mlflow.db").exists() or "no registered versions" in runner.invoke(app, ["models"]).output
+    assert not (tmp / "models" / "mlflow.db").exists() or "no registered" in runner.invoke(app, ["models"]).output
     assert not (tmp / "models" / "bundles").exists()
 
 

@@ -9,8 +9,9 @@ AS_OF = "2026-11-01T00:00:00"
 
 
 @pytest.fixture(scope="module")
-def scorer(bundle_dir):
-    return LeadScorer.from_bundle_dir(bundle_dir)
+def scorer(profiled_bundle_dir):
+    """The model as `leadscore train` exports it: with its training profile (its spellings)."""
+    return LeadScorer.from_bundle_dir(profiled_bundle_dir)
 
 
 def good_lead(**changes):

@@ -123,11 +123,16 @@ def test_the_exported_champion_is_served_by_default(bundle_dir, tmp_path):
                         tracking_uri=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
     with pytest.raises(LeadscoreError, match="no champion model"):
         resolve_bundle(settings)
-    shutil.copytree(bundle_dir, settings.bundles_dir / "champion")
-    assert resolve_bundle(settings) == settings.bundles_dir / "champion"
-    scorer, env = prepare(settings, None, workers=2)
+    champion = settings.bundles_dir / "demo-crm" / "champion"  # each spec has its own champion
+    shutil.copytree(bundle_dir, champion)
+    assert resolve_bundle(settings) == champion  # the only one: no --spec needed
+    assert resolve_bundle(settings, spec="demo-crm") == champion
+    shutil.copytree(bundle_dir, settings.bundles_dir / "other-crm" / "champion")
+    with pytest.raises(LeadscoreError, match="leadscore-demo-crm, leadscore-other-crm; say which with --spec"):
+        resolve_bundle(settings)
+    scorer, env = prepare(settings, None, workers=2, spec="leadscore-demo-crm")
     assert scorer.version == "test" and env["LEADSCORE_WORKERS"] == "2"
-    assert env["LEADSCORE_BUNDLE"] == str((settings.bundles_dir / "champion").resolve())
+    assert env["LEADSCORE_BUNDLE"] == str(champion.resolve())
     assert (tmp_path / "data" / "leadscore.db").exists()  # tables are created before the workers start
 
 

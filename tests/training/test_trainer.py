@@ -55,6 +55,16 @@ def scorer(bundle_dir):
 
 
 @pytest.fixture(scope="module")
+def logistic_scorer(trained, tmp_path_factory):
+    """The logistic candidate of the same training run, saved and read back as a bundle."""
+    spec, _, _, result = trained
+    bundle = result.candidates["logistic"].bundle
+    bundle.stages, bundle.card = result.bundle.stages, {"version": "logistic", "spec": spec.name}
+    bundle.spec_yaml = result.bundle.spec_yaml
+    return LeadScorer.from_bundle_dir(bundle.save(tmp_path_factory.mktemp("logistic") / "bundle"))
+
+
+@pytest.fixture(scope="module")
 def holdout_leads(trained):
     _, tables, examples, result = trained
     leads = examples.leads.iloc[result.split.holdout[:300]]
@@ -62,7 +72,9 @@ def holdout_leads(trained):
     return records
 
 
-def test_more_high_intent_activity_never_lowers_the_probability(scorer, holdout_leads):
+@pytest.mark.parametrize("model", ["scorer", "logistic_scorer"])
+def test_more_high_intent_activity_never_lowers_the_probability(model, holdout_leads, request):
+    scorer = request.getfixturevalue(model)
     base = [dict(lead, activities=[]) for lead in holdout_leads]
     before = np.array([a["probability"] for a in scorer.score_leads(base, as_of=AS_OF, reasons=0)])
     for kind in ("pricing_view", "demo_request", "form_fill"):
@@ -75,10 +87,11 @@ def test_more_high_intent_activity_never_lowers_the_probability(scorer, holdout_
         assert before_n.mean() > before.mean()
 
 
-def test_interest_in_a_product_line_we_dont_sell_scores_low_however_engaged(trained):
+@pytest.mark.parametrize("model", ["lightgbm", "logistic"])
+def test_interest_in_a_product_line_we_dont_sell_scores_low_however_engaged(trained, model):
     """The most engaged recent leads, as they are and as if they wanted the Home Edition."""
     _, tables, examples, result = trained
-    bundle = result.bundle
+    bundle = result.candidates[model].bundle
     holdout = result.split.holdout
     leads = examples.leads.iloc[holdout]
     X = bundle.transform.transform_frame(leads, tables.activities, examples.as_of[holdout])
@@ -125,3 +138,32 @@ def test_tuning_tries_settings_on_validation_and_keeps_the_best(trained):
     assert result.config.model.num_leaves == best.params["num_leaves"]
     assert result.config.model.learning_rate == best.params["learning_rate"]
     assert len({t.params["learning_rate"] for t in result.trials}) == 3  # they really differ
+
+
+# --------------------------------------------------------------------------- two candidates
+def test_both_candidates_are_evaluated_on_the_holdout_and_the_better_on_validation_wins(trained):
+    from training.config import TrainingConfig
+    from training.trainer import choose_candidate
+
+    _, _, _, result = trained
+    lightgbm, logistic = result.candidates["lightgbm"], result.candidates["logistic"]
+    assert result.baseline_metrics == logistic.holdout_metrics  # the baseline is the logistic candidate
+    assert result.chosen == "lightgbm" and result.metrics == lightgbm.holdout_metrics  # the only eligible one
+    better = max(result.candidates, key=lambda n: result.candidates[n].validation_score)
+    assert choose_candidate(result.candidates, ["lightgbm", "logistic"], "roc_auc") == better
+    worse = min(result.candidates, key=lambda n: result.candidates[n].validation_score)
+    assert choose_candidate(result.candidates, [worse], "roc_auc") == worse  # only the eligible compete
+    assert TrainingConfig().candidates == ["lightgbm", "logistic"]
+
+
+def test_the_logistic_model_explains_its_scores_and_scores_one_lead_as_in_a_batch(logistic_scorer, holdout_leads):
+    bundle = logistic_scorer.bundle
+    assert bundle.model_kind == "logistic" and logistic_scorer.tables is None
+    X = bundle.transform.transform_records(holdout_leads, [[] for _ in holdout_leads], AS_OF)
+    contributions = bundle.contributions(X)
+    raw = bundle.booster.predict(X, raw_score=True)
+    assert np.allclose(contributions.sum(axis=1), raw, atol=1e-9)  # they add up to the log-odds
+    batch = logistic_scorer.score_leads(holdout_leads[:20], as_of=AS_OF, reasons=3)
+    alone = [logistic_scorer.score_leads([lead], as_of=AS_OF, reasons=3)[0] for lead in holdout_leads[:20]]
+    assert batch == alone
+    assert all(a["reasons_for"] or a["reasons_against"] for a in batch)

@@ -1,0 +1,137 @@
+"""`leadscore models`, `promote`, `rollback` and `export`, and which registered model a command
+means.
+
+Each dataset spec has its own registered model, `leadscore-<spec name>`. `--spec` names it by
+the spec file, the spec name or the model name; left out, it is the only leadscore model there
+is, and with several the error lists them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from features.errors import LeadscoreError
+from leadscore.settings import Settings, get_settings
+
+NO_MODEL = "no registered leadscore model yet: train one with `leadscore train --spec SPEC`"
+
+
+def registry_may_exist(settings: Settings) -> bool:
+    """False when the tracking URI is a SQLite file that does not exist: then there is no
+    registry to ask, and MLflow would only create an empty one."""
+    uri = settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).exists()
+    return True
+
+
+def known_models(settings: Settings, with_bundles: bool = False) -> list[str]:
+    """Registered leadscore models and, with `with_bundles`, specs with an exported champion
+    bundle (a machine that only serves may have no registry)."""
+    from training.registry import MODEL_PREFIX, Registry
+
+    names: set[str] = set()
+    if registry_may_exist(settings):
+        names |= set(Registry.from_settings(settings).model_names())
+    if with_bundles and settings.bundles_dir.is_dir():
+        names |= {MODEL_PREFIX + d.name for d in settings.bundles_dir.iterdir()
+                  if (d / "champion" / "bundle.json").is_file()}
+    return sorted(names)
+
+
+def resolve_model(settings: Settings, spec: str | Path | None, with_bundles: bool = False,
+                  none_message: str = NO_MODEL) -> str:
+    """The registered model name `--spec` means (see the module docstring)."""
+    from training.registry import MODEL_PREFIX, model_name_for
+
+    if spec is not None and str(spec):
+        text = str(spec)
+        path = Path(text)
+        if path.is_file():
+            from features.spec import load_spec
+
+            return model_name_for(load_spec(path).name)
+        if path.suffix.lower() in (".yaml", ".yml") or os.sep in text:
+            raise LeadscoreError(f"--spec {text}: no such spec file; pass a dataset spec (YAML) or the name "
+                                 "of a registered model (see `leadscore models`)")
+        name = text if text.startswith(MODEL_PREFIX) else model_name_for(text)
+        known = known_models(settings, with_bundles)
+        if name not in known:
+            raise LeadscoreError(f"--spec {text}: there is no registered model {name!r}; "
+                                 + (f"the models are: {', '.join(known)}" if known else none_message))
+        return name
+    known = known_models(settings, with_bundles)
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise LeadscoreError(none_message)
+    raise LeadscoreError(f"there are {len(known)} registered models, one per dataset spec: "
+                         f"{', '.join(known)}; say which with --spec (a spec file or one of these names)")
+
+
+def current_user(by: str | None = None) -> str:
+    """Who acts: --by, else the user name of the environment."""
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "unknown"
+
+
+def _registry(settings: Settings, spec: str | Path | None):
+    from training.registry import Registry
+
+    return Registry.from_settings(settings, resolve_model(settings, spec))
+
+
+def run_models(spec: str | Path | None = None, settings: Settings | None = None,
+               console: Console | None = None) -> None:
+    from leadscore.jobs.train import format_versions
+
+    settings = settings or get_settings()
+    console = console or Console()
+    registry = _registry(settings, spec)
+    versions = registry.versions()
+    if not versions:
+        console.print(f"{registry.model_name}: no registered versions yet: train one with `leadscore train --spec ...`")
+        return
+    for part in format_versions(registry.model_name, versions):
+        console.print(part)
+
+
+def run_promote(version: int, spec: str | Path | None = None, by: str | None = None,
+                settings: Settings | None = None) -> str:
+    from training.registry import export_bundle
+
+    settings = settings or get_settings()
+    registry = _registry(settings, spec)
+    who = current_user(by)
+    registry.set_champion(version, f"promoted by hand (leadscore promote {version}, by {who})",
+                          {"promoted_by": who, "promotion_forced": "true"})
+    _, path = export_bundle(registry, version, settings.spec_bundles_dir(registry.spec_name))
+    return f"{registry.model_name}: version {version} is now the champion (by {who}); bundle exported to {path}"
+
+
+def run_rollback(spec: str | Path | None = None, settings: Settings | None = None) -> str:
+    from training.registry import export_bundle
+
+    settings = settings or get_settings()
+    registry = _registry(settings, spec)
+    old, new = registry.rollback()
+    _, path = export_bundle(registry, new, settings.spec_bundles_dir(registry.spec_name))
+    return (f"{registry.model_name}: rolled back: champion was version {old}, is now version {new}; "
+            f"bundle exported to {path}")
+
+
+def run_export(version: int | None = None, spec: str | Path | None = None, settings: Settings | None = None) -> str:
+    from training.registry import export_bundle
+
+    settings = settings or get_settings()
+    registry = _registry(settings, spec)
+    number, path = export_bundle(registry, version, settings.spec_bundles_dir(registry.spec_name))
+    return f"{registry.model_name}: exported version {number} to {path}"

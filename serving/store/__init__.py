@@ -1,0 +1,107 @@
+"""The score log and the outcomes sales report back, in a SQL database (SQLAlchemy 2 Core).
+
+SQLite (the default, a file under data/, in WAL mode so readers never block the writer) or
+PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
+
+* `tables`: the three tables;
+* `database`: the engine, creating the tables, upgrading a database an earlier version wrote;
+* `inserts`: the one way rows go into every table, on both databases;
+* `score_writer`: the score log, buffered and written by a background thread;
+* `outcome_store`: the outcomes, one row per lead.
+
+`ScoreStore` puts them together for the service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from serving.store.database import StoreError, create_tables, make_engine, safe_url
+from serving.store.inserts import StoreInserts
+from serving.store.outcome_store import Outcome, OutcomeStore
+from serving.store.score_writer import ScoreLog
+from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes, score_log,
+                                  scored_leads)
+
+__all__ = [
+    "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "ScoreLog", "ScoreStore",
+    "StoreError", "StoreInserts", "create_tables", "make_engine", "metadata", "outcomes", "score_log",
+    "scored_leads",
+]
+
+
+class ScoreStore:
+    """The score log (buffered, written in the background) and the outcomes, on one database."""
+
+    def __init__(self, url: str, *, flush_seconds: float = 0.25, batch_rows: int = 5_000,
+                 max_buffered: int = 100_000, background: bool = True):
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            create_tables(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {safe_url(url)!r} is not usable: {exc}") from None
+        inserts = StoreInserts(self.engine.dialect)
+        self.scores = ScoreLog(self.engine, inserts, flush_seconds=flush_seconds, batch_rows=batch_rows,
+                               max_buffered=max_buffered, background=background)
+        self.outcomes = OutcomeStore(self.engine, inserts)
+
+    # ------------------------------------------------------------------------- score log
+    def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime) -> None:
+        """Queue (lead_id, probability, stage, model_version) rows for the score log."""
+        self.scores.log_scores(rows, scored_at)
+
+    @property
+    def buffered(self) -> int:
+        return self.scores.buffered
+
+    @property
+    def needs_room(self) -> bool:
+        """True when the buffer is over its bound: the caller should `wait_for_room()`."""
+        return self.scores.needs_room
+
+    def wait_for_room(self, timeout: float = 30.0) -> None:
+        self.scores.wait_for_room(timeout)
+
+    def flush(self) -> int:
+        """Write every buffered score now; returns how many were written."""
+        return self.scores.flush()
+
+    def scores_of(self, lead_id: str) -> list[dict]:
+        return self.scores.scores_of(lead_id)
+
+    def count_scores(self) -> int:
+        return self.scores.count_scores()
+
+    @property
+    def rows_logged(self) -> int:
+        return self.scores.rows_logged
+
+    @property
+    def last_error(self) -> str | None:
+        return self.scores.last_error
+
+    @property
+    def healthy(self) -> bool:
+        return self.scores.healthy
+
+    # ------------------------------------------------------------------------- outcomes
+    def known_leads(self, lead_ids: Iterable[str]) -> set[str]:
+        """The ids among `lead_ids` that were ever scored or have an outcome (flushes the
+        score log first)."""
+        wanted = list(dict.fromkeys(lead_ids))
+        return self.scores.scored_among(wanted) | self.outcomes.recorded_among(wanted)
+
+    def record_outcomes(self, items: Sequence[Outcome], now: datetime, attempts: int = 3) -> list[str]:
+        return self.outcomes.record_outcomes(items, now, attempts)
+
+    def outcome_of(self, lead_id: str) -> dict | None:
+        return self.outcomes.outcome_of(lead_id)
+
+    def close(self) -> None:
+        """Stop the score-log writer, flush what is left, release the connections."""
+        self.scores.close()
+        self.engine.dispose()

@@ -1,0 +1,110 @@
+"""Opening the database: the engine, the tables created on start, and the upgrade of a
+database an earlier version wrote."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from features.errors import LeadscoreError
+from serving.store.inserts import DATABASES, upsert_scored_leads
+from serving.store.tables import metadata, score_log, scored_leads
+
+logger = logging.getLogger("leadscore.store")
+
+URL_HELP = ("set LEADSCORE_DATABASE_URL to a SQLAlchemy URL such as "
+            "sqlite:////abs/path/leadscore.db or postgresql+psycopg://...")
+
+
+class StoreError(LeadscoreError):
+    """The database cannot be used (bad URL, unreachable, not writable)."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` (SQLite or PostgreSQL); SQLite gets WAL, a busy timeout and NORMAL sync."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - exercised via connect
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"database URL {safe_url(url)!r} cannot be used ({exc}); {URL_HELP}") from None
+    if engine.dialect.name not in DATABASES:
+        engine.dispose()
+        raise StoreError(f"database URL {safe_url(url)!r}: the score log and outcomes are kept in SQLite "
+                         f"or PostgreSQL, not {engine.dialect.name}; {URL_HELP}")
+    return engine
+
+
+def create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create the tables if missing. Several workers may start at once: a race on creation
+    is retried."""
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database:
+        folder = Path(engine.url.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder {folder} for the database ({exc.strerror}); "
+                             "set LEADSCORE_DATABASE_URL or LEADSCORE_DATA_DIR to a writable place") from None
+    for attempt in range(attempts):
+        try:
+            _check_json(engine)
+            metadata.create_all(engine)
+            _upgrade(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if "already exists" in str(exc) and attempt < attempts - 1:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise StoreError(f"could not create the tables in {safe_url(str(engine.url))!r}: "
+                             f"{exc.orig if hasattr(exc, 'orig') else exc}") from None
+
+
+def _check_json(engine: Engine) -> None:
+    """Rows go in as JSON (serving.store.inserts): a SQLite built without JSON cannot take them."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        try:
+            works = conn.exec_driver_sql("SELECT json_extract('[7]', '$[0]')").scalar() == 7
+        except OperationalError:
+            works = False
+    if not works:
+        raise StoreError("this SQLite has no JSON functions (SQLite 3.38 or later has them built in); "
+                         "use a newer Python or SQLite, or PostgreSQL through LEADSCORE_DATABASE_URL")
+
+
+def _upgrade(engine: Engine) -> None:
+    """A database written before `scored_leads` existed: fill it from the log once, and drop
+    the log's old lead_id index (see scored_leads)."""
+    with engine.begin() as conn:
+        if conn.execute(select(scored_leads.c.lead_id).limit(1)).first() is not None:
+            return
+        if conn.execute(select(score_log.c.id).limit(1)).first() is None:
+            return
+        conn.execute(upsert_scored_leads(engine.dialect, score_log))  # another worker may do it too
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_score_log_lead_id")
+    logger.info("score log: scored_leads filled from the existing log")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparseable URL is shown as given
+        return url

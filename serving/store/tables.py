@@ -1,0 +1,47 @@
+"""The store's three tables (SQLAlchemy Core): the score log, one row per lead ever scored,
+and the outcomes sales report back. Times are naive UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table
+
+ID_LENGTH = 1000
+"""Longest lead id the tables hold (the API refuses longer ones)."""
+IN_CHUNK = 500
+"""Ids per `IN (...)` query: below every database's bound-parameter limit."""
+OUTCOME_VALUES = ("won", "lost")
+
+metadata = MetaData()
+
+score_log = Table(
+    "score_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lead_id", String(ID_LENGTH), nullable=False),
+    Column("scored_at", DateTime, nullable=False, doc="When the score was served (UTC)."),
+    Column("probability", Float, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Index("ix_score_log_scored_at", "scored_at"),
+)
+LOG_KEYS = ("lead_id", "scored_at", "probability", "stage", "model_version")
+"""The score log's columns in the order rows are logged (the id is the database's)."""
+
+# The log only grows at its end (time order). Looking leads up goes through `scored_leads`,
+# one row per lead: an index on the log's lead_id would take a random page write for every
+# score of a lead scored again (benchmarks/score_log.py measures both layouts).
+scored_leads = Table(
+    "scored_leads", metadata,
+    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("first_scored_at", DateTime, nullable=False),
+    Column("last_scored_at", DateTime, nullable=False),
+)
+
+outcomes = Table(
+    "outcomes", metadata,
+    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("outcome", String(8), nullable=False, doc="won or lost"),
+    Column("closed_at", DateTime, nullable=False, doc="When the deal was closed (UTC)."),
+    Column("recorded_at", DateTime, nullable=False, doc="When the outcome was first reported."),
+    Column("updated_at", DateTime, nullable=False, doc="When it last changed."),
+)
+OUTCOME_KEYS = ("lead_id", "outcome", "closed_at", "recorded_at", "updated_at")
