@@ -114,13 +114,26 @@ class ActivityAggregator:
         if activities is None or len(activities) == 0 or not self.types:
             empty = np.empty(0, dtype=np.int64)
             return self.aggregate_arrays(n, empty, empty, empty, np.asarray(as_of, dtype="datetime64[ns]").view(np.int64))
-        lead_pos = positions(pd.Index(pd.Series(lead_ids).astype(str)), activities["lead_id"])
+        ids = pd.Index(pd.Series(lead_ids).astype(str))
         type_code = positions(pd.Index(self.types), activities["activity_type"])
         t_ns = activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
         as_of_ns = np.asarray(as_of, dtype="datetime64[ns]").view(np.int64)
         if progress:
             progress()
-        return self.aggregate_arrays(n, lead_pos, type_code, t_ns, as_of_ns)
+        if ids.is_unique:
+            return self.aggregate_arrays(n, positions(ids, activities["lead_id"]), type_code, t_ns, as_of_ns)
+        # A lead several times (training snapshots, one per age): in layers of distinct leads,
+        # the first row of each lead, then the second, ...; each activity is matched once.
+        codes, uniques = pd.factorize(ids)
+        unique_pos = positions(pd.Index(uniques), activities["lead_id"])
+        layer = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        out = np.empty((n, len(self.features)), dtype=np.float64)
+        for k in range(int(layer.max()) + 1):
+            rows = np.flatnonzero(layer == k)
+            row_of = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last entry: no lead
+            row_of[codes[rows]] = np.arange(len(rows))
+            out[rows] = self.aggregate_arrays(len(rows), row_of[unique_pos], type_code, t_ns, as_of_ns[rows])
+        return out
 
     def aggregate_arrays(self, n: int, lead_pos: np.ndarray, type_code: np.ndarray, t_ns: np.ndarray,
                          as_of_ns: np.ndarray) -> np.ndarray:

@@ -2,18 +2,21 @@
 
 With an event log and an outcomes table, each lead is looked at several times: as of each
 snapshot age in `features.as_of_days_after_created` (0, 1, 7, 30 and 90 days after it was
-created, by default) at which it was still open. Its features use only what was known at that
-moment, its label is whether the deal it became was won, and its age is a model input, so a
-lead scored at any age meets the situation it was trained on. A lead that had closed by an age
-has no snapshot at that age (its outcome was known); one closed before the first age has none
-at all, and is reported as excluded. Without an event log nothing about a lead changes after
-its creation: it is one example as of creation, and no closed lead is left out. A lead still
-open has no label yet. A flat export without dates (a label column) gives one example per
+created, by default) at which it was still open, and as of `features.random_snapshots` (3)
+more ages drawn at random while it was open, up to the last listed age (the draws come from a
+hash of the lead's id: the same lead gets the same ages in every export). Its features use only
+what was known at that moment, its label is whether the deal it became was won, and its age is
+a model input, so a lead scored at any age meets the situation it was trained on. A lead that
+had closed by an age has no snapshot at that age (its outcome was known); one closed before
+the first age has none at all, and is reported as excluded. Without an event log nothing about
+a lead changes after its creation: it is one example as of creation, and no closed lead is left
+out. A lead still open has no label yet. A flat export without dates (a label column) gives one example per
 labelled lead, ordered by `order_by` when the spec has it.
 
 All snapshots of a lead stay together: the time split and the folds are by lead. Figures that
-count leads (validation, holdout, stages) take one snapshot per lead, `evaluated`: the last one
-at or before `features.evaluation_age_days` (30), or the lead's first if it has none so early.
+count leads (validation, holdout, stages) take one snapshot per lead, `evaluated`: its last
+snapshot at a listed age at or before `features.evaluation_age_days` (30), or its first listed
+one if it has none so early.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Examples:
     lead: np.ndarray | None = None  # per example, its lead's number (0, 1, ...); None: one example per lead
     age_days: np.ndarray | None = None  # per example, the snapshot age; None without snapshots
     evaluated: np.ndarray | None = None  # per example, True for the one snapshot its lead is counted at
+    drawn: np.ndarray | None = None  # per example, True for a snapshot at an age drawn at random
     counts: dict = field(default_factory=dict)  # leads, snapshots, wins and what was left out (lines())
 
     def __len__(self) -> int:
@@ -55,6 +59,17 @@ class Examples:
     @property
     def is_evaluated(self) -> np.ndarray:
         return self.evaluated if self.evaluated is not None else np.ones(len(self.label), dtype=bool)
+
+    def age_groups(self, rows: np.ndarray) -> list[tuple[float | None, np.ndarray]]:
+        """The given rows by snapshot age: (age, rows) per listed age, ascending, then (None,
+        rows) for the ages drawn at random; one group (None, rows) without snapshots."""
+        rows = np.asarray(rows)
+        if self.age_days is None:
+            return [(None, rows)]
+        drawn = self.drawn[rows] if self.drawn is not None else np.zeros(len(rows), dtype=bool)
+        age = self.age_days[rows]
+        groups = [(float(a), rows[~drawn & (age == a)]) for a in np.unique(age[~drawn])]
+        return groups + ([(None, rows[drawn])] if drawn.any() else [])
 
     def in_time_order(self, rows: np.ndarray | None = None) -> np.ndarray:
         """The given row positions (default: all), leads ordered by time (ties keep row order),
@@ -100,8 +115,10 @@ class Examples:
         out.append(f"leads: {c['leads']:,} with an outcome used; left out: {left}")
         if c.get("ages"):
             ages = ", ".join(f"{_days(a)}: {n:,}" for a, n in zip(c["ages"], c["snapshots_by_age"]))
-            out.append(f"snapshots: {c['snapshots']:,} (by age in days {ages}); {c['closed_by_then']:,} not taken "
-                       "because the lead had closed by then")
+            drawn = (f", {c['drawn']:,} at ages drawn at random up to {_days(c['ages'][-1])} days"
+                     if c.get("drawn") else "")
+            out.append(f"snapshots: {c['snapshots']:,} (by age in days {ages}{drawn}); {c['closed_by_then']:,} not "
+                       "taken at a listed age because the lead had closed by then")
         share = c["wins_excluded"] / c["wins"] if c["wins"] else 0.0
         out.append(f"wins: {c['wins']:,} won leads, {c['wins_excluded']:,} ({share:.0%}) excluded"
                    + (f" ({', '.join(f'{k} {v:,}' for k, v in c['wins_excluded_by'].items() if v)})"
@@ -116,10 +133,13 @@ class Examples:
         share = c["wins_excluded"] / c["wins"]
         if share <= WINS_EXCLUDED_WARNING:
             return []
-        first = c.get("ages", [0.0])[0] if c.get("ages") else None
-        fix = (f"; they closed before the first snapshot age ({_days(first)} days): add 0 to "
+        first = c["ages"][0] if c.get("ages") else 0.0
+        early = c["wins_excluded_by"].get(CLOSED_BEFORE, 0)
+        fix = (f"; {early:,} closed before the first snapshot age ({_days(first)} days): add 0 to "
                "features.as_of_days_after_created in the spec so every lead is seen at its creation"
-               if first else "")
+               if first and early else "")
+        missing = c["wins_excluded_by"].get("no created time", 0)
+        fix += f"; {missing:,} have no created time" if missing else ""
         return [f"{share:.0%} of the won leads ({c['wins_excluded']:,} of {c['wins']:,}) are not in the training "
                 f"examples{fix}"]
 
@@ -130,13 +150,16 @@ def _days(age: float) -> str:
 
 def build_examples(spec: DatasetSpec, tables: CRMTables, as_of_days: float | list[float] | None = None) -> Examples:
     """The examples of a CRM export. as_of_days: snapshot ages instead of the spec's (one number:
-    one age)."""
+    one age), with no ages drawn at random."""
     if spec.leads.label is not None:
         return _flat_examples(spec, tables)
     ages = spec.snapshot_ages
+    random = spec.features.random_snapshots
     if as_of_days is not None and ages is not None:
-        ages = sorted(float(a) for a in np.atleast_1d(as_of_days))
-    return _snapshot_examples(spec, tables, ages)
+        ages, random = sorted(float(a) for a in np.atleast_1d(as_of_days)), 0
+    if spec.activities is None:
+        random = 0  # nothing about a lead changes after its creation
+    return _snapshot_examples(spec, tables, ages, random)
 
 
 def _flat_examples(spec: DatasetSpec, tables: CRMTables) -> Examples:
@@ -161,7 +184,7 @@ def _flat_examples(spec: DatasetSpec, tables: CRMTables) -> Examples:
     return Examples(chosen, as_of, label, order, {"no label": int((~labelled).sum())}, age_days=age, counts=counts)
 
 
-def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] | None) -> Examples:
+def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] | None, random: int) -> Examples:
     leads = tables.leads
     excluded: dict[str, int] = {}
     all_outcomes = outcome_rows(tables)
@@ -181,7 +204,7 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
 
     if ages is None or CREATED_AT not in merged:  # no creation times: one example per closed lead
         pos = np.flatnonzero(closed)
-        return _assemble(merged, pos, None, None, np.ones(len(pos), dtype=bool), order_all, won, excluded,
+        return _assemble(merged, pos, None, None, np.ones(len(pos), dtype=bool), None, order_all, won, excluded,
                          {"leads": len(pos), "snapshots": len(pos), "wins": int(won.sum()), "wins_excluded": 0,
                           "wins_excluded_by": {}})
 
@@ -205,6 +228,21 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
         part_ages.append(np.full(len(pos), age))
         part_moments.append(moment.to_numpy("datetime64[ns]")[pos])
         taken_by_age.append(len(pos))
+    n_drawn = 0
+    if random and ages[-1] > 0:
+        # Ages drawn uniformly over the time the lead was open, up to the last listed age.
+        open_days = ((closed_at - created) / _DAY).to_numpy(dtype="float64", na_value=np.nan)
+        span = np.minimum(open_days, ages[-1])
+        for draw in range(random):
+            drawn_age = lead_uniforms(merged[LEAD_ID], draw) * span
+            moment = created + pd.to_timedelta(drawn_age, unit="D")
+            take = usable & (span > 0) & ((closed_at > moment) | (drawn_age == 0)).fillna(False).to_numpy(dtype=bool)
+            has_any |= take
+            pos = np.flatnonzero(take)
+            parts.append(pos)
+            part_ages.append(drawn_age[pos])
+            part_moments.append(moment.to_numpy("datetime64[ns]")[pos])
+            n_drawn += len(pos)
     never = usable & ~has_any
     if no_time.any():
         excluded["no created time"] = int(no_time.sum())
@@ -213,18 +251,36 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
     pos = np.concatenate(parts)
     age = np.concatenate(part_ages)
     moments = np.concatenate(part_moments)
-    evaluated = _evaluated(pos, age, spec.features.evaluation_age_days)
+    drawn = np.arange(len(pos)) >= len(pos) - n_drawn
+    evaluated = _evaluated(pos, age, spec.features.evaluation_age_days, drawn)
     wins_by = {"no created time": int((won & no_time).sum()), CLOSED_BEFORE: int((won & never).sum())}
     counts = {"leads": int(has_any.sum()), "snapshots": len(pos), "ages": list(ages), "snapshots_by_age": taken_by_age,
-              "closed_by_then": closed_by_then, "wins": int(won.sum()), "wins_excluded": sum(wins_by.values()),
+              "drawn": n_drawn, "closed_by_then": closed_by_then, "wins": int(won.sum()), "wins_excluded": sum(wins_by.values()),
               "wins_excluded_by": wins_by}
-    return _assemble(merged, pos, age, moments, evaluated, order_all, won, excluded, counts)
+    return _assemble(merged, pos, age, moments, evaluated, drawn, order_all, won, excluded, counts)
 
 
-def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float) -> np.ndarray:
-    """Per snapshot, whether it is its lead's evaluation snapshot: the last at or before the
-    evaluation age, or the lead's first when none is."""
+def lead_uniforms(lead_ids: pd.Series, draw: int) -> np.ndarray:
+    """A number in [0, 1) per lead for its draw-th random snapshot, from a hash of the lead's id
+    (pandas' fixed-key hash, then a splitmix64 step per draw): the same lead gets the same ages
+    in every export, whatever else the export holds."""
+    h = pd.util.hash_pandas_object(lead_ids.astype(str), index=False).to_numpy(np.uint64)
+    with np.errstate(over="ignore"):
+        z = h + np.uint64(draw + 1) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float, drawn: np.ndarray | None = None) -> np.ndarray:
+    """Per snapshot, whether it is its lead's evaluation snapshot: the last at a listed age (not
+    `drawn`) at or before the evaluation age, or the lead's first listed one when none is."""
     out = np.zeros(len(pos), dtype=bool)
+    if drawn is not None and drawn.any():
+        listed = np.flatnonzero(~drawn)
+        out[listed] = _evaluated(pos[listed], age[listed], evaluation_age)
+        return out
     if not len(pos):
         return out
     order = np.lexsort((age, pos))
@@ -237,15 +293,16 @@ def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float) -> np.nd
 
 
 def _assemble(merged: pd.DataFrame, pos: np.ndarray, age: np.ndarray | None, moments: np.ndarray | None,
-              evaluated: np.ndarray, order_all: np.ndarray, won: np.ndarray, excluded: dict[str, int],
-              counts: dict) -> Examples:
+              evaluated: np.ndarray, drawn: np.ndarray | None, order_all: np.ndarray, won: np.ndarray,
+              excluded: dict[str, int], counts: dict) -> Examples:
     """The examples in time order: leads by time, each lead's snapshots together by age."""
     sort_age = age if age is not None else np.zeros(len(pos))
     ranked = np.lexsort((sort_age, pos, order_all[pos]))
     pos, evaluated = pos[ranked], evaluated[ranked]
+    drawn = drawn[ranked] if drawn is not None else None
     age = age[ranked] if age is not None else None
     chosen = merged.iloc[pos].reset_index(drop=True)
     as_of = moments[ranked] if moments is not None else None
     lead = np.cumsum(np.r_[True, pos[1:] != pos[:-1]]) - 1 if len(pos) else np.zeros(0, dtype=np.int64)
     return Examples(chosen.drop(columns=[WON, CLOSED_AT]), as_of, won[pos].astype("int8"), order_all[pos], excluded,
-                    lead=lead.astype(np.int64), age_days=age, evaluated=evaluated, counts=counts)
+                    lead=lead.astype(np.int64), age_days=age, evaluated=evaluated, drawn=drawn, counts=counts)

@@ -139,9 +139,8 @@ def single_column_auc(values: pd.Series | np.ndarray, label: np.ndarray) -> floa
     return max(auc, 1 - auc) if not np.isnan(auc) else auc
 
 
-def _filled_in(values: pd.Series, label: np.ndarray) -> tuple[float, float, float, bool]:
+def _filled_in(filled: np.ndarray, label: np.ndarray) -> tuple[float, float, float, bool]:
     """(ROC-AUC of being filled in, share of won filled, share of lost filled, enough rows)."""
-    filled = values.notna().to_numpy()
     won, lost = int(label.sum()), int((~label).sum())
     if won == 0 or lost == 0:
         return float("nan"), float("nan"), float("nan"), False
@@ -160,11 +159,14 @@ def _filled_ratio(filled_won: float, filled_lost: float) -> float:
 def leakage_report(columns: dict[str, pd.Series | np.ndarray], label: np.ndarray,
                    threshold: float = DEFAULT_LEAKAGE_AUC,
                    after_contact: Iterable[str] = frozenset(),
-                   allowed: Iterable[str] = frozenset()) -> list[LeakageFinding]:
+                   allowed: Iterable[str] = frozenset(),
+                   counts: Iterable[str] = frozenset()) -> list[LeakageFinding]:
     """Every column's single-column ROC-AUC and the rules that flag it (see the module
-    docstring), the most predictive first."""
+    docstring), the most predictive first. For the columns in `counts` (activity counts),
+    "filled in" means above zero: an activity type only won leads have is a count of 0 for
+    every other lead, never a missing value."""
     label = np.asarray(label).astype(bool)
-    after_contact, allowed = set(after_contact), set(allowed)
+    after_contact, allowed, counts = set(after_contact), set(allowed), set(counts)
     measured = []
     for name, values in columns.items():
         values = pd.Series(values).reset_index(drop=True)
@@ -172,7 +174,8 @@ def leakage_report(columns: dict[str, pd.Series | np.ndarray], label: np.ndarray
         filled = values.notna().to_numpy()
         share = float(filled.mean()) if len(filled) else 0.0
         auc_filled = single_column_auc(values[filled], label[filled]) if share >= MIN_FILLED_SHARE else float("nan")
-        measured.append((name, auc, auc_filled, share, *_filled_in(values, label)))
+        present = (values.fillna(0).to_numpy(dtype="float64") > 0) if name in counts else filled
+        measured.append((name, auc, auc_filled, share, *_filled_in(present, label)))
 
     def figure(auc: float, auc_filled: float) -> float:
         return max(np.nan_to_num(auc, nan=0.5), np.nan_to_num(auc_filled, nan=0.5))
@@ -221,7 +224,12 @@ def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.D
     as_of = examples.as_of[older] if examples.as_of is not None else None
     X = transform.transform_frame(leads, activities, as_of)
     return leakage_report(leakage_columns(spec, transform, leads, X), examples.label[older], threshold,
-                          spec.leads.after_contact, spec.allow_leaky)
+                          spec.leads.after_contact, spec.allow_leaky, counted_features(transform))
+
+
+def counted_features(transform: "LeadTransform") -> set[str]:
+    """The model inputs that count activities (per type or in total): "filled in" is above zero."""
+    return {f.name for f in transform.features if f.kind in ("count", "total")}
 
 
 def refuse_leaking_columns(spec: "DatasetSpec", findings: list[LeakageFinding]) -> None:

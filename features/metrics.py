@@ -11,9 +11,9 @@ def roc_auc(label, score, sample_weight=None) -> float:
     ties counted half, rows weighted by `sample_weight` if given. NaN when `label` holds only
     one class among the rows that count, or none (where sklearn would warn or refuse).
 
-    sklearn rather than an own rank sum, although it is slower: on 1M demo leads (681,013
-    training rows, 45 columns) the leakage report takes 27-30 s with it against 19-20 s with
-    pandas ranks, a few per cent of a 233 s training run, within its 300 s target."""
+    sklearn rather than an own rank sum. Callers with many rows and few distinct scores pass
+    the distinct values with their counts as `sample_weight` (the leakage report does: 3.4 s on
+    681,046 rows of the 1M-lead demo CRM)."""
     from sklearn.metrics import roc_auc_score  # imported here: heavy, and not every caller needs it
 
     label = np.asarray(label).astype(bool)

@@ -173,17 +173,27 @@ class FeatureWindows(_Strict):
         "table each lead becomes one training example as of each of these ages at which it was still open, "
         "labelled by what happened after that moment, and the lead's age is a model input. A single number "
         "(the older form) is one age. Without an event log every lead is one example as of its creation.")
+    random_snapshots: int = Field(
+        3, ge=0, le=20, description="Besides the listed ages, this many more snapshots per lead at ages drawn "
+        "at random while it was open, up to the last listed age, so that training meets every age, not only "
+        "the listed ones (the draws come from the lead's id: the same every time). 0: the listed ages only; "
+        "the older single-number form of as_of_days_after_created implies 0.")
     evaluation_age_days: float = Field(
         30.0, ge=0, description="Holdout (and validation) figures count each lead once, as of its last "
         "snapshot at or before this age (its first snapshot when it has none so early); a flat export with "
         "an event log takes its one example per lead at that snapshot age too.")
 
-    @field_validator("as_of_days_after_created", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _one_age_is_a_list(cls, value):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return [value]
-        return value
+    def _one_age_is_the_older_form(cls, data):
+        """`as_of_days_after_created: 30`, as specs said before snapshots: that one age and no
+        random ones (exactly what such a spec trained on before)."""
+        if isinstance(data, dict):
+            value = data.get("as_of_days_after_created")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                data = {**data, "as_of_days_after_created": [value]}
+                data.setdefault("random_snapshots", 0)
+        return data
 
     @field_validator("as_of_days_after_created")
     @classmethod
@@ -238,6 +248,10 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_roles(self) -> "DatasetSpec":
+        if self.name.startswith("leadscore-"):
+            raise ValueError(f"name {self.name!r}: a spec's model is registered as `leadscore-<name>`, so a name "
+                             f"starting with `leadscore-` would read as another spec's model; use "
+                             f"{self.name[len('leadscore-'):]!r}")
         lead = self.leads
         if self.outcomes is None and lead.label is None:
             raise ValueError("the spec has neither an `outcomes` table nor `leads.label`: "

@@ -58,12 +58,13 @@ def generate(
     format: Annotated[TableFormat, typer.Option("--format", help="File format of the tables.")] = TableFormat.parquet,
     won_rate: Annotated[float, typer.Option("--won-rate", help="Target share of closed leads that are won.")] = 0.15,
     careless_history: Annotated[float, typer.Option("--careless-history", help="Share of older deals whose outcome the CRM recorded at random (worse training data; the most recent 30% stay true).")] = 0.0,
+    seasonality: Annotated[float, typer.Option("--seasonality", help="Swing of the won rate with the month a lead was created, in log-odds (0 to 3; with 0.5 the default 15% goes from about 10% to 21% by month, highest in May).")] = 0.0,
 ) -> None:
     """Generate a synthetic B2B CRM export whose true probability of buying is known."""
     from leadscore.jobs.generate import run_generate
 
     run_generate(out=out, n_leads=leads, seed=seed, file_format=format.value, won_rate=won_rate,
-                 careless_history=careless_history)
+                 careless_history=careless_history, seasonality=seasonality)
 
 
 class ValidationPurpose(str, Enum):

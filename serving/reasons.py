@@ -328,6 +328,8 @@ class ReasonWriter:
 
     @staticmethod
     def _engagement_phrase(kind: str, window: int | None, value: float) -> str:
+        if kind == "lead_age":  # features.transform.LEAD_AGE: days since the lead was created
+            return "new lead, created today" if value < 1 else f"lead created {_ago(value)}"
         if kind == "days_since_last":
             return "no activity recorded" if value >= NEVER_DAYS else f"last activity {_ago(value)}"
         if kind == "days_since_high_intent":

@@ -281,7 +281,7 @@ class LeadValidator:
                     continue
             elif role == "time":
                 if kind is str and len(value) <= max_chars and value.strip() not in self.missing:
-                    times.append((lead, key, where, None, False))  # parsed with the others, kept as text
+                    times.append((lead, key, where, None, True))  # parsed with the others, kept as ns
                     continue
             if role is None:
                 if key == ACTIVITIES and self.has_activities:
@@ -387,8 +387,8 @@ class LeadValidator:
 
     def _parse_times(self, times: list[tuple]) -> list[Problem]:
         """Read every collected time with `features.values.iso_time_ns` (ISO 8601 only).
-        Activity times are stored back as nanoseconds since the epoch, UTC; lead times are only
-        checked. Above BULK_TIMES they are read together by `iso_times_ns`, its column form."""
+        Activity times and the lead's created time (its age is a model input) are stored back
+        as nanoseconds since the epoch, UTC. Above BULK_TIMES they are read together by `iso_times_ns`, its column form."""
         texts = [owner[key] for owner, key, _, _, _ in times]
         if len(texts) > BULK_TIMES:
             import pandas as pd

@@ -113,11 +113,19 @@ class LogisticParams(_Strict):
 
 class TrainingConfig(_Strict):
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="Most recent share of the training "
-                                       "examples used for early stopping and calibration.")
+                                       "leads used for early stopping and to choose the candidate model "
+                                       "(and to calibrate, with calibration_window: last_slice).")
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration_window: Literal["out_of_fold", "last_slice"] = Field(
+        "out_of_fold", description="What the calibration learns from. out_of_fold: predictions of every "
+        "training lead by models that did not see it (calibration_folds blocks of leads in time order), over "
+        "the whole training window; last_slice: the validation slice only (the most recent training leads), "
+        "which copies that slice's won rate, a season's say.")
+    calibration_folds: int = Field(5, ge=2, le=20, description="Blocks of training leads, in time order, "
+                                   "for out-of-fold calibration: each is predicted by models fitted on the others.")
     refit_full: bool | Literal["auto"] = Field(
         "auto", description="After early stopping, refit on fit + validation examples with "
-        "proportionally more trees. auto: only below 250,000 training examples, where the most "
+        "proportionally more trees. auto: only below 250,000 training leads, where the most "
         "recent slice still adds something and the refit is cheap.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)

@@ -17,12 +17,38 @@ def shortfall(metric: str, value: float, reference: float) -> float:
     return value - reference if metric in LOWER_IS_BETTER else reference - value
 
 
+def reliability_table(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> list[dict]:
+    """Equal-count bins of leads by probability, lowest first: how many, the mean probability and
+    the observed won rate of each."""
+    label = np.asarray(label)
+    probability = np.asarray(probability, dtype=np.float64)
+    order = np.argsort(probability, kind="stable")
+    return [{"n": int(len(c)), "mean_probability": float(probability[c].mean()), "won_rate": float(label[c].mean())}
+            for c in np.array_split(order, bins) if len(c)]
+
+
 def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
     """Mean |observed won rate - mean probability| over equal-count bins, weighted by size."""
-    order = np.argsort(probability, kind="stable")
-    chunks = np.array_split(order, bins)
-    n = len(probability)
-    return float(sum(len(c) / n * abs(label[c].mean() - probability[c].mean()) for c in chunks if len(c)))
+    table = reliability_table(label, probability, bins)
+    n = sum(b["n"] for b in table)
+    return float(sum(b["n"] / n * abs(b["won_rate"] - b["mean_probability"]) for b in table))
+
+
+def figures_by_age(label: np.ndarray, probability: np.ndarray, groups: list[tuple[float | None, np.ndarray]]
+                   ) -> list[dict]:
+    """Per group of snapshots (age, positions in label and probability; age None: the ages
+    drawn at random): leads, won rate, mean probability, ROC-AUC (None with one class) and
+    expected calibration error."""
+    out = []
+    for age, at in groups:
+        y, p = np.asarray(label)[at].astype(int), np.asarray(probability)[at]
+        if not len(y):
+            continue
+        both = 0 < y.sum() < len(y)
+        out.append({"age_days": age, "n": int(len(y)), "won_rate": float(y.mean()),
+                    "mean_probability": float(p.mean()), "roc_auc": roc_auc(y, p) if both else None,
+                    "ece": expected_calibration_error(y, p)})
+    return out
 
 
 def top_share(label: np.ndarray, probability: np.ndarray, share: float) -> tuple[float, float]:

@@ -1,12 +1,22 @@
 """From examples to a calibrated model: time split, two candidate models on the same features
 (LightGBM with early stopping, and the regularised logistic model that is also the baseline),
-the better on the validation slice kept, calibration on held-out data, holdout evaluation of
-both, stage thresholds and the leakage report.
+calibration on out-of-fold predictions, the better on them kept, holdout evaluation of both,
+stage thresholds and the leakage report.
 
-Splits, oldest to newest: `fit` (the older training examples), `validation` (the most recent
-training examples: early stopping, choosing the candidate, calibration), `holdout` (the most
-recent leads overall: evaluation and stage thresholds). Nothing is ever shuffled where dates
-exist.
+Splits, oldest to newest, by lead (every snapshot of a lead on one side): `fit` (the older
+training leads), `validation` (the most recent training leads: early stopping), `holdout` (the most recent leads overall: evaluation and stage thresholds). Nothing
+is ever shuffled where dates exist. Figures that count leads (validation score, holdout metrics,
+stages) take each lead once, at its evaluation snapshot (features.examples); the holdout's
+figures at every snapshot age are reported besides (`holdout_by_age`).
+
+Calibration and choice (training.calibration): each candidate is fitted again on all training
+leads but one block of consecutive leads, for each of `calibration_folds` blocks in time order,
+and predicts that block. The calibration maps these out-of-fold predictions over the whole
+training window to what happened; calibrating on the last slice only follows whatever base
+rate that slice had (a season), and the holdout may have another. The candidates are compared
+on the same predictions, every snapshot of every training lead: the one that ranks leads of
+every age best, over the whole window, is kept (the validation slice alone is a fifth of that,
+at one age).
 """
 
 from __future__ import annotations
@@ -20,25 +30,35 @@ import pandas as pd
 
 from features.bundle import ModelBundle
 from features.examples import Examples
-from features.leakage import LeakageFinding, leakage_report
+from features.leakage import LeakageFinding, counted_features, leakage_report
 from features.metrics import roc_auc
 from features.spec import DatasetSpec
 from features.transform import LeadTransform
-from training.calibration import fit_calibration
+from training.calibration import fit_calibration, out_of_fold
 from training.config import TrainingConfig
-from training.evaluation import evaluate, shortfall
+from training.evaluation import evaluate, figures_by_age, reliability_table, shortfall
 from training.logistic import fit_logistic
 from training.stages import StageDefinition, stage_thresholds
 
 
 REFIT_AUTO_LIMIT = 250_000
+"""Training leads (not snapshots) below which `refit_full: auto` refits on all of them."""
 
 
 @dataclass
 class Split:
+    """Row positions of the examples. fit and validation: every snapshot of their leads;
+    holdout: one row per holdout lead, its evaluation snapshot (holdout_snapshots: all)."""
+
     fit: np.ndarray
     validation: np.ndarray
     holdout: np.ndarray
+    holdout_snapshots: np.ndarray | None = None
+    validation_evaluated: np.ndarray | None = None  # one row per validation lead
+
+    @property
+    def training(self) -> np.ndarray:
+        return np.r_[self.fit, self.validation]
 
 
 @dataclass
@@ -47,7 +67,7 @@ class Candidate:
 
     name: str  # lightgbm | logistic
     bundle: ModelBundle
-    validation_score: float  # the promotion metric on the validation slice, before calibration
+    validation_score: float  # the promotion metric on its held-out predictions (out of fold), before calibration
     holdout_metrics: dict[str, float]
     holdout_probability: np.ndarray
     eligible: bool  # listed under `candidates` in the config
@@ -73,12 +93,17 @@ class TrainingResult:
     config: TrainingConfig | None = None  # the settings used (after tuning, if any)
     candidates: dict[str, Candidate] = field(default_factory=dict)
     chosen: str = "lightgbm"
+    reliability: list[dict] = field(default_factory=list)  # the chosen model on the holdout, by bin
+    holdout_by_age: list[dict] = field(default_factory=list)  # the chosen model at every snapshot age
+    calibrated_on: str = ""  # what the calibration learnt from, in words
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
     older, holdout = examples.split_by_time(holdout_fraction)
-    cut = int(round(len(older) * (1 - validation_fraction)))
-    return Split(fit=older[:cut], validation=older[cut:], holdout=holdout)
+    fit, validation = examples.split_by_time(validation_fraction, rows=older)
+    counted = examples.is_evaluated
+    return Split(fit=fit, validation=validation, holdout=holdout[counted[holdout]], holdout_snapshots=holdout,
+                 validation_evaluated=validation[counted[validation]])
 
 
 def _check_classes(label: np.ndarray, where: str) -> None:
@@ -158,9 +183,10 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     for name in ("fit", "validation", "holdout"):
         _check_classes(y[getattr(split, name)], name)
 
-    training_rows = np.r_[split.fit, split.validation]
-    train_leads = examples.leads.iloc[training_rows]
-    transform = LeadTransform.fit(spec, train_leads, activities, min_category_count=config.min_category_count)
+    training_rows = split.training
+    # Category codes count leads, not snapshots: each training lead once.
+    once = training_rows[examples.is_evaluated[training_rows]]
+    transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=config.min_category_count)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
     lap("features")
 
@@ -179,20 +205,22 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     logistic = fit_baseline(X, y, split.fit, transform, config)
     lap("logistic")
 
-    # Both candidates learnt from the fit slice; the validation slice chooses and calibrates.
-    raw_validation = {"lightgbm": booster.predict(X[split.validation], num_iteration=best),
-                      "logistic": logistic.predict(X[split.validation])}
+    # Predictions of leads each candidate did not see (out of fold, over the whole window, or the
+    # validation slice) calibrate it and choose between the two, every snapshot counted: the
+    # candidate that ranks leads of every age best is kept.
+    raw, rows, calibrated_on = held_out_predictions(examples, X, y, split, transform, config, best, booster,
+                                                     logistic)
+    calibration = {name: fit_calibration(config.calibration, p, y[rows]) for name, p in raw.items()}
     metric = config.promotion.metric
-    validation_score = {name: evaluate(y[split.validation], p)[metric] for name, p in raw_validation.items()}
-    calibration = {name: fit_calibration(config.calibration, p, y[split.validation])
-                   for name, p in raw_validation.items()}
+    validation_score = {name: evaluate(y[rows], p)[metric] for name, p in raw.items()}
+    counted = split.validation_evaluated
     lap("calibration")
 
-    refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
+    refit = config.refit_full if config.refit_full != "auto" else len(once) < REFIT_AUTO_LIMIT  # leads
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
         # the final models learn from every training example, the most recent included.
-        trees = max(1, int(round(best * len(training_rows) / len(split.fit))))
+        trees = _trees_for(best, len(training_rows), len(split.fit))
         final = {"lightgbm": refit_lightgbm(X, y, training_rows, transform, config, trees),
                  "logistic": fit_baseline(X, y, training_rows, transform, config)}
         lap("refit")
@@ -211,20 +239,21 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     bundle = candidates[chosen].bundle
     p_holdout = candidates[chosen].holdout_probability
     metrics = candidates[chosen].holdout_metrics
-    validation_metrics = evaluate(y[split.validation], bundle.predict_proba(X[split.validation]))
+    validation_metrics = evaluate(y[counted], bundle.predict_proba(X[counted]))
     p_baseline = candidates["logistic"].holdout_probability
     baseline_metrics = candidates["logistic"].holdout_metrics
 
     order_ns = examples.order[split.holdout] if examples.as_of is not None else None
     stages = stage_thresholds(config.stages, y[split.holdout], p_holdout, order_ns)
     bundle.stages = {k: v.to_dict() for k, v in stages.items()}
+    by_age = []
+    if examples.age_days is not None and split.holdout_snapshots is not None:
+        p_all = np.full(len(y), np.nan)
+        p_all[split.holdout_snapshots] = bundle.predict_proba(X[split.holdout_snapshots])
+        by_age = figures_by_age(y, p_all, examples.age_groups(split.holdout_snapshots))
     lap("stages")
 
-    columns: dict[str, Any] = {name: X[training_rows, i] for i, name in enumerate(transform.names)}
-    for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
-        columns[column] = examples.leads[column].iloc[training_rows]
-    leakage = leakage_report(columns, y[training_rows], config.leakage_auc, set(spec.leads.after_contact),
-                             set(spec.allow_leaky))  # vouched for in the spec: no gate
+    leakage = training_leakage(spec, examples, X, y, training_rows, transform, config)
     lap("leakage")
 
     if chosen == "lightgbm":  # total gain of each feature's splits
@@ -238,11 +267,74 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         holdout_probability=p_holdout, baseline_probability=p_baseline, holdout_label=y[split.holdout],
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
         feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config,
-        candidates=candidates, chosen=chosen)
+        candidates=candidates, chosen=chosen, reliability=reliability_table(y[split.holdout], p_holdout),
+        holdout_by_age=by_age, calibrated_on=calibrated_on)
+
+
+def training_leakage(spec: DatasetSpec, examples: Examples, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                     transform: LeadTransform, config: TrainingConfig) -> list[LeakageFinding]:
+    """The leakage report over the training examples, at each listed snapshot age on its own
+    (and the ages drawn at random together): a leak that appears later in a lead's life (an
+    activity recorded after the sale) is as plain at 30 days as it ever was, and snapshots of
+    younger leads do not water it down. Per column, its finding at the age where it stands out
+    most (flagged first)."""
+    strongest: dict[str, LeakageFinding] = {}
+    for _, group in examples.age_groups(rows):
+        if not 0 < y[group].sum() < len(group):
+            continue
+        columns: dict[str, Any] = {name: X[group, i] for i, name in enumerate(transform.names)}
+        for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
+            columns[column] = examples.leads[column].iloc[group]
+        for finding in leakage_report(columns, y[group], config.leakage_auc, set(spec.leads.after_contact),
+                                      set(spec.allow_leaky),  # vouched for in the spec: no gate
+                                      counted_features(transform)):
+            known = strongest.get(finding.column)
+            if known is None or (finding.flagged, finding.figure) > (known.flagged, known.figure):
+                strongest[finding.column] = finding
+    return sorted(strongest.values(), key=lambda f: -f.figure)
+
+
+def _trees_for(best: int, rows: int, fit_rows: int) -> int:
+    """Trees for a model learning from `rows` examples, when early stopping chose `best` on
+    `fit_rows`: proportionally more for more data."""
+    return max(1, int(round(best * rows / max(fit_rows, 1))))
+
+
+def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split: Split,
+                         transform: LeadTransform, config: TrainingConfig, best: int, booster, logistic):
+    """Each candidate's raw predictions of training snapshots it did not learn from, which rows
+    they are, and what they are in words: the calibration learns from them and the candidates
+    are compared on them.
+
+    out_of_fold (the default): the training leads in `calibration_folds` consecutive blocks in
+    time; each candidate is fitted on all blocks but one, with as many trees as early stopping
+    chose (scaled to the data), and predicts the block left out: every training snapshot, over
+    the whole window. last_slice: the fit-slice models (booster with `best` trees, logistic)
+    predicting the validation slice (the most recent training leads)."""
+    training = split.training
+    if config.calibration_window == "last_slice":
+        rows = split.validation
+        raw = {"lightgbm": booster.predict(X[rows], num_iteration=best), "logistic": logistic.predict(X[rows])}
+        words = f"the most recent training slice ({len(rows):,} snapshots)"
+    else:
+        rows = training
+        folds = examples.time_folds(rows, config.calibration_folds)
+
+        def lightgbm(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            trees = _trees_for(best, int(train.sum()), len(split.fit))
+            return refit_lightgbm(X, y, rows[train], transform, config, trees).predict(X[rows[held]])
+
+        def logistic(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            return fit_baseline(X, y, rows[train], transform, config).predict(X[rows[held]])
+
+        raw = {"lightgbm": out_of_fold(folds, lightgbm), "logistic": out_of_fold(folds, logistic)}
+        words = (f"out-of-fold predictions of all {len(rows):,} training examples "
+                 f"({config.calibration_folds} folds in time order)")
+    return raw, rows, words
 
 
 def choose_candidate(candidates: dict[str, Candidate], eligible: list[str], metric: str) -> str:
-    """The eligible candidate with the best validation score; on a tie, the one listed first."""
+    """The eligible candidate with the best held-out score; on a tie, the one listed first."""
     best = eligible[0]
     for name in eligible[1:]:
         if shortfall(metric, candidates[name].validation_score, candidates[best].validation_score) < 0:

@@ -48,7 +48,7 @@ class GenerateResult:
 
 def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "parquet",
                  won_rate: float = 0.15, show_progress: bool = True, careless_history: float = 0.0,
-                 print_summary: bool = True) -> GenerateResult:
+                 print_summary: bool = True, seasonality: float = 0.0) -> GenerateResult:
     """Generate a CRM of n_leads leads into the folder `out` and return where it went.
 
     Raises DataError, with nothing written, for arguments that cannot work."""
@@ -65,7 +65,8 @@ def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "par
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         staging.chmod(0o777 & ~_current_umask())  # mkdtemp's 0700 would outlive the rename
         with _ProgressBar(enabled=show_progress) as bar:
-            export = build_crm(n_leads, seed, won_rate, on_stage=bar.stage, careless_history=careless_history)
+            export = build_crm(n_leads, seed, won_rate, on_stage=bar.stage, careless_history=careless_history,
+                               seasonality=seasonality)
             files = _write_export(export, staging, file_format, bar)
         summary = {**export.summary, "format": file_format}
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
@@ -259,6 +260,11 @@ def print_generate_summary(result: GenerateResult, console: Console | None = Non
     table.add_row("outcomes", f"won {outcomes['won']:,} · lost {outcomes['lost']:,} · open {outcomes['open']:,}")
     won_rate = "n/a" if s["won_rate_closed"] is None else f"{s['won_rate_closed']:.1%}"
     table.add_row("won rate (closed leads)", f"{won_rate}  (target {s['target_won_rate']:.1%})")
+    if s.get("won_rate_by_month"):
+        by_month = s["won_rate_by_month"]
+        low, high = min(by_month, key=by_month.get), max(by_month, key=by_month.get)
+        table.add_row("seasonality", f"{s['seasonality']:g} log-odds: won rate by month of creation from "
+                      f"{by_month[low]:.1%} (month {low}) to {by_month[high]:.1%} (month {high})")
     table.add_row("best achievable ROC-AUC", f"{s['best_achievable_auc']:.3f}  (p_true against closed outcomes)")
     table.add_row("truth", f"{result.paths['truth'].name}  (kept apart: never a training input)")
     console.print(f"Generated a demo CRM in [bold]{result.out}[/] ({s['format']}, seed {s['seed']})")

@@ -30,9 +30,13 @@ def _role(f: LeakageFinding) -> str:
 
 def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DEFAULT_LEAKAGE_AUC,
                 console: Console | None = None) -> list[LeakageFinding]:
+    from features.validation import preload_great_expectations, validate_tables
+
     console = console or Console()
+    preload_great_expectations()
     spec = load_spec(spec_path)
-    _, tables, _ = load_clean(spec, data)
+    cleaned, tables, _ = load_clean(spec, data)
+    validate_tables(spec, cleaned, tables, purpose="train").raise_if_failed()  # the data training would refuse
     examples = build_examples(spec, tables)
     report = training_leakage(spec, examples, tables.activities, threshold)
     rows = len(examples.split_by_time(spec.holdout_fraction)[0])

@@ -158,7 +158,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         bundle = result.bundle
         bundle.card = {"spec": spec.name, "model": result.chosen, "trained_at": trained_at, "data_window": window,
                        "examples": {"fit": len(result.split.fit), "validation": len(result.split.validation),
-                                    "holdout": len(result.split.holdout), "excluded": examples.excluded},
+                                    "holdout": len(result.split.holdout), "excluded": examples.excluded,
+                                    "counts": examples.counts, "calibrated_on": result.calibrated_on},
                        "holdout_metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
                        "best_achievable_roc_auc": best, "features": bundle.transform.names,
                        "after_contact_excluded": spec.leads.after_contact}
@@ -268,6 +269,9 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
               "calibration": config.calibration, "refit_full": config.refit_full,
               "validation_fraction": config.validation_fraction, "holdout_fraction": spec.holdout_fraction,
               "min_category_count": config.min_category_count, "n_features": len(bundle.transform.names),
+              "calibration_window": config.calibration_window, "calibration_folds": config.calibration_folds,
+              "snapshot_ages": ",".join(f"{a:g}" for a in spec.snapshot_ages or []),
+              "evaluation_age_days": spec.features.evaluation_age_days,
               "examples": len(examples), **{f"lgbm_{k}": v for k, v in config.model.model_dump().items()},
               "stage_sql_rule": config.stages.sql.rule, "stage_mql_rule": config.stages.mql.rule}
     mlflow.log_params(params)
@@ -275,9 +279,12 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
     if spec.source:
         mlflow.log_text(Path(spec.source).read_text(encoding="utf-8"), "dataset_spec.yaml")
     mlflow.log_dict(config.model_dump(mode="json"), "training_config.json")
-    mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded,
+    mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded, "counts": examples.counts,
+                     "summary": examples.lines(), "warnings": examples.warnings(),
                      "won_rate": float(examples.label.mean()), "cleaning": cleaning.lines(),
                      "data_window": bundle.card.get("data_window")}, "data_summary.json")
+    mlflow.log_dict({"calibrated_on": result.calibrated_on, "bins": result.reliability,
+                     "holdout_by_age": result.holdout_by_age}, "calibration.json")
     mlflow.log_dict({"success": report.success, "checked": report.checked,
                      "failures": [f.describe() for f in report.failures],
                      "notes": report.notes}, "validation.json")
@@ -303,7 +310,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
         label = names[name] + (" (chosen)" if name == result.chosen else "")
         table.add_column(label if name == "lightgbm" else label + ", the baseline", justify="right")
     candidates = [result.candidates[n] for n in ("lightgbm", "logistic")]
-    table.add_row(f"validation {metric} (chooses)", *(f"{c.validation_score:.4f}" for c in candidates))
+    table.add_row(f"{metric}, out of fold (chooses)" if "out-of-fold" in result.calibrated_on
+                  else f"validation {metric} (chooses)", *(f"{c.validation_score:.4f}" for c in candidates))
     for key, label in [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"),
                        ("brier", "Brier score"), ("ece", "expected calibration error"),
                        ("lift_top10", "lift, top 10%"), ("captured_top10", "buyers in top 10%"),
@@ -317,16 +325,29 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
         table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
         table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}", "")
     console.print(table)
-    console.print(f"examples: {len(result.split.fit):,} fit, {len(result.split.validation):,} validation, "
-                  f"{len(result.split.holdout):,} holdout (most recent); excluded: "
-                  + ", ".join(f"{k} {v:,}" for k, v in examples.excluded.items()))
+    split = result.split
+    n_training = len(np.unique(examples.lead_of[split.training]))
+    console.print(f"training: {len(split.fit) + len(split.validation):,} examples of {n_training:,} leads "
+                  f"({len(split.fit):,} fit, {len(split.validation):,} validation); holdout: the "
+                  f"{len(split.holdout):,} most recent leads, each counted once"
+                  + (f" (at its last snapshot up to {examples_age(examples)} days)" if examples.age_days is not None
+                     else ""))
+    for line in examples.lines():
+        console.print(f"  {line}", highlight=False)
+    for warning in examples.warnings():
+        console.print(f"[bold yellow]warning[/]: {warning}", soft_wrap=True)
+    _print_calibration(console, result)
     for line in cleaning.lines():
         console.print(f"cleaning: {line}")
-    flagged = [f for f in result.leakage if f.flagged and not f.after_contact]
+    flagged = [f for f in result.leakage if f.flagged and not f.after_contact and not f.allowed]
     if flagged:
         console.print("[bold yellow]leakage warning[/]: these features alone predict the outcome suspiciously well: "
                       + ", ".join(f"{f.column} (AUC {max(f.auc, np.nan_to_num(f.auc_where_filled)):.3f})" for f in flagged)
                       + "; mark them as after_contact in the spec if sales fill them in")
+    allowed = [f for f in result.leakage if f.flagged and f.allowed]
+    if allowed:
+        console.print("kept as features although they predict the outcome suspiciously well (allow_leaky): "
+                      + ", ".join(f"{f.column} (AUC {max(f.auc, np.nan_to_num(f.auc_where_filled)):.3f})" for f in allowed))
     excluded = [f for f in result.leakage if f.after_contact]
     if excluded:
         console.print("after-contact columns, excluded from the model (single-column ROC-AUC; flagged = would leak): "
@@ -338,6 +359,35 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
     console.print(f"[bold]Champion decision[/] ({model_name} version {version}): {decision.summary}", soft_wrap=True)
     for gate in decision.gates:
         console.print(f"  {gate.line()}", soft_wrap=True, highlight=False)
+
+
+def examples_age(examples) -> str:
+    """The evaluation age of the examples' snapshots, for the summary ("30")."""
+    ages = examples.age_days[examples.is_evaluated]
+    return f"{float(np.max(ages)):g}" if len(ages) else "?"
+
+
+def _print_calibration(console: Console, result) -> None:
+    """What the calibration learnt from, the holdout's reliability table and its figures at
+    every snapshot age."""
+    console.print(f"calibration: {result.config.calibration if result.config else ''} on {result.calibrated_on}; "
+                  f"holdout expected calibration error {result.metrics['ece']:.4f}", highlight=False)
+    if result.reliability:
+        table = Table(title="reliability on the holdout (chosen model, equal-count bins)", title_justify="left")
+        for col in ("leads", "mean probability", "bought"):
+            table.add_column(col, justify="right")
+        for b in result.reliability:
+            table.add_row(f"{b['n']:,}", f"{b['mean_probability']:.3f}", f"{b['won_rate']:.3f}")
+        console.print(table)
+    if result.holdout_by_age:
+        table = Table(title="holdout at every snapshot age (chosen model; each age counts the leads open then)",
+                      title_justify="left")
+        for col in ("age (days)", "leads", "bought", "mean probability", "ROC-AUC", "ECE"):
+            table.add_column(col, justify="right")
+        for a in result.holdout_by_age:
+            table.add_row("drawn at random" if a["age_days"] is None else f"{a['age_days']:g}", f"{a['n']:,}", f"{a['won_rate']:.3f}", f"{a['mean_probability']:.3f}",
+                          "" if a["roc_auc"] is None else f"{a['roc_auc']:.4f}", f"{a['ece']:.4f}")
+        console.print(table)
 
 
 def format_versions(model_name: str, versions) -> list:

@@ -30,11 +30,12 @@ class SyntheticCRM(NamedTuple):
     truth: pd.DataFrame
 
 
-def generate_crm(n_leads: int, seed: int = 7, won_rate: float = DEFAULT_WON_RATE) -> SyntheticCRM:
+def generate_crm(n_leads: int, seed: int = 7, won_rate: float = DEFAULT_WON_RATE,
+                 seasonality: float = 0.0) -> SyntheticCRM:
     """Generate a CRM in memory, without writing anything.
 
     The frames match what `pd.read_parquet` returns for the files `leadscore generate` writes:
     timestamps are datetime64[ms], activities' lead_id and activity_type are categorical."""
-    export = build_crm(n_leads, seed, won_rate)
+    export = build_crm(n_leads, seed, won_rate, seasonality=seasonality)
     return SyntheticCRM(*(table.to_pandas() for table in
                           (export.leads, export.activities, export.outcomes, export.truth)))

@@ -74,15 +74,21 @@ def _timestamps(seconds: np.ndarray) -> pa.Array:
 
 
 def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
-              on_stage: ProgressHook | None = None, careless_history: float = 0.0) -> CRMExport:
+              on_stage: ProgressHook | None = None, careless_history: float = 0.0,
+              seasonality: float = 0.0) -> CRMExport:
     """Generate a CRM of n_leads leads. The same arguments give the same tables, bit for bit.
 
     careless_history: share of the deals of the oldest 70% of leads whose outcome the CRM
     recorded at random (a careless migration). Behaviour and truth are unchanged; only the
-    outcomes table is, so training on it gives a worse model of the same world."""
+    outcomes table is, so training on it gives a worse model of the same world.
+    seasonality: how far the won rate swings with the month a lead was created, in log-odds
+    (world.SEASON_PEAK_MONTH); with 0.5 a 15% won rate goes from about 10% to 21% by month."""
     check_arguments(n_leads, seed, won_rate)
     if not 0.0 <= careless_history <= 1.0:
         raise DataError(f"--careless-history must be a share between 0 and 1, got {careless_history!r}")
+    if not isinstance(seasonality, (int, float, np.floating)) or not 0.0 <= float(seasonality) <= world.MAX_SEASONALITY:
+        raise DataError(f"--seasonality must be a swing in log-odds between 0 and {world.MAX_SEASONALITY:g}, got "
+                        f"{seasonality!r}; pass for example --seasonality 0.5")
     stage = on_stage or (lambda key: None)
     rng = dict(zip(_STREAMS, (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
@@ -96,7 +102,7 @@ def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
     intent, unsubscribed = truth.intent_index(pre, n_leads)
 
     stage("deals")
-    logit_rest = truth.logit_before_base(people, intent, unsubscribed)
+    logit_rest = truth.logit_before_base(people, intent, unsubscribed, float(seasonality))
     intercept = truth.solve_intercept(logit_rest, float(won_rate))
     p_true = truth.sigmoid(intercept + logit_rest)
     deals = outcomes.close_deals(people, p_true, rng["deals"])
@@ -122,7 +128,17 @@ def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
                               n_activities=len(log), duplicates=len(rows) - n_leads)
     if careless_history:
         export.summary["careless_history"] = careless_history
+    if seasonality:
+        export.summary["seasonality"] = float(seasonality)
+        export.summary["won_rate_by_month"] = _won_rate_by_month(people, deals, recorded)
     return export
+
+
+def _won_rate_by_month(people: profiles.Profiles, deals: outcomes.Deals, recorded: np.ndarray) -> dict[str, float]:
+    """Won rate among closed leads by calendar month of creation ("01" .. "12")."""
+    month = truth.creation_month(people)[deals.closed]
+    won = recorded[deals.closed]
+    return {f"{m:02d}": round(float(won[month == m].mean()), 4) for m in range(1, 13) if (month == m).any()}
 
 
 def _leads_table(ids: pa.Array, people: profiles.Profiles, deals: outcomes.Deals,

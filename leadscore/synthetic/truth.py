@@ -1,10 +1,11 @@
 """The true probability of buying, a documented function of what the CRM shows:
 
-    logit(p_true) = b0 + fit + intent_term + drift
+    logit(p_true) = b0 + fit + intent_term + drift + season
 
 fit is the sum of the profile trait effects, intent_term = a * log1p(I) - c * [unsubscribed
-before qualification] with I the recency-weighted count of intent activity, and drift a slow
-shift across cohorts. Leads interested in the Home Edition get no intent term and a penalty.
+before qualification] with I the recency-weighted count of intent activity, drift a slow
+shift across cohorts, and season (zero unless asked for) a swing with the month of creation.
+Leads interested in the Home Edition get no intent term and a penalty.
 Everything is read from the lead as the CRM records it: a trait left blank (exported as a
 placeholder) counts its population-average effect, so the truth is the best any model of the
 export could know, and its AUC is a ceiling a model can approach.
@@ -40,12 +41,24 @@ def drift(profiles: Profiles) -> np.ndarray:
                       + campaign_change * profiles.is_value(world.CAMPAIGN, campaign))
 
 
-def logit_before_base(profiles: Profiles, intent: np.ndarray, unsubscribed: np.ndarray) -> np.ndarray:
+def creation_month(profiles: Profiles) -> np.ndarray:
+    """Calendar month (1-12) each lead was created in."""
+    return profiles.created_s.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+
+
+def season(profiles: Profiles, amplitude: float) -> np.ndarray:
+    """Log-odds shift by the month of creation: amplitude * cos(2 pi (month - peak) / 12)."""
+    return amplitude * np.cos(2.0 * np.pi * (creation_month(profiles) - world.SEASON_PEAK_MONTH) / 12.0)
+
+
+def logit_before_base(profiles: Profiles, intent: np.ndarray, unsubscribed: np.ndarray,
+                      seasonality: float = 0.0) -> np.ndarray:
     """Everything in logit(p_true) except the intercept b0."""
     intent_term = world.INTENT_SCALE * np.log1p(intent) - world.UNSUBSCRIBE_PENALTY * unsubscribed
     home = profiles.home_edition_recorded
     intent_term = home * -world.HOME_EDITION_PENALTY + (1.0 - home) * intent_term
-    return profiles.fit + intent_term + drift(profiles)
+    logit = profiles.fit + intent_term + drift(profiles)
+    return logit + season(profiles, seasonality) if seasonality else logit
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

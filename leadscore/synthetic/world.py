@@ -19,7 +19,8 @@ HISTORY_DAYS = 730
 VOLUME_GROWTH = 1.5
 """Lead volume grows linearly: the newest day has 1 + VOLUME_GROWTH times the leads of the oldest."""
 QUALIFICATION_DAYS = 30
-"""Days from a lead's creation to its qualification moment (features.as_of_days_after_created)."""
+"""Days from a lead's creation to its qualification moment, where the truth is fixed (the demo
+spec's features.evaluation_age_days: holdout figures are taken there)."""
 RECENT_DAYS = 7
 """Activity in the last RECENT_DAYS before qualification counts fully; older activity counts half."""
 OLDER_INTENT_WEIGHT = 0.5
@@ -123,6 +124,13 @@ DRIFT_IMPROVING_SOURCE = ("Organic Search", 0.80)
 """A source that gets better over the two years (the content team's work pays off)."""
 DRIFT_DECAYING_CAMPAIGN = ("Retargeting", -0.80)
 """A campaign that wears out."""
+
+# ------------------------------------------------------------------------------ seasonality
+SEASON_PEAK_MONTH = 5
+"""With --seasonality s, the log-odds of buying move by s * cos(2 pi (month - 5) / 12) with the
+calendar month of creation: highest for May leads, lowest for November ones. The demo
+spec's last training slice (spring) then buys more than its holdout (summer)."""
+MAX_SEASONALITY = 3.0
 
 # ------------------------------------------------------------------------------- activities
 ACTIVITY_TYPES = ("email_open", "email_click", "web_visit", "pricing_view", "content_download",

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from serving.store.inserts import StoreInserts
-from serving.store.tables import IN_CHUNK, outcomes
+from serving.store.tables import IN_CHUNK, ids_among, outcomes
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,4 @@ class OutcomeStore:
 
     def recorded_among(self, lead_ids: list[str]) -> set[str]:
         """The ids among `lead_ids` (distinct) that have an outcome."""
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for start in range(0, len(lead_ids), IN_CHUNK):
-                found.update(conn.execute(select(outcomes.c.lead_id)
-                                          .where(outcomes.c.lead_id.in_(lead_ids[start:start + IN_CHUNK]))).scalars())
-        return found
+        return ids_among(self.engine, outcomes.c.lead_id, lead_ids)

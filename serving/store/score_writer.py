@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.store.inserts import StoreInserts
-from serving.store.tables import IN_CHUNK, score_log, scored_leads
+from serving.store.tables import ids_among, score_log, scored_leads
 
 logger = logging.getLogger("leadscore.store")
 
@@ -155,9 +155,4 @@ class ScoreLog:
     def scored_among(self, lead_ids: list[str]) -> set[str]:
         """The ids among `lead_ids` (distinct) that were ever scored (flushes the buffer first)."""
         self.flush()
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for start in range(0, len(lead_ids), IN_CHUNK):
-                found.update(conn.execute(select(scored_leads.c.lead_id)
-                                          .where(scored_leads.c.lead_id.in_(lead_ids[start:start + IN_CHUNK]))).scalars())
-        return found
+        return ids_among(self.engine, scored_leads.c.lead_id, lead_ids)

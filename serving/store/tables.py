@@ -45,3 +45,15 @@ outcomes = Table(
     Column("updated_at", DateTime, nullable=False, doc="When it last changed."),
 )
 OUTCOME_KEYS = ("lead_id", "outcome", "closed_at", "recorded_at", "updated_at")
+
+
+def ids_among(engine, column, lead_ids: list[str]) -> set[str]:
+    """The ids among `lead_ids` (distinct) found in `column` (a lead-id column of a table),
+    asked IN_CHUNK at a time."""
+    from sqlalchemy import select
+
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for start in range(0, len(lead_ids), IN_CHUNK):
+            found.update(conn.execute(select(column).where(column.in_(lead_ids[start:start + IN_CHUNK]))).scalars())
+    return found

@@ -182,3 +182,17 @@ def test_x_education_sales_entered_columns_are_flagged_and_its_features_are_not(
     assert {"Tags", "Lead Quality"} <= flagged  # 0.980 where filled in; 0.861, 0.114 above the best feature
     assert not flagged - set(spec.leads.after_contact)  # no legitimate column is flagged
     refuse_leaking_columns(spec, report)  # training proceeds
+
+
+def test_an_activity_only_won_leads_have_is_flagged_although_its_count_is_never_missing():
+    """A count is 0, not missing, for leads without the activity: "filled in" means above zero."""
+    rng = np.random.default_rng(3)
+    label = rng.random(4000) < 0.3
+    contract_sent = np.where(label & (rng.random(4000) < 0.59), 1.0, 0.0)  # 59% of won, no lost lead
+    other = scored(rng, label, 0.76)  # close enough that the gap rule does not fire
+    as_plain = findings({"n_contract_sent_30d": contract_sent, "other": other}, label)
+    as_count = findings({"n_contract_sent_30d": contract_sent, "other": other}, label,
+                        counts={"n_contract_sent_30d"})
+    assert not as_plain["n_contract_sent_30d"].flagged  # read as "always filled in", it hid
+    assert as_count["n_contract_sent_30d"].flagged
+    assert "of won and 0% of lost" in " ".join(as_count["n_contract_sent_30d"].reasons)

@@ -78,3 +78,87 @@ def test_a_lead_we_cannot_sell_to_gets_no_engagement_features_however_keen():
     mining = (tables.leads["industry"] == "mining").to_numpy()
     assert mining.any() and np.isnan(batch[mining][:, activity]).all()
     assert not np.isnan(batch[~mining][:, activity]).any()
+
+
+# --------------------------------------------------------------------------- the lead's age
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from features.transform import LEAD_AGE  # noqa: E402
+
+_NS_RANGE = (-(2**62), 2**62)  # well inside datetime64[ns]
+_READABLE = (-2_208_988_800 * 10**9, 7_258_118_400 * 10**9 - 1)  # times read from text: 1900 to 2199
+
+
+@st.composite
+def lead_and_moment(draw):
+    """A created time (or none) in one of the forms a raw lead carries, and an as-of moment."""
+    created = draw(st.one_of(st.none(), st.integers(*_READABLE)))
+    as_of = draw(st.integers(*_NS_RANGE) if created is None else
+                 st.one_of(st.integers(*_NS_RANGE), st.integers(created - 5 * 10**15, created + 5 * 10**15)
+                           .filter(lambda v: _NS_RANGE[0] <= v <= _NS_RANGE[1])))
+    form = draw(st.sampled_from(["ns", "iso", "iso_offset", "datetime", "placeholder"]))
+    if created is None:
+        raw = draw(st.sampled_from([None, "", "Select", "not a date"]))
+    elif form == "ns":
+        raw = created
+    elif form in ("iso", "iso_offset"):
+        moment = datetime(1970, 1, 1) + timedelta(microseconds=created // 1000)
+        created = created // 1000 * 1000  # ISO text carries microseconds
+        if form == "iso":
+            raw = moment.isoformat()
+        else:
+            raw = (moment + timedelta(hours=2)).isoformat() + "+02:00"
+    elif form == "datetime":
+        created = created // 1000 * 1000
+        raw = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=created // 1000)
+    else:
+        raw, created = "N/A", None
+    return raw, created, as_of
+
+
+def age_transform(spec):
+    raw = raw_crm(50, seed=2)
+    tables = coerce(spec, clean(spec, CRMTables(**raw))[0])
+    return LeadTransform.fit(spec, tables.leads, tables.activities, min_category_count=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(lead_and_moment(), min_size=1, max_size=6))
+def test_the_lead_age_is_the_same_alone_in_a_batch_and_in_a_frame(cases):
+    from .conftest import make_spec
+
+    transform = _AGE_TRANSFORM.setdefault("t", age_transform(make_spec()))
+    i = transform.names.index(LEAD_AGE)
+    leads = [{"created_at": raw} for raw, _, _ in cases]
+    moments = [as_of for _, _, as_of in cases]
+    alone = np.array([transform.transform_one(lead, [], as_of)[i] for lead, as_of in zip(leads, moments)])
+    many = transform.transform_records(leads, [[] for _ in leads], moments)[:, i]
+    frame = pd.DataFrame({"lead_id": [f"L{k}" for k in range(len(cases))],
+                          "created_at": np.array([np.datetime64("NaT") if c is None else c for _, c, _ in cases],
+                                                 dtype="datetime64[ns]")})
+    batch = transform.transform_frame(frame, None, np.array(moments, dtype="datetime64[ns]"))[:, i]
+    np.testing.assert_array_equal(alone, batch)
+    np.testing.assert_array_equal(many, batch)
+    for (raw, created, as_of), age in zip(cases, batch):
+        if created is None:
+            assert np.isnan(age)
+        else:
+            assert age == max(0.0, (float(as_of) - float(created)) / 86_400e9)
+
+
+_AGE_TRANSFORM: dict = {}
+
+
+def test_the_lead_age_is_an_input_only_when_training_sees_several_ages():
+    from .conftest import make_spec
+
+    assert LEAD_AGE in age_transform(make_spec()).names
+    one_age = make_spec(features={"as_of_days_after_created": 30})
+    assert one_age.features.as_of_days_after_created == [30.0]
+    assert LEAD_AGE not in age_transform(one_age).names
+    old_bundle = age_transform(make_spec()).to_dict()
+    del old_bundle["lead_age"]  # a bundle written before the age was an input
+    assert LEAD_AGE not in LeadTransform.from_dict(old_bundle).names

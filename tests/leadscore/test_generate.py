@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 from features.errors import DataError
 from leadscore.cli import app
 from leadscore.jobs.generate import run_generate
-from leadscore.synthetic import EXPORT_END, generate_crm
+from leadscore.synthetic import EXPORT_END, QUALIFICATION_DAYS, generate_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "data" / "specs" / "demo_crm.yaml").read_text())
 END = pd.Timestamp(str(EXPORT_END))
-QUALIFICATION = pd.Timedelta(days=SPEC["features"]["as_of_days_after_created"])
+QUALIFICATION = pd.Timedelta(days=QUALIFICATION_DAYS)
+assert QUALIFICATION_DAYS == SPEC["features"]["evaluation_age_days"]  # the truth is fixed where the holdout is evaluated
 PLACEHOLDERS = {"Select", "", "N/A"}
 CATEGORICAL = SPEC["leads"]["categorical"]
 
@@ -286,6 +287,8 @@ def test_cli_generates_and_prints_the_summary(tmp_path):
     (["--format", "xlsx"], "--format"),
     (["--won-rate", "1.5"], "--won-rate"),
     (["--won-rate", "0"], "--won-rate"),
+    (["--seasonality", "-0.5"], "--seasonality"),
+    (["--seasonality", "4"], "--seasonality"),
 ])
 def test_cli_refuses_bad_arguments_and_writes_nothing(tmp_path, options, named):
     out = tmp_path / "demo"
@@ -351,3 +354,19 @@ def test_careless_history_changes_only_older_recorded_outcomes():
     assert changed.sum() > 100
     created = a["lead_id"].map(clean.leads.to_pandas().drop_duplicates("lead_id").set_index("lead_id")["created_at"])
     assert created[changed].max() < created.quantile(0.8)  # the most recent deals stay true
+
+
+def test_seasonality_swings_the_won_rate_by_month_and_is_off_by_default():
+    from leadscore.synthetic import build_crm
+
+    plain = build_crm(12_000, seed=5)
+    seasonal = build_crm(12_000, seed=5, seasonality=1.0)
+    profile = [c for c in plain.leads.column_names if c != "sales_rating"]  # the rating follows the outcome
+    assert plain.leads.select(profile).equals(seasonal.leads.select(profile))  # the same leads; only who buys changes
+    by_month = seasonal.summary["won_rate_by_month"]
+    spring, autumn = np.mean([by_month[m] for m in ("04", "05", "06")]), np.mean([by_month[m] for m in ("10", "11", "12")])
+    assert spring > 1.8 * autumn  # May is the best month, November the worst
+    assert abs(seasonal.summary["won_rate_closed"] - plain.summary["won_rate_closed"]) < 0.02  # the same on average
+    assert "won_rate_by_month" not in plain.summary and "seasonality" not in plain.summary
+    truth = seasonal.truth.to_pandas()["p_true"].to_numpy()
+    assert not np.allclose(truth, plain.truth.to_pandas()["p_true"].to_numpy())

@@ -109,7 +109,8 @@ def test_a_failed_gate_registers_the_new_stages_as_challenger_and_says_how_to_pr
 
 def test_a_policy_that_cannot_be_met_registers_nothing_and_names_the_key(trained_v1, no_training_no_data):
     count = len(registry().versions())
-    impossible = write_config(trained_v1 / "impossible.yaml", {"sql": {"min_precision": 1.0}})
+    # every one of the 100 best-scored holdout leads bought: not at a 15% won rate
+    impossible = write_config(trained_v1 / "impossible.yaml", {"sql": {"min_precision": 1.0}, "min_stage_leads": 100})
     result = stages("--config", str(impossible))
     assert result.exit_code == 1
     assert "stages.sql.min_precision: 1 cannot be reached" in result.output

@@ -104,11 +104,12 @@ def test_counts_are_phrased_in_good_english(scorer):
 
 def test_batch_scoring_of_frames_matches_the_api(scorer, trained):
     _, tables, examples, _ = trained
-    leads = examples.leads.iloc[:250]
+    leads = examples.leads.drop_duplicates("lead_id").iloc[:250]  # one row per lead, as a file has
     table = scorer.score_table(leads, tables.activities, AS_OF, reasons=0, chunk=100)
     with_reasons = scorer.score_table(leads, tables.activities, AS_OF, reasons=3, chunk=100)
     assert (table["probability"] == with_reasons["probability"]).all() and (table["stage"] == with_reasons["stage"]).all()
-    records = leads.drop(columns=["created_at"]).astype(object).where(leads.notna(), None).to_dict("records")
+    records = leads.assign(created_at=leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")) \
+        .astype(object).where(leads.notna(), None).to_dict("records")
     acts = tables.activities[tables.activities["lead_id"].astype(str).isin(set(leads["lead_id"]))]
     by = {k: [{"occurred_at": t, "activity_type": a} for t, a in zip(g["occurred_at"], g["activity_type"])]
           for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}

@@ -14,11 +14,31 @@ AS_OF = "2026-11-01T00:00:00"
 def test_the_holdout_is_the_most_recent_leads_and_never_trained_on(trained):
     _, _, examples, result = trained
     split = result.split
-    assert not set(split.holdout) & set(split.fit) and not set(split.holdout) & set(split.validation)
+    ids = examples.leads["lead_id"].to_numpy()
+    fit, validation, holdout = (set(ids[rows]) for rows in (split.fit, split.validation, split.holdout_snapshots))
+    assert not holdout & fit and not holdout & validation and not fit & validation  # split by lead
     order = examples.order
     assert order[split.fit].max() <= order[split.validation].min()
-    assert order[split.validation].max() <= order[split.holdout].min()
-    assert abs(len(split.holdout) / len(examples) - 0.2) < 0.01
+    assert order[split.validation].max() <= order[split.holdout_snapshots].min()
+    n_leads = len(set(ids))
+    assert abs(len(holdout) / n_leads - 0.2) < 0.01
+    # holdout figures count each lead once, at its snapshot of 30 days (all leads are open then)
+    assert len(split.holdout) == len(holdout) == len(set(ids[split.holdout]))
+    assert (examples.age_days[split.holdout] == 30).all() and not examples.drawn[split.holdout].any()
+    fit = split.fit
+    assert set(examples.age_days[fit][~examples.drawn[fit]]) == {0, 1, 7, 30}  # training sees every age...
+    drawn = examples.age_days[fit][examples.drawn[fit]]
+    assert (drawn < 90).all() and np.histogram(drawn, bins=[0, 7, 30, 60, 90])[0].min() > 100  # ...in between too
+
+
+def test_the_holdout_is_calibrated_at_every_age(trained):
+    _, _, _, result = trained
+    ages = {a["age_days"]: a for a in result.holdout_by_age}
+    assert set(ages) == {0, 1, 7, 30, None}  # None: the ages drawn at random
+    assert all(a["ece"] < 0.06 for a in ages.values())  # small data (about 1,000 holdout leads)
+    assert ages[30]["roc_auc"] > ages[0]["roc_auc"]  # a month of activity says more than the profile alone
+    assert sum(b["n"] for b in result.reliability) == len(result.holdout_label)
+    assert "out-of-fold" in result.calibrated_on
 
 
 def test_the_model_ranks_close_to_the_truth_and_is_calibrated(trained, demo_crm_dir):
@@ -167,3 +187,32 @@ def test_the_logistic_model_explains_its_scores_and_scores_one_lead_as_in_a_batc
     alone = [logistic_scorer.score_leads([lead], as_of=AS_OF, reasons=3)[0] for lead in holdout_leads[:20]]
     assert batch == alone
     assert all(a["reasons_for"] or a["reasons_against"] for a in batch)
+
+
+def test_calibration_learns_from_the_whole_window_not_from_the_last_season(tmp_path_factory):
+    """The won rate swings with the month of creation: the last training slice (spring) buys
+    far more than the holdout (summer). Calibrated on that slice, the scores promise too much;
+    calibrated on out-of-fold predictions over the whole window, they keep their word."""
+    from features.examples import build_examples
+    from features.load import load_clean
+    from features.spec import load_spec
+    from leadscore.jobs.generate import run_generate
+    from tests.conftest import DEMO_SPEC, FAST_CONFIG
+    from training.config import TrainingConfig
+    from training.trainer import train_model
+
+    folder = run_generate(tmp_path_factory.mktemp("seasonal"), 5000, seed=4, show_progress=False,
+                          print_summary=False, seasonality=1.0).out
+    spec = load_spec(DEMO_SPEC)
+    spec = spec.model_copy(update={"features": spec.features.model_copy(update={"random_snapshots": 0})})
+    _, tables, _ = load_clean(spec, folder)
+    examples = build_examples(spec, tables)
+    ece = {}
+    for window in ("last_slice", "out_of_fold"):
+        config = TrainingConfig.model_validate({**FAST_CONFIG, "candidates": ["lightgbm"], "calibration_window": window})
+        result = train_model(spec, examples, tables.activities, config)
+        ece[window] = result.metrics["ece"]
+        promised = result.holdout_probability.mean() - result.holdout_label.mean()
+        if window == "last_slice":
+            assert promised > 0.04  # the spring's won rate, promised to summer leads
+    assert ece["out_of_fold"] < 0.04 < ece["last_slice"]
