@@ -275,11 +275,15 @@ def lead_uniforms(lead_ids: pd.Series, draw: int) -> np.ndarray:
 
 def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float, drawn: np.ndarray | None = None) -> np.ndarray:
     """Per snapshot, whether it is its lead's evaluation snapshot: the last at a listed age (not
-    `drawn`) at or before the evaluation age, or the lead's first listed one when none is."""
+    `drawn`) at or before the evaluation age, or the lead's first listed one when none is (its
+    first drawn one when it has no listed one)."""
     out = np.zeros(len(pos), dtype=bool)
     if drawn is not None and drawn.any():
         listed = np.flatnonzero(~drawn)
         out[listed] = _evaluated(pos[listed], age[listed], evaluation_age)
+        only_drawn = np.flatnonzero(~np.isin(pos, pos[listed]))  # closed before the first listed age
+        if len(only_drawn):
+            out[only_drawn] = _evaluated(pos[only_drawn], age[only_drawn], -1.0)  # the earliest
         return out
     if not len(pos):
         return out

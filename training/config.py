@@ -125,7 +125,7 @@ class TrainingConfig(_Strict):
                                    "for out-of-fold calibration: each is predicted by models fitted on the others.")
     refit_full: bool | Literal["auto"] = Field(
         "auto", description="After early stopping, refit on fit + validation examples with "
-        "proportionally more trees. auto: only below 250,000 training leads, where the most "
+        "proportionally more trees. auto: only below 250,000 training examples (snapshots), where the most "
         "recent slice still adds something and the refit is cheap.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)

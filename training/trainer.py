@@ -42,7 +42,8 @@ from training.stages import StageDefinition, stage_thresholds
 
 
 REFIT_AUTO_LIMIT = 250_000
-"""Training leads (not snapshots) below which `refit_full: auto` refits on all of them."""
+"""Training examples (snapshots) below which `refit_full: auto` refits on all of them: the
+refit costs as much as the fit again, and above this the most recent slice adds little."""
 
 
 @dataclass
@@ -216,7 +217,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     counted = split.validation_evaluated
     lap("calibration")
 
-    refit = config.refit_full if config.refit_full != "auto" else len(once) < REFIT_AUTO_LIMIT  # leads
+    refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
         # the final models learn from every training example, the most recent included.

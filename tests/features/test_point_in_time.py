@@ -168,3 +168,14 @@ def test_the_summary_warns_when_many_wins_are_left_out(spec):
     [warning] = examples.warnings()
     assert "of the won leads" in warning and "add 0 to features.as_of_days_after_created" in warning
     assert any("wins:" in line and "excluded" in line for line in examples.lines())
+
+
+def test_a_lead_closed_before_the_first_listed_age_is_counted_at_an_age_drawn_for_it(spec):
+    late = spec.model_copy(update={"features": spec.features.model_copy(
+        update={"as_of_days_after_created": [30.0], "random_snapshots": 2})})
+    tables = canonical(late, raw_crm(400, seed=8))
+    examples = build_examples(late, tables)
+    ids = examples.leads["lead_id"]
+    assert ids[examples.evaluated].is_unique and set(ids[examples.evaluated]) == set(ids)  # every lead once
+    early = set(ids[examples.drawn]) - set(ids[~examples.drawn])  # closed before 30 days: drawn ages only
+    assert early and (examples.age_days[examples.evaluated & ids.isin(early).to_numpy()] < 30).all()
