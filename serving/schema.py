@@ -280,7 +280,7 @@ class LeadValidator:
                 if (kind is float and isfinite(value)) or (kind is int and -_INT_LIMIT < value < _INT_LIMIT):
                     continue
             elif role == "time":
-                if kind is str and len(value) <= max_chars and value.strip() not in self.missing:
+                if kind is str and len(value) <= max_chars and not V.is_missing(value, self.missing):
                     times.append((lead, key, where, None, True))  # parsed with the others, kept as ns
                     continue
             if role is None:
