@@ -3,8 +3,9 @@
 Training writes it; the service and batch scoring read it, with or without an MLflow server.
 
     bundle.json     format, model kind, calibration, stage definitions, model card
-    booster.txt     the LightGBM model (its own text format), or
-    linear_model.json  the logistic model, when it scored better on validation (features.linear)
+    booster.txt     the LightGBM model (its own text format), and/or
+    linear_model.json  the logistic model (features.linear); both for the blend of the two
+                    (features.blend; its weight in bundle.json)
     transform.json  the fitted LeadTransform
     profile.json    the training data's profile for validation (optional)
     spec.yaml       the dataset spec the model was trained with
@@ -27,6 +28,7 @@ import numpy as np
 
 from features.errors import LeadscoreError
 from features.linear import MODEL_FILE as LINEAR_MODEL_FILE
+from features.blend import BlendModel
 from features.linear import LinearModel
 from features.transform import LeadTransform
 
@@ -87,6 +89,8 @@ class ModelBundle:
     @property
     def model_kind(self) -> str:
         """lightgbm or logistic: which candidate model training chose."""
+        if isinstance(self.booster, BlendModel):
+            return "blend"
         return "logistic" if isinstance(self.booster, LinearModel) else "lightgbm"
 
     @property
@@ -98,10 +102,12 @@ class ModelBundle:
         return float(self.stages["mql"]["threshold"])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probability of buying for each row of the model matrix."""
+        """Calibrated probability of buying for each row of the transform's matrix (n, features):
+        (n,), missing values filled as the transform says (`LeadTransform.model_input`)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X.reshape(1, -1)
+        X = self.transform.model_input(X)
         return self.calibration.apply(self.booster.predict(X, num_threads=1 if len(X) < 500 else 0))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
@@ -109,6 +115,7 @@ class ModelBundle:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X.reshape(1, -1)
+        X = self.transform.model_input(X)
         return self.booster.predict(X, pred_contrib=True, num_threads=1 if len(X) < 500 else 0)
 
     def stage_of(self, probability: float) -> str:
@@ -131,10 +138,17 @@ class ModelBundle:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            self.booster.save_model(str(tmp / ("booster.txt" if self.model_kind == "lightgbm" else LINEAR_MODEL_FILE)))
+            parts = {"lightgbm": self.booster, "logistic": self.booster}
+            if isinstance(self.booster, BlendModel):
+                parts = {"lightgbm": self.booster.booster, "logistic": self.booster.linear}
+            for kind, file in (("lightgbm", "booster.txt"), ("logistic", LINEAR_MODEL_FILE)):
+                if self.model_kind in (kind, "blend"):
+                    parts[kind].save_model(str(tmp / file))
             (tmp / "transform.json").write_text(json.dumps(self.transform.to_dict(), indent=1))
             meta = {"format": BUNDLE_FORMAT, "model": self.model_kind, "calibration": self.calibration.to_dict(),
                     "stages": self.stages, "card": self.card}
+            if isinstance(self.booster, BlendModel):
+                meta["blend_weight"] = self.booster.weight
             (tmp / "bundle.json").write_text(json.dumps(meta, indent=1, default=_json_default))
             if self.profile is not None:
                 (tmp / "profile.json").write_text(json.dumps(self.profile, indent=1, default=_json_default))
@@ -167,8 +181,12 @@ class ModelBundle:
             if meta.get("format") != BUNDLE_FORMAT:
                 raise BundleError(f"{meta_path}: bundle format {meta.get('format')} is not {BUNDLE_FORMAT}; re-export it")
             transform = LeadTransform.from_dict(json.loads((folder / "transform.json").read_text()))
-            if meta.get("model", "lightgbm") == "logistic":
+            kind = meta.get("model", "lightgbm")
+            if kind == "logistic":
                 booster = LinearModel.load(folder / LINEAR_MODEL_FILE)
+            elif kind == "blend":
+                booster = BlendModel(lgb.Booster(model_file=str(folder / "booster.txt")),
+                                     LinearModel.load(folder / LINEAR_MODEL_FILE), float(meta["blend_weight"]))
             else:
                 booster = lgb.Booster(model_file=str(folder / "booster.txt"))
         except (OSError, ValueError, KeyError) as exc:

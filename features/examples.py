@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.load import CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables, outcome_rows
+from features.load import CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables, export_end, outcome_rows
 from features.spec import DatasetSpec
 
 WINS_EXCLUDED_WARNING = 0.10
@@ -211,6 +211,13 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
     created = merged[CREATED_AT]
     no_time = closed & created.isna().to_numpy()
     usable = closed & ~no_time
+    maturity = outcome_maturity_days(spec, merged[CREATED_AT], merged[CLOSED_AT], closed)
+    recent = np.zeros(len(merged), dtype=bool)
+    if maturity:
+        recent = (created > export_end(tables) - maturity * _DAY).to_numpy(dtype=bool)
+        excluded["still open"] = int((~closed & ~recent).sum())
+        excluded[too_recent(maturity)] = int(recent.sum())
+        usable &= ~recent
     closed_at = merged[CLOSED_AT]
     parts, part_ages, part_moments, taken_by_age = [], [], [], []
     has_any = np.zeros(len(merged), dtype=bool)
@@ -253,11 +260,32 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
     moments = np.concatenate(part_moments)
     drawn = np.arange(len(pos)) >= len(pos) - n_drawn
     evaluated = _evaluated(pos, age, spec.features.evaluation_age_days, drawn)
-    wins_by = {"no created time": int((won & no_time).sum()), CLOSED_BEFORE: int((won & never).sum())}
+    wins_by = {"no created time": int((won & no_time).sum()), CLOSED_BEFORE: int((won & never).sum()),
+               **({too_recent(maturity): int((won & recent).sum())} if maturity else {})}
     counts = {"leads": int(has_any.sum()), "snapshots": len(pos), "ages": list(ages), "snapshots_by_age": taken_by_age,
               "drawn": n_drawn, "closed_by_then": closed_by_then, "wins": int(won.sum()), "wins_excluded": sum(wins_by.values()),
               "wins_excluded_by": wins_by}
     return _assemble(merged, pos, age, moments, evaluated, drawn, order_all, won, excluded, counts)
+
+
+MATURITY_QUANTILE = 0.95
+"""outcome_maturity_days: auto is the time within which this share of closed deals closed."""
+
+
+def outcome_maturity_days(spec: DatasetSpec, created: pd.Series, closed_at: pd.Series, closed: np.ndarray) -> float:
+    """The spec's features.outcome_maturity_days in days; auto: the MATURITY_QUANTILE of the
+    days from creation to close over the closed leads (0 when none has both times)."""
+    stated = spec.features.outcome_maturity_days
+    if stated != "auto":
+        return float(stated)
+    days = ((closed_at - created) / _DAY).to_numpy(dtype="float64", na_value=np.nan)[closed]
+    days = days[np.isfinite(days)]
+    return float(np.quantile(days, MATURITY_QUANTILE)) if len(days) else 0.0
+
+
+def too_recent(maturity: float) -> str:
+    """Why a lead has no example: created too close to the export's end (see the spec key)."""
+    return f"created in the last {maturity:.0f} days, outcome not known yet (features.outcome_maturity_days)"
 
 
 def lead_uniforms(lead_ids: pd.Series, draw: int) -> np.ndarray:

@@ -207,24 +207,54 @@ def leakage_columns(spec: "DatasetSpec", transform: "LeadTransform", leads: pd.D
     """The columns the report scores: every model input (transform.names, columns of X), with
     categorical and after-contact columns by their raw values."""
     columns: dict[str, Any] = {name: X[:, i] for i, name in enumerate(transform.names)}
-    for column in [*spec.leads.categorical, *spec.leads.after_contact]:
+    for column in [*spec.leads.categorical, *spec.leads.after_contact]:  # categories by their values
         columns[column] = leads[column]
     return columns
 
 
 def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.DataFrame | None,
-                     threshold: float = DEFAULT_LEAKAGE_AUC, min_category_count: int = 10) -> list[LeakageFinding]:
-    """The leakage report over the examples training learns from (all but the most recent
-    holdout_fraction), with the transform fitted on them as training fits it."""
+                     threshold: float = DEFAULT_LEAKAGE_AUC, min_category_count: int = 10, *,
+                     rows: np.ndarray | None = None, transform: "LeadTransform | None" = None,
+                     X: np.ndarray | None = None) -> list[LeakageFinding]:
+    """The leakage report over the examples training learns from, at each listed snapshot
+    age on its own (and the ages drawn at random together): a leak that appears later in a
+    lead's life (an activity recorded after the sale) is as plain at 30 days as it ever was, and
+    snapshots of younger leads do not water it down. Per column, its finding at the age where
+    it stands out most (flagged first), the most predictive first.
+
+    rows: the training examples (default: all but the most recent holdout_fraction of leads);
+    transform and X: the fitted transform and its matrix of *all* examples (len(examples),
+    features), as training has them; without them the transform is fitted on the training
+    leads, each once, as training fits it. `leadscore leakage`, the check `leadscore train`
+    makes before fitting and the trainer's report all call this."""
     from features.transform import LeadTransform
 
-    older, _ = examples.split_by_time(spec.holdout_fraction)
-    leads = examples.leads.iloc[older]
-    transform = LeadTransform.fit(spec, leads, activities, min_category_count=min_category_count)
-    as_of = examples.as_of[older] if examples.as_of is not None else None
-    X = transform.transform_frame(leads, activities, as_of)
-    return leakage_report(leakage_columns(spec, transform, leads, X), examples.label[older], threshold,
-                          spec.leads.after_contact, spec.allow_leaky, counted_features(transform))
+    if rows is None:
+        rows, _ = examples.split_by_time(spec.holdout_fraction)
+    rows = np.asarray(rows)
+    if transform is None:
+        once = rows[examples.is_evaluated[rows]]
+        transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=min_category_count)
+    if X is None:  # the matrix of the training rows only, found through `where`
+        as_of = examples.as_of[rows] if examples.as_of is not None else None
+        X = transform.transform_frame(examples.leads.iloc[rows], activities, as_of)
+        where = np.full(len(examples), -1, dtype=np.int64)
+        where[rows] = np.arange(len(rows))
+    else:
+        where = np.arange(len(examples))
+    label = np.asarray(examples.label)
+    counts = counted_features(transform)
+    strongest: dict[str, LeakageFinding] = {}
+    for _, group in examples.age_groups(rows):
+        if not 0 < label[group].sum() < len(group):
+            continue
+        leads = examples.leads.iloc[group]
+        for finding in leakage_report(leakage_columns(spec, transform, leads, X[where[group]]), label[group],
+                                      threshold, spec.leads.after_contact, spec.allow_leaky, counts):
+            known = strongest.get(finding.column)
+            if known is None or (finding.flagged, finding.figure) > (known.flagged, known.figure):
+                strongest[finding.column] = finding
+    return sorted(strongest.values(), key=lambda f: -f.figure)
 
 
 def counted_features(transform: "LeadTransform") -> set[str]:

@@ -2,7 +2,8 @@
 
 It reads the rows of the one transform, like the booster: a categorical feature (a code, or
 missing) has one weight per code; a number is filled with its training median when missing,
-standardised and weighted, with one more weight for "was missing" when training saw missing
+read as log(1 + x) when it is a count or a number of days (`NumericTerm.log`), standardised and
+weighted, with one more weight for "was missing" when training saw missing
 values. It answers the booster calls the scorer makes (`predict`, with `raw_score` or
 `pred_contrib`), so scoring and reasons need no second path: a feature's contribution is its
 term minus that term's mean over the training rows, and the bias is the mean log-odds, so the
@@ -30,6 +31,14 @@ class NumericTerm:
     scale: float
     weight: float
     missing_weight: float = 0.0
+    log: bool = False  # read as log(1 + value) (counts and durations, >= 0 by construction)
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        """The number as the weight reads it: missing filled, log(1 + x) when `log`, standardised."""
+        filled = np.where(np.isnan(x), self.fill, x)
+        if self.log:
+            filled = np.log1p(np.maximum(filled, 0.0))
+        return (filled - self.mean) / self.scale
 
 
 @dataclass
@@ -56,9 +65,7 @@ class LinearModel:
             out[:, j] = np.where(missing, table[-1], np.where(known, table[np.clip(code, 0, len(table) - 2)], 0.0))
         for j, term in self.numbers.items():
             value = X[:, j]
-            missing = np.isnan(value)
-            z = (np.where(missing, term.fill, value) - term.mean) / term.scale
-            out[:, j] = term.weight * z + term.missing_weight * missing
+            out[:, j] = term.weight * term.value(value) + term.missing_weight * np.isnan(value)
         return out
 
     def predict(self, X: np.ndarray, raw_score: bool = False, pred_contrib: bool = False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -178,6 +179,16 @@ class FeatureWindows(_Strict):
         "at random while it was open, up to the last listed age, so that training meets every age, not only "
         "the listed ones (the draws come from the lead's id: the same every time). 0: the listed ages only; "
         "the older single-number form of as_of_days_after_created implies 0.")
+    season: bool | Literal["auto"] = Field(
+        "auto", description="The time of year a lead was created (a point on a circle, two inputs) is a model "
+        "input, so a won rate that swings with the season is learnt rather than averaged away. auto: when "
+        "the training leads were created over at least a year; needs leads.created_at.")
+    outcome_maturity_days: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto", description="Leads created within this many days of the export's end are left out of "
+        "training and the holdout: not all their deals have closed yet, and those that have are the quick "
+        "ones (won deals usually take longer), so their won rate is too low and calibration would learn it. "
+        "auto: the time within which 95% of the closed deals closed; 0: keep every lead. Needs created and "
+        "closed times.")
     evaluation_age_days: float = Field(
         30.0, ge=0, description="Holdout (and validation) figures count each lead once, as of its last "
         "snapshot at or before this age (its first snapshot when it has none so early); a flat export with "

@@ -10,6 +10,12 @@ batch scoring and the API alike. Two entry points with one definition:
 Both give the same row to the last bit (tested over many random leads). Unknown categories,
 missing fields and placeholders are encoded, never fatal.
 
+What the model reads is `model_input(X)`: the same rows with a missing value of a field
+training (almost) never saw missing filled with its typical value (`learn_missing`, fitted on
+the training rows); the rows themselves keep the missing value so that reasons can say "not
+given". `ModelBundle.predict_proba`, `ModelBundle.contributions` and the serving tables all
+call it: one rule.
+
 When training sees leads at several ages (features.examples), the lead's age as of the moment
 of scoring is an input too: days from its created time to the as-of moment, by
 `lead_age_days` in every path (missing without a created time).
@@ -30,9 +36,16 @@ from features.spec import DatasetSpec
 
 OTHER = "(other)"
 LEAD_AGE = "lead_age_days"
+SEASON = ("created_season_sin", "created_season_cos")
+SEASON_MIN_HISTORY_DAYS = 365
+"""features.season auto: the time of year is an input when the training leads were created over
+at least this many days (every month of the year seen at least once)."""
 _NAT = np.iinfo(np.int64).min
 _UNSEEN = object()
 _CACHE_LIMIT = 20_000  # distinct raw spellings remembered per categorical column
+MIN_MISSING_SEEN = 10
+"""A field training saw missing fewer times than this is filled with its typical value when
+missing (`LeadTransform.learn_missing`): too few examples to learn what missing means."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,12 @@ class LeadTransform:
                  yes_values: list[str], no_values: list[str], missing_values: list[str],
                  category_aliases: dict[str, dict[str, str]], category_codes: dict[str, list[str]],
                  activity: ActivityAggregator | None, not_a_fit: dict[str, list[str]] | None = None,
-                 lead_age: str | None = None):
+                 lead_age: str | None = None, typical: dict[str, float] | None = None,
+                 missing_buys: list[str] | None = None, season: str | None = None):
         """lead_age: the raw lead field holding the created time when the lead's age is an
-        input (the spec's leads.created_at), else None."""
+        input (the spec's leads.created_at), else None. season: the same field when the time of
+        year the lead was created is an input (`season_inputs`). typical and missing_buys: what
+        `learn_missing` found (none before it runs)."""
         self.categorical = list(categorical)
         self.numeric = list(numeric)
         self.yes_no = list(yes_no)
@@ -67,11 +83,15 @@ class LeadTransform:
         self._code = {c: {v: float(i) for i, v in enumerate(vals)} for c, vals in self.category_codes.items()}
         self.activity = activity
         self.lead_age = lead_age
+        self.season = season
         # Leads the company cannot sell to: their engagement features are missing by design.
         self.not_a_fit = {c: sorted({self._normalise(c, v) for v in vals}) for c, vals in (not_a_fit or {}).items()}
         self._not_a_fit_sets = {c: set(v) for c, v in self.not_a_fit.items()}
         self.features = self._describe()
         self.names = [f.name for f in self.features]
+        self.typical: dict[str, float] = {}
+        self.missing_buys: list[str] = []
+        self._set_missing(typical or {}, missing_buys or [])
         self._clean_cache: dict[str, dict[Any, str | None]] = {c: {} for c in self.categorical}
         self._code_memo: dict[str, dict] = {}
         self._yes_no_memo: dict[str, dict] = {}
@@ -94,11 +114,78 @@ class LeadTransform:
             types = sorted(set(seen) | set(spec.activities.high_intent) | set(spec.activities.negative))
             aggregator = ActivityAggregator(types, spec.features.windows_days,
                                             spec.activities.high_intent, spec.activities.negative)
+        season = spec.features.season
+        if season == "auto":
+            created = leads["created_at"] if "created_at" in leads else pd.Series(dtype="datetime64[ns]")
+            span = created.max() - created.min() if created.notna().any() else pd.Timedelta(0)
+            season = span >= pd.Timedelta(days=SEASON_MIN_HISTORY_DAYS)
         return cls(categorical=spec.leads.categorical, numeric=spec.leads.numeric, yes_no=spec.leads.yes_no,
                    yes_values=spec.leads.yes_values, no_values=spec.leads.no_values,
                    missing_values=spec.missing_values, category_aliases=spec.category_aliases,
                    category_codes=codes, activity=aggregator, not_a_fit=spec.leads.not_a_fit,
-                   lead_age=spec.leads.created_at if spec.uses_lead_age else None)
+                   lead_age=spec.leads.created_at if spec.uses_lead_age else None,
+                   season=spec.leads.created_at if season and spec.leads.created_at else None)
+
+    def learn_missing(self, X: np.ndarray, label: np.ndarray) -> None:
+        """The second step of fitting, on the training rows of `transform_frame` (n, features)
+        and their labels (n,), 1 = won:
+
+        - a profile field or the lead's age that training saw missing fewer than
+          `MIN_MISSING_SEEN` times gets a typical value (median; for a category its most
+          common code) that `model_input` puts in for a missing one: a tree model would
+          otherwise send it down whichever branch its split happened to choose (LightGBM reads
+          a missing value it never saw as 0), so a lead with empty fields scored anything;
+        - a field whose being missing itself went with buying (won rate of the missing rows
+          above the others' by two standard errors) is listed in `missing_buys`: only there
+          may "not given" be a reason *for* buying (serving.reasons)."""
+        label = np.asarray(label, dtype=np.float64)
+        typical: dict[str, float] = {}
+        missing_buys: list[str] = []
+        for i, info in enumerate(self.features):
+            if info.kind not in ("categorical", "numeric", "yes_no", "lead_age", "season"):
+                continue
+            values = X[:, i]
+            missing = np.isnan(values)
+            n_missing = int(missing.sum())
+            if n_missing < MIN_MISSING_SEEN:
+                given = values[~missing]
+                if len(given) == 0:
+                    continue
+                if info.kind == "categorical":
+                    codes, counts = np.unique(given, return_counts=True)
+                    typical[info.name] = float(codes[np.argmax(counts)])
+                else:
+                    typical[info.name] = float(np.median(given))
+            elif n_missing < len(values):
+                rate_missing, rate_given = label[missing].mean(), label[~missing].mean()
+                error = math.sqrt(rate_given * (1 - rate_given) * (1 / n_missing + 1 / (len(values) - n_missing)))
+                if rate_missing > rate_given + 2 * error:
+                    missing_buys.append(info.name)
+        self._set_missing(typical, missing_buys)
+
+    def _set_missing(self, typical: Mapping[str, float], missing_buys: list[str]) -> None:
+        self.typical = {name: float(v) for name, v in typical.items() if name in self.names}
+        self.missing_buys = [name for name in missing_buys if name in self.names]
+        self._fill_index = np.array([self.names.index(n) for n in self.typical], dtype=np.int64)
+        self._fill_value = np.array(list(self.typical.values()), dtype=np.float64)
+
+    def model_input(self, X: np.ndarray) -> np.ndarray:
+        """The rows the model reads: `X` (n, features) from any transform path with each
+        missing value of a field training (almost) never saw missing replaced by its typical
+        value (`learn_missing`). `X` itself is left as it is: reasons still see "not given".
+        Returns `X` unchanged (not a copy) when there is nothing to fill."""
+        if not len(self._fill_index):
+            return X
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        cells = X[:, self._fill_index]
+        missing = np.isnan(cells)
+        if not missing.any():
+            return X
+        X = X.copy()
+        X[:, self._fill_index] = np.where(missing, self._fill_value, cells)
+        return X
 
     def _describe(self) -> list[FeatureInfo]:
         out = [FeatureInfo(c, "categorical", column=c) for c in self.categorical]
@@ -106,6 +193,8 @@ class LeadTransform:
         out += [FeatureInfo(c, "yes_no", column=c) for c in self.yes_no]
         if self.lead_age is not None:
             out.append(FeatureInfo(LEAD_AGE, "lead_age", column=self.lead_age))
+        if self.season is not None:
+            out += [FeatureInfo(name, "season", column=self.season) for name in SEASON]
         if self.activity is not None:
             out += [FeatureInfo(f.name, f.kind, activity_type=f.activity_type, window_days=f.window_days,
                                 monotone=f.monotone) for f in self.activity.features]
@@ -148,6 +237,10 @@ class LeadTransform:
                 else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
             as_of_ns = np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))
             blocks.append(lead_age_days(created.view(np.int64), as_of_ns.view(np.int64)).reshape(n, 1))
+        if self.season is not None:
+            created = leads["created_at"].to_numpy("datetime64[ns]") if "created_at" in leads \
+                else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+            blocks.append(season_inputs(created.view(np.int64)))
         if self.activity is not None:
             if as_of is None:
                 raise ValueError("as_of is required: this transform has activity features")
@@ -210,6 +303,9 @@ class LeadTransform:
         row = np.empty(len(self.features), dtype=np.float64)
         i = len(self.categorical) + len(self.numeric) + len(self.yes_no)
         row[:i] = self._profile_row(lead)
+        if self.season is not None:  # (a time of its own: needs no as_of)
+            j = i + (self.lead_age is not None)
+            row[j:j + 2] = season_inputs(np.array([_ns_or_nat(lead.get(self.season))], dtype=np.int64))[0]
         if self.lead_age is None and self.activity is None:
             return row
         as_of_ns = timestamp_ns(as_of)
@@ -218,6 +314,8 @@ class LeadTransform:
         if self.lead_age is not None:
             row[i] = _lead_age_one(_ns_or_nat(lead.get(self.lead_age)), _ns_or_nat(as_of_ns))
             i += 1
+        if self.season is not None:
+            i += 2
         if self.activity is not None:
             row[i:] = np.nan if self.is_not_a_fit(lead) else self.activity.aggregate_one(as_of_ns, activities)
         return row
@@ -231,6 +329,10 @@ class LeadTransform:
         n_profile = len(self.categorical) + len(self.numeric) + len(self.yes_no)
         X = np.empty((n, width), dtype=np.float64)
         X[:, :n_profile] = self._profile_columns(leads)
+        if self.season is not None:
+            j = n_profile + (self.lead_age is not None)
+            X[:, j:j + 2] = season_inputs(np.array([_ns_or_nat(lead.get(self.season)) for lead in leads],
+                                                   dtype=np.int64))
         if self.lead_age is None and self.activity is None:
             return X
         if as_of is None:
@@ -243,6 +345,8 @@ class LeadTransform:
             X[:, n_profile] = lead_age_days(created, np.array([_ns_or_nat(a) for a in as_of_ns.tolist()],
                                                               dtype=np.int64))
             n_profile += 1
+        if self.season is not None:
+            n_profile += 2
         if self.activity is not None:
             X[:, n_profile:] = self.activity.aggregate_records(activities_per_lead or [()] * n, as_of_ns)
             if self.not_a_fit:
@@ -310,6 +414,7 @@ class LeadTransform:
             "activity": self.activity.to_dict() if self.activity else None,
             "not_a_fit": self.not_a_fit,
             "lead_age": self.lead_age,
+            "typical": self.typical, "missing_buys": self.missing_buys, "season": self.season,
         }
 
     @classmethod
@@ -319,7 +424,36 @@ class LeadTransform:
                    yes_values=data["yes_values"], no_values=data["no_values"],
                    missing_values=data["missing_values"], category_aliases=data["category_aliases"],
                    category_codes=data["category_codes"], activity=activity,
-                   not_a_fit=data.get("not_a_fit"), lead_age=data.get("lead_age"))
+                   not_a_fit=data.get("not_a_fit"), lead_age=data.get("lead_age"),
+                   typical=data.get("typical"), missing_buys=data.get("missing_buys"), season=data.get("season"))
+
+
+def season_inputs(created_ns: np.ndarray) -> np.ndarray:
+    """The time of year a lead was created as a point on a circle: (n, 2) of sin and cos of
+    2 pi x the share of its calendar year gone by at creation (31 December and 1 January are
+    neighbours); NaN for no created time (int64 NaT). The one definition for every path: the
+    single lead goes through it as a one-row array, so the same bits."""
+    created_ns = np.asarray(created_ns, dtype=np.int64)
+    missing = created_ns == _NAT
+    t = np.where(missing, 0, created_ns).view("datetime64[ns]")
+    start = t.astype("datetime64[Y]").astype("datetime64[ns]")
+    end = (t.astype("datetime64[Y]") + 1).astype("datetime64[ns]")
+    share = (t - start).astype(np.float64) / (end - start).astype(np.float64)
+    angle = 2.0 * np.pi * share
+    out = np.column_stack([np.sin(angle), np.cos(angle)])
+    out[missing] = np.nan
+    return out
+
+
+def month_of_season(sin: float, cos: float) -> int:
+    """The month (1-12) a point of `season_inputs` falls in, read on a 365-day year (in a leap
+    year a day at a month's edge may read as its neighbour's)."""
+    share = (math.atan2(sin, cos) / (2.0 * math.pi)) % 1.0
+    day = min(int(share * 365), 364)
+    return int(np.searchsorted(_MONTH_ENDS, day, side="right")) + 1
+
+
+_MONTH_ENDS = np.cumsum([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def lead_age_days(created_ns: np.ndarray, as_of_ns: np.ndarray) -> np.ndarray:

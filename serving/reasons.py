@@ -9,11 +9,14 @@ Phrased for a salesperson: a field by its display name (the spec's `display_name
 words made from the column name: `ExitRates` is "exit rates"), a number rounded to what a
 person reads (`readable_number`: "1,530", "0.42", "1.2 million"), a known category in the
 export's own most common spelling ("Financial Services"; the training profile keeps it), and
-never a missing value as a reason *for* buying (it may be one against: "city not given").
+never a missing value as a reason *for* buying (it may be one against: "city not given")
+unless being missing went with buying in training (`LeadTransform.missing_buys`). A field
+training never saw missing is scored as typical when missing and is no reason either way.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ import pandas as pd
 from features import values as V
 from features.activity import NEVER_DAYS
 from features.load import row_keys
-from features.transform import OTHER, LeadTransform
+from features.transform import OTHER, LeadTransform, month_of_season
 
 # verb phrase (with a count), noun (for "no ... in the last N days")
 ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
@@ -133,13 +136,18 @@ class ReasonWriter:
         self.groups: list[_Group] = []
         by_type: dict[str, list[int]] = {}
         totals: list[int] = []
+        season: list[int] = []
         for i, info in enumerate(transform.features):
             if info.kind == "count":
                 by_type.setdefault(info.activity_type, []).append(i)
             elif info.kind == "total":
                 totals.append(i)
+            elif info.kind == "season":
+                season.append(i)
             else:
                 self.groups.append(_Group(info.name, (i,)))
+        if season:
+            self.groups.append(_Group("season", tuple(season)))
         if totals:
             self.groups.append(_Group("engagements", tuple(totals)))
         self.groups += [_Group(f"activity:{t}", tuple(cols)) for t, cols in by_type.items()]
@@ -158,8 +166,16 @@ class ReasonWriter:
         self._profile = np.array([transform.features[group.columns[0]].kind in PROFILE_KINDS
                                   for group in self.groups], dtype=bool)
         self._profile_column = np.array([group.columns[0] for group in self.groups])
-        self._profile_cells = [group.columns[0] if is_profile else None  # (for the single-lead path)
-                               for group, is_profile in zip(self.groups, self._profile.tolist())]
+        # ... unless being missing went with buying in training (LeadTransform.missing_buys);
+        # and a field filled in with its typical value (LeadTransform.typical) says nothing.
+        first = [transform.names[group.columns[0]] for group in self.groups]
+        self._may_buy = np.array([name in transform.missing_buys for name in first], dtype=bool)
+        self._typical = np.array([name in transform.typical for name in first], dtype=bool)
+        self._profile_cells = [group.columns[0] if is_profile and not may_buy else None  # (single-lead path)
+                               for group, is_profile, may_buy in zip(self.groups, self._profile.tolist(),
+                                                                     self._may_buy.tolist())]
+        self._typical_cells = [group.columns[0] if typical else None
+                               for group, typical in zip(self.groups, self._typical.tolist())]
 
     def group_contributions(self, contributions: np.ndarray) -> np.ndarray:
         """(n, p+1) per-input contributions (last column: bias) -> (n, groups)."""
@@ -180,10 +196,11 @@ class ReasonWriter:
         grouped = grouped.copy()
         for g, columns in self._silent:  # engagement of a lead we cannot sell to: nothing to say
             grouped[np.isnan(X[:, columns]).any(axis=1), g] = 0.0
-        if self._profile.any():  # a missing value: a reason against at most
+        if self._profile.any():  # a missing value: a reason against at most (see __init__)
             missing = np.zeros_like(grouped, dtype=bool)
             missing[:, self._profile] = np.isnan(X[:, self._profile_column[self._profile]])
-            np.minimum(grouped, 0.0, out=grouped, where=missing)
+            np.minimum(grouped, 0.0, out=grouped, where=missing & ~self._may_buy)
+            grouped[missing & self._typical] = 0.0
         order = np.argsort(-grouped, axis=1, kind="stable")
         ranked = np.concatenate([order[:, :limit], order[:, ::-1][:, :limit]], axis=1)
         n_for = np.minimum((grouped >= MIN_CONTRIBUTION).sum(axis=1), limit)
@@ -209,15 +226,19 @@ class ReasonWriter:
             if values[g] < MIN_CONTRIBUTION or len(pros) >= limit:
                 break
             c = profile_cells[g]
-            if c is not None and cells[c] != cells[c]:  # a missing value: never a reason for
+            if c is not None and cells[c] != cells[c]:  # a missing value: not a reason for
                 continue
             text = self._phrase_cached(g, cells, row, lead)
             if text:
                 pros.append(text)
         cons: list[str] = []
+        typical_cells = self._typical_cells
         for g in reversed(order):
             if values[g] > -MIN_CONTRIBUTION or len(cons) >= limit:
                 break
+            c = typical_cells[g]
+            if c is not None and cells[c] != cells[c]:  # filled in as typical: nothing to say
+                continue
             text = self._phrase_cached(g, cells, row, lead)
             if text:
                 cons.append(text)
@@ -276,6 +297,8 @@ class ReasonWriter:
             return ""  # engagement is not used for a lead we cannot sell to: nothing to say about it
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
+        if group.key == "season":  # features.transform.season_inputs: (sin, cos) of the time of year
+            return f"created in {calendar.month_name[month_of_season(row[group.columns[0]], row[group.columns[1]])]}"
         if group.key == "engagements":
             return self._windowed(group.columns, row, "{n} marketing {touches} in the last {days} days",
                                   "no marketing touches in the last {days} days")

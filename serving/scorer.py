@@ -46,7 +46,10 @@ class LeadScorer:
         # The booster as lookup tables: score and exact contributions in one pass (None: the
         # trees are too large for tables, and LightGBM's predict and pred_contrib are used; a
         # logistic model answers the same calls itself).
-        self.tables = compile_booster(bundle.booster) if bundle.model_kind == "lightgbm" else None
+        # A blend's LightGBM part is tabulated the same way; its logistic part is cheap as it is.
+        self.blend = bundle.booster if bundle.model_kind == "blend" else None
+        trees = {"lightgbm": bundle.booster, "blend": getattr(self.blend, "booster", None)}.get(bundle.model_kind)
+        self.tables = compile_booster(trees) if trees is not None else None
         self.version = bundle.version
         lead = self.spec.leads
         self.id_field = lead.id
@@ -103,9 +106,16 @@ class LeadScorer:
         per reason (log-odds; one column per ReasonWriter group)."""
         bundle = self.bundle
         if self.tables is not None:
+            X = self.transform.model_input(X)
             raw, grouped = self.tables.raw_and_groups(X, self.reasons.group_of if reasons else None,
                                                       len(self.reasons.groups))
-            return bundle.calibration.apply(self.tables.probability(raw)), grouped
+            if self.blend is None:
+                return bundle.calibration.apply(self.tables.probability(raw)), grouped
+            linear = self.blend.linear.predict(X, pred_contrib=True)  # sums to its log-odds
+            raw = self.blend.combine(raw, linear.sum(axis=1))
+            if grouped is not None:
+                grouped = self.blend.combine(grouped, self.reasons.group_contributions(linear))
+            return bundle.calibration.apply(1.0 / (1.0 + np.exp(-raw))), grouped
         probability = bundle.predict_proba(X)
         return probability, self.reasons.group_contributions(bundle.contributions(X)) if reasons else None
 

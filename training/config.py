@@ -131,10 +131,11 @@ class TrainingConfig(_Strict):
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)
     logistic: LogisticParams = Field(default_factory=LogisticParams)
-    candidates: list[Literal["lightgbm", "logistic"]] = Field(
-        default_factory=lambda: ["lightgbm", "logistic"], min_length=1,
-        description="Models that may be chosen; the one with the better validation `promotion.metric` "
-        "wins (the logistic model is fitted as the baseline either way).")
+    candidates: list[Literal["lightgbm", "logistic", "blend"]] = Field(
+        default_factory=lambda: ["lightgbm", "logistic", "blend"], min_length=1,
+        description="Models that may be chosen; the one with the best held-out `promotion.metric` wins "
+        "(all three are fitted and reported either way: the logistic model is the baseline, the blend "
+        "averages the log-odds of the other two, features.blend).")
     stages: StagePolicy = Field(default_factory=StagePolicy)
     promotion: PromotionRule = Field(default_factory=PromotionRule)
     experiment: str = "leadscore"

@@ -1,7 +1,7 @@
 """Fitting the regularised logistic model on the transform's rows (features.linear scores it).
 
 Categories are one-hot (missing is a category of its own); numbers are filled with their
-median, standardised, and get a "was missing" indicator when training saw missing values. The
+median, counts and numbers of days read as log(1 + x), standardised, and get a "was missing" indicator when training saw missing values. The
 weights minimise the log loss plus an L2 penalty (scikit-learn's formulation, with C), under
 the same monotone constraints as LightGBM: more engagement never lowers a score here either.
 """
@@ -15,9 +15,10 @@ from scipy.optimize import minimize
 from features.linear import LinearModel, NumericTerm
 
 
-def _design(X: np.ndarray, categories: dict[int, int]) -> tuple[sparse.csr_matrix, list[tuple], dict]:
+def _design(X: np.ndarray, categories: dict[int, int], logged: frozenset[int] = frozenset()
+            ) -> tuple[sparse.csr_matrix, list[tuple], dict]:
     """The design matrix of the training rows, what each of its columns is, and the numbers'
-    fill values and scales."""
+    fill values and scales (`logged` columns read as log(1 + x))."""
     n, m = X.shape
     blocks, columns, stats = [], [], {}
     for j in range(m):
@@ -30,11 +31,12 @@ def _design(X: np.ndarray, categories: dict[int, int]) -> tuple[sparse.csr_matri
             columns += [("category", j, c) for c in range(size)]
             continue
         fill = float(np.median(value[~missing])) if (~missing).any() else 0.0
-        filled = np.where(missing, fill, value)
-        mean, scale = float(filled.mean()), float(filled.std())
+        read = NumericTerm(fill, 0.0, 1.0, 0.0, log=j in logged)
+        plain = read.value(value)
+        mean, scale = float(plain.mean()), float(plain.std())
         scale = scale if scale > 0 else 1.0
         stats[j] = (fill, mean, scale)
-        blocks.append(sparse.csr_matrix(((filled - mean) / scale).reshape(n, 1)))
+        blocks.append(sparse.csr_matrix(((plain - mean) / scale).reshape(n, 1)))
         columns.append(("number", j, None))
         if missing.any():
             blocks.append(sparse.csr_matrix(missing.astype(np.float64).reshape(n, 1)))
@@ -43,12 +45,13 @@ def _design(X: np.ndarray, categories: dict[int, int]) -> tuple[sparse.csr_matri
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, categories: dict[int, int], monotone: list[int],
-                 c: float = 1.0, max_iterations: int = 500) -> LinearModel:
+                 c: float = 1.0, max_iterations: int = 500, logged: frozenset[int] = frozenset()) -> LinearModel:
     """Fit on the rows given (X, y). categories: feature index -> number of codes of a
-    categorical feature; monotone[j] = 1 (-1) keeps feature j's weight >= 0 (<= 0)."""
+    categorical feature; monotone[j] = 1 (-1) keeps feature j's weight >= 0 (<= 0) (log(1 + x)
+    is increasing, so a logged column keeps its sign); logged: columns read as log(1 + x)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    A, columns, stats = _design(X, categories)
+    A, columns, stats = _design(X, categories, logged)
     n, k = A.shape
     At = A.T.tocsr()
 
@@ -76,7 +79,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, categories: dict[int, int], monot
         if kind == "category":
             categories.setdefault(j, []).append(float(weight))
         elif kind == "number":
-            numbers[j] = NumericTerm(*stats[j], weight=float(weight))
+            numbers[j] = NumericTerm(*stats[j], weight=float(weight), log=j in logged)
         else:
             numbers[j].missing_weight = float(weight)
     model = LinearModel(X.shape[1], b, categories, numbers, [0.0] * X.shape[1])

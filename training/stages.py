@@ -176,11 +176,17 @@ def _capacity_cut(curve: _Curve, share: float, key: str, strict: bool) -> tuple[
     """The widest stage within `share` of the holdout (and at least min_leads leads): the index
     of its last lead. When ties make that impossible, `strict` refuses naming the smallest share
     that works; otherwise that smallest stage is taken, with a note."""
-    capacity = max(curve.min_leads, int(np.floor(share * curve.n)))
+    asked = int(np.floor(share * curve.n))
+    capacity = max(curve.min_leads, asked)
     big_enough = curve.valid & (curve.k >= curve.min_leads)
     fits = np.flatnonzero(big_enough & (curve.k <= capacity))
     if len(fits):
-        return int(fits[-1]), None
+        widened = None
+        if asked < curve.min_leads:
+            widened = (f"{_target(share)} of the {curve.n} holdout leads is {asked}, fewer than the "
+                       f"{curve.min_leads} a stage needs to be measured (stages.min_stage_leads), so the stage "
+                       f"holds {int(fits[-1]) + 1} leads; lower stages.min_stage_leads, or measure on more history")
+        return int(fits[-1]), widened
     smallest = int(np.flatnonzero(big_enough)[0])  # the whole holdout always qualifies
     needed = (smallest + 1) / curve.n
     why = (f"the smallest stage of at least {curve.min_leads} holdout leads (stages.min_stage_leads) "
@@ -218,10 +224,10 @@ def sql_cut(policy: SqlPolicy, curve: _Curve) -> _Cut:
         return _sql_precision(policy, curve)
     if policy.rule in ("capacity_share", "capacity_per_week"):
         share, key = _capacity_share_of(policy, curve, "stages.sql")
-        i, _ = _capacity_cut(curve, share, key, strict=True)
+        i, widened = _capacity_cut(curve, share, key, strict=True)
         rule = (f"sales can take the top {_target(share)} of leads" if policy.rule == "capacity_share"
                 else f"sales can contact {policy.leads_per_week:g} leads a week")
-        return _Cut(curve.threshold(i), rule)
+        return _Cut(curve.threshold(i), rule, widened)
     return _sql_expected_value(policy, curve)
 
 
@@ -287,7 +293,7 @@ def mql_cut(policy: MqlPolicy, curve: _Curve, sql: _Cut) -> _Cut:
                                              "(stages.mql.min_recall): MQL is the same as SQL")
         return _Cut(curve.threshold(i), rule)
     share, key = _capacity_share_of(policy, curve, "stages.mql")
-    i, _ = _capacity_cut(curve, share, key, strict=True)
+    i, widened = _capacity_cut(curve, share, key, strict=True)
     if i + 1 < sql_leads:
         sql_share = sql_leads / curve.n
         if policy.rule == "capacity_share":
@@ -298,8 +304,8 @@ def mql_cut(policy: MqlPolicy, curve: _Curve, sql: _Cut) -> _Cut:
                           f"the SQL stage, which takes {percent(sql_share)} of leads ({sql.rule}); MQL must be the "
                           f"broader stage: {fix}, or narrow the SQL stage (stages.sql)")
     if i + 1 == sql_leads:
-        return _Cut(sql.threshold, _mql_capacity_words(policy, share))
-    return _Cut(curve.threshold(i), _mql_capacity_words(policy, share))
+        return _Cut(sql.threshold, _mql_capacity_words(policy, share), widened)
+    return _Cut(curve.threshold(i), _mql_capacity_words(policy, share), widened)
 
 
 def _mql_capacity_words(policy: MqlPolicy, share: float) -> str:

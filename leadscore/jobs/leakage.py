@@ -29,7 +29,7 @@ def _role(f: LeakageFinding) -> str:
 
 
 def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DEFAULT_LEAKAGE_AUC,
-                console: Console | None = None) -> list[LeakageFinding]:
+                console: Console | None = None, min_category_count: int = 10) -> list[LeakageFinding]:
     from features.validation import preload_great_expectations, validate_tables
 
     console = console or Console()
@@ -38,7 +38,7 @@ def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DE
     cleaned, tables, _ = load_clean(spec, data)
     validate_tables(spec, cleaned, tables, purpose="train").raise_if_failed()  # the data training would refuse
     examples = build_examples(spec, tables)
-    report = training_leakage(spec, examples, tables.activities, threshold)
+    report = training_leakage(spec, examples, tables.activities, threshold, min_category_count)
     rows = len(examples.split_by_time(spec.holdout_fraction)[0])
 
     table = Table(title=f"Single-column ROC-AUC against the outcome: {spec.name}, {rows:,} training examples",

@@ -3,7 +3,8 @@ means.
 
 Each dataset spec has its own registered model, `leadscore-<spec name>`. `--spec` names it by
 the spec file, the spec name or the model name; left out, it is the only leadscore model there
-is, and with several the error lists them.
+is (for `serve` and `score`: the only one with a champion), and with several the error lists
+them.
 """
 
 from __future__ import annotations
@@ -43,9 +44,21 @@ def known_models(settings: Settings, with_bundles: bool = False) -> list[str]:
     return sorted(names)
 
 
+def with_champion(settings: Settings, names: list[str]) -> list[str]:
+    """Those of `names` that have a champion: an exported champion bundle or a registry alias."""
+    from training.registry import Registry, spec_name_of
+
+    registered = set(Registry.from_settings(settings).model_names()) if registry_may_exist(settings) else set()
+    return [name for name in names
+            if (settings.champion_bundle_dir(spec_name_of(name)) / "bundle.json").is_file()
+            or (name in registered and Registry.from_settings(settings, name).champion() is not None)]
+
+
 def resolve_model(settings: Settings, spec: str | Path | None, with_bundles: bool = False,
-                  none_message: str = NO_MODEL) -> str:
-    """The registered model name `--spec` means (see the module docstring)."""
+                  none_message: str = NO_MODEL, needs_champion: bool = False) -> str:
+    """The registered model name `--spec` means (see the module docstring). With
+    `needs_champion` (serving and scoring), `--spec` left out means the only model that has a
+    champion: a spec whose every version failed a gate is no candidate to serve."""
     from training.registry import MODEL_PREFIX, model_name_for
 
     if spec is not None and str(spec):
@@ -65,11 +78,17 @@ def resolve_model(settings: Settings, spec: str | Path | None, with_bundles: boo
                                  + (f"the models are: {', '.join(known)}" if known else none_message))
         return name
     known = known_models(settings, with_bundles)
+    if needs_champion and len(known) > 1:
+        champions = with_champion(settings, known)
+        if len(champions) == 1:
+            return champions[0]
+        known = champions or known
     if len(known) == 1:
         return known[0]
     if not known:
         raise LeadscoreError(none_message)
-    raise LeadscoreError(f"there are {len(known)} registered models, one per dataset spec: "
+    which = "with a champion" if needs_champion and with_champion(settings, known) == known else "registered"
+    raise LeadscoreError(f"there are {len(known)} models {which}, one per dataset spec: "
                          f"{', '.join(known)}; say which with --spec (a spec file or one of these names)")
 
 

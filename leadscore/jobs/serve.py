@@ -32,7 +32,7 @@ def resolve_bundle(settings: Settings, bundle: Path | None = None, echo=print,
             raise LeadscoreError(f"--bundle {bundle}: not a model bundle (no bundle.json); pass a folder "
                                  "written by `leadscore export`, e.g. models/bundles/demo-crm/champion")
         return bundle
-    name = resolve_model(settings, spec, with_bundles=True, none_message=NO_CHAMPION)
+    name = resolve_model(settings, spec, with_bundles=True, none_message=NO_CHAMPION, needs_champion=True)
     from training.registry import spec_name_of
 
     champion = settings.champion_bundle_dir(spec_name_of(name))

@@ -148,7 +148,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
         metrics |= {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
         metrics |= {f"validation_{k}": v for k, v in result.validation_metrics.items()}
-        metrics |= {f"lightgbm_{k}": v for k, v in result.candidates["lightgbm"].holdout_metrics.items()}
+        for name in ("lightgbm", "blend"):
+            metrics |= {f"{name}_{k}": v for k, v in result.candidates[name].holdout_metrics.items()}
+        metrics["blend_weight"] = result.candidates["blend"].bundle.booster.weight
         metrics |= {f"{name}_validation_{config.promotion.metric}": c.validation_score
                     for name, c in result.candidates.items()}
         metrics["best_iteration"] = result.best_iteration
@@ -303,13 +305,13 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
 
 def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
                    metric: str) -> None:
-    names = {"lightgbm": "LightGBM", "logistic": "logistic"}
+    names = {"lightgbm": "LightGBM", "logistic": "logistic, the baseline",
+             "blend": f"blend ({result.bundle.booster.weight:g} LightGBM)" if result.chosen == "blend" else "blend"}
     table = Table(title=f"leadscore train: {spec_name}, {model_name} version {version}", show_lines=False)
     table.add_column("holdout metric (calibrated)")
-    for name in ("lightgbm", "logistic"):
-        label = names[name] + (" (chosen)" if name == result.chosen else "")
-        table.add_column(label if name == "lightgbm" else label + ", the baseline", justify="right")
-    candidates = [result.candidates[n] for n in ("lightgbm", "logistic")]
+    for name in result.candidates:
+        table.add_column(names[name] + (" (chosen)" if name == result.chosen else ""), justify="right")
+    candidates = list(result.candidates.values())
     table.add_row(f"{metric}, out of fold (chooses)" if "out-of-fold" in result.calibrated_on
                   else f"validation {metric} (chooses)", *(f"{c.validation_score:.4f}" for c in candidates))
     for key, label in [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"),

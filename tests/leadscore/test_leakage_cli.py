@@ -93,3 +93,19 @@ def test_the_shipped_demo_spec_reports_the_sales_rating_and_exits_0(demo_crm_dir
     rating = row(result.output, "sales_rating")
     assert "excluded" in rating and "LEAKS" in rating
     assert "above the best other feature" in result.output
+
+
+@needs_x_education
+def test_leakage_reads_the_threshold_training_would_use_from_the_config(tmp_path):
+    """X Education's best feature stands at about 0.75 alone: a config asking 0.74 flags it, as
+    `leadscore train --config` would refuse it; --threshold still overrides the config."""
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("leakage_auc: 0.74\n")
+    flagged = leakage(X_EDUCATION_SPEC, "--config", str(strict))
+    assert flagged.exit_code == 3, flagged.output
+    assert "ROC-AUC 0.74 or more" in flagged.output
+    assert leakage(X_EDUCATION_SPEC, "--config", str(strict), "--threshold", "0.95").exit_code == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("leakage: 0.7\n")
+    refused = leakage(X_EDUCATION_SPEC, "--config", str(broken))
+    assert refused.exit_code == 1 and "key `leakage` is not a config key" in refused.output

@@ -198,6 +198,18 @@ def test_a_model_worse_than_chance_is_not_promoted(workspace, demo_crm_dir, tmp_
     decision = next(line for line in result.output.splitlines() if line.startswith("Champion decision"))
     assert "not promoted" in decision
 
+    # Another spec gets a champion: serving and scoring with no --spec mean it, the only model
+    # with a champion; listing the models still asks which.
+    other_spec = tmp_path / "other_crm.yaml"
+    other_spec.write_text(DEMO_SPEC.read_text().replace("name: demo-crm", "name: other-crm"))
+    other = train("--spec", str(other_spec), "--data", str(demo_crm_dir), "--config", str(config))
+    assert other.exit_code == 0, other.output
+    from leadscore.jobs.serve import resolve_bundle
+    from leadscore.settings import get_settings
+
+    assert resolve_bundle(get_settings()).parts[-2:] == ("other-crm", "champion")
+    assert runner.invoke(app, ["models"]).exit_code == 1
+
 
 def test_nothing_stays_registered_when_training_fails_after_registering(workspace, demo_crm_dir, monkeypatch):
     tmp, config = workspace

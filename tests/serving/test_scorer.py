@@ -86,7 +86,7 @@ def test_unknown_categories_and_missing_fields_are_scored(scorer):
 def test_contributions_add_up_to_the_model_score(scorer):
     lead = good_lead()
     X = scorer.transform.transform_one(lead, lead["activities"], AS_OF)[None, :]
-    raw = scorer.bundle.booster.predict(X, raw_score=True)
+    raw = scorer.bundle.booster.predict(scorer.transform.model_input(X), raw_score=True)  # what the model reads
     contributions = scorer.bundle.contributions(X)
     np.testing.assert_allclose(contributions.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
 

@@ -240,6 +240,16 @@ def test_capacity_rules_fill_sales_capacity_without_exceeding_it():
     assert per_week["sql"].leads <= 50 * 10 * 1.01
 
 
+def test_a_capacity_too_small_to_measure_is_widened_to_the_smallest_stage_and_says_so():
+    y, p = holdout()
+    asked = policy(sql={"rule": "capacity_share", "capacity_share": 0.002}, mql={"rule": "capacity_share",
+                                                                            "capacity_share": 0.3})
+    stages = stage_thresholds(asked, y, p)
+    assert stages["sql"].leads == asked.min_stage_leads > 0.002 * len(y)
+    assert "stages.min_stage_leads" in stages["sql"].note and f"holds {asked.min_stage_leads} leads" in stages["sql"].note
+    assert stages["mql"].note is None  # 30% of leads is measurable: as asked
+
+
 def test_expected_value_contacts_leads_worth_more_than_a_contact():
     y, p = holdout()
     stages = stage_thresholds(policy(sql={"rule": "expected_value", "deal_value": 10_000, "contact_cost": 2_000},
