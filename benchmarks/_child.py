@@ -35,10 +35,10 @@ def measure(code: str, *args: str, env: dict | None = None) -> dict:
     return result
 
 
-def demo_crm(folder: Path, n_leads: int, seed: int = 7) -> Path:
+def demo_crm(folder: Path, n_leads: int, seed: int = 7, seasonality: float = 0.0) -> Path:
     """A generated demo CRM of n_leads, reused when it is already there."""
     if not (folder / "summary.json").exists():
         from leadscore.jobs.generate import run_generate
 
-        run_generate(folder, n_leads, seed=seed, show_progress=False, print_summary=False)
+        run_generate(folder, n_leads, seed=seed, show_progress=False, print_summary=False, seasonality=seasonality)
     return folder

@@ -88,7 +88,7 @@ class ModelBundle:
 
     @property
     def model_kind(self) -> str:
-        """lightgbm or logistic: which candidate model training chose."""
+        """lightgbm, logistic or blend: which candidate model training chose."""
         if isinstance(self.booster, BlendModel):
             return "blend"
         return "logistic" if isinstance(self.booster, LinearModel) else "lightgbm"

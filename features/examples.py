@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.errors import DataError
 from features.load import CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables, export_end, outcome_rows
 from features.spec import DatasetSpec
 
@@ -218,6 +219,10 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
         excluded["still open"] = int((~closed & ~recent).sum())
         excluded[too_recent(maturity)] = int(recent.sum())
         usable &= ~recent
+        if closed.any() and not usable.any():
+            raise DataError(f"{spec.source or 'the dataset spec'}: features.outcome_maturity_days {maturity:g} leaves "
+                            f"out every closed lead: all were created within {maturity:g} days of the export's end "
+                            f"({export_end(tables):%Y-%m-%d}); lower it, or set it to 0 to keep every lead")
     closed_at = merged[CLOSED_AT]
     parts, part_ages, part_moments, taken_by_age = [], [], [], []
     has_any = np.zeros(len(merged), dtype=bool)

@@ -232,6 +232,9 @@ def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.D
     if rows is None:
         rows, _ = examples.split_by_time(spec.holdout_fraction)
     rows = np.asarray(rows)
+    if not len(rows):
+        raise DataError("no training examples to check for leakage: the export has no closed leads older than "
+                        "the holdout (see what `leadscore train` lists as left out)")
     if transform is None:
         once = rows[examples.is_evaluated[rows]]
         transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=min_category_count)

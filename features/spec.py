@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -164,6 +164,9 @@ class OutcomesTable(TableFile):
 DEFAULT_SNAPSHOT_AGES = [0.0, 1.0, 7.0, 30.0, 90.0]
 
 
+MAX_MATURITY_DAYS = 3650
+
+
 class FeatureWindows(_Strict):
     """Point-in-time activity aggregates, and the ages at which training looks at each lead."""
 
@@ -183,7 +186,7 @@ class FeatureWindows(_Strict):
         "auto", description="The time of year a lead was created (a point on a circle, two inputs) is a model "
         "input, so a won rate that swings with the season is learnt rather than averaged away. auto: when "
         "the training leads were created over at least a year; needs leads.created_at.")
-    outcome_maturity_days: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+    outcome_maturity_days: float | Literal["auto"] = Field(
         "auto", description="Leads created within this many days of the export's end are left out of "
         "training and the holdout: not all their deals have closed yet, and those that have are the quick "
         "ones (won deals usually take longer), so their won rate is too low and calibration would learn it. "
@@ -205,6 +208,16 @@ class FeatureWindows(_Strict):
                 data = {**data, "as_of_days_after_created": [value]}
                 data.setdefault("random_snapshots", 0)
         return data
+
+    @field_validator("outcome_maturity_days", mode="before")
+    @classmethod
+    def _check_maturity(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_MATURITY_DAYS:
+            raise ValueError(f"{value!r} is not a number of days from 0 to {MAX_MATURITY_DAYS} (0 keeps every lead), "
+                             "nor auto (the time 95% of deals took to close)")
+        return float(value)
 
     @field_validator("as_of_days_after_created")
     @classmethod
@@ -311,6 +324,20 @@ class DatasetSpec(_Strict):
                 where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
                 raise ValueError(f"allow_leaky: {column!r} is {where}; list only model inputs (columns under "
                                  "leads.categorical, leads.numeric or leads.yes_no)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_time_keys(self) -> "DatasetSpec":
+        """Keys that need the leads' created times are refused where there are none (they would
+        silently do nothing)."""
+        if self.leads.created_at is None:
+            features = self.features
+            if features.season is True:
+                raise ValueError("features.season: true needs leads.created_at (the time of year comes from "
+                                 "it): add leads.created_at, or remove features.season")
+            if "outcome_maturity_days" in features.model_fields_set and features.outcome_maturity_days not in ("auto", 0):
+                raise ValueError("features.outcome_maturity_days needs leads.created_at and outcomes with closed "
+                                 "times: add them, or remove the key")
         return self
 
     @model_validator(mode="after")

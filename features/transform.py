@@ -127,16 +127,18 @@ class LeadTransform:
                    season=spec.leads.created_at if season and spec.leads.created_at else None)
 
     def learn_missing(self, X: np.ndarray, label: np.ndarray) -> None:
-        """The second step of fitting, on the training rows of `transform_frame` (n, features)
-        and their labels (n,), 1 = won:
+        """The second step of fitting, on the training rows of `transform_frame` (n, features),
+        one per training lead (its evaluation snapshot: counted in snapshots, a lead seen seven
+        times would make a chance difference look significant), and their labels (n,), 1 = won:
 
-        - a profile field or the lead's age that training saw missing fewer than
-          `MIN_MISSING_SEEN` times gets a typical value (median; for a category its most
+        - a profile field, the lead's age or the time of year that training saw missing for
+          fewer than `MIN_MISSING_SEEN` leads gets a typical value (median; for a category its most
           common code) that `model_input` puts in for a missing one: a tree model would
           otherwise send it down whichever branch its split happened to choose (LightGBM reads
           a missing value it never saw as 0), so a lead with empty fields scored anything;
         - a field whose being missing itself went with buying (won rate of the missing rows
-          above the others' by two standard errors) is listed in `missing_buys`: only there
+          above the others' by three standard errors, so that one field in hundreds by chance) is
+          listed in `missing_buys`: only there
           may "not given" be a reason *for* buying (serving.reasons)."""
         label = np.asarray(label, dtype=np.float64)
         typical: dict[str, float] = {}
@@ -159,8 +161,12 @@ class LeadTransform:
             elif n_missing < len(values):
                 rate_missing, rate_given = label[missing].mean(), label[~missing].mean()
                 error = math.sqrt(rate_given * (1 - rate_given) * (1 / n_missing + 1 / (len(values) - n_missing)))
-                if rate_missing > rate_given + 2 * error:
+                if rate_missing > rate_given + 3 * error:
                     missing_buys.append(info.name)
+        season = [self.names.index(name) for name in SEASON if name in typical]
+        if season:  # the typical time of year: the mean direction, a point on the circle
+            angle = math.atan2(float(np.nanmean(X[:, season[0]])), float(np.nanmean(X[:, season[1]])))
+            typical[SEASON[0]], typical[SEASON[1]] = math.sin(angle), math.cos(angle)
         self._set_missing(typical, missing_buys)
 
     def _set_missing(self, typical: Mapping[str, float], missing_buys: list[str]) -> None:
@@ -429,16 +435,19 @@ class LeadTransform:
 
 
 def season_inputs(created_ns: np.ndarray) -> np.ndarray:
-    """The time of year a lead was created as a point on a circle: (n, 2) of sin and cos of
-    2 pi x the share of its calendar year gone by at creation (31 December and 1 January are
-    neighbours); NaN for no created time (int64 NaT). The one definition for every path: the
+    """The time of year a lead was created (UTC) as a point on a circle: (n, 2) of sin and cos
+    of 2 pi x its place in the year, counted in months: (month - 1 + share of the month gone
+    by) / 12, so each month is a twelfth of the circle and 31 December and 1 January are
+    neighbours; NaN for no created time (int64 NaT). The one definition for every path: the
     single lead goes through it as a one-row array, so the same bits."""
     created_ns = np.asarray(created_ns, dtype=np.int64)
     missing = created_ns == _NAT
     t = np.where(missing, 0, created_ns).view("datetime64[ns]")
-    start = t.astype("datetime64[Y]").astype("datetime64[ns]")
-    end = (t.astype("datetime64[Y]") + 1).astype("datetime64[ns]")
-    share = (t - start).astype(np.float64) / (end - start).astype(np.float64)
+    month = t.astype("datetime64[M]")
+    start = month.astype("datetime64[ns]")
+    end = (month + 1).astype("datetime64[ns]")
+    month_index = (month - t.astype("datetime64[Y]").astype("datetime64[M]")).astype(np.float64)
+    share = (month_index + (t - start).astype(np.float64) / (end - start).astype(np.float64)) / 12.0
     angle = 2.0 * np.pi * share
     out = np.column_stack([np.sin(angle), np.cos(angle)])
     out[missing] = np.nan
@@ -446,14 +455,11 @@ def season_inputs(created_ns: np.ndarray) -> np.ndarray:
 
 
 def month_of_season(sin: float, cos: float) -> int:
-    """The month (1-12) a point of `season_inputs` falls in, read on a 365-day year (in a leap
-    year a day at a month's edge may read as its neighbour's)."""
-    share = (math.atan2(sin, cos) / (2.0 * math.pi)) % 1.0
-    day = min(int(share * 365), 364)
-    return int(np.searchsorted(_MONTH_ENDS, day, side="right")) + 1
-
-
-_MONTH_ENDS = np.cumsum([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    """The month (1-12) of a point of `season_inputs`. The angle is read back to within about
+    1e-14 of a month; a margin of 1e-11 month is given to that error, so the first moment of a
+    month reads as that month and only the last 26 microseconds of a month read as the next."""
+    months = (math.atan2(sin, cos) / (2.0 * math.pi)) % 1.0 * 12.0
+    return min(int(months + 1e-11), 11) + 1
 
 
 def lead_age_days(created_ns: np.ndarray, as_of_ns: np.ndarray) -> np.ndarray:

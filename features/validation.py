@@ -344,7 +344,10 @@ def _plan_leads(spec: DatasetSpec, cleaned: CRMTables, canonical: CRMTables, pur
                   "ids are compared as read: ' 101', '101' and '101.0' are one id)", lead.id, "unique",
                   f"{lead.id} (as read)")
     if lead.created_at and lead.created_at in present:
-        _timestamp_rules(plan, "leads", lead.created_at, raw[lead.created_at], readings[lead.created_at], now, "lead")
+        # To score, a lead may come without a created time (scored as of the typical training
+        # age and time of year, as the API does); an unreadable one is refused either way.
+        _timestamp_rules(plan, "leads", lead.created_at, raw[lead.created_at], readings[lead.created_at], now, "lead",
+                         required=training)
     if training and lead.order_by and lead.order_by in present:
         order = readings[f"{lead.order_by} (order)"]
         why = f"; as times: {order.problem}" if order.problem else ""
@@ -523,11 +526,11 @@ def _unmatched_rule(plan: _TablePlan, column: str, raw: pd.Series, ids: pd.Serie
 
 
 def _timestamp_rules(plan: _TablePlan, table: str, column: str, raw: pd.Series, reading: V.Reading,
-                     now: pd.Timestamp, what: str) -> None:
+                     now: pd.Timestamp, what: str, required: bool = True) -> None:
     parsed = pd.Series(reading.values.view("datetime64[ns]"))
     plan.show(column, parsed)
     target = f"{column} (not a timestamp)"
-    absent = pd.isna(parsed).to_numpy() & ~reading.refused
+    absent = pd.isna(parsed).to_numpy() & ~reading.refused & required
     rows = np.flatnonzero(reading.refused | absent)
     texts = np.where(absent[rows], MISSING, _text_of(raw.iloc[rows], MISSING)).astype(object)
     plan.show(target, _marked(len(raw), rows, texts))
@@ -537,6 +540,8 @@ def _timestamp_rules(plan: _TablePlan, table: str, column: str, raw: pd.Series, 
                   column, "null", target)
     else:
         plan.rule(f"{column} holds a time on every {what}, written as {reading.how or 'ISO 8601'} "
+                  f"(else set {table}.date_format)" if required else
+                  f"{column} holds a time, written as {reading.how or 'ISO 8601'}, or nothing "
                   f"(else set {table}.date_format)", column, "null", target, row_rule=table != "leads")
     future = (parsed > now).to_numpy(dtype=bool)
     rows = np.flatnonzero(future)

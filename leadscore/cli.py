@@ -97,7 +97,7 @@ def leakage(
     spec: Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/x_education.yaml.")],
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML): its leakage_auc and min_category_count, as `leadscore train --config` uses them; default: the built-in config.")] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.5, max=1.0, help="Flag columns whose ROC-AUC alone reaches this; default: the config's leakage_auc (0.95).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Flag columns whose ROC-AUC alone reaches this (above 0.5, at most 1); default: the config's leakage_auc (0.95).")] = None,
 ) -> None:
     """Score every column alone against the outcome on the training examples and flag those
     that leak it, as `leadscore train` checks before fitting. Exit 0: no model feature is
@@ -105,11 +105,12 @@ def leakage(
     flagged and not under allow_leaky (`leadscore train` refuses such a lead column); exit 1:
     the spec, the config or the data cannot be read."""
     from leadscore.jobs.leakage import LEAK_EXIT, run_leakage
-    from training.config import load_config
+    from training.config import load_config, with_leakage_auc
 
     settings = load_config(config)
-    report = run_leakage(spec, data, threshold if threshold is not None else settings.leakage_auc,
-                         min_category_count=settings.min_category_count)
+    if threshold is not None:  # the config's own rule for leakage_auc
+        settings = with_leakage_auc(settings, threshold, "--threshold")
+    report = run_leakage(spec, data, settings.leakage_auc, min_category_count=settings.min_category_count)
     if any(f.leaks_into_model for f in report):
         raise typer.Exit(code=LEAK_EXIT)
 

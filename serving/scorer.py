@@ -17,6 +17,7 @@ import yaml
 
 from features import values as V
 from features.activity import positions
+from features.blend import probability as blend_probability
 from features.bundle import ModelBundle
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
@@ -115,7 +116,7 @@ class LeadScorer:
             raw = self.blend.combine(raw, linear.sum(axis=1))
             if grouped is not None:
                 grouped = self.blend.combine(grouped, self.reasons.group_contributions(linear))
-            return bundle.calibration.apply(1.0 / (1.0 + np.exp(-raw))), grouped
+            return bundle.calibration.apply(blend_probability(raw)), grouped
         probability = bundle.predict_proba(X)
         return probability, self.reasons.group_contributions(bundle.contributions(X)) if reasons else None
 

@@ -141,6 +141,15 @@ class TrainingConfig(_Strict):
     experiment: str = "leadscore"
 
 
+def with_leakage_auc(config: TrainingConfig, value: float, where: str) -> TrainingConfig:
+    """`config` with leakage_auc set to `value`, checked by the config's own rule; ConfigError
+    naming `where` (an option) when it breaks it."""
+    try:
+        return TrainingConfig.model_validate({**config.model_dump(), "leakage_auc": value})
+    except ValidationError as exc:
+        raise ConfigError(f"{where} {value:g}: {exc.errors()[0]['msg'].lower()}") from None
+
+
 def load_config(path: str | Path | None) -> TrainingConfig:
     if path is None:
         return TrainingConfig()

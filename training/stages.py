@@ -194,7 +194,8 @@ def _capacity_cut(curve: _Curve, share: float, key: str, strict: bool) -> tuple[
     if strict:
         enough = (f"{_up(needed):g}" if key.endswith("capacity_share") else
                   f"{math.ceil((smallest + 1) / curve.weeks):g}")  # leads a week
-        raise PolicyError(f"{key}: a capacity of {_target(share)} of leads ({capacity} holdout leads) cannot be met: "
+        raise PolicyError(f"{key}: a capacity of {percent(share)} of leads ({asked} of {curve.n} holdout leads, "
+                          f"{capacity} with stages.min_stage_leads) cannot be met: "
                           f"{why}; set {key} to {enough} or more")
     return smallest, f"{why}, more than the {_target(share)} asked; that stage is used"
 
@@ -226,7 +227,7 @@ def sql_cut(policy: SqlPolicy, curve: _Curve) -> _Cut:
         share, key = _capacity_share_of(policy, curve, "stages.sql")
         i, widened = _capacity_cut(curve, share, key, strict=True)
         rule = (f"sales can take the top {_target(share)} of leads" if policy.rule == "capacity_share"
-                else f"sales can contact {policy.leads_per_week:g} leads a week")
+                else f"sales can contact {_per_week(policy.leads_per_week)}")
         return _Cut(curve.threshold(i), rule, widened)
     return _sql_expected_value(policy, curve)
 
@@ -311,7 +312,11 @@ def mql_cut(policy: MqlPolicy, curve: _Curve, sql: _Cut) -> _Cut:
 def _mql_capacity_words(policy: MqlPolicy, share: float) -> str:
     if policy.rule == "capacity_share":
         return f"marketing can nurture the top {_target(share)} of leads"
-    return f"marketing can work {policy.leads_per_week:g} leads a week"
+    return f"marketing can work {_per_week(policy.leads_per_week)}"
+
+
+def _per_week(leads: float) -> str:
+    return f"{leads:g} lead{'' if leads == 1 else 's'} a week"
 
 
 # ------------------------------------------------------------------------------ the stages

@@ -68,7 +68,7 @@ class Split:
 class Candidate:
     """One candidate model, calibrated, with its scores."""
 
-    name: str  # lightgbm | logistic
+    name: str  # lightgbm | logistic | blend
     bundle: ModelBundle
     validation_score: float  # the promotion metric on its held-out predictions (out of fold), before calibration
     holdout_metrics: dict[str, float]
@@ -199,7 +199,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     once = training_rows[examples.is_evaluated[training_rows]]
     transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=config.min_category_count)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
-    transform.learn_missing(X[training_rows], y[training_rows])
+    transform.learn_missing(X[once], y[once])  # leads, not snapshots: each counted once
     X = transform.model_input(X)  # what every candidate learns from and is scored on
     lap("features")
 

@@ -63,10 +63,21 @@ def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DE
             console.print(f"  {f.column} ({role}): {f.describe()}", highlight=False, soft_wrap=True)
     leaks = [f.column for f in report if f.leaks_into_model]
     if leaks:
-        console.print(f"[bold red]{len(leaks)} feature(s) leak the outcome[/]: " + ", ".join(leaks)
-                      + ". `leadscore train` refuses them: if sales fill them in after contact, list them under "
-                      "leads.after_contact in the spec; if they are known before contact and you have checked "
-                      "them, list them under allow_leaky.", soft_wrap=True)
+        columns = [c for c in leaks if c in spec.profile_columns]
+        derived = [c for c in leaks if c not in spec.profile_columns]
+        console.print(f"[bold red]{len(leaks)} feature(s) leak the outcome[/]: " + ", ".join(leaks) + ".",
+                      soft_wrap=True)
+        if columns:
+            console.print(f"  Lead columns ({', '.join(columns)}): `leadscore train` refuses them. If sales fill them "
+                          "in after contact, list them under leads.after_contact in the spec; if they are known "
+                          "before contact and you have checked them, list them under allow_leaky.", soft_wrap=True)
+        if derived:
+            console.print(f"  Activity features ({', '.join(derived)}): a model trained on them fails the `no leak` "
+                          "gate of `leadscore train` (registered, not promoted). An activity type recorded only "
+                          "after a deal is decided (an order signed, a contract sent) belongs out of the export's "
+                          "activities; if you have checked it is known before the sale, `leadscore train --promote force --by "
+                          "NAME` promotes such a model and records who vouched for it.",
+                          soft_wrap=True)
     else:
         console.print(f"no feature reaches ROC-AUC {threshold} on its own, stands far above the others or is "
                       "filled in mostly for one outcome" + (" (apart from those under allow_leaky)"

@@ -82,12 +82,16 @@ def resolve_model(settings: Settings, spec: str | Path | None, with_bundles: boo
         champions = with_champion(settings, known)
         if len(champions) == 1:
             return champions[0]
-        known = champions or known
+        if not champions:
+            raise LeadscoreError(f"none of the {len(known)} registered models has a champion ({', '.join(known)}): "
+                                 "train one with `leadscore train --spec ...`, or promote a version with "
+                                 "`leadscore promote VERSION --spec ...`")
+        known = champions
     if len(known) == 1:
         return known[0]
     if not known:
         raise LeadscoreError(none_message)
-    which = "with a champion" if needs_champion and with_champion(settings, known) == known else "registered"
+    which = "with a champion" if needs_champion else "registered"
     raise LeadscoreError(f"there are {len(known)} models {which}, one per dataset spec: "
                          f"{', '.join(known)}; say which with --spec (a spec file or one of these names)")
 

@@ -306,7 +306,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
 def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
                    metric: str) -> None:
     names = {"lightgbm": "LightGBM", "logistic": "logistic, the baseline",
-             "blend": f"blend ({result.bundle.booster.weight:g} LightGBM)" if result.chosen == "blend" else "blend"}
+             "blend": f"blend, {result.candidates['blend'].bundle.booster.weight:g} x LightGBM"}
     table = Table(title=f"leadscore train: {spec_name}, {model_name} version {version}", show_lines=False)
     table.add_column("holdout metric (calibrated)")
     for name in result.candidates:

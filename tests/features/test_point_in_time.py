@@ -179,3 +179,35 @@ def test_a_lead_closed_before_the_first_listed_age_is_counted_at_an_age_drawn_fo
     assert ids[examples.evaluated].is_unique and set(ids[examples.evaluated]) == set(ids)  # every lead once
     early = set(ids[examples.drawn]) - set(ids[~examples.drawn])  # closed before 30 days: drawn ages only
     assert early and (examples.age_days[examples.evaluated & ids.isin(early).to_numpy()] < 30).all()
+
+
+def test_leads_too_recent_for_their_deals_to_have_closed_are_left_out_and_counted(spec):
+    """The most recent leads that have closed are the quick closers; kept, they would show a
+    won rate that is too low. Left out (and said) by default; `0` keeps them; a window that
+    leaves nothing is refused naming the key."""
+    import pytest
+
+    from features.errors import DataError
+    from features.examples import outcome_maturity_days
+
+    full = canonical(spec, raw_crm(500, seed=5))
+    end = full.leads["created_at"].max() + pd.Timedelta(days=10)  # exported ten days after the last lead
+    tables = type(full)(**{**full.__dict__, "activities": full.activities[full.activities["occurred_at"] <= end],
+                           "outcomes": full.outcomes[full.outcomes["closed_at"] <= end]})
+    examples = build_examples(spec, tables)
+    merged = tables.leads.merge(tables.outcomes, on="lead_id")
+    days = ((merged["closed_at"] - merged["created_at"]) / pd.Timedelta(days=1)).to_numpy()
+    maturity = outcome_maturity_days(spec, merged["created_at"], merged["closed_at"], np.ones(len(merged), bool))
+    assert maturity == pytest.approx(np.quantile(days, 0.95))
+    recent = set(tables.leads.loc[tables.leads["created_at"] > end - pd.Timedelta(days=maturity), "lead_id"])
+    assert recent and not recent & set(examples.leads["lead_id"])
+    [left_out] = [k for k in examples.excluded if "outcome not known yet" in k]
+    assert examples.excluded[left_out] == len(recent) and "features.outcome_maturity_days" in examples.lines()[0]
+
+    def with_maturity(value):
+        return spec.model_copy(update={"features": spec.features.model_copy(update={"outcome_maturity_days": value})})
+
+    kept = build_examples(with_maturity(0.0), tables)
+    assert recent & set(kept.leads["lead_id"]) and not [k for k in kept.excluded if "not known yet" in k]
+    with pytest.raises(DataError, match=r"features.outcome_maturity_days 3000 leaves out every closed lead"):
+        build_examples(with_maturity(3000.0), tables)

@@ -99,3 +99,21 @@ def test_with_an_event_log_other_display_names_are_activity_types():
     assert named.display_names["webinar"] == "attended a webinar"
     with pytest.raises(ValueError, match="did you mean 'employee_count'"):
         DatasetSpec.model_validate({**spec, "display_names": {"employee_cont": "staff"}})
+
+
+def test_time_keys_that_cannot_apply_or_are_not_days_are_refused_naming_the_key(tmp_path):
+    import yaml
+
+    from features.errors import SpecError
+    from features.spec import load_spec
+
+    flat = {"name": "flat", "leads": {"file": "leads.csv", "id": "id", "label": "won", "numeric": ["x"]}}
+    for features, words in [({"season": True}, "features.season: true needs leads.created_at"),
+                            ({"outcome_maturity_days": 30}, "features.outcome_maturity_days needs leads.created_at"),
+                            ({"outcome_maturity_days": True}, "not a number of days from 0 to 3650"),
+                            ({"outcome_maturity_days": -3}, "not a number of days from 0 to 3650"),
+                            ({"outcome_maturity_days": 1e6}, "not a number of days from 0 to 3650")]:
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump({**flat, "features": features}))
+        with pytest.raises(SpecError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            load_spec(path)

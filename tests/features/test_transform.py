@@ -162,3 +162,18 @@ def test_the_lead_age_is_an_input_only_when_training_sees_several_ages():
     old_bundle = age_transform(make_spec()).to_dict()
     del old_bundle["lead_age"]  # a bundle written before the age was an input
     assert LEAD_AGE not in LeadTransform.from_dict(old_bundle).names
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2199, 12, 31)))
+def test_the_time_of_year_reads_back_as_the_month_it_was(moment):
+    """A reason says "created in March" from the two season inputs alone (batch files have no
+    raw lead): that month is the calendar month of the created time, leap years and the first
+    moment of a month included."""
+    from features.transform import month_of_season, season_inputs
+
+    moment = moment.replace(microsecond=0)
+    ns = np.array([pd.Timestamp(moment).as_unit("ns").value], dtype=np.int64)
+    sin, cos = season_inputs(ns)[0]
+    assert month_of_season(sin, cos) == moment.month
+    assert abs(sin * sin + cos * cos - 1) < 1e-12

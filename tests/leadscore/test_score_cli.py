@@ -71,6 +71,38 @@ def test_batch_scores_match_the_api_path(demo_crm_dir, bundle_dir, tmp_path, lea
         assert row["stage"] == answer["stage"]
 
 
+def test_a_lead_without_created_time_is_scored_as_the_api_scores_it_and_an_unreadable_one_refused(
+        demo_crm_dir, bundle_dir, tmp_path, leads_csv):
+    """As the API: no created time means the typical training age and time of year; a time
+    that cannot be read is an error naming the column, and nothing is written."""
+    from serving.scorer import LeadScorer
+
+    leads = pd.read_csv(leads_csv, dtype=str, keep_default_na=False).head(30)
+    leads.loc[:9, "created_at"] = ""
+    blank = tmp_path / "blank.csv"
+    leads.to_csv(blank, index=False)
+    output = tmp_path / "scores.csv"
+    result = run(str(blank), str(output), "--bundle", str(bundle_dir), "--as-of", AS_OF,
+                 "--activities", str(demo_crm_dir / "activities.parquet"))
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(output).set_index("lead_id")
+    scorer = LeadScorer.from_bundle_dir(bundle_dir)
+    as_of = pd.Timestamp(AS_OF).tz_localize(None).to_pydatetime()
+    acts = pd.read_parquet(demo_crm_dir / "activities.parquet")
+    for lead in leads.head(10).to_dict("records"):
+        mine = acts[acts["lead_id"].astype(str) == lead["lead_id"]]
+        lead["activities"] = [{"occurred_at": t.isoformat(), "activity_type": str(a)}
+                              for t, a in zip(mine["occurred_at"], mine["activity_type"])]
+        [answer] = scorer.score_leads([lead], as_of=as_of)
+        assert scores.loc[lead["lead_id"], "probability"] == pytest.approx(answer["probability"], abs=1e-6)
+    leads.loc[0, "created_at"] = "last tuesday"
+    unreadable = tmp_path / "unreadable.csv"
+    leads.to_csv(unreadable, index=False)
+    refused = run(str(unreadable), str(tmp_path / "refused.csv"), "--bundle", str(bundle_dir), "--as-of", AS_OF)
+    assert refused.exit_code == 1 and "created_at" in refused.output and "last tuesday" in refused.output
+    assert not (tmp_path / "refused.csv").exists()
+
+
 def test_corrupted_input_fails_and_writes_nothing(demo_crm_dir, bundle_dir, tmp_path, leads_csv):
     broken = pd.read_csv(leads_csv, dtype=str, keep_default_na=False)
     broken.loc[3, "created_at"] = "not a date"
