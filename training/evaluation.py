@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
 
-from features.metrics import roc_auc
+from features.metrics import expected_calibration_error, roc_auc
 
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
@@ -15,23 +15,6 @@ def shortfall(metric: str, value: float, reference: float) -> float:
     """How much worse `value` is than `reference` on `metric` (negative: better), whichever
     way the metric points."""
     return value - reference if metric in LOWER_IS_BETTER else reference - value
-
-
-def reliability_table(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> list[dict]:
-    """Equal-count bins of leads by probability, lowest first: how many, the mean probability and
-    the observed won rate of each."""
-    label = np.asarray(label)
-    probability = np.asarray(probability, dtype=np.float64)
-    order = np.argsort(probability, kind="stable")
-    return [{"n": int(len(c)), "mean_probability": float(probability[c].mean()), "won_rate": float(label[c].mean())}
-            for c in np.array_split(order, bins) if len(c)]
-
-
-def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed won rate - mean probability| over equal-count bins, weighted by size."""
-    table = reliability_table(label, probability, bins)
-    n = sum(b["n"] for b in table)
-    return float(sum(b["n"] / n * abs(b["won_rate"] - b["mean_probability"]) for b in table))
 
 
 def figures_by_age(label: np.ndarray, probability: np.ndarray, groups: list[tuple[float | None, np.ndarray]]

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from features.errors import LeadscoreError
+from features.metrics import percent
 from training.config import MqlPolicy, SqlPolicy, StagePolicy
 
 DEFAULT_CAPACITY_SHARE = 0.2  # SQL capacity when a precision rule gives way and capacity_share is unset
@@ -73,15 +74,6 @@ def plain_threshold(value: float) -> str:
         if float(text) == value:
             return text
     return repr(float(value))
-
-
-def percent(share: float) -> str:
-    """A share in percent, whole unless that would show 0% or 100% for a share that is neither."""
-    for decimals in range(4):
-        text = f"{share * 100:.{decimals}f}"
-        if (float(text) == 0) == (share == 0) and (float(text) == 100) == (share == 1):
-            return text + "%"
-    return f"{share * 100:g}%"
 
 
 def _target(share: float) -> str:

@@ -37,7 +37,8 @@ from features.spec import DatasetSpec
 from features.transform import LeadTransform
 from training.calibration import fit_calibration, out_of_fold
 from training.config import TrainingConfig
-from training.evaluation import evaluate, figures_by_age, reliability_table, shortfall
+from features.metrics import reliability_table
+from training.evaluation import evaluate, figures_by_age, shortfall
 from training.logistic import fit_logistic
 from training.stages import StageDefinition, stage_thresholds
 

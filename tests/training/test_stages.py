@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from training.config import StagePolicy
-from training.stages import PolicyError, percent, plain_threshold, stage_thresholds
+from features.metrics import percent
+from training.stages import PolicyError, plain_threshold, stage_thresholds
 
 
 def holdout(n=5000, seed=0):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from serving.scorer import LeadScorer
-from training.evaluation import evaluate, expected_calibration_error
+from features.metrics import expected_calibration_error
+from training.evaluation import evaluate
 from training.trainer import best_achievable
 
 AS_OF = "2026-11-01T00:00:00"
