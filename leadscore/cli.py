@@ -234,12 +234,51 @@ def score(
     activities: Annotated[Optional[Path], typer.Option("--activities", help="Activities file; default: the one in the spec's data folder.")] = None,
     reasons: Annotated[int, typer.Option("--reasons", help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of.")] = True,
 ) -> None:
-    """Score a file of leads: probability, score, stage and top reasons, after validating it."""
+    """Score a file of leads: probability, score, stage and top reasons, after validating it;
+    the scores also go to the score log, so outcomes can be reported for these leads."""
     from leadscore.jobs.score import run_score
 
     run_score(spec, input, output, bundle=bundle, as_of=as_of, activities=activities, reasons=reasons,
-              show_progress=progress)
+              show_progress=progress, log=log)
+
+
+outcomes_app = typer.Typer(help="Outcomes of closed deals, for `leadscore report`.", no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("import")
+@reports_errors
+def outcomes_import(
+    file: Annotated[Path, typer.Argument(help="A CRM export of closed deals (.csv, .xlsx or .parquet) with the columns of the spec's outcomes table.")],
+    spec: Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML) whose outcomes table says how to read the file.")],
+) -> None:
+    """Record closed deals from a file, read by the same rules as training data; all or
+    nothing: a value that cannot be read is named, and nothing is recorded."""
+    from leadscore.jobs.outcomes import run_import
+
+    run_import(spec, file)
+
+
+@app.command()
+@reports_errors
+def report(
+    spec: ModelOption = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="First day (or time) of scores to report on, ISO 8601; default: the first logged.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON (docs/report.md lists its keys).")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains).")] = None,
+) -> None:
+    """Do the MQL and SQL stages keep their promise? The scores logged in a period (by the
+    service and by `leadscore score`) against the outcomes sales reported: per stage the buy
+    rate promised and observed with a 95% interval, and what the open leads are expected to do."""
+    from leadscore.jobs.report import run_report
+
+    _, code = run_report(spec, since, until, json_out, [f.strip() for f in fail_on.split(",") if f.strip()]
+                         if fail_on else None)
+    if code:
+        raise typer.Exit(code=code)
 
 
 def main() -> None:  # pragma: no cover - console entry point

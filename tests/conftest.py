@@ -13,6 +13,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 # In-process /metrics needs a multiprocess folder set before prometheus_client is imported.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="leadscore-prometheus-"))
+# `leadscore score` logs its scores: tests that do not choose a database write to a scratch one,
+# never to the repository's data/leadscore.db.
+os.environ.setdefault("LEADSCORE_DATABASE_URL",
+                      f"sqlite:///{tempfile.mkdtemp(prefix='leadscore-test-db-')}/leadscore.db")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SPEC = ROOT / "data" / "specs" / "demo_crm.yaml"

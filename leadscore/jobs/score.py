@@ -43,14 +43,22 @@ class ScoreResult:
 
 def parse_as_of(text: str | None) -> datetime:
     """--as-of as a naive UTC datetime; default now."""
-    from features.values import Unreadable, iso_time_ns
-
     if text is None:
         return datetime.now(timezone.utc).replace(tzinfo=None)
+    return parse_time(text, "--as-of")
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """A command-line time (ISO 8601, features.values.iso_time_ns) as a naive UTC datetime;
+    DataError naming the option otherwise."""
+    from features.values import Unreadable, iso_time_ns
+
     try:
         ns = iso_time_ns(text)
     except Unreadable as exc:
-        raise DataError(f"--as-of: {exc.message} (e.g. 2026-03-01 or 2026-03-01T09:30:00Z)") from None
+        raise DataError(f"{option}: {exc.message} (e.g. 2026-03-01 or 2026-03-01T09:30:00Z)") from None
+    if ns is None:
+        raise DataError(f"{option}: no time given (e.g. 2026-03-01 or 2026-03-01T09:30:00Z)")
     return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
 
 
@@ -176,7 +184,7 @@ class _Progress:
 def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path, *, bundle: Path | None = None,
               as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
               settings: Settings | None = None, console: Console | None = None,
-              show_progress: bool = True) -> ScoreResult:
+              show_progress: bool = True, log: bool = True) -> ScoreResult:
     from features.load import CRMTables, clean, coerce
     from features.profile import DataProfile
     from features.spec import load_spec
@@ -248,11 +256,30 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     started = time.perf_counter()
     _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
     seconds["write"] = time.perf_counter() - started
+    if log:
+        started = time.perf_counter()
+        _log_scores(settings, scores, scorer.id_key, moment)
+        seconds["log"] = time.perf_counter() - started
 
     stages = {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
     result = ScoreResult(output_path, len(scores), scorer.version, moment, stages, seconds)
     _print_summary(console, result, cleaning.lines(), [*([left_out] if left_out else []), *report.notes])
     return result
+
+
+def _log_scores(settings: Settings, scores: pd.DataFrame, id_key: str, moment) -> None:
+    """The scores into the score log, as of `moment` (naive UTC datetime), through the store's one
+    insert path; written before the command returns."""
+    from serving.store import ScoreStore
+
+    store = ScoreStore(settings.resolved_database_url, background=False)
+    try:
+        rows = zip(scores[id_key].astype(str).tolist(), scores["probability"].tolist(), scores["stage"].tolist(),
+                   scores["model_version"].astype(str).tolist())
+        store.log_scores(rows, moment)
+        store.flush()
+    finally:
+        store.close()
 
 
 def _print_summary(console: Console, result: ScoreResult, cleaning: list[str], notes: list[str]) -> None:

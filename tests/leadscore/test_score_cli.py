@@ -98,7 +98,8 @@ def test_a_lead_without_created_time_is_scored_as_the_api_scores_it_and_an_unrea
     leads.loc[0, "created_at"] = "last tuesday"
     unreadable = tmp_path / "unreadable.csv"
     leads.to_csv(unreadable, index=False)
-    refused = run(str(unreadable), str(tmp_path / "refused.csv"), "--bundle", str(bundle_dir), "--as-of", AS_OF)
+    refused = run(str(unreadable), str(tmp_path / "refused.csv"), "--bundle", str(bundle_dir), "--as-of", AS_OF,
+                  "--activities", str(demo_crm_dir / "activities.parquet"))
     assert refused.exit_code == 1 and "created_at" in refused.output and "last tuesday" in refused.output
     assert not (tmp_path / "refused.csv").exists()
 

@@ -119,7 +119,7 @@ def test_the_exported_champion_is_served_by_default(bundle_dir, tmp_path):
     from leadscore.jobs.serve import prepare, resolve_bundle
     from leadscore.settings import Settings
 
-    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data",
+    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data", database_url=None,
                         tracking_uri=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
     with pytest.raises(LeadscoreError, match="no champion model"):
         resolve_bundle(settings)

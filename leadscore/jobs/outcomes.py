@@ -1,0 +1,98 @@
+"""`leadscore outcomes import FILE`: closed deals from a CRM export into the store, read by the
+same rules as training data (the spec's outcomes table: separator, encoding, ids, won/lost
+words, one time format per column), so `leadscore report` can judge the leads they close.
+
+All or nothing: a file with a value that cannot be read is refused naming the column, the
+rows and the fix, and nothing is recorded. A later row for the same lead replaces an earlier
+one (as a later POST /outcomes does). Outcomes of leads never scored are kept too: they count
+once the lead is scored, and the summary says how many there are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from features.errors import DataError, LeadscoreError
+from leadscore.settings import Settings, get_settings
+
+MAX_EXAMPLES = 5
+
+
+def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
+               console: Console | None = None) -> dict[str, int]:
+    """Record the outcomes of `path`; returns counts by status ("recorded", "updated",
+    "unchanged") and "never_scored"."""
+    from features.load import CLOSED_AT, LEAD_ID, WON, CRMTables, clean, coerce
+    from features.read import read_table
+    from features.spec import load_spec
+    from serving.store import Outcome, ScoreStore
+
+    settings = settings or get_settings()
+    console = console or Console()
+    spec = load_spec(spec_path)
+    out = spec.outcomes
+    if out is None:
+        raise LeadscoreError(f"{spec.source}: the spec has no outcomes table (its outcome is the leads' "
+                             f"{spec.leads.label!r} column); there is nothing to import with it")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; pass a table of closed deals with the columns of the spec's "
+                        f"outcomes table ({', '.join(c for c in (out.lead_id, out.outcome, out.closed_at) if c)})")
+    raw = read_table(path, "outcomes", out)
+    needed = [c for c in (out.lead_id, out.outcome, out.closed_at) if c]
+    absent = [c for c in needed if c not in raw.columns]
+    if absent:
+        raise DataError(f"{path}: column {', '.join(map(repr, absent))} not found (the spec {spec.name!r} reads "
+                        f"{', '.join(needed)}); the file has: {', '.join(map(str, raw.columns))}")
+    lead = spec.leads
+    stub = pd.DataFrame({c: pd.Series([], dtype=object) for c in
+                         dict.fromkeys(c for c in (lead.id, lead.created_at, lead.order_by, *spec.profile_columns,
+                                                   *lead.after_contact) if c)})
+    cleaned, _ = clean(spec, CRMTables(leads=stub, outcomes=raw, paths={"outcomes": path}))
+    canonical = coerce(spec, cleaned)
+    frame, readings = canonical.outcomes, canonical.readings["outcomes"]
+    problems = []
+    for column, values, what in ((out.lead_id, frame[LEAD_ID], "a lead id"),
+                                 (out.outcome, frame[WON], f"won ({', '.join(out.won)}) or lost ({', '.join(out.lost)})"),
+                                 (out.closed_at, frame[CLOSED_AT], "a time")):
+        if column is None:
+            continue
+        reading = readings[column]
+        if reading.problem:
+            problems.append(f"{column}: {reading.problem}")
+            continue
+        bad = np.flatnonzero(reading.refused | pd.isna(values).to_numpy())
+        if len(bad):
+            shown = ", ".join(f"row {i + 2}: {str(raw[column].iloc[i])!r}" for i in bad[:MAX_EXAMPLES])
+            problems.append(f"{column}: {len(bad):,} row(s) hold no readable {what} ({shown})")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    if not problems:
+        future = np.flatnonzero((frame[CLOSED_AT] > pd.Timestamp(now)).to_numpy())
+        if len(future):
+            shown = ", ".join(f"row {i + 2}: {raw[out.closed_at].iloc[i]!r}" for i in future[:MAX_EXAMPLES])
+            problems.append(f"{out.closed_at}: {len(future):,} deal(s) closed in the future ({shown})")
+    if problems:
+        raise DataError(f"{path}: nothing imported:\n" + "\n".join(f"  - {p}" for p in problems))
+    if not len(frame):
+        raise DataError(f"{path}: the file holds no outcomes")
+    items = [Outcome(str(i), "won" if w else "lost", t.to_pydatetime())
+             for i, w, t in zip(frame[LEAD_ID], frame[WON].astype(bool), frame[CLOSED_AT])]
+    store = ScoreStore(settings.resolved_database_url, background=False)
+    try:
+        statuses = store.record_outcomes(items, now)
+        never = len({item.lead_id for item in items} - store.known_leads(item.lead_id for item in items)) \
+            if items else 0
+    finally:
+        store.close()
+    counts = {status: statuses.count(status) for status in ("recorded", "updated", "unchanged")}
+    counts["never_scored"] = never
+    console.print(f"{path}: {len(items):,} outcomes ({int(frame[WON].sum()):,} won): {counts['recorded']:,} new, "
+                  f"{counts['updated']:,} changed, {counts['unchanged']:,} already known"
+                  + (f"; {never:,} are of leads never scored (kept: they count once the lead is scored)"
+                     if never else ""), highlight=False, soft_wrap=True)
+    return counts

@@ -1,0 +1,83 @@
+"""`leadscore report`: do the MQL and SQL stages keep their promise? The logged scores of a
+period against the outcomes sales reported (monitoring.report computes; this command reads the
+store, says it in words and writes the JSON).
+
+Stage promises are those the champion of the spec publishes (its bundle's stage definitions);
+a period scored by several model versions is judged against the champion's promises, and the
+report's `period.model_versions` says how many leads each version scored. `--fail-on
+broken-promise` exits BROKEN_EXIT when a stage's observed buy rate is below its promise by
+more than chance explains, so a scheduler can alert.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from features.errors import LeadscoreError
+from leadscore.settings import Settings, get_settings
+
+BROKEN_EXIT = 5
+FAIL_ON = ("broken-promise",)
+
+
+def run_report(spec: str | Path | None = None, since: str | None = None, until: str | None = None,
+               json_path: Path | None = None, fail_on: list[str] | None = None,
+               settings: Settings | None = None, console: Console | None = None) -> tuple[dict, int]:
+    """Build the report of the period; returns (report, exit code)."""
+    from leadscore.jobs.serve import resolve_bundle
+    from monitoring.report import build_report
+    from serving.scorer import LeadScorer
+    from serving.store import make_engine
+    from serving.store.database import create_tables
+    from serving.store.report_inputs import latest_scores, outcome_frame
+
+    settings = settings or get_settings()
+    console = console or Console()
+    unknown = [f for f in (fail_on or []) if f not in FAIL_ON]
+    if unknown:
+        raise LeadscoreError(f"--fail-on {','.join(unknown)}: not a check; the checks are {', '.join(FAIL_ON)}")
+    from leadscore.jobs.score import parse_time
+
+    start = parse_time(since, "--since") if since is not None else None
+    end = parse_time(until, "--until") if until is not None else None
+    if start is not None and end is not None and end <= start:
+        raise LeadscoreError(f"--until {until} is not after --since {since}: the period is empty")
+    scorer = LeadScorer.from_bundle_dir(resolve_bundle(settings, spec=spec, echo=lambda text: console.print(text)))
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        create_tables(engine)
+        scores, outcomes = latest_scores(engine, start, end), outcome_frame(engine)
+    finally:
+        engine.dispose()
+    report = build_report(scores, outcomes, scorer.stage_definitions(), since=start, until=end)
+    report["model"] = {"spec": scorer.spec.name, "champion_version": scorer.version}
+    _print(console, report)
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=1, allow_nan=False))
+        console.print(f"wrote {json_path}")
+    broken = [s for s in report["stages"] if s["broken"]]
+    code = BROKEN_EXIT if broken and "broken-promise" in (fail_on or []) else 0
+    return report, code
+
+
+def _print(console: Console, report: dict) -> None:
+    period = report["period"]
+    console.print(f"Outcome report: {period['leads']:,} leads scored"
+                  + (f" from {period['since']}" if period.get("since") else "")
+                  + (f" until {period['until']}" if period.get("until") else "")
+                  + f"; {period['closed']:,} closed ({period['won']:,} won), {period['open']:,} still open",
+                  highlight=False, soft_wrap=True)
+    for stage in report["stages"]:
+        console.print(f"  {'[bold red]BROKEN[/] ' if stage['broken'] else ''}{stage['verdict']}", highlight=False,
+                      soft_wrap=True)
+    estimated = report.get("estimated") or {}
+    if estimated.get("open"):
+        auc = estimated.get("expected_roc_auc")
+        console.print(f"  open leads: {estimated['open']:,}, expected to buy at {estimated['mean_probability']:.1%}"
+                      + (f", expected ROC-AUC {auc:.3f} once they close" if auc is not None else ""),
+                      highlight=False, soft_wrap=True)

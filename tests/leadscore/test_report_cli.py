@@ -1,0 +1,131 @@
+"""`leadscore report`: scores logged by `leadscore score`, outcomes reported back, and the
+verdict on each stage's promise, kept or broken, with `--fail-on` for a scheduler."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from tests.conftest import DEMO_SPEC
+
+runner = CliRunner()
+AS_OF = "2026-11-01T00:00:00Z"
+
+
+@pytest.fixture
+def scored(tmp_path, monkeypatch, demo_crm_dir, bundle_dir):
+    """Every demo lead scored by `leadscore score` (logged to a fresh database), the model as
+    the spec's champion; returns (scores, truth) by lead."""
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("LEADSCORE_DATABASE_URL", raising=False)
+    shutil.copytree(bundle_dir, tmp_path / "models" / "bundles" / "demo-crm" / "champion")
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(app, ["score", str(demo_crm_dir / "leads.parquet"), str(out), "--spec", str(DEMO_SPEC),
+                                 "--activities", str(demo_crm_dir / "activities.parquet"),
+                                 "--as-of", AS_OF, "--no-progress", "--reasons", "0"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out).set_index("lead_id")
+    truth = pd.read_parquet(demo_crm_dir / "truth.parquet").set_index("lead_id")["p_true"]
+    return scores, truth.reindex(scores.index)
+
+
+def post_outcomes(won: pd.Series) -> None:
+    from leadscore.settings import get_settings
+    from serving.store import Outcome, ScoreStore
+
+    store = ScoreStore(get_settings().resolved_database_url, background=False)
+    try:
+        closed = datetime(2026, 11, 20)
+        store.record_outcomes([Outcome(str(i), "won" if w else "lost", closed) for i, w in won.items()],
+                              datetime(2026, 11, 21))
+    finally:
+        store.close()
+
+
+def report(*args: str):
+    return runner.invoke(app, ["report", "--spec", str(DEMO_SPEC), *args], env={"COLUMNS": "250"})
+
+
+def stage_line(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if line.strip().lstrip("BROKEN ").startswith(f"{name} promised"))
+
+
+def test_stages_keep_their_promise_on_outcomes_drawn_from_the_truth_and_break_when_sqls_buy_half(scored, tmp_path):
+    scores, truth = scored
+    rng = np.random.default_rng(3)
+    draw = rng.random(len(truth))
+    post_outcomes(pd.Series(draw < truth.to_numpy(), index=scores.index))
+    kept = report("--fail-on", "broken-promise", "--json", str(tmp_path / "report.json"))
+    assert kept.exit_code == 0, kept.output
+    assert f"{len(scores):,} leads scored" in kept.output
+    assert "within what chance explains" in stage_line(kept.output, "SQL")
+    written = json.loads((tmp_path / "report.json").read_text())
+    sql = next(s for s in written["stages"] if s["stage"] == "sql")
+    assert sql["closed"] == (scores["stage"] == "SQL").sum() and not sql["broken"]
+    assert sql["low"] <= sql["promised_won_rate"] <= sql["high"]
+
+    # the same leads, but the SQLs buy at half the rate the truth gives them
+    sqls = scores["stage"].to_numpy() == "SQL"
+    halved = np.where(sqls, truth.to_numpy() / 2, truth.to_numpy())
+    post_outcomes(pd.Series(draw < halved, index=scores.index))
+    broken = report("--fail-on", "broken-promise")
+    assert broken.exit_code == 5, broken.output
+    assert "BROKEN" in broken.output and "the promise is broken" in stage_line(broken.output, "SQL")
+    assert report().exit_code == 0  # without --fail-on: said, not failed
+
+
+def test_the_period_and_the_checks_are_read_strictly(scored):
+    empty = report("--since", "2027-01-01")
+    assert empty.exit_code == 0 and "0 leads scored" in empty.output
+    assert "--since" in report("--since", "last week").output and report("--since", "last week").exit_code == 1
+    backwards = report("--since", "2026-11-02", "--until", "2026-11-01")
+    assert backwards.exit_code == 1 and "not after --since" in backwards.output
+    unknown = report("--fail-on", "drift-ish")
+    assert unknown.exit_code == 1 and "the checks are broken-promise" in unknown.output
+
+
+def test_score_no_log_leaves_the_score_log_alone(tmp_path, monkeypatch, demo_crm_dir, bundle_dir):
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LEADSCORE_DATABASE_URL", raising=False)
+    result = runner.invoke(app, ["score", str(demo_crm_dir / "leads.parquet"), str(tmp_path / "s.csv"), "--bundle",
+                                 str(bundle_dir), "--activities", str(demo_crm_dir / "activities.parquet"),
+                                 "--as-of", AS_OF, "--no-progress", "--no-log", "--reasons", "0"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "data" / "leadscore.db").exists()
+
+
+def test_outcomes_import_reads_a_crm_export_as_training_does_and_refuses_a_bad_file_whole(scored, tmp_path):
+    """Semicolons, day-first dates and the spec's won/lost words in any case: read as training
+    reads them; the report then judges the imported outcomes. A file with one unreadable date
+    records nothing."""
+    scores, truth = scored
+    rng = np.random.default_rng(5)
+    ids = scores.index.to_numpy()[:2000]
+    won = rng.random(len(ids)) < truth.to_numpy()[:2000]
+    export = pd.DataFrame({"lead_id": ids, "outcome": np.where(won, "Won", "lost"), "closed_at": "20/11/2026"})
+    broken = export.copy()
+    broken.loc[7, "closed_at"] = "the 20th"
+    broken.to_csv(tmp_path / "broken.csv", sep=";", index=False)
+    refused = runner.invoke(app, ["outcomes", "import", str(tmp_path / "broken.csv"), "--spec", str(DEMO_SPEC)])
+    assert refused.exit_code == 1 and "nothing imported" in refused.output
+    assert "closed_at" in refused.output and "row 9: 'the 20th'" in refused.output
+    assert report().output.count("no closed leads yet") >= 1  # nothing was recorded
+
+    export.to_csv(tmp_path / "deals.csv", sep=";", index=False)
+    imported = runner.invoke(app, ["outcomes", "import", str(tmp_path / "deals.csv"), "--spec", str(DEMO_SPEC)])
+    assert imported.exit_code == 0, imported.output
+    assert f"2,000 outcomes ({int(won.sum()):,} won): 2,000 new" in imported.output
+    again = runner.invoke(app, ["outcomes", "import", str(tmp_path / "deals.csv"), "--spec", str(DEMO_SPEC)])
+    assert "0 new, 0 changed, 2,000 already known" in again.output
+    assert report("--json", str(tmp_path / "r.json")).exit_code == 0
+    judged = json.loads((tmp_path / "r.json").read_text())
+    assert judged["period"]["closed"] == 2000 and judged["period"]["won"] == int(won.sum())
