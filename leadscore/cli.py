@@ -268,6 +268,7 @@ def report(
     since: Annotated[Optional[str], typer.Option("--since", help="First day (or time) of scores to report on, ISO 8601; default: the first logged.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON (docs/report.md lists its keys).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the report as one self-contained HTML page with charts (opens offline).")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains).")] = None,
 ) -> None:
     """Do the MQL and SQL stages keep their promise? The scores logged in a period (by the
@@ -276,7 +277,7 @@ def report(
     from leadscore.jobs.report import run_report
 
     _, code = run_report(spec, since, until, json_out, [f.strip() for f in fail_on.split(",") if f.strip()]
-                         if fail_on else None)
+                         if fail_on else None, html_path=out)
     if code:
         raise typer.Exit(code=code)
 

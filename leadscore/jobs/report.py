@@ -1,6 +1,6 @@
 """`leadscore report`: do the MQL and SQL stages keep their promise? The logged scores of a
 period against the outcomes sales reported (monitoring.report computes; this command reads the
-store, says it in words and writes the JSON).
+store, says it in words and writes the JSON and a self-contained HTML page, monitoring.html).
 
 Stage promises are those the champion of the spec publishes (its bundle's stage definitions);
 a period scored by several model versions is judged against the champion's promises, and the
@@ -26,7 +26,8 @@ FAIL_ON = ("broken-promise",)
 
 def run_report(spec: str | Path | None = None, since: str | None = None, until: str | None = None,
                json_path: Path | None = None, fail_on: list[str] | None = None,
-               settings: Settings | None = None, console: Console | None = None) -> tuple[dict, int]:
+               settings: Settings | None = None, console: Console | None = None,
+               html_path: Path | None = None) -> tuple[dict, int]:
     """Build the report of the period; returns (report, exit code)."""
     from leadscore.jobs.serve import resolve_bundle
     from monitoring.report import build_report
@@ -57,12 +58,32 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
     report["model"] = {"spec": scorer.spec.name, "champion_version": scorer.version}
     _print(console, report)
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=1, allow_nan=False))
+        _write(Path(json_path), json.dumps(report, indent=1, allow_nan=False))
         console.print(f"wrote {json_path}")
+    if html_path is not None:
+        from monitoring.html import report_html
+
+        _write(Path(html_path), report_html(report))
+        console.print(f"wrote {html_path} (self-contained: opens offline)")
     broken = [s for s in report["stages"] if s["broken"]]
     code = BROKEN_EXIT if broken and "broken-promise" in (fail_on or []) else 0
     return report, code
+
+
+def _write(path: Path, text: str) -> None:
+    """Write whole or not at all: a temporary file beside it, then renamed."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _print(console: Console, report: dict) -> None:

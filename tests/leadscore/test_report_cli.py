@@ -4,6 +4,7 @@ verdict on each stage's promise, kept or broken, with `--fail-on` for a schedule
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime
 
@@ -64,8 +65,12 @@ def test_stages_keep_their_promise_on_outcomes_drawn_from_the_truth_and_break_wh
     rng = np.random.default_rng(3)
     draw = rng.random(len(truth))
     post_outcomes(pd.Series(draw < truth.to_numpy(), index=scores.index))
-    kept = report("--fail-on", "broken-promise", "--json", str(tmp_path / "report.json"))
+    kept = report("--fail-on", "broken-promise", "--json", str(tmp_path / "report.json"),
+                  "--out", str(tmp_path / "report.html"))
     assert kept.exit_code == 0, kept.output
+    page = (tmp_path / "report.html").read_text()
+    assert "within what chance explains" in page and 'id="stages"' in page and 'id="reliability"' in page
+    assert not re.search(r"<script[^>]+src=", page) and len(page) > 1_000_000  # plotly.js is in the page itself
     assert f"{len(scores):,} leads scored" in kept.output
     assert "within what chance explains" in stage_line(kept.output, "SQL")
     written = json.loads((tmp_path / "report.json").read_text())
