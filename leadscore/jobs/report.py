@@ -93,6 +93,10 @@ def _print(console: Console, report: dict) -> None:
                   + (f" until {period['until']}" if period.get("until") else "")
                   + f"; {period['closed']:,} closed ({period['won']:,} won), {period['open']:,} still open",
                   highlight=False, soft_wrap=True)
+    if period.get("scored_after_close"):
+        console.print(f"  left out: {period['scored_after_close']:,} leads whose latest score came after their deal "
+                      "closed (no forecast: score leads before their outcome is known)", highlight=False,
+                      soft_wrap=True)
     for stage in report["stages"]:
         console.print(f"  {'[bold red]BROKEN[/] ' if stage['broken'] else ''}{stage['verdict']}", highlight=False,
                       soft_wrap=True)

@@ -398,3 +398,20 @@ def test_unusable_input_is_refused_naming_what_is_wrong(change, words):
     bad_scores, bad_outcomes = change(scores, outcomes_of(scores, [1, 0]))
     with pytest.raises(DataError, match=words):
         build_report(bad_scores, bad_outcomes, STAGES)
+
+
+def test_a_score_given_after_the_deal_closed_is_counted_not_judged():
+    """Scored after its outcome, a lead's score may have seen what came after the sale: it is
+    no forecast, so it stays out of every figure and the period says how many there were."""
+    from monitoring.report import build_report
+
+    scores = pd.DataFrame({"lead_id": ["a", "b", "c"], "scored_at": pd.to_datetime(["2026-01-10"] * 3),
+                           "probability": [0.9, 0.9, 0.1], "stage": ["SQL", "SQL", "not yet"],
+                           "model_version": "1"})
+    outcomes = pd.DataFrame({"lead_id": ["a", "b"], "outcome": ["won", "lost"],
+                             "closed_at": pd.to_datetime(["2026-01-05", "2026-02-01"])})
+    report = build_report(scores, outcomes, {"sql": {"name": "SQL", "threshold": 0.5, "conversion": 0.6},
+                                             "mql": {"name": "MQL", "threshold": 0.2, "conversion": 0.4}})
+    period = report["period"]
+    assert period["scored_after_close"] == 1 and period["leads"] == 2 and period["closed"] == 1
+    assert period["won"] == 0  # the won lead was scored after it won
