@@ -226,7 +226,7 @@ def serve(
 @app.command()
 @reports_errors
 def score(
-    input: Annotated[Path, typer.Argument(help="Leads file to score (.csv or .parquet), with the spec's lead columns.")],
+    input: Annotated[Path, typer.Argument(help="Leads file to score (.csv, .tsv, .txt, .xlsx or .parquet), with the spec's lead columns.")],
     output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet); written only if every check passes.")],
     spec: Annotated[Optional[str], typer.Option("--spec", help="Dataset spec (YAML) of the file, whose champion scores it; or a spec or model name (the spec the model carries is used); default: the only registered model.")] = None,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the spec's champion.")] = None,

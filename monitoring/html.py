@@ -66,7 +66,7 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
         if value is None:
             return ""
         if isinstance(value, float):
-            return f"{value:.1%}" if "rate" in key or "share" in key else f"{value:,.2f}"
+            return f"{value:.1%}" if any(w in key for w in ("rate", "share", "probability")) else f"{value:,.2f}"
         return html.escape(f"{value:,}" if isinstance(value, int) else str(value))
 
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)

@@ -56,10 +56,13 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
     cleaned, _ = clean(spec, CRMTables(leads=stub, outcomes=raw, paths={"outcomes": path}))
     canonical = coerce(spec, cleaned)
     frame, readings = canonical.outcomes, canonical.readings["outcomes"]
+    # Cleaning keeps the first of exactly equal rows: the file row of each row left.
+    file_row = np.flatnonzero(~raw.duplicated(keep="first").to_numpy()) + 2  # 1-based, after the header
     problems = []
-    for column, values, what in ((out.lead_id, frame[LEAD_ID], "a lead id"),
-                                 (out.outcome, frame[WON], f"won ({', '.join(out.won)}) or lost ({', '.join(out.lost)})"),
-                                 (out.closed_at, frame[CLOSED_AT], "a time")):
+    for column, values, what in ((out.lead_id, frame[LEAD_ID], "lead id"),
+                                 (out.outcome, frame[WON], f"outcome, won ({', '.join(out.won)}) or lost "
+                                                           f"({', '.join(out.lost)})"),
+                                 (out.closed_at, frame[CLOSED_AT], "time")):
         if column is None:
             continue
         reading = readings[column]
@@ -68,13 +71,14 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
             continue
         bad = np.flatnonzero(reading.refused | pd.isna(values).to_numpy())
         if len(bad):
-            shown = ", ".join(f"row {i + 2}: {str(raw[column].iloc[i])!r}" for i in bad[:MAX_EXAMPLES])
+            shown = ", ".join(f"row {file_row[i]}: {str(cleaned.outcomes[column].iloc[i])!r}" for i in bad[:MAX_EXAMPLES])
             problems.append(f"{column}: {len(bad):,} row(s) hold no readable {what} ({shown})")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     if not problems:
         future = np.flatnonzero((frame[CLOSED_AT] > pd.Timestamp(now)).to_numpy())
         if len(future):
-            shown = ", ".join(f"row {i + 2}: {raw[out.closed_at].iloc[i]!r}" for i in future[:MAX_EXAMPLES])
+            shown = ", ".join(f"row {file_row[i]}: {cleaned.outcomes[out.closed_at].iloc[i]!r}"
+                              for i in future[:MAX_EXAMPLES])
             problems.append(f"{out.closed_at}: {len(future):,} deal(s) closed in the future ({shown})")
     if problems:
         raise DataError(f"{path}: nothing imported:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -82,16 +86,27 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
         raise DataError(f"{path}: the file holds no outcomes")
     items = [Outcome(str(i), "won" if w else "lost", t.to_pydatetime())
              for i, w, t in zip(frame[LEAD_ID], frame[WON].astype(bool), frame[CLOSED_AT])]
+    leads = {item.lead_id for item in items}
+    conflicting = len(leads) < len(items)
     store = ScoreStore(settings.resolved_database_url, background=False)
     try:
+        never = len(leads - store.scores.scored_among(sorted(leads)))  # before recording: ids with an outcome
         statuses = store.record_outcomes(items, now)
-        never = len({item.lead_id for item in items} - store.known_leads(item.lead_id for item in items)) \
-            if items else 0
     finally:
         store.close()
-    counts = {status: statuses.count(status) for status in ("recorded", "updated", "unchanged")}
+    per_lead: dict[str, set[str]] = {}
+    for item, status in zip(items, statuses):
+        per_lead.setdefault(item.lead_id, set()).add(status)
+    # a lead is new if the store had none for it, changed if it had another one, else known
+    final = [next(s for s in ("recorded", "updated", "unchanged") if s in seen) for seen in per_lead.values()]
+    counts = {status: final.count(status) for status in ("recorded", "updated", "unchanged")}
     counts["never_scored"] = never
-    console.print(f"{path}: {len(items):,} outcomes ({int(frame[WON].sum()):,} won): {counts['recorded']:,} new, "
+    if conflicting:
+        console.print(f"note: {len(items) - len(leads):,} rows repeat a lead with another outcome or time; the "
+                      "last row of each lead in the file is kept", highlight=False, soft_wrap=True)
+    kept = {item.lead_id: item.outcome for item in items}  # the last row of each lead
+    console.print(f"{path}: {len(kept):,} outcomes ({sum(1 for o in kept.values() if o == 'won'):,} won): "
+                  f"{counts['recorded']:,} new, "
                   f"{counts['updated']:,} changed, {counts['unchanged']:,} already known"
                   + (f"; {never:,} are of leads never scored (kept: they count once the lead is scored)"
                      if never else ""), highlight=False, soft_wrap=True)

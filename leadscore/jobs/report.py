@@ -12,6 +12,7 @@ more than chance explains, so a scheduler can alert.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,12 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
         raise LeadscoreError(f"--fail-on {','.join(unknown)}: not a check; the checks are {', '.join(FAIL_ON)}")
     from leadscore.jobs.score import parse_time
 
+    targets = {option: Path(p) for option, p in (("--json", json_path), ("--out", html_path)) if p is not None}
+    if len(targets) == 2 and targets["--json"].resolve() == targets["--out"].resolve():
+        raise LeadscoreError("--json and --out name the same file: give each its own")
+    for option, target in targets.items():
+        _check_writable(target, option)
+
     start = parse_time(since, "--since") if since is not None else None
     end = parse_time(until, "--until") if until is not None else None
     if start is not None and end is not None and end <= start:
@@ -58,32 +65,51 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
     report["model"] = {"spec": scorer.spec.name, "champion_version": scorer.version}
     _print(console, report)
     if json_path is not None:
-        _write(Path(json_path), json.dumps(report, indent=1, allow_nan=False))
+        _write(Path(json_path), json.dumps(report, indent=1, allow_nan=False), "--json")
         console.print(f"wrote {json_path}")
     if html_path is not None:
         from monitoring.html import report_html
 
-        _write(Path(html_path), report_html(report))
+        _write(Path(html_path), report_html(report), "--out")
         console.print(f"wrote {html_path} (self-contained: opens offline)")
     broken = [s for s in report["stages"] if s["broken"]]
     code = BROKEN_EXIT if broken and "broken-promise" in (fail_on or []) else 0
     return report, code
 
 
-def _write(path: Path, text: str) -> None:
-    """Write whole or not at all: a temporary file beside it, then renamed."""
-    import os
+def _check_writable(path: Path, option: str) -> None:
+    """Before any work: the file can be written (its folder exists or can be made, it is not a
+    folder); LeadscoreError naming the option otherwise."""
+    if path.is_dir():
+        raise LeadscoreError(f"{option} {path}: is a folder; name a file, e.g. {path / 'report'}"
+                             f"{'.json' if option == '--json' else '.html'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LeadscoreError(f"{option} {path}: its folder cannot be made ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise LeadscoreError(f"{option} {path}: the folder {path.parent} is not writable")
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    """Write whole or not at all: a temporary file beside it, then renamed; readable by others
+    (a report is meant to be shared), as a file written by `open` would be."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise LeadscoreError(f"{option} {path}: cannot be written ({exc.strerror})") from None
 
 
 def _print(console: Console, report: dict) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -232,6 +233,16 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     canonical = coerce(spec, cleaned)
     seconds["load"] = time.perf_counter() - started
 
+    unborn = None
+    if "created_at" in canonical.leads:
+        created = canonical.leads["created_at"]
+        later = (created > pd.Timestamp(moment)).to_numpy()
+        if later.any():
+            first = int(np.flatnonzero(later)[0])
+            unborn = (f"{int(later.sum()):,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. "
+                      f"{canonical.leads['lead_id'].iloc[first]} on {created.iloc[first]:%Y-%m-%d %H:%M}): scored as "
+                      "brand-new leads with no activity; to backtest, score each period's leads as of its end")
+
     started = time.perf_counter()
     profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
     report = validate_tables(spec, cleaned, canonical, purpose="score", profile=profile)
@@ -253,33 +264,50 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
             gc.enable()
     seconds["score"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
-    seconds["write"] = time.perf_counter() - started
-    if log:
+    store = _open_log(settings, moment) if log else None  # a database that cannot take them: nothing written
+    try:
         started = time.perf_counter()
-        _log_scores(settings, scores, scorer.id_key, moment)
-        seconds["log"] = time.perf_counter() - started
+        _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
+        seconds["write"] = time.perf_counter() - started
+        if store is not None:
+            started = time.perf_counter()
+            _log_scores(store, scores, scorer.id_key, moment)
+            seconds["log"] = time.perf_counter() - started
+    finally:
+        if store is not None:
+            store.close()
 
     stages = {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
     result = ScoreResult(output_path, len(scores), scorer.version, moment, stages, seconds)
-    _print_summary(console, result, cleaning.lines(), [*([left_out] if left_out else []), *report.notes])
+    _print_summary(console, result, cleaning.lines(), [*([left_out] if left_out else []), *([unborn] if unborn else []),
+                                                       *report.notes])
     return result
 
 
-def _log_scores(settings: Settings, scores: pd.DataFrame, id_key: str, moment) -> None:
-    """The scores into the score log, as of `moment` (naive UTC datetime), through the store's one
-    insert path; written before the command returns."""
+LOG_AHEAD = timedelta(minutes=5)
+"""Clock difference tolerated between --as-of and now when scores are logged."""
+
+
+def _open_log(settings: Settings, moment: datetime):
+    """The score log, opened before anything is written. A moment in the future is refused:
+    the latest score of a lead is the one the report judges, and a score dated ahead would
+    stand for every real one made until then."""
     from serving.store import ScoreStore
 
-    store = ScoreStore(settings.resolved_database_url, background=False)
-    try:
-        rows = zip(scores[id_key].astype(str).tolist(), scores["probability"].tolist(), scores["stage"].tolist(),
-                   scores["model_version"].astype(str).tolist())
-        store.log_scores(rows, moment)
-        store.flush()
-    finally:
-        store.close()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    if moment > now + LOG_AHEAD:
+        raise DataError(f"--as-of {moment:%Y-%m-%d %H:%M} is in the future: scores as of then would be logged as "
+                        "the leads' latest; score as of now or earlier, or pass --no-log")
+    return ScoreStore(settings.resolved_database_url, background=False)
+
+
+def _log_scores(store, scores: pd.DataFrame, id_key: str, moment: datetime) -> None:
+    """The scores into the score log, as of `moment` (naive UTC datetime), through the store's one
+    insert path; written before the command returns."""
+    rows = zip(scores[id_key].astype(str).tolist(), scores["probability"].tolist(), scores["stage"].tolist(),
+               scores["model_version"].astype(str).tolist())
+    store.log_scores(rows, moment)
+    store.flush()
 
 
 def _print_summary(console: Console, result: ScoreResult, cleaning: list[str], notes: list[str]) -> None:

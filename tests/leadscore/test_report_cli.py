@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 from datetime import datetime
 
 import numpy as np
@@ -96,6 +97,11 @@ def test_the_period_and_the_checks_are_read_strictly(scored):
     assert backwards.exit_code == 1 and "not after --since" in backwards.output
     unknown = report("--fail-on", "drift-ish")
     assert unknown.exit_code == 1 and "the checks are broken-promise" in unknown.output
+    folder = report("--json", str(Path(scored_dir := __import__("tempfile").mkdtemp())))
+    assert folder.exit_code == 1 and "--json" in folder.output and "is a folder" in folder.output
+    assert folder.exception is None or isinstance(folder.exception, SystemExit)  # an error, not a traceback
+    same = report("--json", f"{scored_dir}/r", "--out", f"{scored_dir}/r")
+    assert same.exit_code == 1 and "the same file" in same.output
 
 
 def test_score_no_log_leaves_the_score_log_alone(tmp_path, monkeypatch, demo_crm_dir, bundle_dir):
@@ -131,6 +137,13 @@ def test_outcomes_import_reads_a_crm_export_as_training_does_and_refuses_a_bad_f
     assert f"2,000 outcomes ({int(won.sum()):,} won): 2,000 new" in imported.output
     again = runner.invoke(app, ["outcomes", "import", str(tmp_path / "deals.csv"), "--spec", str(DEMO_SPEC)])
     assert "0 new, 0 changed, 2,000 already known" in again.output
+    stranger = tmp_path / "strangers.csv"
+    pd.DataFrame({"lead_id": ["ZZ1", "ZZ1", ids[0]], "outcome": ["won", "lost", "won" if won[0] else "lost"],
+                  "closed_at": "21/11/2026"}).to_csv(stranger, sep=";", index=False)
+    mixed = runner.invoke(app, ["outcomes", "import", str(stranger), "--spec", str(DEMO_SPEC)])
+    assert mixed.exit_code == 0, mixed.output
+    assert "1 rows repeat a lead" in mixed.output and "2 outcomes (0 won): 1 new, 1 changed" in mixed.output
+    assert "1 are of leads never scored" in mixed.output
     assert report("--json", str(tmp_path / "r.json")).exit_code == 0
     judged = json.loads((tmp_path / "r.json").read_text())
     assert judged["period"]["closed"] == 2000 and judged["period"]["won"] == int(won.sum())
