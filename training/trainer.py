@@ -1,7 +1,7 @@
-"""From examples to a calibrated model: time split, two candidate models on the same features
-(LightGBM with early stopping, and the regularised logistic model that is also the baseline),
-calibration on out-of-fold predictions, the better on them kept, holdout evaluation of both,
-stage thresholds and the leakage report.
+"""From examples to a calibrated model: time split, three candidate models on the same features
+(LightGBM with early stopping, the regularised logistic model that is also the baseline, and
+their blend, features.blend), calibration on out-of-fold predictions, the best on them kept,
+holdout evaluation of all three, stage thresholds and the leakage report.
 
 Splits, oldest to newest, by lead (every snapshot of a lead on one side): `fit` (the older
 training leads), `validation` (the most recent training leads: early stopping), `holdout` (the most recent leads overall: evaluation and stage thresholds). Nothing

@@ -42,7 +42,7 @@ class TrainOutcome:
     timings: dict[str, float]
     gate_decision: Any = None  # training.promotion.Decision
     model_name: str = ""
-    chosen: str = ""  # the candidate model kept: lightgbm or logistic
+    chosen: str = ""  # the candidate model kept: lightgbm, logistic or blend
 
 
 class _Steps:
