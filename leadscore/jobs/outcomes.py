@@ -27,6 +27,7 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
                console: Console | None = None) -> dict[str, int]:
     """Record the outcomes of `path`; returns counts by status ("recorded", "updated",
     "unchanged") and "never_scored"."""
+    from features import values as V
     from features.load import CLOSED_AT, LEAD_ID, WON, CRMTables, clean, coerce
     from features.read import read_table
     from features.spec import load_spec
@@ -59,6 +60,7 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
     # Cleaning keeps the first of exactly equal rows: the file row of each row left.
     file_row = np.flatnonzero(~raw.duplicated(keep="first").to_numpy()) + 2  # 1-based, after the header
     problems = []
+    missing = V.placeholders(spec.missing_values)
     for column, values, what in ((out.lead_id, frame[LEAD_ID], "lead id"),
                                  (out.outcome, frame[WON], f"outcome, won ({', '.join(out.won)}) or lost "
                                                            f"({', '.join(out.lost)})"),
@@ -69,7 +71,10 @@ def run_import(spec_path: Path, path: Path, settings: Settings | None = None,
         if reading.problem:
             problems.append(f"{column}: {reading.problem}")
             continue
-        bad = np.flatnonzero(reading.refused | pd.isna(values).to_numpy())
+        unusable = reading.refused | pd.isna(values).to_numpy()
+        if column == out.lead_id:  # "N/A", "Select"...: the spec's placeholders are no lead's id
+            unusable = unusable | cleaned.outcomes[column].map(lambda v: V.is_missing(v, missing)).to_numpy(dtype=bool)
+        bad = np.flatnonzero(unusable)
         if len(bad):
             shown = ", ".join(f"row {file_row[i]}: {str(cleaned.outcomes[column].iloc[i])!r}" for i in bad[:MAX_EXAMPLES])
             problems.append(f"{column}: {len(bad):,} row(s) hold no readable {what} ({shown})")

@@ -125,10 +125,12 @@ def test_outcomes_import_reads_a_crm_export_as_training_does_and_refuses_a_bad_f
     export = pd.DataFrame({"lead_id": ids, "outcome": np.where(won, "Won", "lost"), "closed_at": "20/11/2026"})
     broken = export.copy()
     broken.loc[7, "closed_at"] = "the 20th"
+    broken.loc[11, "lead_id"] = "N/A"  # the spec's placeholder, no lead's id
     broken.to_csv(tmp_path / "broken.csv", sep=";", index=False)
     refused = runner.invoke(app, ["outcomes", "import", str(tmp_path / "broken.csv"), "--spec", str(DEMO_SPEC)])
     assert refused.exit_code == 1 and "nothing imported" in refused.output
     assert "closed_at" in refused.output and "row 9: 'the 20th'" in refused.output
+    assert "lead_id: 1 row(s) hold no readable lead id (row 13: 'N/A')" in refused.output
     assert report().output.count("no closed leads yet") >= 1  # nothing was recorded
 
     export.to_csv(tmp_path / "deals.csv", sep=";", index=False)
