@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError, LeadscoreError
+from features.files import write_atomically
 from features import values as V
 from features.load import (CLOSED_AT, CREATED_AT, LEAD_ID, ORDER, WON, CRMTables, normalise_category)
 from features.profile import DataProfile
@@ -314,11 +315,8 @@ def write_rejects(report: "ValidationReport", folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for table, rows in report.rejected.items():
-        path = folder / f"{table}.rejected.csv"
-        tmp = path.with_suffix(".csv.tmp")
-        rows.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-        written[table] = path
+        written[table] = write_atomically(folder / f"{table}.rejected.csv",
+                                          lambda tmp, rows=rows: rows.to_csv(tmp, index=False))
     return written
 
 

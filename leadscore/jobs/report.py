@@ -92,22 +92,11 @@ def _check_writable(path: Path, option: str) -> None:
 
 
 def _write(path: Path, text: str, option: str) -> None:
-    """Write whole or not at all: a temporary file beside it, then renamed; readable by others
-    (a report is meant to be shared), as a file written by `open` would be."""
-    import tempfile
+    """Written whole or not at all (features.files.write_atomically); an error names the option."""
+    from features.files import write_atomically
 
     try:
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     except OSError as exc:
         raise LeadscoreError(f"{option} {path}: cannot be written ({exc.strerror})") from None
 

@@ -14,8 +14,6 @@ are used.
 from __future__ import annotations
 
 import gc
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -138,21 +136,10 @@ def _of_leads(column: pd.Series, lead_ids: pd.Series):
 
 
 def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    os.close(fd)
-    try:
-        if output.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False, compression="zstd")
-        else:
-            frame.to_csv(tmp, index=False)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from features.files import write_atomically
+
+    write_atomically(output, lambda tmp: frame.to_parquet(tmp, index=False, compression="zstd")
+                     if output.suffix == ".parquet" else frame.to_csv(tmp, index=False))
 
 
 class _Progress:
