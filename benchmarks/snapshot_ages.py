@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.examples import Examples, _evaluated, build_examples  # noqa: E402
+from features.examples import Examples, evaluated_snapshot, build_examples  # noqa: E402
 from features.load import load_clean  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 from training.config import load_config  # noqa: E402
@@ -59,7 +59,7 @@ def at_ages(base: Examples, ages_per_lead: list[np.ndarray]) -> Examples:
     leads = base.leads.iloc[rows].reset_index(drop=True)
     as_of = leads["created_at"].to_numpy("datetime64[ns]") + (age * DAY_NS).astype("timedelta64[ns]")
     return Examples(leads, as_of, base.label[rows], base.order[rows], {}, lead=rows, age_days=age,
-                    evaluated=_evaluated(rows, age, 30.0))
+                    evaluated=evaluated_snapshot(rows, age, 30.0))
 
 
 def random_open_ages(close_days: np.ndarray, k: int, rng: np.random.Generator, with_creation: bool) -> list:

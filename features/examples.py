@@ -264,7 +264,7 @@ def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] |
     age = np.concatenate(part_ages)
     moments = np.concatenate(part_moments)
     drawn = np.arange(len(pos)) >= len(pos) - n_drawn
-    evaluated = _evaluated(pos, age, spec.features.evaluation_age_days, drawn)
+    evaluated = evaluated_snapshot(pos, age, spec.features.evaluation_age_days, drawn)
     wins_by = {"no created time": int((won & no_time).sum()), CLOSED_BEFORE: int((won & never).sum()),
                **({too_recent(maturity): int((won & recent).sum())} if maturity else {})}
     counts = {"leads": int(has_any.sum()), "snapshots": len(pos), "ages": list(ages), "snapshots_by_age": taken_by_age,
@@ -306,17 +306,17 @@ def lead_uniforms(lead_ids: pd.Series, draw: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
-def _evaluated(pos: np.ndarray, age: np.ndarray, evaluation_age: float, drawn: np.ndarray | None = None) -> np.ndarray:
+def evaluated_snapshot(pos: np.ndarray, age: np.ndarray, evaluation_age: float, drawn: np.ndarray | None = None) -> np.ndarray:
     """Per snapshot, whether it is its lead's evaluation snapshot: the last at a listed age (not
     `drawn`) at or before the evaluation age, or the lead's first listed one when none is (its
     first drawn one when it has no listed one)."""
     out = np.zeros(len(pos), dtype=bool)
     if drawn is not None and drawn.any():
         listed = np.flatnonzero(~drawn)
-        out[listed] = _evaluated(pos[listed], age[listed], evaluation_age)
+        out[listed] = evaluated_snapshot(pos[listed], age[listed], evaluation_age)
         only_drawn = np.flatnonzero(~np.isin(pos, pos[listed]))  # closed before the first listed age
         if len(only_drawn):
-            out[only_drawn] = _evaluated(pos[only_drawn], age[only_drawn], -1.0)  # the earliest
+            out[only_drawn] = evaluated_snapshot(pos[only_drawn], age[only_drawn], -1.0)  # the earliest
         return out
     if not len(pos):
         return out

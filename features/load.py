@@ -439,3 +439,24 @@ def outcome_rows(tables: CRMTables) -> pd.DataFrame | None:
     if tables.outcomes is None or tables.inferred_outcomes is None or not len(tables.inferred_outcomes):
         return tables.outcomes
     return pd.concat([tables.outcomes, tables.inferred_outcomes], ignore_index=True)
+
+
+def concat_tables(first: CRMTables, second: CRMTables) -> CRMTables:
+    """Canonical tables (`coerce`) of two sources as one history: each table's rows of `first`,
+    then those of `second` (a table only one of them has is kept as it is). The file paths and
+    inferred outcomes are `first`'s; a category value both spell keeps `first`'s spelling.
+    `readings` describe one source's rows, so they are left behind: validate each source
+    before joining them."""
+
+    def joined(a: pd.DataFrame | None, b: pd.DataFrame | None) -> pd.DataFrame | None:
+        if a is None or b is None or not len(b):
+            return a if a is not None else b
+        if not len(a):
+            return b
+        return pd.concat([a, b], ignore_index=True)
+
+    spellings = {column: {**second.spellings.get(column, {}), **first.spellings.get(column, {})}
+                 for column in dict.fromkeys([*first.spellings, *second.spellings])}
+    return CRMTables(leads=joined(first.leads, second.leads), activities=joined(first.activities, second.activities),
+                     outcomes=joined(first.outcomes, second.outcomes), paths=dict(first.paths),
+                     inferred_outcomes=first.inferred_outcomes, spellings=spellings)

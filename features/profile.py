@@ -19,6 +19,12 @@ from features.errors import DataError
 from features.load import ACTIVITY_TYPE, CRMTables
 from features.spec import DatasetSpec
 
+DRIFT_SAMPLE = 5_000
+"""Training leads (and activities) whose values the profile keeps as the drift reference. The
+PSI of two samples of one distribution is about (bins - 1) * (1/n_reference + 1/n_current) by
+chance (monitoring.drift): 5,000 keeps the reference's share of that under 0.002."""
+ACTIVITY_TYPE_KEY = "(activity type)"
+"""The drift reference's key for the activity types (not a lead column name)."""
 MAX_KNOWN_VALUES = 1000
 """At most this many known values per categorical column: the most frequent ones. A column
 with more distinct values than that is closer to free text than to a category."""
@@ -55,6 +61,13 @@ class DataProfile(BaseModel):
         "most common raw spelling in training: reasons show it. Profiles written before it was "
         "kept have none; reasons then show the cleaned value.")
 
+    drift_reference: dict[str, list[str | float | None]] = Field(
+        default_factory=dict, description="Per lead column under categorical, numeric and yes_no "
+        f"(yes/no as 1.0/0.0), the values of up to {DRIFT_SAMPLE:,} training leads drawn at random, "
+        f"and under {ACTIVITY_TYPE_KEY!r} the types of up to {DRIFT_SAMPLE:,} training activities: what "
+        "the outcome report's drift compares recent scored leads with. Missing values are null. "
+        "Profiles written before it was kept have none (no drift figures).")
+
     @classmethod
     def from_tables(cls, spec: DatasetSpec, canonical: CRMTables, *,
                     max_values: int = MAX_KNOWN_VALUES) -> "DataProfile":
@@ -80,7 +93,8 @@ class DataProfile(BaseModel):
         spellings = {column: {value: spelled[value] for value in categorical[column] if value in spelled}
                      for column, spelled in canonical.spellings.items() if column in categorical}
         return cls(spec_name=spec.name, rows=len(leads), categorical=categorical,
-                   numeric=numeric, activity_types=activity_types, spellings=spellings)
+                   numeric=numeric, activity_types=activity_types, spellings=spellings,
+                   drift_reference=drift_values(spec, canonical, DRIFT_SAMPLE))
 
     # --------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> Path:
@@ -108,6 +122,33 @@ class DataProfile(BaseModel):
                                  for e in exc.errors()[:5])
             raise DataError(f"{path}: not a valid training profile ({problems}); pass the "
                             "profile.json of a model bundle, or retrain to write a new one") from None
+
+
+def drift_values(spec: DatasetSpec, canonical: CRMTables, sample: int | None = None,
+                 seed: int = 0) -> dict[str, list[str | float | None]]:
+    """The values drift compares, per lead column (categorical as text, numeric and yes/no as
+    floats, missing as None) and ACTIVITY_TYPE_KEY, of canonical tables: all of them, or
+    `sample` leads and `sample` activities drawn at random (seeded). One reading for the
+    training reference and for recent scored leads (monitoring.drift)."""
+    rng = np.random.default_rng(seed)
+    leads = canonical.leads
+    if sample is not None and len(leads) > sample:
+        leads = leads.iloc[np.sort(rng.choice(len(leads), sample, replace=False))]
+    out: dict[str, list[str | float | None]] = {}
+    for column in spec.leads.categorical:
+        if column in leads.columns:
+            out[column] = [None if pd.isna(v) else str(v) for v in leads[column].tolist()]
+    for column in [*spec.leads.numeric, *spec.leads.yes_no]:
+        if column in leads.columns:
+            values = pd.to_numeric(leads[column].astype("Float64"), errors="coerce").astype("float64")
+            out[column] = [None if np.isnan(v) else float(v) for v in values.tolist()]
+    acts = canonical.activities
+    if acts is not None and ACTIVITY_TYPE in acts.columns and len(acts):
+        types = acts[ACTIVITY_TYPE]
+        if sample is not None and len(types) > sample:
+            types = types.iloc[np.sort(rng.choice(len(types), sample, replace=False))]
+        out[ACTIVITY_TYPE_KEY] = [None if pd.isna(v) else str(v) for v in types.tolist()]
+    return out
 
 
 def _known_values(values: pd.Series, max_values: int) -> list[str]:

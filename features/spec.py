@@ -239,7 +239,8 @@ class FeatureWindows(_Strict):
 
 
 class DatasetSpec(_Strict):
-    name: str
+    name: str = Field(max_length=64, description="The spec's name: its model is registered as "
+                      "`leadscore-<name>` and the score log records it (64 characters at most).")
     description: str = ""
     data_dir: str = Field(".", description="Folder holding the tables, relative to the spec file.")
     leads: LeadsTable
@@ -268,6 +269,10 @@ class DatasetSpec(_Strict):
         default_factory=list, description="Lead columns (under leads.categorical, numeric or yes_no) "
         "that the leakage report flags but a person has checked are known before sales contact: "
         "training uses them instead of refusing (see docs/dataset-spec.md, \"Leakage\").")
+    report_by: list[str] = Field(
+        default_factory=list, description="Lead columns (under leads.categorical) the outcome report "
+        "breaks down by, e.g. [lead_source, campaign]: per value, leads, share reaching MQL and SQL, "
+        "observed buy rate, expected wins still open (`leadscore report`, docs/report.md).")
     source: Path | None = Field(None, exclude=True, description="The file this spec was read from.")
 
     @model_validator(mode="after")
@@ -319,6 +324,11 @@ class DatasetSpec(_Strict):
         for column in self.category_aliases:
             if column not in lead.categorical:
                 raise ValueError(f"category_aliases.{column}: {column!r} is not under leads.categorical")
+        for column in self.report_by:
+            if seen.get(column) != "categorical":
+                where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
+                raise ValueError(f"report_by: {column!r} is {where}; list columns under leads.categorical "
+                                 "(a source, a campaign, a segment)")
         for column in self.allow_leaky:
             if seen.get(column) not in ("categorical", "numeric", "yes_no"):
                 where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"

@@ -135,12 +135,13 @@ def train(
     promote: Annotated[PromoteChoice, typer.Option("--promote", help="auto: champion only if every gate passes (exit 4 otherwise); force: champion anyway, recorded with the failed gates; never: register only.")] = PromoteChoice.auto,
     tune: Annotated[int, typer.Option("--tune", min=0, help="Try N hyperparameter settings (nested MLflow runs) and keep the best on validation.")] = 0,
     by: Annotated[Optional[str], typer.Option("--by", help="Who forces a promotion (recorded with --promote force); default: the user name of the environment.")] = None,
+    with_logged_outcomes: Annotated[bool, typer.Option("--with-logged-outcomes", help="Add the leads scored under this spec (the score log in LEADSCORE_DATABASE_URL) whose outcomes were recorded since, as they were scored (profile and activities known then), to the export's history; leads the export holds are taken from the export. Exit 1 when there are none.")] = False,
 ) -> None:
     """Validate, train, set MQL/SQL thresholds, check the gates, register the version in the
     spec's own model and make it champion or challenger. Exit 4: registered, not promoted."""
     from leadscore.jobs.train import NOT_PROMOTED_EXIT, run_train
 
-    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by)
+    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by, with_logged_outcomes=with_logged_outcomes)
     if promote == PromoteChoice.auto and not outcome.promoted:
         raise typer.Exit(code=NOT_PROMOTED_EXIT)
 
@@ -269,7 +270,7 @@ def report(
     until: Annotated[Optional[str], typer.Option("--until", help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON (docs/report.md lists its keys).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the report as one self-contained HTML page with charts (opens offline).")] = None,
-    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains).")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains), drift (an input's PSI above 0.2).")] = None,
 ) -> None:
     """Do the MQL and SQL stages keep their promise? The scores logged in a period (by the
     service and by `leadscore score`) against the outcomes sales reported: per stage the buy

@@ -49,7 +49,7 @@ def _figures(report: dict[str, Any]) -> list[tuple[str, Any]]:
     if weeks:
         figure = go.Figure(go.Scatter(x=[w["week_start"] for w in weeks], y=[w["mean_probability"] for w in weeks],
                                       mode="lines+markers", text=[f"{w['leads']:,} leads" for w in weeks]))
-        figure.update_layout(title="Mean probability of the leads scored each week", yaxis={"tickformat": ".0%"})
+        figure.update_layout(title="Mean probability of the leads scored each week", yaxis={"tickformat": ".1%"})
         figures.append(("scores", figure))
     drift = report.get("drift") or []
     if drift:
@@ -75,14 +75,20 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _moment(value: Any) -> str:
+    """An ISO time as a person reads it: the date, and the time of day when it is not midnight."""
+    text = str(value).replace("T", " ")
+    return text[:10] if text[10:].strip() in ("", "00:00:00", "00:00") else text[:16]
+
+
 def report_html(report: dict[str, Any], title: str = "leadscore: do the stages keep their promise?") -> str:
     """The whole page (a str of HTML, UTF-8), self-contained."""
     period = report.get("period", {})
     model = report.get("model", {})
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{period.get('leads', 0):,} leads scored"
-             + (f" from {html.escape(str(period['since']))}" if period.get("since") else "")
-             + (f" until {html.escape(str(period['until']))}" if period.get("until") else "")
+             + (f" from {html.escape(_moment(period['since']))}" if period.get("since") else "")
+             + (f" until {html.escape(_moment(period['until']))}" if period.get("until") else "")
              + f"; {period.get('closed', 0):,} closed ({period.get('won', 0):,} won), {period.get('open', 0):,} "
              f"still open." + (f" Promises of {html.escape(str(model.get('spec')))} version "
                                f"{html.escape(str(model.get('champion_version')))}." if model else "") + "</p>",
@@ -98,7 +104,11 @@ def report_html(report: dict[str, Any], title: str = "leadscore: do the stages k
             ("sql_share", "SQL"), ("closed", "closed"), ("won_rate", "bought"), ("expected_wins_open", "expected wins, open"),
             ("median_days_to_close", "median days to close")]))
     if report.get("calibration_by_month"):
-        parts.append("<h2>By month</h2>" + _table(report["calibration_by_month"], [
+        holdout = model.get("holdout") or {}
+        known = [f"{label} {holdout[key]:.3f}" for key, label in (("roc_auc", "ROC-AUC"), ("ece", "calibration error"))
+                 if holdout.get(key) is not None]
+        parts.append("<h2>By month</h2>" + (f"<p>On its holdout at training the model had {', '.join(known)}.</p>"
+                                            if known else "") + _table(report["calibration_by_month"], [
             ("month", "month"), ("leads", "leads"), ("closed", "closed"), ("won_rate", "bought"),
             ("mean_probability", "mean probability"), ("roc_auc", "ROC-AUC"), ("ece", "calibration error")]))
     style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"

@@ -2,7 +2,9 @@
 # The whole path on the synthetic demo CRM: generate, validate, train (champion of the spec's own
 # model, leadscore-demo-crm, exported to models/bundles/demo-crm/champion), train on worse data
 # (registered as challenger, not promoted: `leadscore train` exits 4), then serve, score a few
-# leads over HTTP, post an outcome, stop. Run by `make demo`; DEMO_LEADS sets the size (default 20000).
+# leads over HTTP, post an outcome, stop; last, a few simulated weeks of the outcome loop
+# (scripts/demo_loop.py: score new leads, post their closed deals, `leadscore report`, the HTML
+# report in data/demo/report.html). Run by `make demo`; DEMO_LEADS sets the size (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -36,3 +38,6 @@ $BIN/leadscore models --spec "$SPEC"
 
 step "6. Serve the champion, score demo leads over HTTP, post an outcome, stop"
 $BIN/python scripts/demo_serve.py
+
+step "7. The outcome loop: 4 weeks of new leads scored, their deals closed, did the stages keep their promise?"
+$BIN/python scripts/demo_loop.py --weeks 4

@@ -10,6 +10,9 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_MAX_FIELD_CHARS   longest text value of a field (default 1,000)
     LEADSCORE_MAX_ACTIVITIES    most activities sent with one lead (default 10,000)
     LEADSCORE_LOG_FLUSH_SECONDS how often the score log is written (default 0.25)
+    LEADSCORE_REPORT_REFRESH_SECONDS
+                                how often GET /report's cached report is recomputed in the
+                                background (default 300; see serving.service.ReportCache)
     LEADSCORE_GC                "tuned" (default): freeze the start-up heap and collect less
                                 often; "freeze": freeze only; "default": Python's own settings
                                 (the last two for comparison, see serving.runtime)
@@ -45,6 +48,8 @@ class ServiceConfig(BaseModel):
     max_activities: int = Field(10_000, ge=0)
     log_flush_seconds: float = Field(0.25, gt=0, le=60)
     log_max_buffered: int = Field(100_000, ge=1_000)
+    report_refresh_seconds: float = Field(300.0, gt=0, le=86_400,
+                                          description="How often GET /report's cached report is recomputed.")
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
 

@@ -16,9 +16,10 @@ import pandas as pd
 import yaml
 
 from features import values as V
-from features.activity import positions
+from features.activity import positions, timestamp_ns
 from features.blend import probability as blend_probability
 from features.bundle import ModelBundle
+from features.logged import LeadRecorder
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
 from serving.schema import answer_id_key
@@ -52,6 +53,7 @@ class LeadScorer:
         trees = {"lightgbm": bundle.booster, "blend": getattr(self.blend, "booster", None)}.get(bundle.model_kind)
         self.tables = compile_booster(trees) if trees is not None else None
         self.version = bundle.version
+        self.recorder = LeadRecorder(self.spec, ACTIVITIES_FIELD)
         lead = self.spec.leads
         self.id_field = lead.id
         self.id_key = answer_id_key(lead.id)  # the id's key in answers and batch files
@@ -101,6 +103,11 @@ class LeadScorer:
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
         return self._answers(X, leads, ids, reasons)
+
+    def records(self, leads: list[Mapping[str, Any]], as_of: datetime) -> list[tuple[str, str | None]]:
+        """The score log's record of each lead as scored as of `as_of` (features.logged)."""
+        as_of_ns = timestamp_ns(as_of)
+        return [self.recorder.record(lead, as_of_ns) for lead in leads]
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed

@@ -1,4 +1,5 @@
-"""The scoring service (BentoML): POST /score, POST /outcomes, GET /stages, GET /model.
+"""The scoring service (BentoML): POST /score, POST /outcomes, GET /stages, GET /model,
+GET /report.
 
 BentoML adds /livez, /readyz, /metrics (Prometheus), the OpenAPI document (/docs.json) and
 its Swagger page (/). Started by `leadscore serve`, configured by environment variables (see
@@ -19,20 +20,26 @@ Latency: small requests (a few leads) are scored on the event loop, with no hop 
 larger ones in a worker thread so that health checks and small requests keep flowing. Scores
 are logged to the database by a background writer (serving.store). Python's cyclic garbage
 collector is tuned once the model is loaded (serving.runtime.tune_gc; docs/api.md).
+
+GET /report answers serving.report.report_from_store's report (what `leadscore report --json`
+writes) from a cache that a daemon thread recomputes (ReportCache), so /score never waits for
+it; a period (`since`, `until`) is computed on demand in a worker thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import anyio
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Query, Request
 from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
@@ -42,7 +49,9 @@ from serving.runtime import fix_bentoml_request_timers, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
                             check_moment, check_outcomes, outcome_models, refuse, score_response_model)
 from serving.scorer import LeadScorer
-from serving.store import Outcome, ScoreStore
+from serving.report_cache import (PENDING_RETRY_SECONDS, REPORT_PARAMS, ReportCache, failure_reason, iso_utc,
+                                  report_answer)
+from serving.store import Outcome, ScoreStore, make_engine
 
 logger = logging.getLogger("leadscore.service")
 
@@ -227,6 +236,15 @@ def reword_validation_error(body: bytes) -> bytes:
     return json.dumps(InputError(problems).body()).encode()
 
 
+# ====================================================================== /report answers
+def report_unavailable(message: str, kind: str, retry_after: float) -> Response:
+    """A 503 in the service's error shape, with Retry-After (whole seconds)."""
+    response = json_response({"error": message, "detail": [Problem((), message, kind).as_dict()]}, 503)
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+
 # ====================================================================== the service
 routes = FastAPI(title="leadscore", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -256,7 +274,15 @@ class LeadScoringService:
         self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
                                 max_buffered=self.config.log_max_buffered)
         self._warm_up()
+        self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
+        self.report_cache = ReportCache(self._report_answer, self.config.report_refresh_seconds)
+        self._period_reports: anyio.CapacityLimiter | None = None
+        import monitoring.inputs  # noqa: F401 - what the report imports, loaded before the heap is frozen
+        import monitoring.report  # noqa: F401
+        import serving.report  # noqa: F401
+
         self.gc = tune_gc(self.config.gc)
+        self.report_cache.start()  # after the freeze: the report's passing objects are never frozen
         logger.info("serving model version %s from %s (%s)", self.scorer.version, self.config.bundle, self.gc)
 
     def _warm_up(self) -> None:
@@ -311,7 +337,8 @@ class LeadScoringService:
         scored_at = utc_now()
         key = self.scorer.id_key
         self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
-                              scored_at)
+                              scored_at, spec=self.scorer.spec.name, as_of=as_of,
+                              inputs=self.scorer.records(leads, as_of))
         stages: dict[str, int] = {}
         for answer in answers:
             stages[answer["stage"]] = stages.get(answer["stage"], 0) + 1
@@ -354,6 +381,8 @@ class LeadScoringService:
                               for i, lead_id in unknown], status=404, total=len(unknown))
         statuses = self.store.record_outcomes([Outcome(*item) for item in checked], now)
         counts = {s: statuses.count(s) for s in ("recorded", "unchanged", "updated")}
+        if counts["recorded"] or counts["updated"]:
+            self.report_cache.refresh_soon()
         for status, count in counts.items():
             if count:
                 outcomes_received.labels(status=status).inc(count)
@@ -369,6 +398,66 @@ class LeadScoringService:
     def model(self) -> dict:
         return self.scorer.model_card()
 
+    # ------------------------------------------------------------------------- /report
+    @routes.get("/report", summary="The outcome report: do the stages keep their promise (as `leadscore report --json`)")
+    async def report(self, request: Request,
+                     since: str | None = Query(None, description="ISO 8601 time: report the leads scored from "
+                                               "then on, computed on demand (not cached)"),
+                     until: str | None = Query(None, description="ISO 8601 time: report the leads scored "
+                                               "before then, computed on demand (not cached)")) -> Response:
+        """Without `since` and `until`: the report of the whole score log from the cache (its
+        `computed_at` says when), 503 with Retry-After until the first computation is done or
+        while the last one failed. With either: that period's report, computed now in a worker
+        thread (one at a time per worker). 400 for a bad time or an unknown parameter."""
+        try:
+            period = self._report_period(request, since, until)
+        except InputError as error:
+            return error_response(error)
+        if period == (None, None):
+            return self._cached_report()
+        if self._period_reports is None:
+            self._period_reports = anyio.CapacityLimiter(1)
+        computed_at = iso_utc(utc_now())
+        try:
+            body = await anyio.to_thread.run_sync(self._report_answer, computed_at, *period,
+                                                  limiter=self._period_reports)
+        except Exception as exc:  # noqa: BLE001 - the database or the logged data: say why, never 500
+            reason = failure_reason(exc)
+            logger.warning("report of %s to %s could not be computed: %s", since, until, reason)
+            return report_unavailable(f"the report could not be computed: {reason}", "report_failed",
+                                      PENDING_RETRY_SECONDS)
+        return Response(body, media_type="application/json")
+
+    def _report_period(self, request: Request, since: str | None,
+                       until: str | None) -> tuple[datetime | None, datetime | None]:
+        unknown = [key for key in request.query_params if key not in REPORT_PARAMS]
+        if unknown:
+            raise refuse((unknown[0],), f"unknown parameter {unknown[0]!r}: /report takes `since` and `until` "
+                         "(ISO 8601 times)", "extra_forbidden")
+        start = check_moment(since, ("since",)) if since is not None else None
+        end = check_moment(until, ("until",)) if until is not None else None
+        if start is not None and end is not None and end <= start:
+            raise refuse(("until",), f"{until} is not after `since` ({since}): the period is empty", "value_error")
+        return start, end
+
+    def _cached_report(self) -> Response:
+        state = self.report_cache.state
+        if state.error is not None:
+            return report_unavailable(f"the report could not be computed at {state.failed_at}: {state.error}; "
+                                      f"it is tried again every {self.report_cache.refresh_seconds:g} s",
+                                      "report_failed", self.report_cache.refresh_seconds)
+        if state.body is None:
+            return report_unavailable("the report is being computed; ask again in a few seconds",
+                                      "report_pending", PENDING_RETRY_SECONDS)
+        return Response(state.body, media_type="application/json")
+
+    def _report_answer(self, computed_at: str, since: datetime | None = None,
+                       until: datetime | None = None) -> bytes:
+        """The report of [since, until) as GET /report answers it (in a worker thread)."""
+        from serving.report import report_from_store
+
+        return report_answer(report_from_store(self.report_engine, self.scorer, since, until), computed_at)
+
     # ------------------------------------------------------------------------- health
     def __is_ready__(self) -> bool:
         return self.store.healthy
@@ -376,6 +465,8 @@ class LeadScoringService:
     @bentoml.on_shutdown
     def close(self) -> None:
         """Write what is left of the score log before the worker exits."""
+        self.report_cache.stop()
+        self.report_engine.dispose()
         self.store.close()
         logger.info("score log flushed (%d rows written by this worker)", self.store.rows_logged)
 

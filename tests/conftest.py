@@ -66,6 +66,7 @@ def trained(demo_crm_dir):
     logistic candidate is fitted and calibrated too (result.candidates["logistic"])."""
     from features.examples import build_examples
     from features.load import load_clean
+    from features.profile import DataProfile
     from features.spec import load_spec
     from training.config import TrainingConfig
     from training.trainer import train_model
@@ -77,6 +78,7 @@ def trained(demo_crm_dir):
     result = train_model(spec, examples, tables.activities, config)
     result.bundle.card = {"version": "test", "spec": spec.name}
     result.bundle.spec_yaml = DEMO_SPEC.read_text()
+    result.bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")  # as `leadscore train`
     return spec, tables, examples, result
 
 

@@ -50,6 +50,7 @@ class StageDefinition:
     band_conversion: float | None = None  # MQL only: leads between MQL and SQL thresholds
     band_share_of_leads: float | None = None
     note: str | None = None  # why the rule applied differs from the one configured, in words
+    leads_per_week: float | None = None  # the sales capacity the rule was given (capacity_per_week rules)
 
     def words(self) -> str:
         text = (f"{self.name}: probability {plain_threshold(self.threshold)} and above; "
@@ -328,11 +329,14 @@ def stage_thresholds(policy: StagePolicy, label: np.ndarray, probability: np.nda
     curve = _Curve(label, probability, policy.min_stage_leads, _weeks(order_ns))
     sql = sql_cut(policy.sql, curve)
     mql = mql_cut(policy.mql, curve, sql)
-    sql_def = _measure("SQL", sql, label, probability)
+    def capacity(stage: SqlPolicy | MqlPolicy) -> float | None:
+        return stage.leads_per_week if stage.rule == "capacity_per_week" else None
+
+    sql_def = _measure("SQL", sql, label, probability, leads_per_week=capacity(policy.sql))
     band = (probability >= mql.threshold) & (probability < sql.threshold)
     mql_def = _measure("MQL", mql, label, probability,
                        band_conversion=float(label[band].mean()) if band.any() else None,
-                       band_share_of_leads=float(band.mean()))
+                       band_share_of_leads=float(band.mean()), leads_per_week=capacity(policy.mql))
     return {"sql": sql_def, "mql": mql_def}
 
 

@@ -5,8 +5,9 @@ store, says it in words and writes the JSON and a self-contained HTML page, moni
 Stage promises are those the champion of the spec publishes (its bundle's stage definitions);
 a period scored by several model versions is judged against the champion's promises, and the
 report's `period.model_versions` says how many leads each version scored. `--fail-on
-broken-promise` exits BROKEN_EXIT when a stage's observed buy rate is below its promise by
-more than chance explains, so a scheduler can alert.
+broken-promise,drift` exits BROKEN_EXIT when a stage's observed buy rate is below its promise by
+more than chance explains, or when an input's PSI is above the drift threshold, so a scheduler
+can alert.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from features.errors import LeadscoreError
 from leadscore.settings import Settings, get_settings
 
 BROKEN_EXIT = 5
-FAIL_ON = ("broken-promise",)
+"""Exit code when a check named by --fail-on fails."""
+FAIL_ON = ("broken-promise", "drift")
 
 
 def run_report(spec: str | Path | None = None, since: str | None = None, until: str | None = None,
@@ -31,11 +33,10 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
                html_path: Path | None = None) -> tuple[dict, int]:
     """Build the report of the period; returns (report, exit code)."""
     from leadscore.jobs.serve import resolve_bundle
-    from monitoring.report import build_report
+    from serving.report import report_from_store
     from serving.scorer import LeadScorer
     from serving.store import make_engine
     from serving.store.database import create_tables
-    from serving.store.report_inputs import latest_scores, outcome_frame
 
     settings = settings or get_settings()
     console = console or Console()
@@ -58,11 +59,9 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
     engine = make_engine(settings.resolved_database_url)
     try:
         create_tables(engine)
-        scores, outcomes = latest_scores(engine, start, end), outcome_frame(engine)
+        report = report_from_store(engine, scorer, start, end)
     finally:
         engine.dispose()
-    report = build_report(scores, outcomes, scorer.stage_definitions(), since=start, until=end)
-    report["model"] = {"spec": scorer.spec.name, "champion_version": scorer.version}
     _print(console, report)
     if json_path is not None:
         _write(Path(json_path), json.dumps(report, indent=1, allow_nan=False), "--json")
@@ -72,9 +71,13 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
 
         _write(Path(html_path), report_html(report), "--out")
         console.print(f"wrote {html_path} (self-contained: opens offline)")
-    broken = [s for s in report["stages"] if s["broken"]]
-    code = BROKEN_EXIT if broken and "broken-promise" in (fail_on or []) else 0
-    return report, code
+    failed = {"broken-promise": any(s["broken"] for s in report["stages"]),
+              "drift": any(d["drifted"] for d in report["drift"])}
+    alerts = [check for check in (fail_on or []) if failed[check]]
+    if alerts:
+        console.print(f"[bold red]failed check(s): {', '.join(alerts)}[/] (--fail-on): exit {BROKEN_EXIT}",
+                      highlight=False)
+    return report, BROKEN_EXIT if alerts else 0
 
 
 def _check_writable(path: Path, option: str) -> None:
@@ -115,6 +118,18 @@ def _print(console: Console, report: dict) -> None:
     for stage in report["stages"]:
         console.print(f"  {'[bold red]BROKEN[/] ' if stage['broken'] else ''}{stage['verdict']}", highlight=False,
                       soft_wrap=True)
+    for dimension, rows in report["by_dimension"].items():
+        judged = [r for r in rows if r["closed"]]
+        if judged:
+            best = max(judged, key=lambda r: (r["won_rate"], r["closed"]))
+            console.print(f"  by {dimension}: {len(rows)} values; best closing: {best['value']} "
+                          f"({best['won_rate']:.0%} of {best['closed']:,} closed)", highlight=False, soft_wrap=True)
+    drifted = [d for d in report["drift"] if d["drifted"]]
+    if report["drift"]:
+        console.print(f"  drift: {len(drifted)} of {len(report['drift'])} inputs above PSI "
+                      f"{report['drift_threshold']:g}" + (": " + ", ".join(f"{d['feature']} ({d['psi']:.2f})"
+                                                                            for d in drifted) if drifted else ""),
+                      highlight=False, soft_wrap=True)
     estimated = report.get("estimated") or {}
     if estimated.get("open"):
         auc = estimated.get("expected_roc_auc")

@@ -174,6 +174,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
               settings: Settings | None = None, console: Console | None = None,
               show_progress: bool = True, log: bool = True) -> ScoreResult:
     from features.load import CRMTables, clean, coerce
+    from features.logged import records_from_tables
     from features.profile import DataProfile
     from features.spec import load_spec
     from features.validation import ValidationFailed, validate_tables
@@ -258,7 +259,8 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
         seconds["write"] = time.perf_counter() - started
         if store is not None:
             started = time.perf_counter()
-            _log_scores(store, scores, scorer.id_key, moment)
+            _log_scores(store, scores, scorer, moment, records_from_tables(spec, canonical.leads,
+                                                                             canonical.activities, moment))
             seconds["log"] = time.perf_counter() - started
     finally:
         if store is not None:
@@ -288,12 +290,13 @@ def _open_log(settings: Settings, moment: datetime):
     return ScoreStore(settings.resolved_database_url, background=False)
 
 
-def _log_scores(store, scores: pd.DataFrame, id_key: str, moment: datetime) -> None:
-    """The scores into the score log, as of `moment` (naive UTC datetime), through the store's one
-    insert path; written before the command returns."""
-    rows = zip(scores[id_key].astype(str).tolist(), scores["probability"].tolist(), scores["stage"].tolist(),
-               scores["model_version"].astype(str).tolist())
-    store.log_scores(rows, moment)
+def _log_scores(store, scores: pd.DataFrame, scorer, moment: datetime, records: list) -> None:
+    """The scores into the score log, as of `moment` (naive UTC datetime), with each lead's
+    record (features.logged), through the store's one insert path; written before the command
+    returns."""
+    rows = zip(scores[scorer.id_key].astype(str).tolist(), scores["probability"].tolist(),
+               scores["stage"].tolist(), scores["model_version"].astype(str).tolist())
+    store.log_scores(rows, moment, spec=scorer.spec.name, as_of=moment, inputs=records)
     store.flush()
 
 

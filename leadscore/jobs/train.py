@@ -2,7 +2,11 @@
 thresholds, check the promotion gates (training.promotion), track the run in MLflow, register
 the version in the spec's own model (`leadscore-<spec name>`) and make it the champion or the
 challenger. If validation or training fails, nothing is registered; a failure after registering
-removes the version again. Every gate is decided before anything is registered."""
+removes the version again. Every gate is decided before anything is registered.
+
+With `--with-logged-outcomes` the leads scored under the spec (the score log's records) whose
+deals have closed since join the export's history, as they were logged (training.logged_outcomes);
+the new version's card counts them under `logged_outcomes`."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from features.errors import LeadscoreError
 from features.spec import load_spec
 from leadscore.jobs.models import current_user
 from leadscore.settings import Settings, get_settings
@@ -78,7 +83,7 @@ def _truth(tables_paths: dict[str, Path]) -> pd.DataFrame | None:
 def run_train(spec_path: Path, config_path: Path | None = None, data: Path | None = None,
               promote: Promote = "auto", settings: Settings | None = None,
               console: Console | None = None, show_progress: bool = True, tune: int = 0,
-              by: str | None = None) -> TrainOutcome:
+              by: str | None = None, with_logged_outcomes: bool = False) -> TrainOutcome:
     from features.examples import build_examples
     from features.leakage import refuse_leaking_columns, training_leakage
     from features.load import load_clean
@@ -96,6 +101,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     spec = load_spec(spec_path)
     model_name = model_name_for(spec.name)  # a spec name that cannot name a model fails before training
     config = load_config(config_path)
+    store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
 
     import time
 
@@ -129,7 +135,14 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             for table, path in write_rejects(report, default_docs_dir(spec)).items():
                 console.print(f"dropped {len(report.rejected[table]):,} invalid rows "
                               f"(drop_invalid_rows): {path}")
-        examples = build_examples(spec, tables)
+        logged = None
+        if store is not None:
+            from training.logged_outcomes import history_examples
+
+            logged = _logged_history(spec, store, tables, console)
+            tables, examples = history_examples(spec, tables, logged)
+        else:
+            examples = build_examples(spec, tables)
         step("examples")
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
         refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
@@ -165,6 +178,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                        "holdout_metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
                        "best_achievable_roc_auc": best, "features": bundle.transform.names,
                        "after_contact_excluded": spec.leads.after_contact}
+        if logged is not None:
+            bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
         bundle.spec_yaml = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
 
@@ -217,13 +232,89 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             raise
 
     _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,
-                   config.promotion.metric)
+                   config.promotion.metric, bundle.card.get("logged_outcomes"))
     metric = config.promotion.metric
     champion_score = (champion_on_new_holdout.metrics or {}).get(metric) if champion_on_new_holdout else None
     return TrainOutcome(version, decision.promoted, decision.summary, metrics, result.metrics[metric], champion_score,
                         {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id,
                         {**timings, **{f"  {k}": v for k, v in result.timings.items()}}, decision,
                         registry.model_name, result.chosen)
+
+
+LOGGED_PARAMS = ("used", "won", "skipped_in_export", "skipped_no_record", "open", "in_examples", "examples",
+                 "snapshots_after_record", "too_recent")
+"""The counts of card["logged_outcomes"] also logged as run parameters (logged_outcomes_<name>)."""
+
+
+@dataclass
+class _LoggedStore:
+    """What the store holds for `--with-logged-outcomes`: the spec's records, every outcome."""
+    records: pd.DataFrame
+    outcomes: pd.DataFrame
+    where: str  # the database URL, without its password
+
+
+def _no_logged_outcomes(spec, where: str, detail: str) -> LeadscoreError:
+    return LeadscoreError(f"no logged outcomes for spec {spec.name!r} in {where} ({detail}); score leads and record "
+                          "their outcomes first (POST /outcomes or `leadscore outcomes import`), or leave out "
+                          "--with-logged-outcomes")
+
+
+def _logged_store(spec, settings: Settings) -> _LoggedStore:
+    """The spec's logged records and the store's outcomes, read before any training work;
+    refused when no lead scored under the spec has an outcome (or the spec cannot place logged
+    leads in time)."""
+    from serving.store import make_engine
+    from serving.store.database import create_tables, safe_url
+    from serving.store.report_inputs import logged_records, outcome_frame
+    from training.logged_outcomes import lead_ids, refuse_unplaceable
+
+    refuse_unplaceable(spec)
+    url = settings.resolved_database_url
+    where = safe_url(url)
+    engine = make_engine(url)
+    try:
+        create_tables(engine)
+        records = logged_records(engine, spec.name)
+        outcomes = outcome_frame(engine)
+    finally:
+        engine.dispose()
+    if records.empty or not set(lead_ids(records["lead_id"])) & set(lead_ids(outcomes["lead_id"])) - {None}:
+        raise _no_logged_outcomes(spec, where, f"{len(records):,} leads scored under it, {len(outcomes):,} outcomes "
+                                               "recorded, none of them for a lead scored under it")
+    return _LoggedStore(records, outcomes, where)
+
+
+def _logged_history(spec, store: _LoggedStore, export, console: Console):
+    """The logged leads that join the export (training.logged_outcomes), read and validated;
+    refused when none does, or when their records fail validation."""
+    from training.logged_outcomes import choose_logged, logged_history, read_logged
+
+    choice = choose_logged(store.records, store.outcomes, export.leads["lead_id"])
+    counts = choice.counts
+    if not counts["used"]:
+        raise _no_logged_outcomes(spec, store.where, f"the {counts['skipped_in_export']:,} outcomes of leads scored "
+                                                     "under it are all for leads the export holds, and the export "
+                                                     "is the source of truth for those")
+    canonical, report = read_logged(spec, choice)
+    if not report.success:
+        raise LeadscoreError(f"the records of the {counts['used']:,} logged leads with an outcome (score log in "
+                             f"{store.where}) fail validation:\n{report.summary()}\nscore those leads again (a "
+                             "later score replaces a lead's record), or leave out --with-logged-outcomes")
+    for note in report.notes:
+        if "no training profile" not in note and "scoring input" not in note:
+            console.print(f"logged leads: {note}", highlight=False, soft_wrap=True)
+    return logged_history(choice, canonical, report)
+
+
+def logged_line(logged: dict) -> str:
+    """What the logged outcomes gave, in words (the train summary)."""
+    return (f"logged outcomes: {logged['used']:,} leads scored under this spec and closed since joined the export "
+            f"({logged['won']:,} won), {logged['in_examples']:,} of them in the examples with "
+            f"{logged['examples']:,} snapshots ({logged['snapshots_after_record']:,} snapshots after a record's "
+            f"as-of moment not taken, {logged['too_recent']:,} leads too recent); left out: "
+            f"{logged['skipped_in_export']:,} outcomes of leads in the export, {logged['skipped_no_record']:,} of "
+            f"leads never scored under this spec; {logged['open']:,} logged leads still open ({logged['database']})")
 
 
 def _log_decision(mlflow, decision, champion, result) -> dict[str, str]:
@@ -276,6 +367,10 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
               "evaluation_age_days": spec.features.evaluation_age_days,
               "examples": len(examples), **{f"lgbm_{k}": v for k, v in config.model.model_dump().items()},
               "stage_sql_rule": config.stages.sql.rule, "stage_mql_rule": config.stages.mql.rule}
+    logged = bundle.card.get("logged_outcomes")
+    if logged:
+        params |= {f"logged_outcomes_{k}": v for k, v in logged.items() if k in LOGGED_PARAMS}
+        mlflow.set_tags({"logged_outcomes": f"{logged['used']} used", "logged_outcomes_database": logged["database"]})
     mlflow.log_params(params)
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
     if spec.source:
@@ -284,7 +379,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
     mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded, "counts": examples.counts,
                      "summary": examples.lines(), "warnings": examples.warnings(),
                      "won_rate": float(examples.label.mean()), "cleaning": cleaning.lines(),
-                     "data_window": bundle.card.get("data_window")}, "data_summary.json")
+                     "data_window": bundle.card.get("data_window"), "logged_outcomes": logged}, "data_summary.json")
     mlflow.log_dict({"calibrated_on": result.calibrated_on, "bins": result.reliability,
                      "holdout_by_age": result.holdout_by_age}, "calibration.json")
     mlflow.log_dict({"success": report.success, "checked": report.checked,
@@ -304,7 +399,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
 
 
 def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
-                   metric: str) -> None:
+                   metric: str, logged: dict | None = None) -> None:
     names = {"lightgbm": "LightGBM", "logistic": "logistic, the baseline",
              "blend": f"blend, {result.candidates['blend'].bundle.booster.weight:g} x LightGBM"}
     table = Table(title=f"leadscore train: {spec_name}, {model_name} version {version}", show_lines=False)
@@ -336,6 +431,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
                      else ""))
     for line in examples.lines():
         console.print(f"  {line}", highlight=False)
+    if logged:
+        console.print(f"  {logged_line(logged)}", highlight=False, soft_wrap=True)
     for warning in examples.warnings():
         console.print(f"[bold yellow]warning[/]: {warning}", soft_wrap=True)
     _print_calibration(console, result)

@@ -3,8 +3,8 @@
 SQLite (the default, a file under data/, in WAL mode so readers never block the writer) or
 PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
 
-* `tables`: the three tables;
-* `database`: the engine, creating the tables, upgrading a database an earlier version wrote;
+* `tables`: the tables (the schema the code uses);
+* `database`: the engine, and the migrations (`migrations/`, Alembic) run on start;
 * `inserts`: the one way rows go into every table, on both databases;
 * `score_writer`: the score log, buffered and written by a background thread;
 * `outcome_store`: the outcomes, one row per lead.
@@ -24,12 +24,12 @@ from serving.store.inserts import StoreInserts
 from serving.store.outcome_store import Outcome, OutcomeStore
 from serving.store.score_writer import ScoreLog
 from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes, score_log,
-                                  scored_leads)
+                                  scored_inputs, scored_leads)
 
 __all__ = [
     "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "ScoreLog", "ScoreStore",
     "StoreError", "StoreInserts", "create_tables", "make_engine", "metadata", "outcomes", "score_log",
-    "scored_leads",
+    "scored_inputs", "scored_leads",
 ]
 
 
@@ -50,9 +50,12 @@ class ScoreStore:
         self.outcomes = OutcomeStore(self.engine, inserts)
 
     # ------------------------------------------------------------------------- score log
-    def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime) -> None:
-        """Queue (lead_id, probability, stage, model_version) rows for the score log."""
-        self.scores.log_scores(rows, scored_at)
+    def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
+                   spec: str | None = None, as_of: datetime | None = None,
+                   inputs: Iterable[tuple[str, str | None]] | None = None) -> None:
+        """Queue (lead_id, probability, stage, model_version) rows for the score log, with the
+        leads' records when given (ScoreLog.log_scores)."""
+        self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs)
 
     @property
     def buffered(self) -> int:

@@ -1,5 +1,6 @@
-"""Opening the database: the engine, the tables created on start, and the upgrade of a
-database an earlier version wrote."""
+"""Opening the database: the engine, and the schema brought up to date on start by the
+Alembic migrations in `serving/store/migrations` (a new database gets every table; one an
+earlier version wrote gets what it lacks, its rows kept)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from features.errors import LeadscoreError
-from serving.store.inserts import DATABASES, upsert_scored_leads
-from serving.store.tables import metadata, score_log, scored_leads
+from serving.store.inserts import DATABASES
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 logger = logging.getLogger("leadscore.store")
 
@@ -50,8 +52,9 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine, attempts: int = 5) -> None:
-    """Create the tables if missing. Several workers may start at once: a race on creation
-    is retried."""
+    """Bring the database's schema to the code's (serving.store.tables) by running the
+    migrations it has not had. Several workers may start at once: a race on creation is
+    retried. StoreError when the database cannot be created or upgraded."""
     if engine.url.get_backend_name() == "sqlite" and engine.url.database:
         folder = Path(engine.url.database).parent
         try:
@@ -62,11 +65,12 @@ def create_tables(engine: Engine, attempts: int = 5) -> None:
     for attempt in range(attempts):
         try:
             _check_json(engine)
-            metadata.create_all(engine)
-            _upgrade(engine)
+            migrate(engine)
             return
         except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            if "already exists" in str(exc) and attempt < attempts - 1:
+            racing = any(words in str(exc) for words in ("already exists", "duplicate column", "UniqueViolation",
+                                                          "UNIQUE constraint failed", "database is locked"))
+            if racing and attempt < attempts - 1:
                 time.sleep(0.05 * (attempt + 1))
                 continue
             raise StoreError(f"could not create the tables in {safe_url(str(engine.url))!r}: "
@@ -87,17 +91,24 @@ def _check_json(engine: Engine) -> None:
                          "use a newer Python or SQLite, or PostgreSQL through LEADSCORE_DATABASE_URL")
 
 
-def _upgrade(engine: Engine) -> None:
-    """A database written before `scored_leads` existed: fill it from the log once, and drop
-    the log's old lead_id index (see scored_leads)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to `revision` on `engine` (nothing when it is there)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == script.get_current_head() and revision == "head":
+        return
     with engine.begin() as conn:
-        if conn.execute(select(scored_leads.c.lead_id).limit(1)).first() is not None:
-            return
-        if conn.execute(select(score_log.c.id).limit(1)).first() is None:
-            return
-        conn.execute(upsert_scored_leads(engine.dialect, score_log))  # another worker may do it too
-        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_score_log_lead_id")
-    logger.info("score log: scored_leads filled from the existing log")
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    logger.info("store: schema upgraded from %s to %s", current or "nothing", script.get_current_head())
 
 
 def safe_url(url: str) -> str:

@@ -27,7 +27,7 @@ from sqlalchemy import JSON, Column, DateTime, String, bindparam, cast, func, in
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import FromClause, Select
 
-from serving.store.tables import LOG_KEYS, OUTCOME_KEYS, outcomes, score_log, scored_leads
+from serving.store.tables import INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, outcomes, score_log, scored_inputs, scored_leads
 
 DATABASES = ("sqlite", "postgresql")
 """The databases the store runs on: both unpack JSON and share the upsert."""
@@ -49,13 +49,30 @@ def json_rows(dialect: Dialect, columns: Sequence[Column]) -> Select:
     return select(*fields).select_from(each)
 
 
-def upsert_scored_leads(dialect: Dialect, scores: FromClause):
-    """`scored_leads` from rows with a lead_id and a scored_at: a new lead gets its first and
-    last time, a known one its last time moved on."""
+def _dialect_insert(dialect: Dialect):
     if dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    return dialect_insert
+
+
+def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
+    """`scored_inputs` from rows of INPUT_KEYS (one per spec and lead): a lead's record is
+    replaced by one scored at the same time or later, never by an older one."""
+    statement = _dialect_insert(dialect)(scored_inputs).from_select(
+        list(INPUT_KEYS), select(*[rows.c[key] for key in INPUT_KEYS]).where(true()))
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[scored_inputs.c.spec, scored_inputs.c.lead_id],
+        set_={key: excluded[key] for key in INPUT_KEYS[2:]},
+        where=excluded.scored_at >= scored_inputs.c.scored_at)
+
+
+def upsert_scored_leads(dialect: Dialect, scores: FromClause):
+    """`scored_leads` from rows with a lead_id and a scored_at: a new lead gets its first and
+    last time, a known one its last time moved on."""
+    dialect_insert = _dialect_insert(dialect)
     per_lead = (select(scores.c.lead_id, func.min(scores.c.scored_at), func.max(scores.c.scored_at))
                 .where(true())  # SQLite: without a WHERE, ON CONFLICT would parse as a join's ON
                 .group_by(scores.c.lead_id))
@@ -102,15 +119,22 @@ class StoreInserts:
         self.score_rows = RowsAsJson(dialect, log_columns)
         self.log = insert(score_log).from_select(LOG_KEYS, json_rows(dialect, log_columns))
         self.mark_scored = upsert_scored_leads(dialect, json_rows(dialect, log_columns[:2]).subquery("scores"))
+        input_columns = [scored_inputs.c[key] for key in INPUT_KEYS]
+        self.input_rows = RowsAsJson(dialect, input_columns)
+        self.inputs = upsert_scored_inputs(dialect, json_rows(dialect, input_columns).subquery("inputs"))
         outcome_columns = [outcomes.c[key] for key in OUTCOME_KEYS]
         self.outcome_rows = RowsAsJson(dialect, outcome_columns)
         self.outcomes = insert(outcomes).from_select(OUTCOME_KEYS, json_rows(dialect, outcome_columns))
 
-    def scores(self, conn: Connection, rows: Sequence[tuple]) -> None:
-        """Log (lead_id, scored_at, probability, stage, model_version) rows and mark their leads scored."""
+    def scores(self, conn: Connection, rows: Sequence[tuple], inputs: Sequence[tuple] = ()) -> None:
+        """Log rows of LOG_KEYS (lead_id, scored_at, probability, stage, model_version, spec),
+        mark their leads scored, and keep `inputs` (rows of INPUT_KEYS, at most one per spec and
+        lead) as the leads' latest records."""
         payload = {"rows": self.score_rows(rows)}
         conn.execute(self.log, payload)
         conn.execute(self.mark_scored, payload)
+        if inputs:
+            conn.execute(self.inputs, {"rows": self.input_rows(inputs)})
 
     def new_outcomes(self, conn: Connection, rows: Sequence[tuple]) -> None:
         """Insert (lead_id, outcome, closed_at, recorded_at, updated_at) rows."""

@@ -25,6 +25,16 @@ from serving.store.tables import ids_among, score_log, scored_leads
 logger = logging.getLogger("leadscore.store")
 
 
+def _latest_inputs(rows: list[tuple]) -> list[tuple]:
+    """The scored_inputs rows (spec, lead_id, scored_at, as_of, lead, activities) of buffered
+    rows that carry a record: the last one per spec and lead (one upsert may not touch a key twice)."""
+    latest: dict[tuple, tuple] = {}
+    for lead_id, scored_at, _p, _s, _v, spec, as_of, lead, acts in rows:
+        if lead is not None:
+            latest[(spec, lead_id)] = (spec, lead_id, scored_at, as_of, lead, acts)
+    return list(latest.values())
+
+
 class ScoreLog:
     """Every score served: buffered, written in batches by a background thread."""
 
@@ -49,10 +59,22 @@ class ScoreLog:
             self._thread.start()
 
     # ------------------------------------------------------------------------- writing
-    def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime) -> None:
-        """Queue (lead_id, probability, stage, model_version) rows for the score log."""
-        batch = [(lead_id, scored_at, probability, stage, version)
-                 for lead_id, probability, stage, version in rows]
+    def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
+                   spec: str | None = None, as_of: datetime | None = None,
+                   inputs: Iterable[tuple[str, str | None]] | None = None) -> None:
+        """Queue (lead_id, probability, stage, model_version) rows for the score log, scored by
+        a model of the dataset spec `spec`. `inputs`, one per row: the lead's record
+        (features.logged: lead JSON, activities JSON or None) as scored as of `as_of` (naive
+        UTC; default scored_at), kept as its latest in `scored_inputs` (needs `spec`)."""
+        if inputs is None:
+            batch = [(lead_id, scored_at, probability, stage, version, spec, None, None, None)
+                     for lead_id, probability, stage, version in rows]
+        else:
+            if spec is None:
+                raise ValueError("inputs are kept per dataset spec: pass spec")
+            moment = as_of or scored_at
+            batch = [(lead_id, scored_at, probability, stage, version, spec, moment, lead, acts)
+                     for (lead_id, probability, stage, version), (lead, acts) in zip(rows, inputs, strict=True)]
         with self._lock:
             self._buffer.extend(batch)
             size = len(self._buffer)
@@ -93,7 +115,7 @@ class ScoreLog:
                     break
                 try:
                     with self.engine.begin() as conn:
-                        self.inserts.scores(conn, rows)
+                        self.inserts.scores(conn, [row[:6] for row in rows], _latest_inputs(rows))
                 except SQLAlchemyError as exc:
                     with self._lock:  # put them back: nothing is lost on a transient failure
                         self._buffer[:0] = rows

@@ -1,10 +1,15 @@
-"""The store's three tables (SQLAlchemy Core): the score log, one row per lead ever scored,
-and the outcomes sales report back. Times are naive UTC."""
+"""The store's tables (SQLAlchemy Core): the score log, one row per lead ever scored, each
+lead's input as last scored, and the outcomes sales report back. Times are naive UTC.
+
+This is the schema the code reads and writes; `serving/store/migrations` builds it (a test
+checks that the two agree)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
+SPEC_LENGTH = 64
+"""Longest dataset spec name the tables hold (features.spec limits names to fewer)."""
 ID_LENGTH = 1000
 """Longest lead id the tables hold (the API refuses longer ones)."""
 IN_CHUNK = 500
@@ -21,9 +26,11 @@ score_log = Table(
     Column("probability", Float, nullable=False),
     Column("stage", String(16), nullable=False),
     Column("model_version", String(64), nullable=False),
+    Column("spec", String(SPEC_LENGTH), nullable=True,
+           doc="The dataset spec of the model that scored (NULL: logged before specs were kept)."),
     Index("ix_score_log_scored_at", "scored_at"),
 )
-LOG_KEYS = ("lead_id", "scored_at", "probability", "stage", "model_version")
+LOG_KEYS = ("lead_id", "scored_at", "probability", "stage", "model_version", "spec")
 """The score log's columns in the order rows are logged (the id is the database's)."""
 
 # The log only grows at its end (time order). Looking leads up goes through `scored_leads`,
@@ -35,6 +42,22 @@ scored_leads = Table(
     Column("first_scored_at", DateTime, nullable=False),
     Column("last_scored_at", DateTime, nullable=False),
 )
+
+# The lead as the model read it when last scored, per spec: the report's "report by" dimensions
+# and drift read it, and retraining with logged outcomes takes its profile and activities
+# (features.logged). One row per lead, replaced by a later score.
+scored_inputs = Table(
+    "scored_inputs", metadata,
+    Column("spec", String(SPEC_LENGTH), primary_key=True),
+    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("scored_at", DateTime, nullable=False, doc="When the lead was last scored (UTC)."),
+    Column("as_of", DateTime, nullable=False, doc="The moment its features were computed at (UTC)."),
+    Column("lead", Text, nullable=False, doc="JSON object: the lead's fields, keyed by the spec's column names."),
+    Column("activities", Text, nullable=True,
+           doc="JSON array of [time ISO 8601 UTC, type, value or null], known at as_of; NULL: none sent."),
+    Index("ix_scored_inputs_scored_at", "scored_at"),
+)
+INPUT_KEYS = ("spec", "lead_id", "scored_at", "as_of", "lead", "activities")
 
 outcomes = Table(
     "outcomes", metadata,

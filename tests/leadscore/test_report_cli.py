@@ -149,3 +149,45 @@ def test_outcomes_import_reads_a_crm_export_as_training_does_and_refuses_a_bad_f
     assert report("--json", str(tmp_path / "r.json")).exit_code == 0
     judged = json.loads((tmp_path / "r.json").read_text())
     assert judged["period"]["closed"] == 2000 and judged["period"]["won"] == int(won.sum())
+
+
+def test_report_by_dimensions_come_from_the_logged_leads_and_a_drifted_batch_is_flagged(scored, tmp_path,
+                                                                                       demo_crm_dir):
+    scores, truth = scored
+    post_outcomes(pd.Series(np.random.default_rng(4).random(len(truth)) < truth.to_numpy(), index=scores.index))
+    same = report("--json", str(tmp_path / "same.json"), "--fail-on", "drift")
+    assert same.exit_code == 0, same.output
+    figures = json.loads((tmp_path / "same.json").read_text())
+    leads = pd.read_parquet(demo_crm_dir / "leads.parquet")
+    sources = {row["value"]: row["leads"] for row in figures["by_dimension"]["lead_source"]}
+    # as cleaning reads them: trimmed, one case, the spec's placeholders missing, one row per lead
+    unique = leads.drop_duplicates("lead_id")["lead_source"].str.strip().str.lower()
+    expected = unique.where(~unique.isin(["", "select", "n/a", "-", "unknown"])).value_counts()
+    assert {k: v for k, v in sources.items() if k != "(not given)"} == expected.to_dict()
+    assert set(figures["by_dimension"]) == {"lead_source", "campaign"}
+    drift = {d["feature"]: d for d in figures["drift"]}
+    assert {"lead_source", "employee_count", "(activity type)"} <= set(drift)
+    assert not any(d["drifted"] for d in drift.values()), drift  # the population the model was trained on
+
+    # a later batch from one source only, and only the larger half of the companies: values
+    # training knew (validation passes), in another mix
+    unique = leads.drop_duplicates("lead_id")
+    size = pd.to_numeric(unique["employee_count"], errors="coerce")
+    moved = unique[size >= size.median()].copy()
+    moved["lead_id"] = "new-" + moved["lead_id"].astype(str)
+    moved["lead_source"] = "Partner"
+    moved.to_csv(tmp_path / "moved.csv", index=False)
+    acts = pd.read_parquet(demo_crm_dir / "activities.parquet")
+    acts = acts[acts["lead_id"].isin(set(moved["lead_id"].str[4:]))].assign(lead_id=lambda a: "new-" + a["lead_id"].astype(str))
+    acts.to_parquet(tmp_path / "moved_activities.parquet")
+    scored_again = runner.invoke(app, ["score", str(tmp_path / "moved.csv"), str(tmp_path / "moved_scores.csv"),
+                                       "--activities", str(tmp_path / "moved_activities.parquet"),
+                                       "--spec", str(DEMO_SPEC), "--as-of", "2026-11-15T00:00:00Z", "--no-progress",
+                                       "--reasons", "0"])
+    assert scored_again.exit_code == 0, scored_again.output
+    flagged = report("--since", "2026-11-10", "--json", str(tmp_path / "moved.json"), "--fail-on", "drift")
+    assert flagged.exit_code == 5, flagged.output
+    assert "failed check(s): drift" in flagged.output and "lead_source" in flagged.output
+    drift = {d["feature"]: d for d in json.loads((tmp_path / "moved.json").read_text())["drift"]}
+    assert drift["lead_source"]["drifted"] and drift["employee_count"]["drifted"]
+    assert not drift["industry"]["drifted"]  # what did not move is not flagged

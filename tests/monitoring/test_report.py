@@ -133,6 +133,22 @@ def test_a_promise_is_broken_only_beyond_what_chance_explains():
         assert sql["broken"] is broken
 
 
+def test_a_recent_period_with_many_open_leads_is_not_called_broken_until_they_close():
+    """Lost deals close first: 300 SQLs of which 100 closed, 30 won (30% against 60% promised).
+    With 200 still open the stage could yet keep its promise: said, not broken. Once they close
+    as lost, it is broken; had they bought, it would have kept it."""
+    scores = log(["SQL"] * 300, 0.7)
+    closed = np.arange(300) < 100
+    early = check(scores, outcomes_of(scores, np.arange(300) < 30, closed))["sql"]
+    assert early["observed_won_rate"] == 0.3 and early["high"] < 0.6 and early["open"] == 200
+    assert not early["broken"] and early["waiting_on_open"]
+    assert "200 of its leads are still open" in early["verdict"]
+    lost = check(scores, outcomes_of(scores, np.arange(300) < 30))["sql"]
+    assert lost["broken"] and not lost["waiting_on_open"]
+    bought = check(scores, outcomes_of(scores, (np.arange(300) < 30) | ~closed))["sql"]
+    assert not bought["broken"] and not bought["waiting_on_open"]
+
+
 def test_the_mql_promise_covers_sqls_too_and_the_band_has_its_own():
     # SQLs buy at 60%, MQLs not yet SQL at 30%, as many of each: MQLs and SQLs together buy
     # at 45%, the MQL definition's conversion. Judged on MQL leads alone (30%) against 45%,

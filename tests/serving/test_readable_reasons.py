@@ -141,8 +141,12 @@ def test_categories_read_in_the_exports_most_common_spelling_whatever_the_lead_s
     assert batch == [p[0] for p in expected]
 
 
-def test_a_bundle_without_spellings_still_loads_and_shows_the_cleaned_value(bundle_dir):
-    old = LeadScorer.from_bundle_dir(bundle_dir)  # exported before the profile kept spellings
+def test_a_bundle_without_spellings_still_loads_and_shows_the_cleaned_value(bundle_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(bundle_dir, tmp_path / "old")
+    (tmp_path / "old" / "profile.json").unlink()  # exported before the profile kept spellings
+    old = LeadScorer.from_bundle_dir(tmp_path / "old")
     assert old.reasons.spellings == {}
     lead = {"industry": "SOFTWARE"}
     X = old.transform.transform_one(lead, [], AS_OF)

@@ -1,0 +1,205 @@
+"""Leads as the score log keeps them: one record format for the API and batch scoring, and the
+way back from records to tables that training and the outcome report read.
+
+A logged lead is two JSON texts (serving.store.tables.scored_inputs):
+
+* `lead`: an object keyed by the spec's own lead column names (id, created time, the columns
+  under leads.categorical, numeric and yes_no): times as ISO 8601 UTC, numbers as JSON
+  numbers or as the text the API was sent, yes/no as true/false or the text sent, categories
+  as text; missing values are null.
+* `activities`: an array of [time ISO 8601 UTC, type, value or null], only those at or before
+  the moment the lead was scored as of (point in time: what the score could see), or null
+  when none were sent.
+
+`logged_tables` turns records back into raw tables under the spec's column names, and
+`logged_spec` is the spec that reads them (ISO times, "." decimals, no thousands mark), so the
+records go through the same `clean` and `coerce` as an export: one reading rule.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic_core import to_json
+
+from features import values as V
+from features.load import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT, VALUE, CRMTables
+from features.spec import DatasetSpec
+
+def _iso_from_ns(ns: int) -> str:
+    return pd.Timestamp(ns).isoformat()
+
+
+def _time_ns(value: Any) -> int:
+    """A time as nanoseconds since the epoch, UTC (V.NAT when missing or unreadable: the API
+    refused unreadable times before they get here)."""
+    if value is None:
+        return V.NAT
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (datetime, pd.Timestamp)):
+        stamp = pd.Timestamp(value)
+        if pd.isna(stamp):
+            return V.NAT
+        return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).value
+    try:
+        return V.iso_time_ns(value)
+    except V.Unreadable:
+        return V.NAT
+
+
+def _time_text(value: Any) -> str | None:
+    """A time as the record keeps it: ISO 8601 naive UTC text (None when missing)."""
+    ns = _time_ns(value)
+    return None if ns == V.NAT else _iso_from_ns(ns)
+
+
+def _plain(value: Any) -> Any:
+    """A field value as JSON: NaN and NA become null, numpy scalars plain Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def lead_columns(spec: DatasetSpec) -> list[str]:
+    """The spec's lead columns a record keeps, in order: id, created time, profile columns."""
+    lead = spec.leads
+    return [c for c in dict.fromkeys([lead.id, lead.created_at, *lead.categorical, *lead.numeric, *lead.yes_no])
+            if c is not None]
+
+
+class LeadRecorder:
+    """Records of leads as the API receives them (after `serving.schema.LeadValidator`):
+    dicts keyed by the spec's column names, activity times as nanoseconds or ISO text.
+
+    `record(lead, as_of_ns)` -> (lead JSON text, activities JSON text or None)."""
+
+    def __init__(self, spec: DatasetSpec, activities_field: str = "activities"):
+        self.columns = lead_columns(spec)
+        self.created = spec.leads.created_at
+        act = spec.activities
+        self.activity_keys = (act.time, act.type, act.value) if act is not None else None
+        self.activities_field = activities_field
+
+    def record(self, lead: Mapping[str, Any], as_of_ns: int) -> tuple[str, str | None]:
+        fields = {}
+        for column in self.columns:
+            value = lead.get(column)
+            fields[column] = _time_text(value) if column == self.created else _plain(value)
+        acts = lead.get(self.activities_field)
+        if not acts or self.activity_keys is None:
+            return to_json(fields).decode(), None
+        time_key, type_key, value_key = self.activity_keys
+        kept = []
+        for activity in acts:
+            ns = _time_ns(activity.get(time_key))
+            if ns == V.NAT or ns > as_of_ns:
+                continue
+            kept.append([_iso_from_ns(ns), _plain(activity.get(type_key)),
+                         _plain(activity.get(value_key)) if value_key else None])
+        return to_json(fields).decode(), to_json(kept).decode()
+
+
+def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.DataFrame | None,
+                        as_of: datetime) -> list[tuple[str, str | None]]:
+    """Records of canonical tables (features.load.coerce, as batch scoring has them), one per
+    lead in `leads` order: (lead JSON text, activities JSON text or None), activities at or
+    before `as_of` (naive UTC) only."""
+    lead = spec.leads
+    names = {lead.id: LEAD_ID, **({lead.created_at: CREATED_AT} if lead.created_at else {})}
+    columns: dict[str, list] = {}
+    for column in lead_columns(spec):
+        source = names.get(column, column)
+        if source not in leads:
+            columns[column] = [None] * len(leads)
+        elif source == CREATED_AT:
+            columns[column] = [None if pd.isna(t) else t.isoformat() for t in pd.to_datetime(leads[source])]
+        else:
+            columns[column] = [_plain(v) for v in leads[source].tolist()]
+    names_in_order = list(columns)
+    texts = [to_json(dict(zip(names_in_order, row))).decode() for row in zip(*columns.values())] \
+        if columns else ["{}"] * len(leads)
+    if activities is None or spec.activities is None:
+        return [(text, None) for text in texts]
+    moment = pd.Timestamp(as_of)
+    known = activities[activities[OCCURRED_AT] <= moment]
+    per_lead: dict[str, list] = {}
+    value = known[VALUE].tolist() if VALUE in known else [None] * len(known)
+    for lead_id, at, kind, amount in zip(known[LEAD_ID].astype(str).tolist(), known[OCCURRED_AT].tolist(),
+                                         known[ACTIVITY_TYPE].astype(object).tolist(), value):
+        per_lead.setdefault(lead_id, []).append([at.isoformat(), _plain(kind), _plain(amount)])
+    ids = leads[LEAD_ID].astype(str).tolist()
+    return [(text, to_json(per_lead.get(lead_id, [])).decode()) for text, lead_id in zip(texts, ids)]
+
+
+def logged_spec(spec: DatasetSpec) -> DatasetSpec:
+    """The spec that reads records (`logged_tables`): the same columns and words, with ISO
+    times and "." decimals stated so nothing is inferred from the records."""
+    updates = {"date_format": None, "dayfirst": None, "decimal": ".", "thousands": ""}
+    leads = spec.leads.model_copy(update=updates)
+    activities = spec.activities.model_copy(update=updates) if spec.activities is not None else None
+    return spec.model_copy(update={"leads": leads, "activities": activities})
+
+
+def _text(value: Any) -> Any:
+    """A record's value as an export would have it: numbers and yes/no as text."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return value
+
+
+def logged_tables(spec: DatasetSpec, records: Sequence[tuple[str, str, str | None]]) -> CRMTables:
+    """Raw tables (the spec's column names, text values, as `features.load` reads a file) of
+    logged leads: records are (lead_id, lead JSON, activities JSON or None). Read them with
+    `clean` and `coerce` under `logged_spec(spec)`."""
+    import json
+
+    lead = spec.leads
+    columns = lead_columns(spec)
+    rows, acts = [], []
+    for lead_id, lead_text, acts_text in records:
+        fields = json.loads(lead_text)
+        row = {column: _text(fields.get(column)) for column in columns}
+        row[lead.id] = lead_id
+        rows.append(row)
+        for at, kind, amount in (json.loads(acts_text) if acts_text else ()):
+            acts.append((lead_id, at, kind, _text(amount)))
+    leads = pd.DataFrame(rows, columns=columns, dtype=object)
+    for column in [*lead.after_contact, lead.order_by, lead.label]:  # not logged: what reading expects, empty
+        if column is not None and column not in leads:
+            leads[column] = None
+    activities = None
+    if spec.activities is not None:
+        act = spec.activities
+        names = [act.lead_id, act.time, act.type, *([act.value] if act.value else [])]
+        activities = pd.DataFrame([a[:len(names)] for a in acts], columns=names, dtype=object)
+    return CRMTables(leads=leads, activities=activities)
+
+
+def read_records(reading: DatasetSpec, records: Sequence[tuple[str, str, str | None]],
+                 activity_times: bool = True) -> tuple[CRMTables, CRMTables]:
+    """(cleaned, canonical) tables of records ((lead_id, lead JSON, activities JSON or None)):
+    `logged_tables`, then `clean` and `coerce` under `reading`, which is `logged_spec(spec)`
+    or a narrowing of it (fewer columns). The one reading of records: the report's and
+    retraining's. A value no parser can read becomes missing, as in an export; the cleaned
+    tables are what validation reads. activity_times=False leaves the activities' times
+    unread (missing) once exact duplicates are dropped: for who needs only their types."""
+    from features.load import clean, coerce
+
+    cleaned, _ = clean(reading, logged_tables(reading, records))
+    if not activity_times and cleaned.activities is not None:
+        cleaned.activities[reading.activities.time] = None
+    return cleaned, coerce(reading, cleaned)
+
