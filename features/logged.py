@@ -7,9 +7,11 @@ A logged lead is two JSON texts (serving.store.tables.scored_inputs):
   under leads.categorical, numeric and yes_no): times as ISO 8601 UTC, numbers as JSON
   numbers or as the text the API was sent, yes/no as true/false or the text sent, categories
   as text; missing values are null.
-* `activities`: an array of [time ISO 8601 UTC, type, value or null], only those at or before
-  the moment the lead was scored as of (point in time: what the score could see), or null
-  when none were sent.
+* `activities`: an array of [time, type, value or null], the time in nanoseconds since the
+  epoch, UTC (written and read in bulk: formatting an ISO text per activity cost 86 ms per
+  1,000-lead request of 20 activities each, more than scoring it), only those at or before the
+  moment the lead was scored as of (point in time: what the score could see), or null when
+  none were sent.
 
 `logged_tables` turns records back into raw tables under the spec's column names, and
 `logged_spec` is the spec that reads them (ISO times, "." decimals, no thousands mark), so the
@@ -102,11 +104,11 @@ class LeadRecorder:
         time_key, type_key, value_key = self.activity_keys
         kept = []
         for activity in acts:
-            ns = _time_ns(activity.get(time_key))
+            at = activity.get(time_key)
+            ns = at if type(at) is int else _time_ns(at)  # the API's validator leaves them as ns
             if ns == V.NAT or ns > as_of_ns:
                 continue
-            kept.append([_iso_from_ns(ns), _plain(activity.get(type_key)),
-                         _plain(activity.get(value_key)) if value_key else None])
+            kept.append((ns, _plain(activity.get(type_key)), _plain(activity.get(value_key)) if value_key else None))
         return to_json(fields).decode(), to_json(kept).decode()
 
 
@@ -132,14 +134,19 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
     if activities is None or spec.activities is None:
         return [(text, None) for text in texts]
     moment = pd.Timestamp(as_of)
-    known = activities[activities[OCCURRED_AT] <= moment]
-    per_lead: dict[str, list] = {}
-    value = known[VALUE].tolist() if VALUE in known else [None] * len(known)
-    for lead_id, at, kind, amount in zip(known[LEAD_ID].astype(str).tolist(), known[OCCURRED_AT].tolist(),
-                                         known[ACTIVITY_TYPE].astype(object).tolist(), value):
-        per_lead.setdefault(lead_id, []).append([at.isoformat(), _plain(kind), _plain(amount)])
-    ids = leads[LEAD_ID].astype(str).tolist()
-    return [(text, to_json(per_lead.get(lead_id, [])).decode()) for text, lead_id in zip(texts, ids)]
+    known = activities[(activities[OCCURRED_AT] <= moment).to_numpy()]
+    ids = leads[LEAD_ID].astype(str)
+    owner = pd.Index(ids).get_indexer(known[LEAD_ID].astype(str))
+    order = np.argsort(owner, kind="stable")
+    owner = owner[order]
+    ns = known[OCCURRED_AT].to_numpy("datetime64[ns]").view(np.int64)[order]
+    kinds = known[ACTIVITY_TYPE].astype(object).to_numpy()[order]
+    amounts = (pd.to_numeric(known[VALUE], errors="coerce").to_numpy(dtype="float64")[order] if VALUE in known
+               else np.full(len(known), np.nan))
+    rows = list(zip(ns.tolist(), [None if pd.isna(k) else str(k) for k in kinds.tolist()],
+                    [None if a != a else a for a in amounts.tolist()]))
+    bounds = np.searchsorted(owner, np.arange(len(leads) + 1))
+    return [(text, to_json(rows[bounds[i]:bounds[i + 1]]).decode()) for i, text in enumerate(texts)]
 
 
 def logged_spec(spec: DatasetSpec) -> DatasetSpec:
@@ -176,6 +183,13 @@ def logged_tables(spec: DatasetSpec, records: Sequence[tuple[str, str, str | Non
         rows.append(row)
         for at, kind, amount in (json.loads(acts_text) if acts_text else ()):
             acts.append((lead_id, at, kind, _text(amount)))
+    # activity times: nanoseconds in the record, ISO 8601 text for reading, all at once
+    counted = [i for i, a in enumerate(acts) if type(a[1]) is int]
+    if counted:
+        texts = np.datetime_as_string(np.array([acts[i][1] for i in counted], dtype=np.int64).view("datetime64[ns]"),
+                                      unit="us")
+        for i, text in zip(counted, texts.tolist()):
+            acts[i] = (acts[i][0], text, *acts[i][2:])
     leads = pd.DataFrame(rows, columns=columns, dtype=object)
     for column in [*lead.after_contact, lead.order_by, lead.label]:  # not logged: what reading expects, empty
         if column is not None and column not in leads:

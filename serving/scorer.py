@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from features import values as V
-from features.activity import positions, timestamp_ns
+from features.activity import positions
 from features.blend import probability as blend_probability
 from features.bundle import ModelBundle
 from features.logged import LeadRecorder
@@ -103,11 +103,6 @@ class LeadScorer:
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
         return self._answers(X, leads, ids, reasons)
-
-    def records(self, leads: list[Mapping[str, Any]], as_of: datetime) -> list[tuple[str, str | None]]:
-        """The score log's record of each lead as scored as of `as_of` (features.logged)."""
-        as_of_ns = timestamp_ns(as_of)
-        return [self.recorder.record(lead, as_of_ns) for lead in leads]
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed

@@ -338,7 +338,7 @@ class LeadScoringService:
         key = self.scorer.id_key
         self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
                               scored_at, spec=self.scorer.spec.name, as_of=as_of,
-                              inputs=self.scorer.records(leads, as_of))
+                              inputs=leads, recorder=self.scorer.recorder)  # recorded by the writer
         stages: dict[str, int] = {}
         for answer in answers:
             stages[answer["stage"]] = stages.get(answer["stage"], 0) + 1

@@ -52,10 +52,10 @@ class ScoreStore:
     # ------------------------------------------------------------------------- score log
     def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
                    spec: str | None = None, as_of: datetime | None = None,
-                   inputs: Iterable[tuple[str, str | None]] | None = None) -> None:
+                   inputs: Iterable | None = None, recorder=None) -> None:
         """Queue (lead_id, probability, stage, model_version) rows for the score log, with the
         leads' records when given (ScoreLog.log_scores)."""
-        self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs)
+        self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs, recorder=recorder)
 
     @property
     def buffered(self) -> int:

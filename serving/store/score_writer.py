@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import Iterable
 
+import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,12 +28,23 @@ logger = logging.getLogger("leadscore.store")
 
 def _latest_inputs(rows: list[tuple]) -> list[tuple]:
     """The scored_inputs rows (spec, lead_id, scored_at, as_of, lead, activities) of buffered
-    rows that carry a record: the last one per spec and lead (one upsert may not touch a key twice)."""
+    rows that carry a record: the last one per spec and lead (one upsert may not touch a key
+    twice). A lead queued as the API read it is recorded here (its recorder in place of the
+    activities)."""
     latest: dict[tuple, tuple] = {}
     for lead_id, scored_at, _p, _s, _v, spec, as_of, lead, acts in rows:
         if lead is not None:
             latest[(spec, lead_id)] = (spec, lead_id, scored_at, as_of, lead, acts)
-    return list(latest.values())
+    out = []
+    for spec, lead_id, scored_at, as_of, lead, acts in latest.values():
+        if not isinstance(lead, str):
+            try:
+                lead, acts = acts.record(lead, int(pd.Timestamp(as_of).value))
+            except Exception:  # noqa: BLE001 - the score is logged all the same; only its record is missing
+                logger.exception("score log: the record of lead %r could not be made; its score is kept", lead_id)
+                continue
+        out.append((spec, lead_id, scored_at, as_of, lead, acts))
+    return out
 
 
 class ScoreLog:
@@ -61,11 +73,13 @@ class ScoreLog:
     # ------------------------------------------------------------------------- writing
     def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
                    spec: str | None = None, as_of: datetime | None = None,
-                   inputs: Iterable[tuple[str, str | None]] | None = None) -> None:
+                   inputs: Iterable | None = None, recorder=None) -> None:
         """Queue (lead_id, probability, stage, model_version) rows for the score log, scored by
         a model of the dataset spec `spec`. `inputs`, one per row: the lead's record
         (features.logged: lead JSON, activities JSON or None) as scored as of `as_of` (naive
-        UTC; default scored_at), kept as its latest in `scored_inputs` (needs `spec`)."""
+        UTC; default scored_at), kept as its latest in `scored_inputs` (needs `spec`); or,
+        with `recorder` (features.logged.LeadRecorder), the leads as the API read them, recorded
+        by the writer off the request path (and only the last score of a lead in a batch)."""
         if inputs is None:
             batch = [(lead_id, scored_at, probability, stage, version, spec, None, None, None)
                      for lead_id, probability, stage, version in rows]
@@ -73,8 +87,12 @@ class ScoreLog:
             if spec is None:
                 raise ValueError("inputs are kept per dataset spec: pass spec")
             moment = as_of or scored_at
-            batch = [(lead_id, scored_at, probability, stage, version, spec, moment, lead, acts)
-                     for (lead_id, probability, stage, version), (lead, acts) in zip(rows, inputs, strict=True)]
+            if recorder is not None:
+                batch = [(lead_id, scored_at, probability, stage, version, spec, moment, lead, recorder)
+                         for (lead_id, probability, stage, version), lead in zip(rows, inputs, strict=True)]
+            else:
+                batch = [(lead_id, scored_at, probability, stage, version, spec, moment, lead, acts)
+                         for (lead_id, probability, stage, version), (lead, acts) in zip(rows, inputs, strict=True)]
         with self._lock:
             self._buffer.extend(batch)
             size = len(self._buffer)
