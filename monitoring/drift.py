@@ -1,8 +1,10 @@
 """Has what the model sees moved away from what it was trained on? The population stability
 index (PSI) of each model input, training values against recent scored leads' values.
 
-A few lines of numpy rather than a drift library (Evidently, NannyML): the one statistic the
-report needs, with its binning rules written down here.
+A few lines of numpy rather than a drift library: the one statistic the report needs, with
+its binning rules written down here. Evidently was tried first: 0.7.23 needs plotly < 6 and
+the report draws with plotly 7.1, so pip refuses the pair (`.venv/bin/python -m pip install
+--dry-run -c requirements.lock evidently==0.7.23`: "evidently 0.7.23 depends on plotly<6").
 
 Inputs, per feature: `reference`, a 1-d array of the feature's values in training (one per
 training example), and `current`, a 1-d array of its values for recent scored leads. Either may
