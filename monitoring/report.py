@@ -257,7 +257,7 @@ def stage_promise_checks(leads: pd.DataFrame, stages: Mapping | None, confidence
         if not closed:
             verdict = f"{said}: no closed leads yet to judge"
         else:
-            said += f", observed {percent(observed)} of {closed} closed"
+            said += f", observed {percent(observed)} of {closed:,} closed"
             if not judged:
                 verdict = f"{said}: too few closed leads to judge (fewer than {min_closed})"
             elif broken:

@@ -36,6 +36,10 @@ def _collector_paused():
             gc.enable()
 
 
+SCORED_AGAIN = "(scored again after the period)"
+"""The report_by value of a lead whose record was replaced by a score after the period."""
+
+
 def report_from_store(engine: Engine, scorer, since: datetime | None = None,
                       until: datetime | None = None) -> dict[str, Any]:
     """The report (monitoring.report.build_report's keys, plus "model": spec, champion
@@ -67,6 +71,12 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
             last - timedelta(days=DRIFT_RECENT_DAYS)
         records = logged_records(engine, spec.name, since=earliest)
         records = records[records["lead_id"].isin(set(scores["lead_id"].astype(str).tolist()))]
+        # A lead keeps its latest record only: one scored again after its last score in the
+        # period shows the lead as it was then, not in the period. Left out, and said.
+        latest = dict(zip(scores["lead_id"].astype(str).tolist(), scores["scored_at"].tolist()))
+        later = (records["scored_at"] > records["lead_id"].astype(str).map(latest)).to_numpy()
+        replaced = set(records.loc[later, "lead_id"].astype(str).tolist())
+        records = records[~later]
         recent_ids = set(records.loc[records["scored_at"] >= last - timedelta(days=DRIFT_RECENT_DAYS),
                                      "lead_id"].astype(str).tolist()) if reference else None
         # The report_by columns of every lead; every input but the times of the recent leads.
@@ -74,12 +84,18 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
         canonical = dimensions if dimensions is not None else canonical
         if recent is not None:
             drift = drift_inputs(spec, reference, recent)
+    else:
+        replaced = set()
     if spec.report_by:
         scores = with_dimensions(scores, spec, canonical)
+        again = scores["lead_id"].astype(str).isin(replaced).to_numpy()
+        for column in spec.report_by:
+            scores[column] = scores[column].astype(object).where(~again, SCORED_AGAIN)
     stages = scorer.stage_definitions()
     capacity = (stages.get("sql") or {}).get("leads_per_week")
     report = build_report(scores, outcomes, stages, dimensions=spec.report_by, since=since, until=until,
                           capacity_per_week=capacity, drift_inputs=drift or None)
+    report["period"]["records_replaced"] = len(replaced)
     holdout = scorer.bundle.card.get("holdout_metrics") or {}
     report["model"] = {"spec": spec.name, "champion_version": scorer.version,
                        "holdout": {key: holdout.get(key) for key in ("roc_auc", "ece", "won_rate")}}

@@ -52,6 +52,7 @@ from serving.scorer import LeadScorer
 from serving.report_cache import (PENDING_RETRY_SECONDS, REPORT_PARAMS, ReportCache, failure_reason, iso_utc,
                                   report_answer)
 from serving.store import Outcome, ScoreStore, make_engine
+from serving.store.score_writer import LOG_AHEAD
 
 logger = logging.getLogger("leadscore.service")
 
@@ -327,14 +328,18 @@ class LeadScoringService:
             if len(leads) > self.config.max_leads:
                 raise refuse(loc, f"{len(leads):,} leads in one request; at most {self.config.max_leads:,} "
                              "are allowed (LEADSCORE_MAX_LEADS): split the batch", "too_long", status=413)
-        as_of = request.get("as_of")
-        as_of = check_moment(as_of, ("as_of",)) if as_of is not None else utc_now()
+        as_of, now = request.get("as_of"), utc_now()
+        as_of = check_moment(as_of, ("as_of",)) if as_of is not None else now
+        if as_of > now + LOG_AHEAD:
+            raise refuse(("as_of",), f"{as_of:%Y-%m-%dT%H:%M:%S}Z is in the future: scores are logged as of their "
+                         "moment, and one dated ahead would stand for the lead's later scores in the report; send "
+                         "a moment up to now", "value_error")
         return leads, one is not None, as_of, int(request.get("reasons", 5))
 
     def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> list[dict]:
         self.validator.check_leads(leads, single=single)
         answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons)
-        scored_at = utc_now()
+        scored_at = as_of  # the moment the score stands for: now, or the backfill's as_of
         key = self.scorer.id_key
         self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
                               scored_at, spec=self.scorer.spec.name, as_of=as_of,

@@ -111,8 +111,10 @@ def choose_logged(records: pd.DataFrame, outcomes: pd.DataFrame, export_ids) -> 
     by_id = closed[~in_export & recorded].set_index("_id")
     chosen = records[record_id.isin(by_id.index).to_numpy()].copy()
     ids = record_id[chosen.index]
-    chosen["won"] = ids.map(by_id["outcome"].map(OUTCOME_WON)).to_numpy(dtype="float64")
-    chosen["closed_at"] = ids.map(by_id["closed_at"]).to_numpy("datetime64[ns]")
+    won = by_id["outcome"].map(OUTCOME_WON).to_dict()  # plain dicts: pandas cannot map an empty Series of times
+    closed_at = by_id["closed_at"].to_dict()
+    chosen["won"] = np.array([won[i] for i in ids], dtype="float64")
+    chosen["closed_at"] = pd.to_datetime(pd.Series([closed_at[i] for i in ids], dtype=object)).to_numpy("datetime64[ns]")
     chosen = chosen.reset_index(drop=True)
     open_ = ~record_id.isin(set(closed["_id"])) & ~record_id.isin(exported)
     moments = [m for m in (records["scored_at"].max() if len(records) else None,

@@ -121,11 +121,23 @@ def _print(console: Console, report: dict) -> None:
     for dimension, rows in report["by_dimension"].items():
         judged = [r for r in rows if r["closed"]]
         if judged:
+            from monitoring.report import MIN_CLOSED_TO_JUDGE
+
+            judged = [r for r in judged if r["closed"] >= MIN_CLOSED_TO_JUDGE]
+            if not judged:
+                continue
             best = max(judged, key=lambda r: (r["won_rate"], r["closed"]))
-            console.print(f"  by {dimension}: {len(rows)} values; best closing: {best['value']} "
+            console.print(f"  by {dimension}: {len(rows)} values; best closing (of those with {MIN_CLOSED_TO_JUDGE} "
+                          f"closed or more): {best['value']} "
                           f"({best['won_rate']:.0%} of {best['closed']:,} closed)", highlight=False, soft_wrap=True)
     drifted = [d for d in report["drift"] if d["drifted"]]
-    if report["drift"]:
+    unjudged = [d for d in report["drift"] if d["drifted"] is None]
+    if unjudged and len(unjudged) == len(report["drift"]):
+        from monitoring.drift import MIN_CURRENT_TO_JUDGE
+
+        console.print(f"  drift: not judged, {unjudged[0]['current_n']:,} recent leads (fewer than "
+                      f"{MIN_CURRENT_TO_JUDGE:,})", highlight=False, soft_wrap=True)
+    elif report["drift"]:
         console.print(f"  drift: {len(drifted)} of {len(report['drift'])} inputs above PSI "
                       f"{report['drift_threshold']:g}" + (": " + ", ".join(f"{d['feature']} ({d['psi']:.2f})"
                                                                             for d in drifted) if drifted else ""),

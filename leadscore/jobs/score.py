@@ -273,8 +273,6 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     return result
 
 
-LOG_AHEAD = timedelta(minutes=5)
-"""Clock difference tolerated between --as-of and now when scores are logged."""
 
 
 def _open_log(settings: Settings, moment: datetime):
@@ -282,6 +280,7 @@ def _open_log(settings: Settings, moment: datetime):
     the latest score of a lead is the one the report judges, and a score dated ahead would
     stand for every real one made until then."""
     from serving.store import ScoreStore
+    from serving.store.score_writer import LOG_AHEAD
 
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     if moment > now + LOG_AHEAD:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 from pydantic_core import to_json
-from sqlalchemy import JSON, Column, DateTime, String, bindparam, cast, func, insert, literal_column, select, true
+from sqlalchemy import JSON, Column, DateTime, String, bindparam, case, cast, func, insert, literal_column, select, true
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import FromClause, Select
 
@@ -71,15 +71,20 @@ def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
 
 def upsert_scored_leads(dialect: Dialect, scores: FromClause):
     """`scored_leads` from rows with a lead_id and a scored_at: a new lead gets its first and
-    last time, a known one its last time moved on."""
+    last time, a known one the earlier first and the later last of its own and the new ones."""
     dialect_insert = _dialect_insert(dialect)
     per_lead = (select(scores.c.lead_id, func.min(scores.c.scored_at), func.max(scores.c.scored_at))
                 .where(true())  # SQLite: without a WHERE, ON CONFLICT would parse as a join's ON
                 .group_by(scores.c.lead_id))
     statement = dialect_insert(scored_leads).from_select(
         ["lead_id", "first_scored_at", "last_scored_at"], per_lead)
-    return statement.on_conflict_do_update(index_elements=[scored_leads.c.lead_id],
-                                           set_={"last_scored_at": statement.excluded.last_scored_at})
+    new = statement.excluded
+    return statement.on_conflict_do_update(index_elements=[scored_leads.c.lead_id], set_={
+        # scores may arrive out of time order (a backfill --as-of an earlier moment)
+        "first_scored_at": case((new.first_scored_at < scored_leads.c.first_scored_at, new.first_scored_at),
+                                else_=scored_leads.c.first_scored_at),
+        "last_scored_at": case((new.last_scored_at > scored_leads.c.last_scored_at, new.last_scored_at),
+                               else_=scored_leads.c.last_scored_at)})
 
 
 class RowsAsJson:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable
 
 import pandas as pd
@@ -24,6 +24,11 @@ from serving.store.inserts import StoreInserts
 from serving.store.tables import ids_among, score_log, scored_leads
 
 logger = logging.getLogger("leadscore.store")
+
+LOG_AHEAD = timedelta(minutes=5)
+"""How far ahead of now a score may be logged as of (clock differences). The latest score of a
+lead is the one the report judges: one dated ahead would stand for every real one made until
+then, so the API and `leadscore score` refuse to log scores as of a later moment."""
 
 
 def _latest_inputs(rows: list[tuple]) -> list[tuple]:

@@ -191,3 +191,23 @@ def test_report_by_dimensions_come_from_the_logged_leads_and_a_drifted_batch_is_
     drift = {d["feature"]: d for d in json.loads((tmp_path / "moved.json").read_text())["drift"]}
     assert drift["lead_source"]["drifted"] and drift["employee_count"]["drifted"]
     assert not drift["industry"]["drifted"]  # what did not move is not flagged
+
+
+def test_a_past_period_is_not_rewritten_by_later_scores(scored, tmp_path, demo_crm_dir):
+    """The log keeps each lead's latest record: leads scored again after the period (here all
+    from one new source) show as scored again, not with their later values."""
+    scores, truth = scored
+    leads = pd.read_parquet(demo_crm_dir / "leads.parquet").drop_duplicates("lead_id").head(500).copy()
+    leads["lead_source"] = "Partner"
+    leads.to_csv(tmp_path / "again.csv", index=False)
+    again = runner.invoke(app, ["score", str(tmp_path / "again.csv"), str(tmp_path / "again_scores.csv"),
+                                "--activities", str(demo_crm_dir / "activities.parquet"), "--spec", str(DEMO_SPEC),
+                                "--as-of", "2026-11-10T00:00:00Z", "--no-progress", "--reasons", "0"])
+    assert again.exit_code == 0, again.output
+    before = report("--until", "2026-11-05", "--json", str(tmp_path / "before.json"))
+    assert before.exit_code == 0, before.output
+    figures = json.loads((tmp_path / "before.json").read_text())
+    assert figures["period"]["leads"] == len(scores) and figures["period"]["records_replaced"] == 500
+    sources = {row["value"]: row["leads"] for row in figures["by_dimension"]["lead_source"]}
+    assert sources["(scored again after the period)"] == 500
+    assert sum(sources.values()) == len(scores)

@@ -431,3 +431,17 @@ def test_a_score_given_after_the_deal_closed_is_counted_not_judged():
     period = report["period"]
     assert period["scored_after_close"] == 1 and period["leads"] == 2 and period["closed"] == 1
     assert period["won"] == 0  # the won lead was scored after it won
+
+
+def test_drift_is_not_judged_on_a_handful_of_leads():
+    """25 leads drawn from the training population part from it by chance: not judged; 2,000
+    of them are judged, and not drifted; 2,000 from elsewhere are."""
+    from monitoring.drift import MIN_CURRENT_TO_JUDGE, feature_drift
+
+    rng = np.random.default_rng(0)
+    reference = rng.choice(list("abcdefghij"), 5000)
+    few, many = rng.choice(list("abcdefghij"), 25), rng.choice(list("abcdefghij"), 2000)
+    other = rng.choice(list("abc"), 2000)
+    [small, same, moved] = [feature_drift({"source": (reference, current)})[0] for current in (few, many, other)]
+    assert small["drifted"] is None and small["current_n"] < MIN_CURRENT_TO_JUDGE and small["psi"] is not None
+    assert same["drifted"] is False and moved["drifted"] is True

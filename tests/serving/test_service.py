@@ -470,3 +470,24 @@ def test_missing_bundle_setting_is_a_clear_error(monkeypatch):
     with pytest.raises(ConfigError, match="LEADSCORE_MAX_LEADS"):
         ServiceConfig.from_env({"LEADSCORE_BUNDLE": "x", "LEADSCORE_MAX_LEADS": "lots"})
     assert ServiceConfig.from_env({"LEADSCORE_BUNDLE": str(Path("x"))}).max_leads == 10_000
+
+
+def test_a_backfill_is_logged_as_of_its_moment_and_a_future_moment_refused(client, db_url):
+    """A score as of a past moment stands for a forecast made then (the report judges it so);
+    one dated ahead would stand for the lead's later scores, and is refused."""
+    from serving.store import ScoreStore
+
+    answer = client.post("/score", json={"lead": {"lead_id": "backfill-1"}, "as_of": "2026-03-05T10:00:00Z"})
+    assert answer.status_code == 200, answer.text
+    store = ScoreStore(db_url, background=False)
+    try:
+        deadline = time.monotonic() + 30  # the service's writer flushes every 0.05 s
+        while not (found := store.scores_of("backfill-1")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [logged] = found
+        assert str(logged["scored_at"]) == "2026-03-05 10:00:00"
+        assert logged["spec"] == "demo-crm"
+    finally:
+        store.close()
+    ahead = client.post("/score", json={"lead": {"lead_id": "future-1"}, "as_of": "2099-01-01T00:00:00Z"})
+    assert_refused(ahead, 400, "as_of", "in the future")

@@ -261,3 +261,21 @@ def test_the_report_reads_an_empty_log_as_no_leads(url):
         assert len(outcome_frame(store.engine)) == 0 and len(logged_records(store.engine, "demo-crm")) == 0
     finally:
         store.close()
+
+
+def test_first_and_last_scored_follow_time_whatever_order_scores_arrive_in(url):
+    """A backfill logs scores as of an earlier moment after later ones: the lead's first score
+    is the earliest, its last the latest (days to close count from the first)."""
+    from sqlalchemy import text
+
+    store = ScoreStore(url, background=False)
+    try:
+        store.log_scores([("L1", 0.5, "MQL", "1")], NOW)
+        store.flush()
+        store.log_scores([("L1", 0.4, "MQL", "1")], NOW - timedelta(days=30))
+        store.flush()
+        with store.engine.connect() as conn:
+            first, last = conn.execute(text("select first_scored_at, last_scored_at from scored_leads")).one()
+        assert str(first).startswith("2026-05-02") and str(last).startswith("2026-06-01")
+    finally:
+        store.close()

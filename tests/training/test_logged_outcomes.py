@@ -208,3 +208,13 @@ def test_a_spec_that_cannot_place_logged_leads_in_time_is_refused():
                                                                    "order_by": "n", "label": "y"}})
     with pytest.raises(DataError, match="leads.order_by 'n'.*remove leads.order_by"):
         refuse_unplaceable(flat)
+
+
+def test_outcomes_only_of_export_leads_choose_nothing_without_failing(loop):
+    spec, crm, export, records, outcomes, as_of = loop
+    in_export = export.leads["lead_id"].iloc[:20].tolist()
+    extra = scored(spec, crm, in_export, {i: pd.Timestamp("2026-01-01") for i in in_export})
+    closed = store_outcomes(crm, in_export)
+    choice = choose_logged(extra, closed, export.leads["lead_id"])
+    assert choice.counts["used"] == 0 and choice.counts["skipped_in_export"] == len(closed) > 0
+    assert len(choice.records) == 0
