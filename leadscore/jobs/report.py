@@ -105,6 +105,9 @@ def _write(path: Path, text: str, option: str) -> None:
 
 
 def _print(console: Console, report: dict) -> None:
+    from monitoring.drift import MIN_CURRENT_TO_JUDGE
+    from monitoring.report import MIN_CLOSED_TO_JUDGE
+
     period = report["period"]
     console.print(f"Outcome report: {period['leads']:,} leads scored"
                   + (f" from {period['since']}" if period.get("since") else "")
@@ -119,13 +122,8 @@ def _print(console: Console, report: dict) -> None:
         console.print(f"  {'[bold red]BROKEN[/] ' if stage['broken'] else ''}{stage['verdict']}", highlight=False,
                       soft_wrap=True)
     for dimension, rows in report["by_dimension"].items():
-        judged = [r for r in rows if r["closed"]]
+        judged = [r for r in rows if r["closed"] >= MIN_CLOSED_TO_JUDGE]
         if judged:
-            from monitoring.report import MIN_CLOSED_TO_JUDGE
-
-            judged = [r for r in judged if r["closed"] >= MIN_CLOSED_TO_JUDGE]
-            if not judged:
-                continue
             best = max(judged, key=lambda r: (r["won_rate"], r["closed"]))
             console.print(f"  by {dimension}: {len(rows)} values; best closing (of those with {MIN_CLOSED_TO_JUDGE} "
                           f"closed or more): {best['value']} "
@@ -133,8 +131,6 @@ def _print(console: Console, report: dict) -> None:
     drifted = [d for d in report["drift"] if d["drifted"]]
     unjudged = [d for d in report["drift"] if d["drifted"] is None]
     if unjudged and len(unjudged) == len(report["drift"]):
-        from monitoring.drift import MIN_CURRENT_TO_JUDGE
-
         console.print(f"  drift: not judged, {unjudged[0]['current_n']:,} recent leads (fewer than "
                       f"{MIN_CURRENT_TO_JUDGE:,})", highlight=False, soft_wrap=True)
     elif report["drift"]:

@@ -33,12 +33,14 @@ then, so the API and `leadscore score` refuse to log scores as of a later moment
 
 def _latest_inputs(rows: list[tuple]) -> list[tuple]:
     """The scored_inputs rows (spec, lead_id, scored_at, as_of, lead, activities) of buffered
-    rows that carry a record: the last one per spec and lead (one upsert may not touch a key
-    twice). A lead queued as the API read it is recorded here (its recorder in place of the
-    activities)."""
+    rows that carry a record: per spec and lead the latest scored (the last queued of equals),
+    as the upsert keeps against the table (one upsert may not touch a key twice; a backfill
+    queued after a newer score must not replace it). A lead queued as the API read it is
+    recorded here (its recorder in place of the activities)."""
     latest: dict[tuple, tuple] = {}
     for lead_id, scored_at, _p, _s, _v, spec, as_of, lead, acts in rows:
-        if lead is not None:
+        known = latest.get((spec, lead_id))
+        if lead is not None and (known is None or scored_at >= known[2]):
             latest[(spec, lead_id)] = (spec, lead_id, scored_at, as_of, lead, acts)
     out = []
     for spec, lead_id, scored_at, as_of, lead, acts in latest.values():

@@ -279,3 +279,17 @@ def test_first_and_last_scored_follow_time_whatever_order_scores_arrive_in(url):
         assert str(first).startswith("2026-05-02") and str(last).startswith("2026-06-01")
     finally:
         store.close()
+
+
+def test_a_backfill_queued_after_a_newer_score_keeps_the_newer_record(url):
+    store = ScoreStore(url, background=False)
+    try:
+        store.log_scores([("L1", 0.5, "MQL", "1")], NOW, spec="s", inputs=[('{"v": "new"}', None)])
+        store.log_scores([("L1", 0.4, "MQL", "1")], NOW - timedelta(days=30), spec="s",
+                         inputs=[('{"v": "old"}', None)])
+        store.flush()  # both in one batch
+        from serving.store.report_inputs import logged_records
+
+        assert logged_records(store.engine, "s")["lead"].tolist() == ['{"v": "new"}']
+    finally:
+        store.close()
