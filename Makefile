@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := False
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test bench screenshot clean
+.PHONY: install demo test bench screenshot messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,26 +25,36 @@ install: $(STAMP)
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# The browser tests (tests/serving/test_ui_browser.py) drive Debian's Chromium through Playwright
+# (a dev dependency); it is installed here when missing, as root, so a fresh machine gets it.
+define need_chromium
+	@command -v chromium >/dev/null || { \
+	    if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; fi; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+endef
+
 test: $(STAMP)
+	$(need_chromium)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
 
-# The README's picture of the outcome report (docs/images/report.png), taken in headless Chromium
-# by Playwright: Debian's chromium is installed when missing (as root), Playwright as the
-# `screenshot` extra; the report is the demo loop's (run `make demo` first for a fresh one).
-SCREENSHOT_STAMP := $(VENV)/.installed-screenshot
-$(SCREENSHOT_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,screenshot]"
-	touch $(SCREENSHOT_STAMP)
-
-screenshot: $(SCREENSHOT_STAMP)
-	@command -v chromium >/dev/null || { \
-	    if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; fi; \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+# The README's pictures, taken in headless Chromium by Playwright: the outcome report
+# (docs/images/report.png) and the web pages (docs/images/ui-*.png), from the demo loop's
+# scores (run `make demo` first for fresh ones).
+screenshot: $(STAMP)
+	$(need_chromium)
 	@[ -f $(DEMO_DIR)/report.html ] || $(BIN)/python scripts/demo_loop.py
 	$(BIN)/python scripts/screenshot_report.py $(DEMO_DIR)/report.html docs/images/report.png
+	$(BIN)/python scripts/screenshot_pages.py docs/images
+
+# The English messages marked for translation (features/i18n.py), extracted into the catalogue
+# template and merged into each language's catalogue; translate what is new in the .po files.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap --project leadscore \
+	    -o features/locale/leadscore.pot .
+	$(BIN)/pybabel update -i features/locale/leadscore.pot -d features/locale -D leadscore --no-wrap --no-fuzzy-matching
 
 clean:
 	rm -rf $(DEMO_DIR) data/demo_careless models/mlflow.db models/mlartifacts models/.bundle-cache models/bundles .pytest_cache

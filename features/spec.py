@@ -18,6 +18,11 @@ from features.errors import SpecError
 DEFAULT_MISSING_VALUES = ["", "Select", "N/A", "n/a", "NA", "null", "None", "-"]
 
 
+Words = str | dict[Literal["en", "it"], str]
+"""Words a salesperson reads: one text for every language, or one per language
+(features.i18n.LANGUAGES; English stands in for one left out)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -250,13 +255,15 @@ class DatasetSpec(_Strict):
     category_aliases: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Per categorical column, spellings to merge "
         "(after lower-casing): {industry: {helthcare: healthcare}}.")
-    reason_phrases: dict[str, dict[str, str]] = Field(
+    reason_phrases: dict[str, dict[str, Words]] = Field(
         default_factory=dict, description="Per column and value, the words a salesperson "
         "reads when that value drives a score: {product_interest: {home edition: "
-        "interested in a product line we don't sell}}.")
-    display_names: dict[str, str] = Field(
+        "interested in a product line we don't sell}}; one text, or one per language "
+        "({en: ..., it: ...}; English stands in for a language left out).")
+    display_names: dict[str, Words] = Field(
         default_factory=dict, description="Per lead column (under leads.categorical, numeric or "
-        "yes_no) or activity type, the words reasons use for it: {TotalVisits: website visits}. "
+        "yes_no) or activity type, the words reasons use for it: {TotalVisits: website visits}, "
+        "or one text per language: {TotalVisits: {en: website visits, it: visite al sito}}. "
         "Left out, they are made from the name: ExitRates, exit_rates and Exit Rates read \"exit "
         "rates\".")
     features: FeatureWindows = Field(default_factory=FeatureWindows)
@@ -363,7 +370,8 @@ class DatasetSpec(_Strict):
         others |= {c: f"leads.{key}" for key in ("id", "created_at", "order_by", "label") if (c := getattr(lead, key))}
         folded = {" ".join(c.replace("_", " ").split()).casefold(): c for c in inputs}
         for key, words in self.display_names.items():
-            if not words.strip():
+            texts = [words] if isinstance(words, str) else list(words.values())
+            if not texts or not all(text.strip() for text in texts):
                 raise ValueError(f"display_names.{key}: the words are empty; give the words reasons use, "
                                  "or leave the key out")
             if key in inputs:

@@ -234,6 +234,7 @@ def score(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
     activities: Annotated[Optional[Path], typer.Option("--activities", help="Activities file; default: the one in the spec's data folder.")] = None,
     reasons: Annotated[int, typer.Option("--reasons", help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
+    language: Annotated[Optional[str], typer.Option("--language", help="Language of the reasons: en or it; default: LEADSCORE_LANGUAGE, else en.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of.")] = True,
 ) -> None:
@@ -242,7 +243,7 @@ def score(
     from leadscore.jobs.score import run_score
 
     run_score(spec, input, output, bundle=bundle, as_of=as_of, activities=activities, reasons=reasons,
-              show_progress=progress, log=log)
+              language=language, show_progress=progress, log=log)
 
 
 outcomes_app = typer.Typer(help="Outcomes of closed deals, for `leadscore report`.", no_args_is_help=True)

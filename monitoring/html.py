@@ -11,52 +11,56 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from features.i18n import DEFAULT_LANGUAGE, number_text, translations
+
 PLOTLY_FIRST = "inline"  # plotly.js goes into the first chart; the others reuse it
 
 
-def _figures(report: dict[str, Any]) -> list[tuple[str, Any]]:
+def report_figures(report: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> list[tuple[str, Any]]:
+    """The report's charts as (name, Plotly figure), titled in `language` (features.i18n)."""
     import plotly.graph_objects as go
 
+    _ = translations(language).gettext
     figures = []
     stages = [s for s in report.get("stages", []) if s.get("closed")]
     if stages:
         names = [s["name"] for s in stages]
         observed = [s["observed_won_rate"] for s in stages]
         figure = go.Figure([
-            go.Bar(name="observed", x=names, y=observed,
+            go.Bar(name=_("observed"), x=names, y=observed,
                    error_y={"type": "data", "symmetric": False,
                             "array": [s["high"] - s["observed_won_rate"] for s in stages],
                             "arrayminus": [s["observed_won_rate"] - s["low"] for s in stages]}),
-            go.Scatter(name="promised", x=names, y=[s["promised_won_rate"] for s in stages], mode="markers",
+            go.Scatter(name=_("promised"), x=names, y=[s["promised_won_rate"] for s in stages], mode="markers",
                        marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}}),
         ])
-        figure.update_layout(title="Buy rate by stage: observed (95% interval) against the promise",
+        figure.update_layout(title=_("Buy rate by stage: observed (95% interval) against the promise"),
                              yaxis={"tickformat": ".0%", "rangemode": "tozero"})
         figures.append(("stages", figure))
     reliability = report.get("reliability") or []
     if reliability:
         figure = go.Figure([
-            go.Scatter(name="closed leads", x=[b["mean_probability"] for b in reliability],
+            go.Scatter(name=_("closed leads"), x=[b["mean_probability"] for b in reliability],
                        y=[b["won_rate"] for b in reliability], mode="lines+markers",
-                       text=[f"{b['n']:,} leads" for b in reliability]),
-            go.Scatter(name="perfectly calibrated", x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot"}),
+                       text=[_("{n} leads").format(n=number_text(b["n"], language)) for b in reliability]),
+            go.Scatter(name=_("perfectly calibrated"), x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot"}),
         ])
-        figure.update_layout(title="Reliability: of leads scored p, the share that bought",
-                             xaxis={"title": "probability", "tickformat": ".0%"},
-                             yaxis={"title": "bought", "tickformat": ".0%"})
+        figure.update_layout(title=_("Reliability: of leads scored p, the share that bought"),
+                             xaxis={"title": _("probability"), "tickformat": ".0%"},
+                             yaxis={"title": _("bought"), "tickformat": ".0%"})
         figures.append(("reliability", figure))
     weeks = report.get("mean_probability_by_week") or []
     if weeks:
         figure = go.Figure(go.Scatter(x=[w["week_start"] for w in weeks], y=[w["mean_probability"] for w in weeks],
-                                      mode="lines+markers", text=[f"{w['leads']:,} leads" for w in weeks]))
-        figure.update_layout(title="Mean probability of the leads scored each week", yaxis={"tickformat": ".1%"})
+                                      mode="lines+markers", text=[_("{n} leads").format(n=number_text(w["leads"], language)) for w in weeks]))
+        figure.update_layout(title=_("Mean probability of the leads scored each week"), yaxis={"tickformat": ".1%"})
         figures.append(("scores", figure))
     drift = report.get("drift") or []
     if drift:
         figure = go.Figure(go.Bar(x=[d["feature"] for d in drift], y=[d["psi"] for d in drift],
                                   marker={"color": ["crimson" if d["drifted"] else "steelblue" for d in drift]}))
         figure.add_hline(y=report.get("drift_threshold", 0.2), line_dash="dot")
-        figure.update_layout(title="Drift: population stability index against training (red: above the line)")
+        figure.update_layout(title=_("Drift: population stability index against training (red: above the line)"))
         figures.append(("drift", figure))
     return figures
 
@@ -94,7 +98,7 @@ def report_html(report: dict[str, Any], title: str = "leadscore: do the stages k
                                f"{html.escape(str(model.get('champion_version')))}." if model else "") + "</p>",
              "<ul>" + "".join(f"<li class=\"{'broken' if s.get('broken') else 'kept'}\">{html.escape(s['verdict'])}</li>"
                               for s in report.get("stages", [])) + "</ul>"]
-    for i, (name, figure) in enumerate(_figures(report)):
+    for i, (name, figure) in enumerate(report_figures(report)):
         parts.append(f"<div class=\"chart\" id=\"{name}\">"
                      + figure.to_html(full_html=False, include_plotlyjs=PLOTLY_FIRST if i == 0 else False)
                      + "</div>")

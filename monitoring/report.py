@@ -44,6 +44,7 @@ import pandas as pd
 
 from features.bundle import STAGE_MQL, STAGE_NONE, STAGE_SQL
 from features.errors import DataError
+from features.i18n import DEFAULT_LANGUAGE, N_
 from features.metrics import expected_calibration_error, percent, reliability_table, roc_auc
 from monitoring.drift import PSI_DRIFT_THRESHOLD, feature_drift
 
@@ -253,27 +254,60 @@ def stage_promise_checks(leads: pd.DataFrame, stages: Mapping | None, confidence
         short = judged and promised > high
         broken = short and promised > wilson_interval(won + still_open, closed + still_open, confidence)[1]
         waiting = short and not broken
-        said = f"{name} promised {percent(promised)}"
-        if not closed:
-            verdict = f"{said}: no closed leads yet to judge"
-        else:
-            said += f", observed {percent(observed)} of {closed:,} closed"
-            if not judged:
-                verdict = f"{said}: too few closed leads to judge (fewer than {min_closed})"
-            elif broken:
-                verdict = f"{said}: below what chance explains, the promise is broken"
-            elif waiting:
-                verdict = (f"{said}: below the promise so far, but {still_open:,} of its leads are still open and "
-                           "lost deals close sooner than won ones; not broken unless it stays below once they close")
-            elif promised < low:
-                verdict = f"{said}: better than promised, more than chance explains"
-            else:
-                verdict = f"{said}: within what chance explains"
-        out.append({"stage": key, "name": name, "promised_won_rate": promised, "leads": int(len(inside)),
-                    "closed": closed, "won": won, "open": still_open, "observed_won_rate": observed,
-                    "low": low, "high": high, "judged": judged, "broken": bool(broken),
-                    "waiting_on_open": bool(waiting), "verdict": verdict})
+        check = {"stage": key, "name": name, "promised_won_rate": promised, "leads": int(len(inside)),
+                 "closed": closed, "won": won, "open": still_open, "observed_won_rate": observed,
+                 "low": low, "high": high, "judged": judged, "broken": bool(broken),
+                 "waiting_on_open": bool(waiting), "min_closed": min_closed}
+        out.append({**check, "verdict": verdict_words(check, stages=stages)})
     return out
+
+
+_GROUP_NAMES = {"mql": N_("{mql} and {sql}"), "mql_band": N_("{mql} not yet {sql}")}
+_VERDICTS = {
+    "unclosed": N_("{name} promised {promised}: no closed leads yet to judge"),
+    "few": N_("{name} promised {promised}, observed {observed} of {closed} closed: too few closed leads to judge "
+              "(fewer than {min_closed})"),
+    "broken": N_("{name} promised {promised}, observed {observed} of {closed} closed: below what chance explains, "
+                 "the promise is broken"),
+    "waiting": N_("{name} promised {promised}, observed {observed} of {closed} closed: below the promise so far, "
+                  "but {open} of its leads are still open and lost deals close sooner than won ones; not broken "
+                  "unless it stays below once they close"),
+    "better": N_("{name} promised {promised}, observed {observed} of {closed} closed: better than promised, more "
+                 "than chance explains"),
+    "kept": N_("{name} promised {promised}, observed {observed} of {closed} closed: within what chance explains"),
+}
+
+
+def verdict_kind(check: Mapping) -> str:
+    """A promise check's verdict as a key of the verdicts (stage_promise_checks' dicts)."""
+    if not check["closed"]:
+        return "unclosed"
+    if not check["judged"]:
+        return "few"
+    if check["broken"]:
+        return "broken"
+    if check["waiting_on_open"]:
+        return "waiting"
+    return "better" if check["promised_won_rate"] < check["low"] else "kept"
+
+
+def verdict_words(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapping | None = None) -> str:
+    """One sentence for sales and marketing on a promise check (a dict of stage_promise_checks),
+    in `language` (features.i18n): "SQL promised 51%, observed 46% of 200 closed: within what
+    chance explains". `stages`: the definitions, for the stage names (else the check's key)."""
+    from features.i18n import number_text, percent_text, translations
+
+    _ = translations(language).gettext
+    sql, mql = _stage_names(stages) if stages is not None else (STAGE_SQL, STAGE_MQL)
+    stage = check["stage"]
+    name = _(_GROUP_NAMES[stage]).format(sql=sql, mql=mql) if stage in _GROUP_NAMES else sql if stage == "sql" \
+        else check["name"]
+    observed = check.get("observed_won_rate")
+    return _(_VERDICTS[verdict_kind(check)]).format(
+        name=name, promised=percent_text(check["promised_won_rate"], language),
+        observed=percent_text(observed, language) if observed is not None else "",
+        closed=number_text(check["closed"], language), open=number_text(check["open"], language),
+        min_closed=check.get("min_closed", MIN_CLOSED_TO_JUDGE))
 
 
 # ------------------------------------------------------------------------------ calibration

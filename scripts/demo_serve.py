@@ -1,5 +1,5 @@
 """The end of `make demo`: start `leadscore serve`, score a few demo leads over HTTP, post an
-outcome, and stop the service cleanly. Run from the project root by scripts/demo.sh."""
+outcome, open the web pages (/ui), and stop the service cleanly. Run from the project root by scripts/demo.sh."""
 
 from __future__ import annotations
 
@@ -94,6 +94,11 @@ def main() -> int:
         posted.raise_for_status()
         again = httpx.post(f"{base}/outcomes", json={"outcomes": [won]}, timeout=10).json()
         print(f"\nPOST /outcomes: {json.dumps(posted.json()['outcomes'])}; sent again: {json.dumps(again['outcomes'])}")
+        queue = httpx.get(f"{base}/ui/leads", timeout=30)
+        lead_page = httpx.get(f"{base}/ui/lead", params={"id": leads[0]["lead_id"], "lang": "it"}, timeout=30)
+        print(f"\nPages for sales and marketing while the service runs: {base}/ui (the lead queue: "
+              f"{queue.status_code}; {leads[0]['lead_id']} in Italian: {base}/ui/lead?id={leads[0]['lead_id']}&lang=it, "
+              f"{lead_page.status_code}; `leadscore serve` keeps them up)")
         bad = httpx.post(f"{base}/score", json={"leads": [{"industry": "Software"}]}, timeout=10)
         print(f"POST /score without a lead id: {bad.status_code} {bad.json().get('error')}")
         return 0

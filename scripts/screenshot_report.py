@@ -4,7 +4,7 @@ the demo loop (scripts/demo_loop.py):
 
     .venv/bin/python scripts/screenshot_report.py data/demo/report.html docs/images/report.png
 
-Playwright for Python (the `screenshot` extra: pip install -e ".[screenshot]") drives the
+Playwright for Python (a dev dependency: pip install -e ".[dev]") drives the
 system's Chromium (Debian's package `chromium`, /usr/bin/chromium; --chromium to choose
 another), so no browser is downloaded. The page embeds plotly.js: the shot is taken once every
 chart on the page is drawn. Plotly's toolbar, shown only when a pointer is over a chart, is
@@ -61,7 +61,7 @@ def screenshot(html: Path, png: Path, chromium: str, width: int = 1280, max_heig
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise SystemExit('Playwright is not installed: .venv/bin/python -m pip install -c requirements.lock -e '
-                         '".[screenshot]" (make screenshot does)') from None
+                         '".[dev]" (make install does)') from None
     png.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)

@@ -13,6 +13,8 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_REPORT_REFRESH_SECONDS
                                 how often GET /report's cached report is recomputed in the
                                 background (default 300; see serving.service.ReportCache)
+    LEADSCORE_LANGUAGE          the language of reasons and pages when the request does not say
+                                (Accept-Language, a page's ?lang=): en (default) or it
     LEADSCORE_GC                "tuned" (default): freeze the start-up heap and collect less
                                 often; "freeze": freeze only; "default": Python's own settings
                                 (the last two for comparison, see serving.runtime)
@@ -50,6 +52,8 @@ class ServiceConfig(BaseModel):
     log_max_buffered: int = Field(100_000, ge=1_000)
     report_refresh_seconds: float = Field(300.0, gt=0, le=86_400,
                                           description="How often GET /report's cached report is recomputed.")
+    language: Literal["en", "it"] = Field("en", description="Language of reasons and pages when the request "
+                                          "does not say (features.i18n).")
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
 

@@ -16,7 +16,6 @@ training never saw missing is scored as typical when missing and is no reason ei
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
 from dataclasses import dataclass
@@ -27,20 +26,31 @@ import pandas as pd
 
 from features import values as V
 from features.activity import NEVER_DAYS
+from features.i18n import DEFAULT_LANGUAGE, N_, month_name, number_text, translations, words_in
 from features.load import row_keys
 from features.transform import OTHER, LeadTransform, month_of_season
 
-# verb phrase (with a count), noun (for "no ... in the last N days")
+# Per known activity type: what the lead did, {times} in the last {days} days, and the words
+# when it did not (features.i18n: translated where used).
 ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
-    "pricing_view": ("viewed the pricing page", "pricing-page views"),
-    "demo_request": ("requested a demo", "demo requests"),
-    "form_fill": ("filled in a form", "form fills"),
-    "email_open": ("opened an email", "email opens"),
-    "email_click": ("clicked a link in an email", "email clicks"),
-    "web_visit": ("visited the website", "website visits"),
-    "content_download": ("downloaded content", "content downloads"),
-    "webinar": ("attended a webinar", "webinars attended"),
-    "unsubscribe": ("unsubscribed from emails", "unsubscribes"),
+    "pricing_view": (N_("viewed the pricing page {times} in the last {days} days"),
+                     N_("no pricing-page views in the last {days} days")),
+    "demo_request": (N_("requested a demo {times} in the last {days} days"),
+                     N_("no demo requests in the last {days} days")),
+    "form_fill": (N_("filled in a form {times} in the last {days} days"),
+                  N_("no form fills in the last {days} days")),
+    "email_open": (N_("opened an email {times} in the last {days} days"),
+                   N_("no email opens in the last {days} days")),
+    "email_click": (N_("clicked a link in an email {times} in the last {days} days"),
+                    N_("no email clicks in the last {days} days")),
+    "web_visit": (N_("visited the website {times} in the last {days} days"),
+                  N_("no website visits in the last {days} days")),
+    "content_download": (N_("downloaded content {times} in the last {days} days"),
+                         N_("no content downloads in the last {days} days")),
+    "webinar": (N_("attended a webinar {times} in the last {days} days"),
+                N_("no webinars attended in the last {days} days")),
+    "unsubscribe": (N_("unsubscribed from emails {times} in the last {days} days"),
+                    N_("no unsubscribes in the last {days} days")),
 }
 MIN_CONTRIBUTION = 0.01  # log-odds; smaller effects are not worth a salesperson's attention
 _CACHE_LIMIT = 100_000  # phrases remembered (then forgotten all at once)
@@ -71,49 +81,58 @@ def display_name(column: str) -> str:
     return " ".join(words) or column
 
 
-_SCALES = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"))
+_SCALES = ((1e12, N_("1 trillion"), N_("{n} trillion")), (1e9, N_("1 billion"), N_("{n} billion")),
+           (1e6, N_("1 million"), N_("{n} million")))
+"""Per scale, its words for exactly one and for any other amount (English and Italian both say
+"1" apart from every other number: "1 milione", "1,5 milioni")."""
 TOO_LARGE = 1e15
 """From this magnitude on a number reads "over 1,000 trillion": nothing a lead's profile holds
 is that large unless it is an error in the export."""
 
 
-def readable_number(value: float) -> str:
+def readable_number(value: float, language: str = DEFAULT_LANGUAGE) -> str:
     """A number as a person reads it: three significant digits at most, thousands separated,
     no trailing zeros, never scientific notation: 1532.0 -> "1,530", 0.4213 -> "0.42"
-    (three digits: "0.421"), 12.0 -> "12", 1234567 -> "1.23 million", 4.5e10 -> "45 billion".
-    Below a millionth it reads "0"; from 1e15 on "over 1,000 trillion"."""
+    (three digits: "0.421"), 12.0 -> "12", 1234567 -> "1.23 million", 4.5e10 -> "45 billion";
+    in Italian "1.530", "0,42", "1,23 milioni". Below a millionth it reads "0"; from 1e15 on
+    "over 1,000 trillion"."""
+    tr = translations(language)
     if value != value:
-        return "not given"
+        return tr.gettext("not given")
     if abs(value) >= TOO_LARGE:
-        return f"{'under -' if value < 0 else 'over '}1,000 trillion"
+        return tr.gettext("under -1,000 trillion") if value < 0 else tr.gettext("over 1,000 trillion")
     rounded = float(f"{value:.3g}")  # three significant digits, then written out
     magnitude = abs(rounded)
     sign = "-" if rounded < 0 else ""
-    for scale, word in _SCALES:
+    for scale, one, many in _SCALES:
         if magnitude >= scale:
             scaled = round(magnitude / scale, 12)  # 999.5e12 rounds to 1,000 trillion
-            return f"{sign}{scaled:,.0f} {word}" if scaled >= 1000 else f"{sign}{scaled:.3g} {word}"
+            decimals = 0 if scaled >= 1000 else max(0, 2 - math.floor(math.log10(scaled)))
+            if scaled == 1 and not sign:
+                return tr.gettext(one)
+            amount = float(f"{scaled:.3g}") if scaled < 1000 else scaled
+            return tr.gettext(many).format(n=sign + number_text(amount, language, decimals))
     if magnitude >= 1:
-        digits = len(str(int(magnitude)))
-        text = f"{magnitude:,.{max(0, 3 - digits)}f}"
+        decimals = max(0, 3 - len(str(int(magnitude))))
     else:
         first = -math.floor(math.log10(magnitude)) if magnitude else 0  # 0.042: the 2nd decimal
-        text = f"{magnitude:.{min(first + 2, 6)}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "0" else sign + text
+        decimals = min(first + 2, 6)
+    text = number_text(magnitude, language, decimals)
+    return "0" if magnitude == 0 or text.strip("0.,") == "" else sign + text
 
 
-def _times(n: float) -> str:
+def _times(n: float, tr) -> str:
     n = int(n)
-    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+    if n == 2:
+        return tr.gettext("twice")
+    return tr.ngettext("once", "{n} times", n).format(n=n)
 
 
-def _ago(days: float) -> str:
+def _ago(days: float, tr) -> str:
     if days < 1:
-        return "today"
+        return tr.gettext("today")
     whole = int(round(days))
-    return "1 day ago" if whole == 1 else f"{whole} days ago"
+    return tr.ngettext("{n} day ago", "{n} days ago", whole).format(n=whole)
 
 
 class ReasonWriter:
@@ -121,17 +140,23 @@ class ReasonWriter:
 
     def __init__(self, transform: LeadTransform, phrases: Mapping[str, Mapping[str, str]] | None = None,
                  display_names: Mapping[str, str] | None = None,
-                 spellings: Mapping[str, Mapping[str, str]] | None = None):
-        """phrases: the spec's `reason_phrases`; display_names: the spec's `display_names`;
-        spellings: per categorical column and cleaned value, the export's most common
-        spelling (the training profile's; a value without one shows as cleaned)."""
+                 spellings: Mapping[str, Mapping[str, str]] | None = None,
+                 language: str = DEFAULT_LANGUAGE):
+        """phrases: the spec's `reason_phrases`; display_names: the spec's `display_names`
+        (each entry one text, or texts by language); spellings: per categorical column and
+        cleaned value, the export's most common spelling (the training profile's; a value
+        without one shows as cleaned); language: one of features.i18n.LANGUAGES, the language
+        the reasons are written in (features.i18n.translations)."""
         self.transform = transform
-        self.phrases = {c: {k.casefold(): v for k, v in m.items()} for c, m in (phrases or {}).items()}
-        given = {k: v.strip() for k, v in (display_names or {}).items()}
+        self.language = language
+        self._tr = translations(language)
+        self.phrases = {c: {k.casefold(): words_in(v, language) for k, v in m.items()}
+                        for c, m in (phrases or {}).items()}
+        given = {k: (words_in(v, language) or "").strip() for k, v in (display_names or {}).items()}
         columns = [*transform.categorical, *transform.numeric, *transform.yes_no]
         self.names = {c: given.get(c) or display_name(c) for c in columns}
         # Activity types are cleaned like categories ("Page Visited" is "page visited").
-        self.activity_names = {V.category(k): v for k, v in given.items() if k not in self.names}
+        self.activity_names = {V.category(k): v for k, v in given.items() if v and k not in self.names}
         self.spellings = {c: dict(m) for c, m in (spellings or {}).items()}
         self.groups: list[_Group] = []
         by_type: dict[str, list[int]] = {}
@@ -295,30 +320,34 @@ class ReasonWriter:
         if any(math.isnan(row[c]) for c in group.columns) and \
                 self.transform.features[group.columns[0]].kind not in PROFILE_KINDS:
             return ""  # engagement is not used for a lead we cannot sell to: nothing to say about it
+        _ = self._tr.gettext
         if group.key.startswith("activity:"):
             return self._activity_phrase(group.key.split(":", 1)[1], group.columns, row)
         if group.key == "season":  # features.transform.season_inputs: (sin, cos) of the time of year
-            return f"created in {calendar.month_name[month_of_season(row[group.columns[0]], row[group.columns[1]])]}"
+            month = month_of_season(row[group.columns[0]], row[group.columns[1]])
+            return _("created in {month}").format(month=month_name(month, self.language))
         if group.key == "engagements":
-            return self._windowed(group.columns, row, "{n} marketing {touches} in the last {days} days",
-                                  "no marketing touches in the last {days} days")
+            return self._windowed(group.columns, row, None, _("no marketing touches in the last {days} days"))
         i = group.columns[0]
         info = self.transform.features[i]
         value = row[i]
         if info.kind == "categorical":
             return self._category_phrase(info.column, value, lead)
+        name = self.names.get(info.column)
         if info.kind == "numeric":
-            name = self.names[info.column]
-            return f"{name} not given" if math.isnan(value) else f"{name} is {readable_number(value)}"
+            return _("{name} not given").format(name=name) if math.isnan(value) else \
+                _("{name} is {value}").format(name=name, value=readable_number(value, self.language))
         if info.kind == "yes_no":
-            name = self.names[info.column]
-            return f"{name}: not answered" if math.isnan(value) else f"{name}: {'yes' if value == 1 else 'no'}"
-        return self._engagement_phrase(info.kind, info.window_days, value)
+            if math.isnan(value):
+                return _("{name}: not answered").format(name=name)
+            return (_("{name}: yes") if value == 1 else _("{name}: no")).format(name=name)
+        return self._engagement_phrase(info.kind, value)
 
     def _category_phrase(self, column: str, value: float, lead: Mapping[str, Any] | None) -> str:
+        _ = self._tr.gettext
         label = self.names[column]
         if math.isnan(value):
-            return f"{label} not given"
+            return _("{name} not given").format(name=label)
         known = self.transform.describe_value(self.transform.features[self.transform.categorical.index(column)], value)
         raw = lead.get(column) if lead is not None else None
         cleaned = self.transform.clean_category(column, raw) if raw is not None else known
@@ -326,43 +355,52 @@ class ReasonWriter:
         if special:
             return special
         if known == OTHER:  # no spelling of ours: the lead's own text, when we have it
-            return f"{label} is {str(raw).strip()}, rare in our history" if raw is not None \
-                else f"{label} is rare in our history"
-        return f"{label} is {self.spellings.get(column, {}).get(known, known)}"
+            return _("{name} is {value}, rare in our history").format(name=label, value=str(raw).strip()) \
+                if raw is not None else _("{name} is rare in our history").format(name=label)
+        return _("{name} is {value}").format(name=label, value=self.spellings.get(column, {}).get(known, known))
 
     def _activity_phrase(self, activity_type: str, columns: tuple[int, ...], row: np.ndarray) -> str:
+        _ = self._tr.gettext
         named = self.activity_names.get(activity_type)
         if named is None and activity_type in ACTIVITY_WORDS:
-            verb, noun = ACTIVITY_WORDS[activity_type]
-            return self._windowed(columns, row, verb + " {times} in the last {days} days",
-                                  "no " + noun + " in the last {days} days")
+            some, none = ACTIVITY_WORDS[activity_type]
+            return self._windowed(columns, row, _(some), _(none))
         name = named or display_name(activity_type)
-        return self._windowed(columns, row, name + " {times} in the last {days} days",
-                              name + ": none in the last {days} days")
+        return self._windowed(columns, row, _("{name} {times} in the last {days} days").replace("{name}", name),
+                              _("{name}: none in the last {days} days").replace("{name}", name))
 
-    def _windowed(self, columns: tuple[int, ...], row: np.ndarray, some: str, none: str) -> str:
-        """The count in the shortest window that has any, or none in the longest."""
+    def _windowed(self, columns: tuple[int, ...], row: np.ndarray, some: str | None, none: str) -> str:
+        """The count in the shortest window that has any (`some`, with {times} and {days}; None:
+        marketing touches), or none in the longest."""
         windows = sorted((self.transform.features[c].window_days, row[c]) for c in columns)
         for days, count in windows:
             if count > 0:
-                return some.format(n=int(count), times=_times(count), days=days,
-                                   touches="touch" if count == 1 else "touches")
+                if some is None:
+                    return self._tr.ngettext("{n} marketing touch in the last {days} days",
+                                             "{n} marketing touches in the last {days} days",
+                                             int(count)).format(n=int(count), days=days)
+                return some.format(times=_times(count, self._tr), days=days)
         return none.format(days=windows[-1][0])
 
-    @staticmethod
-    def _engagement_phrase(kind: str, window: int | None, value: float) -> str:
+    def _engagement_phrase(self, kind: str, value: float) -> str:
+        tr = self._tr
+        _ = tr.gettext
         if kind == "lead_age":  # features.transform.LEAD_AGE: days since the lead was created
-            return "new lead, created today" if value < 1 else f"lead created {_ago(value)}"
+            return _("new lead, created today") if value < 1 else _("lead created {ago}").format(ago=_ago(value, tr))
         if kind == "days_since_last":
-            return "no activity recorded" if value >= NEVER_DAYS else f"last activity {_ago(value)}"
+            return _("no activity recorded") if value >= NEVER_DAYS else \
+                _("last activity {ago}").format(ago=_ago(value, tr))
         if kind == "days_since_high_intent":
-            return "no high-intent activity yet" if value >= NEVER_DAYS else f"last high-intent action {_ago(value)}"
+            return _("no high-intent activity yet") if value >= NEVER_DAYS else \
+                _("last high-intent action {ago}").format(ago=_ago(value, tr))
         if kind == "distinct_types":
             if value <= 0:
-                return "no engagement of any kind"
-            return "engaged in one way only" if value == 1 else f"engaged in {int(value)} different ways"
+                return _("no engagement of any kind")
+            return _("engaged in one way only") if value == 1 else \
+                _("engaged in {n} different ways").format(n=int(value))
         if kind == "trend":
-            return "engagement is rising" if value > 0 else "engagement is slowing" if value < 0 else "engagement is flat"
+            return _("engagement is rising") if value > 0 else _("engagement is slowing") if value < 0 \
+                else _("engagement is flat")
         return kind
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,8 @@ from features import values as V
 from features.activity import positions
 from features.blend import probability as blend_probability
 from features.bundle import ModelBundle
-from features.logged import LeadRecorder
+from features.i18n import DEFAULT_LANGUAGE
+from features.logged import LeadRecorder, logged_spec, read_records
 from features.spec import DatasetSpec
 from serving.reasons import ReasonWriter
 from serving.schema import answer_id_key
@@ -43,8 +44,9 @@ class LeadScorer:
         self.transform = bundle.transform
         # Category spellings come from the training profile; bundles exported before it kept
         # them have none, and reasons show the cleaned value.
-        spellings = (bundle.profile or {}).get("spellings") or {}
-        self.reasons = ReasonWriter(self.transform, self.spec.reason_phrases, self.spec.display_names, spellings)
+        self._spellings = (bundle.profile or {}).get("spellings") or {}
+        self._writers: dict[str, ReasonWriter] = {}
+        self.reasons = self.reasons_in(DEFAULT_LANGUAGE)
         # The booster as lookup tables: score and exact contributions in one pass (None: the
         # trees are too large for tables, and LightGBM's predict and pred_contrib are used; a
         # logistic model answers the same calls itself).
@@ -54,6 +56,7 @@ class LeadScorer:
         self.tables = compile_booster(trees) if trees is not None else None
         self.version = bundle.version
         self.recorder = LeadRecorder(self.spec, ACTIVITIES_FIELD)
+        self._logged_reading: DatasetSpec | None = None
         lead = self.spec.leads
         self.id_field = lead.id
         self.id_key = answer_id_key(lead.id)  # the id's key in answers and batch files
@@ -62,6 +65,15 @@ class LeadScorer:
         act = self.spec.activities
         self.activity_fields = {"time": act.time, "type": act.type, **({"value": act.value} if act.value else {})} \
             if act is not None else {}
+
+    def reasons_in(self, language: str) -> ReasonWriter:
+        """The reason writer of `language` (one of features.i18n.LANGUAGES), made once: each
+        keeps its own phrases, so the languages never share a cached phrase."""
+        writer = self._writers.get(language)
+        if writer is None:
+            writer = self._writers[language] = ReasonWriter(self.transform, self.spec.reason_phrases,
+                                                            self.spec.display_names, self._spellings, language)
+        return writer
 
     @classmethod
     def from_bundle_dir(cls, path: str | Path) -> "LeadScorer":
@@ -87,9 +99,10 @@ class LeadScorer:
         return [{"occurred_at": a.get(time_field), "activity_type": a.get(type_field)} for a in activities]
 
     def score_leads(self, leads: list[Mapping[str, Any]], as_of: datetime | None = None,
-                    reasons: int = 5) -> list[dict[str, Any]]:
+                    reasons: int = 5, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
         """Score raw leads (the API's JSON shape). One lead takes the single-lead path; many are
-        transformed together; both give the same rows (tested in features)."""
+        transformed together; both give the same rows (tested in features). Reasons are
+        written in `language`."""
         if not leads:
             return []
         moment = as_of or utc_now()
@@ -102,7 +115,32 @@ class LeadScorer:
                 leads, [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads], moment)
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
-        return self._answers(X, leads, ids, reasons)
+        return self._answers(X, leads, ids, reasons, language)
+
+    def score_records(self, records: Sequence[tuple[str, str, str | None]], as_of: Sequence[datetime],
+                      reasons: int = 5, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+        """Score leads as the score log keeps them (features.logged: (lead id, lead JSON,
+        activities JSON or None)), each as of its own moment (naive UTC), read back with the one
+        reading of records (`read_records`): the web pages' reasons and what-ifs. Answers in
+        the order of `records`, as score_leads gives them. Each record needs its own id
+        (ValueError otherwise; the model never reads the id, so a what-if may make one up)."""
+        if not records:
+            return []
+        reading = self._logged_reading
+        if reading is None:
+            reading = self._logged_reading = logged_spec(self.spec)
+        _, canonical = read_records(reading, records)
+        ids = [str(lead_id) for lead_id, _, _ in records]
+        if len(set(ids)) != len(ids):
+            raise ValueError("score_records: each record needs its own lead id")
+        leads = canonical.leads
+        position = {lead_id: i for i, lead_id in enumerate(leads["lead_id"].astype(str).tolist())}
+        order = [position[lead_id] for lead_id in ids]
+        if order != list(range(len(leads))):
+            leads = leads.iloc[order].reset_index(drop=True)
+        moments = pd.to_datetime(pd.Series(list(as_of))).to_numpy("datetime64[ns]")
+        X = self.transform.transform_frame(leads, canonical.activities, moments)
+        return self._answers(X, None, [str(lead_id) for lead_id, _, _ in records], reasons, language)
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed
@@ -123,9 +161,9 @@ class LeadScorer:
         return probability, self.reasons.group_contributions(bundle.contributions(X)) if reasons else None
 
     def _answers(self, X: np.ndarray, leads: list[Mapping[str, Any]] | None, ids: list[str],
-                 reasons: int) -> list[dict[str, Any]]:
+                 reasons: int, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
         probability, grouped = self.probability_and_reasons(X, reasons > 0)
-        written = self.reasons.reasons_many(grouped, X, leads, reasons) if grouped is not None else None
+        written = self.reasons_in(language).reasons_many(grouped, X, leads, reasons) if grouped is not None else None
         return self.answer_dicts(ids, probability, written)
 
     def answer_dicts(self, ids: list[str], probability: np.ndarray,
@@ -145,7 +183,7 @@ class LeadScorer:
 
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
                     reasons: int = 3, progress: Callable[[int], None] | None = None,
-                    chunk: int = 100_000) -> pd.DataFrame:
+                    chunk: int = 100_000, language: str = DEFAULT_LANGUAGE) -> pd.DataFrame:
         """Batch scoring of canonical frames (features.load): one row per lead, its id in the
         column `id_key` (the spec's id column name), in chunks so that memory stays bounded.
         Each activity is assigned to its lead once, up front."""
@@ -182,7 +220,8 @@ class LeadScorer:
             frame = pd.DataFrame({self.id_key: part_ids.to_numpy(), "probability": np.round(p, 6),
                                   "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p)})
             if grouped is not None:
-                frame["reasons_for"], frame["reasons_against"] = self.reasons.reasons_joined(grouped, X, reasons)
+                frame["reasons_for"], frame["reasons_against"] = self.reasons_in(language).reasons_joined(
+                    grouped, X, reasons)
             else:
                 frame["reasons_for"], frame["reasons_against"] = "", ""
             frame["model_version"] = self.version
@@ -200,3 +239,4 @@ def _id_text(value: Any) -> str:
         return V.lead_id(value) or ""
     except V.Unreadable:
         return str(value)
+

@@ -37,13 +37,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import contextvars
+
 import anyio
 import bentoml
 from fastapi import FastAPI, Query, Request
+from starlette.responses import FileResponse
+from starlette.staticfiles import StaticFiles
 from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
 
+from features.i18n import DEFAULT_LANGUAGE, choose_language
 from serving.config import ServiceConfig
 from serving.runtime import fix_bentoml_request_timers, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
@@ -60,6 +65,9 @@ INLINE_MAX_LEADS = 8
 """Requests with at most this many leads are scored on the event loop (well under a
 millisecond each); larger ones in a thread."""
 JSON_ROUTES = ("/score", "/outcomes")
+ANSWER_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("answer_language", default=DEFAULT_LANGUAGE)
+"""The language /score writes reasons in: the request's Accept-Language, else LEADSCORE_LANGUAGE
+(set by RequestGuard for each request; anyio carries it into worker threads)."""
 
 leads_scored = bentoml.metrics.Counter(
     name="leadscore_leads_scored", documentation="Leads scored, by stage and model version.",
@@ -137,6 +145,7 @@ class RequestGuard:
         if max_bytes is None:
             max_bytes = int(os.environ.get("LEADSCORE_MAX_BODY_BYTES") or ServiceConfig.model_fields["max_body_bytes"].default)
         self.max_bytes = max_bytes
+        self.default_language = os.environ.get("LEADSCORE_LANGUAGE") or DEFAULT_LANGUAGE
 
     def _too_large(self, size: int | None = None) -> tuple[bytes, list]:
         got = f"{size:,} bytes" if size is not None else f"more than {self.max_bytes:,} bytes"
@@ -154,6 +163,9 @@ class RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in JSON_ROUTES:
             return await self.app(scope, receive, send)
+        accepted = next((value for key, value in scope.get("headers", []) if key == b"accept-language"), None)
+        ANSWER_LANGUAGE.set(choose_language(None, accepted.decode("latin-1") if accepted else None,
+                                            self.default_language))
         headers = []
         for key, value in scope.get("headers", []):
             if key == b"content-type":
@@ -278,6 +290,10 @@ class LeadScoringService:
         self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
         self.report_cache = ReportCache(self._report_answer, self.config.report_refresh_seconds)
         self._period_reports: anyio.CapacityLimiter | None = None
+        from serving.ui.pages import Pages
+
+        self.pages = Pages(self.scorer, self.report_engine, lambda: self.report_cache.state.body, self.config.language)
+        self.pages.warm_up()
         import monitoring.inputs  # noqa: F401 - what the report imports, loaded before the heap is frozen
         import monitoring.report  # noqa: F401
         import serving.report  # noqa: F401
@@ -310,8 +326,10 @@ class LeadScoringService:
             return error_response(error)
         if self.store.needs_room:
             await anyio.to_thread.run_sync(self.store.wait_for_room)
-        return json_response({"model_version": self.scorer.version, "as_of": as_of.isoformat() + "Z",
-                              "scores": answers})
+        response = json_response({"model_version": self.scorer.version, "as_of": as_of.isoformat() + "Z",
+                                  "scores": answers})
+        response.headers["Content-Language"] = ANSWER_LANGUAGE.get()
+        return response
 
     def _score_input(self, request: dict[str, Any]) -> tuple[list[dict], bool, datetime, int]:
         leads, one = request.get("leads"), request.get("lead")
@@ -338,7 +356,7 @@ class LeadScoringService:
 
     def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> list[dict]:
         self.validator.check_leads(leads, single=single)
-        answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons)
+        answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons, language=ANSWER_LANGUAGE.get())
         scored_at = as_of  # the moment the score stands for: now, or the backfill's as_of
         key = self.scorer.id_key
         self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
@@ -396,12 +414,55 @@ class LeadScoringService:
 
     # ------------------------------------------------------------------------- GET routes
     @routes.get("/stages", summary="The MQL/SQL definitions of the serving model, in words and numbers")
-    def stages(self) -> dict:
-        return {"model_version": self.scorer.version, "stages": self.scorer.stage_definitions()}
+    def stages(self, request: Request) -> Response:
+        """Each stage's numbers, rule and `words`, in the language of Accept-Language (else
+        LEADSCORE_LANGUAGE); Content-Language says which."""
+        from features.stage_words import stage_words
+
+        language = choose_language(None, request.headers.get("accept-language"), self.config.language)
+        stages = {key: {**definition, "words": stage_words(definition, language)}
+                  for key, definition in self.scorer.stage_definitions().items()}
+        response = json_response({"model_version": self.scorer.version, "stages": stages})
+        response.headers["Content-Language"] = language
+        return response
 
     @routes.get("/model", summary="The model card: version, when trained, data window, holdout metrics")
     def model(self) -> dict:
         return self.scorer.model_card()
+
+    # ------------------------------------------------------------------------- /ui pages
+    @routes.get("/ui", include_in_schema=False)
+    def ui_index(self, request: Request) -> Response:
+        from serving.ui.pages import index
+
+        return index(request)
+
+    @routes.get("/ui/leads", include_in_schema=False)
+    def ui_leads(self, request: Request) -> Response:
+        return self.pages.queue(request)
+
+    @routes.get("/ui/lead", include_in_schema=False)
+    def ui_lead(self, request: Request) -> Response:
+        return self.pages.lead(request)
+
+    @routes.get("/ui/stages", include_in_schema=False)
+    def ui_stages(self, request: Request) -> Response:
+        return self.pages.stages(request)
+
+    @routes.get("/ui/report", include_in_schema=False)
+    def ui_report(self, request: Request) -> Response:
+        return self.pages.report(request)
+
+    @routes.get("/ui/model", include_in_schema=False)
+    def ui_model(self, request: Request) -> Response:
+        return self.pages.model(request)
+
+    @routes.get("/ui/static/plotly.min.js", include_in_schema=False)
+    def ui_plotly(self) -> Response:
+        from serving.ui.pages import plotly_js
+
+        return FileResponse(plotly_js(), media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     # ------------------------------------------------------------------------- /report
     @routes.get("/report", summary="The outcome report: do the stages keep their promise (as `leadscore report --json`)")
@@ -476,5 +537,6 @@ class LeadScoringService:
         logger.info("score log flushed (%d rows written by this worker)", self.store.rows_logged)
 
 
+routes.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "ui" / "static"), name="ui-static")
 LeadScoringService.add_asgi_middleware(RequestGuard)
 fix_bentoml_request_timers()

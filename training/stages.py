@@ -29,6 +29,7 @@ import numpy as np
 
 from features.errors import LeadscoreError
 from features.metrics import percent
+from features.stage_words import Rule, configured_share, plain_threshold, stage_words
 from training.config import MqlPolicy, SqlPolicy, StagePolicy
 
 DEFAULT_CAPACITY_SHARE = 0.2  # SQL capacity when a precision rule gives way and capacity_share is unset
@@ -42,7 +43,7 @@ class PolicyError(LeadscoreError):
 class StageDefinition:
     name: str
     threshold: float
-    rule: str  # the business rule, in words
+    rule: str  # the business rule, in English words
     conversion: float  # share of holdout leads at or above the threshold that bought
     share_of_leads: float
     share_of_buyers: float
@@ -51,37 +52,17 @@ class StageDefinition:
     band_share_of_leads: float | None = None
     note: str | None = None  # why the rule applied differs from the one configured, in words
     leads_per_week: float | None = None  # the sales capacity the rule was given (capacity_per_week rules)
+    rule_kind: str | None = None  # the rule as features.stage_words.Rule, to be written in any language
+    rule_args: dict[str, float] | None = None
 
-    def words(self) -> str:
-        text = (f"{self.name}: probability {plain_threshold(self.threshold)} and above; "
-                f"{percent(self.conversion)} of such leads bought; they were {percent(self.share_of_leads)} "
-                f"of leads and {percent(self.share_of_buyers)} of buyers (rule: {self.rule})")
-        if self.band_conversion is not None and self.band_share_of_leads:
-            text += (f". MQLs not yet SQL ({percent(self.band_share_of_leads)} of leads) bought at "
-                     f"{percent(self.band_conversion)}")
-        if self.note:
-            text += f". Note: {self.note}"
-        return text
+    def words(self, language: str = "en") -> str:
+        return stage_words(asdict(self), language)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "words": self.words()}
 
 
 # ------------------------------------------------------------------------------ numbers in words
-def plain_threshold(value: float) -> str:
-    """The threshold with as few decimals as show it exactly (at least two)."""
-    for decimals in range(2, 13):
-        text = f"{value:.{decimals}f}"
-        if float(text) == value:
-            return text
-    return repr(float(value))
-
-
-def _target(share: float) -> str:
-    """A configured share as written (0.125 -> 12.5%)."""
-    return f"{share * 100:g}%"
-
-
 def _down(value: float) -> float:
     """Rounded down to two decimals (more for tiny values): a value that can still be met."""
     for decimals in range(2, 7):
@@ -151,7 +132,7 @@ class _Curve:
 @dataclass(frozen=True)
 class _Cut:
     threshold: float
-    rule: str
+    rule: Rule
     note: str | None = None
 
 
@@ -176,7 +157,7 @@ def _capacity_cut(curve: _Curve, share: float, key: str, strict: bool) -> tuple[
     if len(fits):
         widened = None
         if asked < curve.min_leads:
-            widened = (f"{_target(share)} of the {curve.n} holdout leads is {asked}, fewer than the "
+            widened = (f"{configured_share(share)} of the {curve.n} holdout leads is {asked}, fewer than the "
                        f"{curve.min_leads} a stage needs to be measured (stages.min_stage_leads), so the stage "
                        f"holds {int(fits[-1]) + 1} leads; lower stages.min_stage_leads, or measure on more history")
         return int(fits[-1]), widened
@@ -190,7 +171,7 @@ def _capacity_cut(curve: _Curve, share: float, key: str, strict: bool) -> tuple[
         raise PolicyError(f"{key}: a capacity of {percent(share)} of leads ({asked} of {curve.n} holdout leads, "
                           f"{capacity} with stages.min_stage_leads) cannot be met: "
                           f"{why}; set {key} to {enough} or more")
-    return smallest, f"{why}, more than the {_target(share)} asked; that stage is used"
+    return smallest, f"{why}, more than the {configured_share(share)} asked; that stage is used"
 
 
 def _capacity_share_of(policy: SqlPolicy | MqlPolicy, curve: _Curve, where: str) -> tuple[float, str]:
@@ -207,9 +188,9 @@ def _sql_capacity_fallback(policy: SqlPolicy, curve: _Curve, why: str) -> _Cut:
     share = policy.capacity_share or DEFAULT_CAPACITY_SHARE
     i, tie_note = _capacity_cut(curve, share, "stages.sql.capacity_share", strict=False)
     how = ("stages.sql.capacity_share" if policy.capacity_share else
-           f"stages.sql.capacity_share, {_target(DEFAULT_CAPACITY_SHARE)} when unset")
-    note = f"{why}, so the SQL stage is the top {_target(share)} of leads instead ({how})"
-    return _Cut(curve.threshold(i), f"sales take the top {_target(share)} of leads",
+           f"stages.sql.capacity_share, {configured_share(DEFAULT_CAPACITY_SHARE)} when unset")
+    note = f"{why}, so the SQL stage is the top {configured_share(share)} of leads instead ({how})"
+    return _Cut(curve.threshold(i), Rule("capacity_fallback", {"share": share}),
                 note + (f"; {tie_note}" if tie_note else ""))
 
 
@@ -219,8 +200,8 @@ def sql_cut(policy: SqlPolicy, curve: _Curve) -> _Cut:
     if policy.rule in ("capacity_share", "capacity_per_week"):
         share, key = _capacity_share_of(policy, curve, "stages.sql")
         i, widened = _capacity_cut(curve, share, key, strict=True)
-        rule = (f"sales can take the top {_target(share)} of leads" if policy.rule == "capacity_share"
-                else f"sales can contact {_per_week(policy.leads_per_week)}")
+        rule = (Rule("sql_capacity_share", {"share": share}) if policy.rule == "capacity_share"
+                else Rule("sql_capacity_per_week", {"n": policy.leads_per_week}))
         return _Cut(curve.threshold(i), rule, widened)
     return _sql_expected_value(policy, curve)
 
@@ -229,19 +210,19 @@ def _sql_precision(policy: SqlPolicy, curve: _Curve) -> _Cut:
     target = policy.min_precision
     if curve.base_rate >= target:
         return _sql_capacity_fallback(policy, curve, (
-            f"{percent(curve.base_rate)} of all holdout leads bought, already at least the {_target(target)} asked "
+            f"{percent(curve.base_rate)} of all holdout leads bought, already at least the {configured_share(target)} asked "
             f"of SQLs (stages.sql.min_precision): every lead would be an SQL"))
     eligible = curve.valid & (curve.k >= curve.min_leads)
     ok = np.flatnonzero(eligible & (curve.precision >= target))
     if len(ok):
-        return _Cut(curve.threshold(int(ok[-1])), f"at least {_target(target)} of SQLs buy")
+        return _Cut(curve.threshold(int(ok[-1])), Rule("min_precision", {"share": target}))
     candidates = np.flatnonzero(eligible)
     best_i = int(candidates[np.argmax(curve.precision[candidates])])
     best = float(curve.precision[best_i])
     at = f"probability {plain_threshold(curve.threshold(best_i))} and above"
     if "min_precision" not in policy.model_fields_set:  # the default target: adapt, and say so
         cut = _sql_capacity_fallback(policy, curve, (
-            f"no group of at least {curve.min_leads} holdout leads reaches the {_target(target)} asked of SQLs by "
+            f"no group of at least {curve.min_leads} holdout leads reaches the {configured_share(target)} asked of SQLs by "
             f"default (the best is {percent(best)}, at {at})"))
         if _down(best) > curve.base_rate:
             cut = _Cut(cut.threshold, cut.rule, f"{cut.note}; to keep a precision rule, set "
@@ -253,8 +234,7 @@ def _sql_precision(policy: SqlPolicy, curve: _Curve) -> _Cut:
 
 
 def _sql_expected_value(policy: SqlPolicy, curve: _Curve) -> _Cut:
-    rule = (f"expected deal value ({policy.deal_value:g} x probability) above the "
-            f"{policy.contact_cost:g} cost of a sales contact")
+    rule = Rule("expected_value", {"value": policy.deal_value, "cost": policy.contact_cost})
     break_even = policy.contact_cost / policy.deal_value
     inside = curve.leads_at(break_even)
     if break_even <= 1 and inside >= curve.min_leads:
@@ -279,11 +259,11 @@ def mql_cut(policy: MqlPolicy, curve: _Curve, sql: _Cut) -> _Cut:
     sql_leads = curve.leads_at(sql.threshold)
     if policy.rule == "min_recall":
         i = int(np.flatnonzero(curve.valid & (curve.recall >= policy.min_recall))[0])
-        rule = f"MQLs and SQLs hold at least {_target(policy.min_recall)} of buyers"
+        rule = Rule("min_recall", {"share": policy.min_recall})
         if i + 1 <= sql_leads:
             held = float(curve.recall[sql_leads - 1])
             return _Cut(sql.threshold, rule, f"SQLs already hold {percent(held)} of buyers, at least the "
-                                             f"{_target(policy.min_recall)} asked of MQLs and SQLs together "
+                                             f"{configured_share(policy.min_recall)} asked of MQLs and SQLs together "
                                              "(stages.mql.min_recall): MQL is the same as SQL")
         return _Cut(curve.threshold(i), rule)
     share, key = _capacity_share_of(policy, curve, "stages.mql")
@@ -295,21 +275,17 @@ def mql_cut(policy: MqlPolicy, curve: _Curve, sql: _Cut) -> _Cut:
         else:
             fix = f"set {key} to {math.ceil(sql_leads / curve.weeks):g} or more"
         raise PolicyError(f"{key}: the MQL stage ({percent((i + 1) / curve.n)} of leads) would be narrower than "
-                          f"the SQL stage, which takes {percent(sql_share)} of leads ({sql.rule}); MQL must be the "
+                          f"the SQL stage, which takes {percent(sql_share)} of leads ({sql.rule.words()}); MQL must be the "
                           f"broader stage: {fix}, or narrow the SQL stage (stages.sql)")
     if i + 1 == sql_leads:
         return _Cut(sql.threshold, _mql_capacity_words(policy, share), widened)
     return _Cut(curve.threshold(i), _mql_capacity_words(policy, share), widened)
 
 
-def _mql_capacity_words(policy: MqlPolicy, share: float) -> str:
+def _mql_capacity_words(policy: MqlPolicy, share: float) -> Rule:
     if policy.rule == "capacity_share":
-        return f"marketing can nurture the top {_target(share)} of leads"
-    return f"marketing can work {_per_week(policy.leads_per_week)}"
-
-
-def _per_week(leads: float) -> str:
-    return f"{leads:g} lead{'' if leads == 1 else 's'} a week"
+        return Rule("mql_capacity_share", {"share": share})
+    return Rule("mql_capacity_per_week", {"n": policy.leads_per_week})
 
 
 # ------------------------------------------------------------------------------ the stages
@@ -343,6 +319,6 @@ def stage_thresholds(policy: StagePolicy, label: np.ndarray, probability: np.nda
 def _measure(name: str, cut: _Cut, label: np.ndarray, probability: np.ndarray, **band) -> StageDefinition:
     inside = probability >= cut.threshold
     n_in = int(inside.sum())
-    return StageDefinition(name, cut.threshold, cut.rule, float(label[inside].mean()) if n_in else 0.0,
+    return StageDefinition(name, cut.threshold, cut.rule.words(), float(label[inside].mean()) if n_in else 0.0,
                            n_in / len(label), float(label[inside].sum() / max(label.sum(), 1)), n_in,
-                           note=cut.note, **band)
+                           note=cut.note, rule_kind=cut.rule.kind, rule_args=dict(cut.rule.args), **band)

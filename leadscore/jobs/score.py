@@ -172,7 +172,7 @@ class _Progress:
 def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path, *, bundle: Path | None = None,
               as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
               settings: Settings | None = None, console: Console | None = None,
-              show_progress: bool = True, log: bool = True) -> ScoreResult:
+              show_progress: bool = True, log: bool = True, language: str | None = None) -> ScoreResult:
     from features.load import CRMTables, clean, coerce
     from features.logged import records_from_tables
     from features.profile import DataProfile
@@ -198,6 +198,12 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
         raise DataError("OUTPUT is the INPUT file: write the scores to another file")
     if not 0 <= reasons <= 5:
         raise DataError(f"--reasons {reasons}: give 0 to 5 reasons per lead")
+    from features.i18n import LanguageError, check_language, configured_language
+
+    try:
+        language = check_language(language, "--language") if language else configured_language()
+    except LanguageError as exc:
+        raise DataError(str(exc)) from None
     moment = parse_as_of(as_of)
     # --spec: a spec file (its champion scores it), or a spec or model name (the spec the
     # model carries reads the file); left out, the only model there is.
@@ -246,7 +252,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     try:
         with _Progress(show_progress, len(canonical.leads)) as bar:
             scores = scorer.score_table(canonical.leads, canonical.activities, moment, reasons=reasons,
-                                        progress=bar.advance)
+                                        progress=bar.advance, language=language)
     finally:
         if collecting:
             gc.enable()

@@ -104,7 +104,8 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     LeadScoringService.config["workers"] = workers
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on http://{shown}:{port} "
-         f"with {workers} worker{'s' if workers > 1 else ''}; API docs at http://{shown}:{port}/ ; "
+         f"with {workers} worker{'s' if workers > 1 else ''}; pages for sales and marketing at "
+         f"http://{shown}:{port}/ui ; API docs at http://{shown}:{port}/ ; "
          "Ctrl-C to stop")
     LeadScoringService.serve_http(port=port, host=host)
     echo("service stopped")

@@ -7,7 +7,8 @@ PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
 * `database`: the engine, and the migrations (`migrations/`, Alembic) run on start;
 * `inserts`: the one way rows go into every table, on both databases;
 * `score_writer`: the score log, buffered and written by a background thread;
-* `outcome_store`: the outcomes, one row per lead.
+* `outcome_store`: the outcomes, one row per lead;
+* `lead_queue`: each lead's latest score, filtered and paged, and one lead's history.
 
 `ScoreStore` puts them together for the service.
 """
@@ -21,14 +22,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from serving.store.database import StoreError, create_tables, make_engine, safe_url
 from serving.store.inserts import StoreInserts
+from serving.store.lead_queue import (HistoryPoint, QueuePage, QueueQuery, QueueRow, latest_record, lead_history,
+                                      queue_page)
 from serving.store.outcome_store import Outcome, OutcomeStore
 from serving.store.score_writer import ScoreLog
 from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes, score_log,
                                   scored_inputs, scored_leads)
 
 __all__ = [
-    "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "ScoreLog", "ScoreStore",
-    "StoreError", "StoreInserts", "create_tables", "make_engine", "metadata", "outcomes", "score_log",
+    "HistoryPoint", "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "QueuePage",
+    "QueueQuery", "QueueRow", "ScoreLog", "ScoreStore", "StoreError", "StoreInserts", "create_tables",
+    "latest_record", "lead_history", "make_engine", "metadata", "outcomes", "queue_page", "score_log",
     "scored_inputs", "scored_leads",
 ]
 

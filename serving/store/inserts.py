@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 from pydantic_core import to_json
-from sqlalchemy import JSON, Column, DateTime, String, bindparam, case, cast, func, insert, literal_column, select, true
+from sqlalchemy import (JSON, Column, DateTime, String, and_, bindparam, case, cast, func, insert, literal_column, select,
+                        true)
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import FromClause, Select
 
@@ -58,15 +59,28 @@ def _dialect_insert(dialect: Dialect):
 
 
 def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
-    """`scored_inputs` from rows of INPUT_KEYS (one per spec and lead): a lead's record is
-    replaced by one scored at the same time or later, never by an older one."""
+    """`scored_inputs` from rows of INPUT_KEYS (one per spec and lead): a lead's record and
+    score are replaced by ones scored at the same time or later, never by older ones (a
+    backfill). A later score keeps the one it replaces as previous_probability and
+    previous_scored_at; one at the same time keeps the row's previous.
+
+    A batch brings the latest of its scores per lead (serving.store.score_writer), with the
+    one that replaced within the batch as its previous: that previous stands when it is as
+    recent as the row (which the scores in between would have replaced one at a time), else the
+    row is the one replaced."""
     statement = _dialect_insert(dialect)(scored_inputs).from_select(
         list(INPUT_KEYS), select(*[rows.c[key] for key in INPUT_KEYS]).where(true()))
-    excluded = statement.excluded
+    excluded, kept = statement.excluded, scored_inputs.c  # in SET, `kept` is the row replaced
+    later = excluded.scored_at > kept.scored_at
+    batch_previous = and_(later, excluded.previous_scored_at >= kept.scored_at)
     return statement.on_conflict_do_update(
-        index_elements=[scored_inputs.c.spec, scored_inputs.c.lead_id],
-        set_={key: excluded[key] for key in INPUT_KEYS[2:]},
-        where=excluded.scored_at >= scored_inputs.c.scored_at)
+        index_elements=[kept.spec, kept.lead_id],
+        set_={**{key: excluded[key] for key in INPUT_KEYS[2:] if not key.startswith("previous_")},
+              "previous_probability": case((batch_previous, excluded.previous_probability),
+                                           (later, kept.probability), else_=kept.previous_probability),
+              "previous_scored_at": case((batch_previous, excluded.previous_scored_at),
+                                         (later, kept.scored_at), else_=kept.previous_scored_at)},
+        where=excluded.scored_at >= kept.scored_at)
 
 
 def upsert_scored_leads(dialect: Dialect, scores: FromClause):
@@ -133,8 +147,10 @@ class StoreInserts:
 
     def scores(self, conn: Connection, rows: Sequence[tuple], inputs: Sequence[tuple] = ()) -> None:
         """Log rows of LOG_KEYS (lead_id, scored_at, probability, stage, model_version, spec),
-        mark their leads scored, and keep `inputs` (rows of INPUT_KEYS, at most one per spec and
-        lead) as the leads' latest records."""
+        mark their leads scored, and keep `inputs` (rows of INPUT_KEYS: spec, lead_id, scored_at,
+        as_of, lead, activities, probability, stage, model_version, previous_probability,
+        previous_scored_at; at most one per spec and lead) as the leads' latest records and
+        scores (upsert_scored_inputs)."""
         payload = {"rows": self.score_rows(rows)}
         conn.execute(self.log, payload)
         conn.execute(self.mark_scored, payload)

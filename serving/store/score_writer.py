@@ -32,25 +32,36 @@ then, so the API and `leadscore score` refuse to log scores as of a later moment
 
 
 def _latest_inputs(rows: list[tuple]) -> list[tuple]:
-    """The scored_inputs rows (spec, lead_id, scored_at, as_of, lead, activities) of buffered
-    rows that carry a record: per spec and lead the latest scored (the last queued of equals),
-    as the upsert keeps against the table (one upsert may not touch a key twice; a backfill
-    queued after a newer score must not replace it). A lead queued as the API read it is
-    recorded here (its recorder in place of the activities)."""
+    """The scored_inputs rows (INPUT_KEYS) of buffered rows that carry a record: per spec and
+    lead the latest scored (the last queued of equals), with the score it replaced here as its
+    previous (a later one replaces and becomes the previous, one at the same time replaces and
+    keeps the previous), as the upsert keeps against the table (one upsert may not touch a key
+    twice; a backfill queued after a newer score must not replace it). A lead queued as the API
+    read it is recorded here (its recorder in place of the activities)."""
     latest: dict[tuple, tuple] = {}
-    for lead_id, scored_at, _p, _s, _v, spec, as_of, lead, acts in rows:
+    for lead_id, scored_at, probability, stage, version, spec, as_of, lead, acts in rows:
+        if lead is None:
+            continue
         known = latest.get((spec, lead_id))
-        if lead is not None and (known is None or scored_at >= known[2]):
-            latest[(spec, lead_id)] = (spec, lead_id, scored_at, as_of, lead, acts)
+        if known is None:
+            previous = (None, None)
+        elif scored_at > known[2]:
+            previous = (known[6], known[2])
+        elif scored_at == known[2]:
+            previous = known[9:]
+        else:
+            continue
+        latest[(spec, lead_id)] = (spec, lead_id, scored_at, as_of, lead, acts, probability, stage, version,
+                                   *previous)
     out = []
-    for spec, lead_id, scored_at, as_of, lead, acts in latest.values():
+    for spec, lead_id, scored_at, as_of, lead, acts, *score in latest.values():
         if not isinstance(lead, str):
             try:
                 lead, acts = acts.record(lead, int(pd.Timestamp(as_of).value))
             except Exception:  # noqa: BLE001 - the score is logged all the same; only its record is missing
                 logger.exception("score log: the record of lead %r could not be made; its score is kept", lead_id)
                 continue
-        out.append((spec, lead_id, scored_at, as_of, lead, acts))
+        out.append((spec, lead_id, scored_at, as_of, lead, acts, *score))
     return out
 
 

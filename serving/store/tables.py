@@ -43,9 +43,10 @@ scored_leads = Table(
     Column("last_scored_at", DateTime, nullable=False),
 )
 
-# The lead as the model read it when last scored, per spec: the report's "report by" dimensions
-# and drift read it, and retraining with logged outcomes takes its profile and activities
-# (features.logged). One row per lead, replaced by a later score.
+# The lead as the model read it when last scored, per spec, with that score: the report's
+# "report by" dimensions and drift read it, retraining with logged outcomes takes its profile and
+# activities (features.logged), and the lead queue (serving.store.lead_queue) pages through it.
+# One row per lead, replaced by a later score (serving.store.inserts.upsert_scored_inputs).
 scored_inputs = Table(
     "scored_inputs", metadata,
     Column("spec", String(SPEC_LENGTH), primary_key=True),
@@ -55,9 +56,23 @@ scored_inputs = Table(
     Column("lead", Text, nullable=False, doc="JSON object: the lead's fields, keyed by the spec's column names."),
     Column("activities", Text, nullable=True,
            doc="JSON array of [time ISO 8601 UTC, type, value or null], known at as_of; NULL: none sent."),
-    Index("ix_scored_inputs_scored_at", "scored_at"),
+    Column("probability", Float, nullable=True,
+           doc="The score of scored_at (NULL: a record kept before scores were, not in the lead queue)."),
+    Column("stage", String(16), nullable=True),
+    Column("model_version", String(64), nullable=True),
+    Column("previous_probability", Float, nullable=True,
+           doc="The score this one replaced (NULL: the first score kept for the lead)."),
+    Column("previous_scored_at", DateTime, nullable=True, doc="When that score was made (UTC)."),
+    # the lead queue's orders (serving.store.lead_queue): newest, ready to call, ready within a
+    # stage; the first also serves a spec's records scored since a moment
+    Index("ix_scored_inputs_spec_scored_at", "spec", "scored_at", "lead_id"),
+    Index("ix_scored_inputs_spec_probability", "spec", "probability", "lead_id"),
+    Index("ix_scored_inputs_spec_stage_probability", "spec", "stage", "probability", "lead_id"),
 )
-INPUT_KEYS = ("spec", "lead_id", "scored_at", "as_of", "lead", "activities")
+INPUT_KEYS = ("spec", "lead_id", "scored_at", "as_of", "lead", "activities", "probability", "stage",
+              "model_version", "previous_probability", "previous_scored_at")
+"""The columns a record is written with (previous_*: the score it replaced among those written
+in the same batch, if any; serving.store.inserts.upsert_scored_inputs)."""
 
 outcomes = Table(
     "outcomes", metadata,

@@ -169,3 +169,25 @@ def test_the_champion_of_the_spec_scores_by_default(demo_crm_dir, bundle_dir, tm
     assert ambiguous.exit_code == 1 and "leadscore-other-crm" in ambiguous.output
     by_name = CliRunner().invoke(app, ["score", "--spec", "demo-crm", str(leads_csv), str(tmp_path / "c.csv"), *acts])
     assert by_name.exit_code == 0, by_name.output
+
+
+def test_reasons_come_in_the_language_asked_and_an_unknown_one_is_refused(demo_crm_dir, bundle_dir, tmp_path,
+                                                                          leads_csv, monkeypatch):
+    """--language it writes the reasons in Italian, the probabilities unchanged; LEADSCORE_LANGUAGE
+    is the default; a language leadscore does not speak is refused and nothing is written."""
+    common = ["--bundle", str(bundle_dir), "--activities", str(demo_crm_dir / "activities.parquet"),
+              "--as-of", AS_OF, "--no-log"]
+    italian, english = tmp_path / "it.csv", tmp_path / "en.csv"
+    assert run(str(leads_csv), str(italian), *common, "--language", "it").exit_code == 0
+    monkeypatch.setenv("LEADSCORE_LANGUAGE", "it")
+    assert run(str(leads_csv), str(tmp_path / "default.csv"), *common).exit_code == 0
+    monkeypatch.delenv("LEADSCORE_LANGUAGE")
+    assert run(str(leads_csv), str(english), *common).exit_code == 0
+    it, en = pd.read_csv(italian, keep_default_na=False), pd.read_csv(english, keep_default_na=False)
+    assert (it["probability"] == en["probability"]).all()
+    assert it["reasons_for"].str.contains("negli ultimi").any() and not en["reasons_for"].str.contains("negli").any()
+    assert it.equals(pd.read_csv(tmp_path / "default.csv", keep_default_na=False))
+
+    refused = run(str(leads_csv), str(tmp_path / "fr.csv"), *common, "--language", "fr")
+    assert refused.exit_code != 0 and "--language: 'fr'" in refused.output and "en, it" in refused.output
+    assert not (tmp_path / "fr.csv").exists()

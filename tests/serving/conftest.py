@@ -5,8 +5,11 @@ bundles exported before it was kept)."""
 from __future__ import annotations
 
 import copy
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -52,3 +55,66 @@ def renamed_bundle_dir(trained, training_profile, renamed_spec_yaml, tmp_path_fa
     """The session's model, its spec keying leads by "Prospect ID" (the transform never sees
     the id column, so the same model scores the same)."""
     return _save(trained[3], tmp_path_factory, "renamed", spec_yaml=renamed_spec_yaml, profile=training_profile)
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.isoformat() if isinstance(value, pd.Timestamp) else value
+
+
+def api_leads(crm_dir: Path, as_of: str, n: int) -> list[dict]:
+    """The last `n` demo leads created before `as_of` (ISO, Z), as the API takes them, with
+    their activities (after-contact columns left out)."""
+    table = pd.read_parquet(crm_dir / "leads.parquet").drop_duplicates("lead_id")
+    table = table[table["created_at"] < pd.Timestamp(as_of.removesuffix("Z"))].tail(n)
+    acts = pd.read_parquet(crm_dir / "activities.parquet")
+    acts = acts[acts["lead_id"].isin(set(table["lead_id"]))]
+    by_lead: dict[str, list[dict]] = {}
+    for row in acts.itertuples(index=False):
+        by_lead.setdefault(str(row.lead_id), []).append(
+            {"occurred_at": row.occurred_at.isoformat(), "activity_type": str(row.activity_type)})
+    out = []
+    for record in table.drop(columns=["sales_rating"]).to_dict("records"):
+        lead = {k: _plain(v) for k, v in record.items()}
+        lead["activities"] = by_lead.get(lead["lead_id"], [])[-200:]
+        out.append(lead)
+    return out
+
+
+def _release_request_metrics() -> None:
+    """BentoML registers its request metrics (`bentoml_service_*`) in the process's Prometheus
+    registry each time a service app starts, and the registry refuses a second copy: release
+    them so that the next service started in this process (another test's, test_service.py's)
+    can register its own."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    registry = BentoMLContainer.metrics_client.get().registry
+    names = getattr(registry, "_collector_to_names", {})
+    for collector, metric_names in list(names.items()):
+        if any(name.startswith("bentoml_service_") for name in metric_names):
+            registry.unregister(collector)
+
+
+@contextmanager
+def running_service(bundle_dir, db_url: str, refresh_seconds: float = 0.2):
+    with warnings.catch_warnings():  # starlette: "Using httpx with TestClient is deprecated"
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEADSCORE_BUNDLE", str(bundle_dir))
+        mp.setenv("LEADSCORE_DATABASE_URL", db_url)
+        mp.setenv("LEADSCORE_LOG_FLUSH_SECONDS", "0.05")
+        mp.setenv("LEADSCORE_REPORT_REFRESH_SECONDS", str(refresh_seconds))
+        mp.setenv("LEADSCORE_GC", "default")  # never freeze the test process's heap
+        from serving.service import LeadScoringService
+
+        _release_request_metrics()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with TestClient(LeadScoringService.to_asgi(), raise_server_exceptions=False) as client:
+                    yield client
+        finally:
+            _release_request_metrics()

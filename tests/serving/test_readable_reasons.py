@@ -99,6 +99,46 @@ def test_a_number_never_reads_in_e_notation_and_keeps_at_most_three_significant_
     assert abs(_read_back(text) - value) <= 0.0051 * abs(value) + 5e-7, text
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.floats(min_value=-1e14, max_value=1e14, allow_nan=False))
+def test_a_number_reads_the_same_in_italian_with_italian_digits_and_words(value):
+    english, italian = readable_number(value), readable_number(value, "it")
+    words = {"million": "milioni", "billion": "miliardi", "trillion": "mila miliardi"}
+    number, _, word = english.partition(" ")
+    expected = number.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    if word:
+        expected += " " + ("milione" if english == "1 million" else "miliardo" if english == "1 billion"
+                           else "mille miliardi" if english == "1 trillion" else words[word])
+    if english in ("1 trillion",):
+        expected = "mille miliardi"
+    assert italian == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_italian_reasons_are_the_same_reasons_in_other_words(scorer, trained, data):
+    """For any demo lead scored at any age, the Italian answer gives as many reasons for and
+    against as the English one, the same probability, and never the English words."""
+    _, tables, _, _ = trained
+    leads = tables.leads.drop_duplicates("lead_id")
+    row = leads.iloc[data.draw(st.integers(0, len(leads) - 1))]
+    days = data.draw(st.integers(0, 365))
+    lead = {k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v))
+            for k, v in row.items() if k in scorer.lead_fields}
+    acts = tables.activities[tables.activities["lead_id"] == row["lead_id"]]
+    lead["activities"] = [{"occurred_at": t.isoformat(), "activity_type": str(a)}
+                          for t, a in zip(acts["occurred_at"], acts["activity_type"])]
+    moment = (row["created_at"] + pd.Timedelta(days=days)).to_pydatetime()
+    english = scorer.score_leads([lead], as_of=moment, reasons=5)[0]
+    italian = scorer.score_leads([lead], as_of=moment, reasons=5, language="it")[0]
+    assert italian["probability"] == english["probability"] and italian["stage"] == english["stage"]
+    assert len(italian["reasons_for"]) == len(english["reasons_for"])
+    assert len(italian["reasons_against"]) == len(english["reasons_against"])
+    english_words = (" in the last ", " days ago", "not given", " is ", "created in ")
+    for text in italian["reasons_for"] + italian["reasons_against"]:
+        assert not any(words in text for words in english_words), text
+
+
 # ================================================================================ reasons
 def test_reasons_use_the_specs_display_names_and_readable_numbers(scorer, renamed):
     lead = {"employee_count": 1234567.0,

@@ -16,8 +16,6 @@ import sqlite3
 import tempfile
 import threading
 import time
-import warnings
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -34,42 +32,7 @@ test measures how long anything takes)."""
 
 
 # =============================================================================== fixtures
-def _release_request_metrics() -> None:
-    """BentoML registers its request metrics (`bentoml_service_*`) in the process's Prometheus
-    registry each time a service app starts, and the registry refuses a second copy: release
-    them so that the next service started in this process (another test's, test_service.py's)
-    can register its own."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    registry = BentoMLContainer.metrics_client.get().registry
-    names = getattr(registry, "_collector_to_names", {})
-    for collector, metric_names in list(names.items()):
-        if any(name.startswith("bentoml_service_") for name in metric_names):
-            registry.unregister(collector)
-
-
-@contextmanager
-def running_service(bundle_dir, db_url: str, refresh_seconds: float = 0.2):
-    with warnings.catch_warnings():  # starlette: "Using httpx with TestClient is deprecated"
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_BUNDLE", str(bundle_dir))
-        mp.setenv("LEADSCORE_DATABASE_URL", db_url)
-        mp.setenv("LEADSCORE_LOG_FLUSH_SECONDS", "0.05")
-        mp.setenv("LEADSCORE_REPORT_REFRESH_SECONDS", str(refresh_seconds))
-        mp.setenv("LEADSCORE_GC", "default")  # never freeze the test process's heap
-        from serving.service import LeadScoringService
-
-        _release_request_metrics()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with TestClient(LeadScoringService.to_asgi(), raise_server_exceptions=False) as client:
-                    yield client
-        finally:
-            _release_request_metrics()
+from tests.serving.conftest import running_service  # noqa: E402
 
 
 @pytest.fixture

@@ -243,12 +243,53 @@ def test_a_database_of_the_previous_release_gains_specs_and_records_and_keeps_it
         store.flush()
         with store.engine.connect() as conn:
             log = conn.execute(text("select lead_id, spec from score_log order by id")).all()
-            kept = conn.execute(text("select spec, lead_id, lead from scored_inputs")).all()
+            kept = conn.execute(text("select spec, lead_id, lead, probability, stage, model_version "
+                                     "from scored_inputs")).all()
         assert log == [("old", None), ("new", "demo-crm")]
-        assert kept == [("demo-crm", "new", '{"lead_id": "new"}')]
+        assert kept == [("demo-crm", "new", '{"lead_id": "new"}', 0.7, "SQL", "4")]
     finally:
         store.close()
     create_tables(make_engine(url))  # again: nothing to do, nothing lost
+
+
+def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp_path):
+    """0003: each kept record gets the score logged with it (same spec, lead and time); one the
+    log has no score for stays out of the lead queue until scored again."""
+    from sqlalchemy import text
+
+    from serving.store import make_engine
+    from serving.store.database import migrate
+    from serving.store.lead_queue import QueueQuery, latest_record, queue_page
+
+    (tmp_path / "data").mkdir()
+    engine = make_engine(url)
+    migrate(engine, "0002")  # records kept, without their scores
+    at, earlier = "2026-05-01 10:00:00.000000", "2026-04-01 10:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(text("insert into score_log (lead_id, scored_at, probability, stage, model_version, spec) "
+                          "values ('kept', :earlier, 0.1, 'not yet', '1', 's'), ('kept', :at, 0.4, 'MQL', '2', 's'), "
+                          "('kept', :at, 0.4, 'MQL', '2', 'other'), ('lost', :earlier, 0.9, 'SQL', '2', 's')"),
+                     {"at": at, "earlier": earlier})
+        conn.execute(text("insert into scored_inputs (spec, lead_id, scored_at, as_of, lead, activities) values "
+                          "('s', 'kept', :at, :at, '{\"v\": 1}', null), ('s', 'lost', :at, :at, '{}', null)"),
+                     {"at": at})
+    engine.dispose()
+    store = ScoreStore(url, background=False)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("select lead_id, probability, stage, model_version, previous_probability, "
+                                     "previous_scored_at, lead from scored_inputs order by lead_id")).all()
+        assert rows == [("kept", 0.4, "MQL", "2", None, None, '{"v": 1}'), ("lost", None, None, None, None, None, "{}")]
+        assert [row.lead_id for row in queue_page(store.engine, QueueQuery(spec="s")).rows] == ["kept"]
+        assert latest_record(store.engine, "s", "lost") is None
+        store.log_scores([("kept", 0.8, "SQL", "3"), ("lost", 0.2, "MQL", "3")], NOW, spec="s",
+                         inputs=[("{}", None), ("{}", None)])
+        store.flush()
+        kept, lost = latest_record(store.engine, "s", "kept"), latest_record(store.engine, "s", "lost")
+        assert (kept.probability, kept.previous_probability, str(kept.previous_scored_at)) == (0.8, 0.4, at[:19])
+        assert (lost.probability, lost.previous_probability, str(lost.previous_scored_at)) == (0.2, None, at[:19])
+    finally:
+        store.close()
 
 
 def test_the_report_reads_an_empty_log_as_no_leads(url):
