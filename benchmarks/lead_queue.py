@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/lead_queue.py                        # build the store in /tmp, time
     .venv/bin/python benchmarks/lead_queue.py --db /tmp/queue.db     # a rerun reuses the store there
+    .venv/bin/python benchmarks/lead_queue.py --db /tmp/queue.db --reindex   # and fills its dimensions again
     .venv/bin/python benchmarks/lead_queue.py --leads 100000 --runs 5
 
 The store (SQLite, opened as the service opens it) is built first, untimed, through the
@@ -11,54 +12,79 @@ created over 180 days, each scored by the run of its 10 minutes, about 10% score
 days later (their previous_* set), with plausible records: lead_source (8 values, skewed),
 campaign (30, Zipf), industry (12), country (10), employee_count, and for most a few
 activities. Probabilities from Beta(2, 5), stages by the thresholds 0.5 (SQL) and 0.2 (MQL);
-5% of leads get an outcome. --db reuses a store built before with the same number of leads.
+5% of leads get an outcome. --db reuses a store built before with the same number of leads
+(an older one is upgraded as the service would).
+
+Then the queue's dimensions (lead_source and campaign, the spec's report_by) are indexed as
+the service does when it starts (serving.store.index_dimensions), timed: their values filled
+for every record kept (once; --reindex deletes them and fills them again).
 
 Then each query runs --runs times on one engine (the first run included: the database file is
 in the page cache after the build); the table gives rows returned, whether a next page exists,
 median and slowest time.
 
-Last, what the queue's indexes cost the writer: one batch of 5,000 scores with records written
-into that store (rolled back), with the three indexes and with the one scored_inputs had before.
+Last, what the dimensions cost the writer: one batch of 5,000 scores with records written into
+that store (rolled back), with the two columns listed and with none.
 
-Measured on this machine, 2 cores (1,000,000 leads, 1,082,766 scores, 47,904 outcomes; built in
-127 s; `.venv/bin/python benchmarks/lead_queue.py --db /tmp/lead_queue.db`, a rerun on it):
+Measured on this machine, 2 cores, other work running (1,000,000 leads, 1,082,766 scores,
+47,904 outcomes: the store of the previous measure, built in 127 s, copied and upgraded to 0004
+by opening it; `.venv/bin/python benchmarks/lead_queue.py --db /tmp/lead_queue_dims.db
+--reindex`):
+
+    dimensions lead_source, campaign indexed: 1,000,000 records read, 2,000,000 values written in 16.5 s
 
     query                                         rows  next  median    slowest
-    newest, page 1                                  50  yes     1.5 ms     4.0 ms
-    ready, page 1                                   50  yes     1.3 ms     2.7 ms
-    stage SQL (newest)                              50  yes     1.5 ms     2.7 ms
-    stage MQL (ready)                               50  yes     1.2 ms     2.6 ms
-    lead_source Reference (7%)                      50  yes     2.4 ms     4.0 ms
-    campaign campaign-29 (rarest, 0.7%)             50  yes    11.2 ms    11.6 ms
-    campaign campaign-29, page 10                   50  yes   109.5 ms   114.7 ms
-    lead_source Reference + stage SQL               50  yes     7.5 ms     8.2 ms
-    score 0.4-0.6 (newest)                          50  yes     3.1 ms     5.2 ms
-    score 0.4-0.6 (ready)                           50  yes     1.3 ms     2.7 ms
-    score >= 0.9 (newest; few leads)                50  yes     1.9 ms     3.8 ms
-    id prefix, 4 characters                         15  no      1.1 ms     2.5 ms
-    id prefix, 1 character (1/16 of leads)          50  yes    28.4 ms    31.6 ms
-    newest, page 100                                50  yes     5.0 ms     5.4 ms
-    ready, page 100                                 50  yes     1.7 ms     2.9 ms
-    newest, page 1,000                              50  yes    31.5 ms    31.9 ms
-    lead_source Facebook + campaign-29 (0.007%)     50  yes  1008.3 ms  1105.6 ms
-    a value no lead has (walks every lead)           0  no   1564.3 ms  1783.0 ms
-    lead_history: first scored early, once           1          0.5 ms     3.0 ms
-    lead_history: early, again 59 days later         2         97.3 ms   108.8 ms
-    lead_history: first scored recently              1          0.3 ms     0.9 ms
-    latest_record                                    1          0.8 ms     2.1 ms
+    newest, page 1                                  50  yes     2.6 ms     6.1 ms
+    ready, page 1                                   50  yes     3.0 ms   154.8 ms
+    stage SQL (newest)                              50  yes     1.8 ms     3.2 ms
+    stage MQL (ready)                               50  yes     1.3 ms     2.6 ms
+    lead_source Reference (7%)                      50  yes    14.2 ms   115.6 ms
+    campaign campaign-29 (rarest, 0.7%)             50  yes    72.2 ms   162.0 ms
+    campaign campaign-29, page 10                   50  yes    68.6 ms   177.5 ms
+    lead_source Reference + stage SQL               50  yes    19.6 ms   109.5 ms
+    score 0.4-0.6 (newest)                          50  yes     2.9 ms     5.4 ms
+    score 0.4-0.6 (ready)                           50  yes     1.3 ms     2.9 ms
+    score >= 0.9 (newest; few leads)                50  yes     1.8 ms     4.0 ms
+    id prefix, 4 characters                         15  no      1.5 ms     2.6 ms
+    id prefix, 1 character (1/16 of leads)          50  yes    30.5 ms    33.8 ms
+    newest, page 100                                50  yes     5.3 ms     5.5 ms
+    ready, page 100                                 50  yes     2.3 ms     2.6 ms
+    newest, page 1,000                              50  yes    32.7 ms    35.4 ms
+    lead_source Facebook + campaign-29 (0.007%)     50  yes     6.7 ms     8.7 ms
+      the same, ready, stage SQL                     8  no      4.8 ms     8.7 ms
+    lead_source Facebook + campaign-15 (1% x 1.4%)  50  yes     8.0 ms     8.4 ms
+    lead_source Google + campaign-00 (34% x 29%)    50  yes    21.0 ms   112.5 ms
+    a value no lead has                              0  no      1.1 ms     1.7 ms
+    lead_source Facebook + a campaign no lead has    0  no      1.2 ms     1.6 ms
+    lead_history: first scored early, once           1          0.4 ms     1.5 ms
+    lead_history: early, again 59 days later         2         88.3 ms   106.4 ms
+    lead_history: first scored recently              1          0.3 ms     0.8 ms
+    latest_record                                    1          0.4 ms     1.6 ms
 
-    5,000 scores written, scored_inputs indexed by    new leads   re-scored leads
-    the queue's 3 indexes                              68.3 ms      514.6 ms
-    before: (scored_at) only                           67.6 ms      284.4 ms
+    5,000 scores written into                     new leads  re-scored,    re-scored,
+                                                             same values   values changed
+    scored_inputs + queue_dimensions (2 columns)   140.8 ms    575.2 ms      867.3 ms
+    scored_inputs only (none listed)                69.2 ms    430.1 ms      435.9 ms
 
-Every listed page is within 300 ms but a filter on the record that almost no lead matches: the
-page walks the whole queue's index to find its rows (about 1.6 us a lead; 0.007%: 1 s, none:
-1.6 s). The score history of a lead scored again long after its first score reads the log of
-that span (ix_score_log_scored_at; the log has no lead_id index on purpose): 59 days of 180,
-97 ms. Offset pages cost about 30 us a page skipped (page 1,000: 31 ms). Re-scoring a known
-lead moves its entries in the three indexes: a batch of 5,000 re-scores takes 0.23 s more in
-the background writer. Load from other work on the machine varied between runs (the slowest
-column); an earlier run under load gave up to 2x these medians.
+Every listed page is within 300 ms. A dimension value, or a combination, that fewer than
+SORT_AT_MOST leads have is found through queue_dimensions (the values' entries merged in id
+order), its leads looked up and sorted: campaign-29's 6,800 leads 70 ms whatever the page; a
+value or combination no lead has, 1 ms. A commoner one walks the order's index, checking each
+lead's entry (Reference, 7%: 14 ms). The merge reads every entry of the values asked (about
+0.15 us each) until it has SORT_AT_MOST leads: the costliest case, two common values that no
+lead has together, is not in this data; through the same statement on this store, lead_source
+Google and Direct Traffic (340,000 + 240,000 entries, none shared) took 70-110 ms. Filling the
+index for the records kept before takes 16.5 s once (at the first start after the upgrade: the
+service starts serving after it); later starts check it in a few milliseconds. The writer
+pays for the values it keeps: a batch of 5,000 new leads 70 ms more, re-scored with the same
+values 145 ms more (read and compared, not written again), with changed values 430 ms more
+(each changed value moves in both of the table's B-trees), in the background writer. The score
+history of a lead scored again long after its first score reads the log of that span
+(ix_score_log_scored_at; the log has no lead_id index on purpose): 59 days of 180, 88 ms.
+Offset pages cost about 30 us a page skipped (page 1,000: 33 ms). Load from other work on the
+machine varied between runs (the slowest column). On PostgreSQL 15 (the same records and
+values copied in and analyzed; not part of this script) the dimension pages above took 2-81 ms
+(median), the planner choosing its way itself.
 """
 
 from __future__ import annotations
@@ -78,11 +104,14 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from serving.store import (Outcome, OutcomeStore, ScoreLog, StoreInserts, create_tables, make_engine,  # noqa: E402
-                           score_log, scored_leads)
+from serving.store import (IN_CHUNK, Outcome, OutcomeStore, ScoreLog, StoreInserts, create_tables,  # noqa: E402
+                           index_dimensions, make_engine, queue_dimension_columns, queue_dimensions, score_log,
+                           scored_inputs, scored_leads)
 from serving.store.lead_queue import QueueQuery, latest_record, lead_history, queue_page  # noqa: E402
 
 SPEC = "bench-crm"
+REPORT_BY = ["lead_source", "campaign"]
+"""The dimensions the queue filters by (the spec's report_by)."""
 END = datetime(2026, 11, 1)
 DAYS = 180
 RUN = timedelta(minutes=10)
@@ -110,7 +139,7 @@ class Leads:
         ids: set[str] = set()
         while len(ids) < n:  # ids in no particular order, as CRMs hand them out
             ids.update(f"{x:010x}" for x in rng.integers(0, 2**40, n - len(ids)))
-        self.ids = list(ids)
+        self.ids = sorted(ids)  # then shuffled by the seed (a set's order changes from run to run)
         rng.shuffle(self.ids)
         start = END - timedelta(days=DAYS)
         self.created = [start + timedelta(seconds=float(s))
@@ -195,40 +224,60 @@ def timed(function, runs: int) -> tuple[object, float, float]:
     return result, statistics.median(times) * 1e3, max(times) * 1e3
 
 
-QUEUE_INDEXES = ("ix_scored_inputs_spec_scored_at", "ix_scored_inputs_spec_probability",
-                 "ix_scored_inputs_spec_stage_probability")
+def index_the_dimensions(engine, again: bool) -> str:
+    """List REPORT_BY as the queue's dimensions and fill their values for the records kept,
+    as the service does when it starts (index_dimensions); with `again`, from nothing."""
+    if again:
+        with engine.begin() as conn:
+            conn.execute(queue_dimensions.delete().where(queue_dimensions.c.spec == SPEC))
+            conn.execute(queue_dimension_columns.delete().where(queue_dimension_columns.c.spec == SPEC))
+    started = time.perf_counter()
+    read = index_dimensions(engine, SPEC, REPORT_BY)
+    seconds = time.perf_counter() - started
+    names = ", ".join(REPORT_BY)
+    if not read:
+        return f"dimensions {names}: indexed before ({seconds * 1e3:.1f} ms to check; --reindex builds them again)"
+    with engine.connect() as conn:
+        values = conn.execute(select(func.count()).select_from(queue_dimensions)
+                              .where(queue_dimensions.c.spec == SPEC)).scalar_one()
+    return f"dimensions {names} indexed: {read:,} records read, {values:,} values written in {seconds:.1f} s"
 
 
-def write_costs(engine, leads: Leads, runs: int) -> list[tuple[str, float, float]]:
+def write_costs(engine, leads: Leads, runs: int) -> list[tuple[str, ...]]:
     """Median ms to write one batch of 5,000 scores with records (StoreInserts.scores, rolled
-    back each time), of new leads and of leads scored before, with the queue's indexes and with
-    the one index scored_inputs had before them (made inside the same rolled-back transaction,
-    untimed)."""
+    back each time): of new leads, and of leads scored before with their own records as kept
+    (the same dimension values, as a lead scored again mostly has) or with other leads' (most
+    values changed); with the dimensions listed (their values written with the records) and
+    with none listed (the listing deleted inside the same rolled-back transaction)."""
     inserts = StoreInserts(engine.dialect)
     at = END + timedelta(hours=1)
-    known = [leads.ids[i] for i in range(0, len(leads.ids), max(1, len(leads.ids) // 5000))][:5000]
-    batches = {"new leads": [f"new-{i:06d}" for i in range(5000)], "re-scored leads": known}
+    known = leads.ids[::max(1, len(leads.ids) // 5000)][:5000]
+    kept = {}
+    with engine.connect() as conn:
+        for start in range(0, len(known), IN_CHUNK):
+            kept.update(conn.execute(select(scored_inputs.c.lead_id, scored_inputs.c.lead).where(
+                scored_inputs.c.spec == SPEC, scored_inputs.c.lead_id.in_(known[start:start + IN_CHUNK]))).all())
+    batches = [[(f"new-{k:06d}", kept[lead_id]) for k, lead_id in enumerate(known)],
+               [(lead_id, kept[lead_id]) for lead_id in known],
+               [(lead_id, kept[known[k - 1]]) for k, lead_id in enumerate(known)]]
     out = []
-    for layout in ("the queue's 3 indexes", "before: (scored_at) only"):
+    for layout in (f"scored_inputs + queue_dimensions ({len(REPORT_BY)} columns)", "scored_inputs only (none listed)"):
         medians = []
-        for ids in batches.values():
-            rows = [(lead_id, at, 0.5, "SQL", "bench-2", SPEC) for lead_id in ids]
-            inputs = [(SPEC, lead_id, at, at, leads.record(k % len(leads.ids), at)[0], None, 0.5, "SQL", "bench-2",
-                       None, None) for k, lead_id in enumerate(ids)]
+        for batch in batches:
+            rows = [(lead_id, at, 0.5, "SQL", "bench-2", SPEC) for lead_id, _ in batch]
+            inputs = [(SPEC, lead_id, at, at, lead, None, 0.5, "SQL", "bench-2", None, None) for lead_id, lead in batch]
             times = []
             for _ in range(runs):
-                with engine.connect() as conn:  # pysqlite leaves DDL out of its transactions: a savepoint
+                with engine.connect() as conn:
                     conn.exec_driver_sql("SAVEPOINT bench")
-                    if layout.startswith("before"):
-                        for name in QUEUE_INDEXES:
-                            conn.exec_driver_sql(f"DROP INDEX {name}")
-                        conn.exec_driver_sql("CREATE INDEX ix_scored_inputs_scored_at ON scored_inputs (scored_at)")
+                    if layout.endswith("(none listed)"):
+                        conn.execute(queue_dimension_columns.delete())
                     started = time.perf_counter()
                     inserts.scores(conn, rows, inputs)
                     times.append(time.perf_counter() - started)
                     conn.exec_driver_sql("ROLLBACK TO bench")
                     conn.exec_driver_sql("RELEASE bench")
-            medians.append(statistics.median(times) * 1e3)
+            medians.append(f"{statistics.median(times) * 1e3:.1f} ms")
         out.append((layout, *medians))
     return out
 
@@ -238,6 +287,7 @@ def main() -> int:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="the store's file: reused when it holds --leads leads")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--reindex", action="store_true", help="build the dimensions' index again from nothing")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -259,6 +309,7 @@ def main() -> int:
     else:
         leads = Leads(args.leads)  # the same seed: the same leads
         print(f"reusing {path} ({args.leads:,} leads)")
+    print(index_the_dimensions(engine, args.reindex))
 
     with engine.connect() as conn:
         scores = conn.execute(select(func.count()).select_from(score_log)).scalar_one()
@@ -294,7 +345,15 @@ def main() -> int:
         ("newest, page 1,000", page(page=1000)),
         (f"lead_source Facebook + campaign {rare} (0.007%)",
          page(dimensions={"lead_source": "Facebook", "campaign": rare})),
-        ("a value no lead has (walks every lead)", page(dimensions={"campaign": "no-such-campaign"})),
+        ("  the same, ready, stage SQL", page(dimensions={"lead_source": "Facebook", "campaign": rare},
+                                               stage="SQL", order="ready")),
+        ("lead_source Facebook + campaign-15 (1% x 1.4%)",
+         page(dimensions={"lead_source": "facebook ", "campaign": "CAMPAIGN-15"})),
+        ("lead_source Google + campaign-00 (34% x 29%)",
+         page(dimensions={"lead_source": "Google", "campaign": "campaign-00"})),
+        ("a value no lead has", page(dimensions={"campaign": "no-such-campaign"})),
+        ("lead_source Facebook + a campaign no lead has",
+         page(dimensions={"lead_source": "Facebook", "campaign": "no-such-campaign"})),
         ("lead_history: first scored early, once", lambda: lead_history(engine, SPEC, early_once)),
         (f"lead_history: early, again {(early_again.last_scored_at - early_again.first_scored_at).days} days later",
          lambda: lead_history(engine, SPEC, early_again.lead_id)),
@@ -312,14 +371,14 @@ def main() -> int:
         else:
             rows, more = (len(result) if isinstance(result, list) else int(result is not None)), ""
         table.add_row(name, str(rows), more, f"{median:.1f} ms", f"{slowest:.1f} ms")
-    console = Console()
+    console = Console(width=120)
     console.print(table)
     writes = Table(title=f"writing 5,000 scores with their records into that store (StoreInserts.scores, "
                          f"median of {args.runs}, rolled back)")
-    for name in ("scored_inputs indexed by", "new leads", "re-scored leads"):
-        writes.add_column(name, justify="left" if name.startswith("scored_inputs") else "right")
-    for layout, new, again in write_costs(engine, leads, args.runs):
-        writes.add_row(layout, f"{new:.1f} ms", f"{again:.1f} ms")
+    for name in ("records written into", "new leads", "re-scored, same values", "re-scored, values changed"):
+        writes.add_column(name, justify="left" if name.startswith("records") else "right")
+    for row in write_costs(engine, leads, args.runs):
+        writes.add_row(*row)
     console.print(writes)
     engine.dispose()
     return 0

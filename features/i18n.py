@@ -140,10 +140,12 @@ _ELIDED = ("1", "11", "18")
 def with_article(number: str, language: str) -> str:
     """A number as the subject or object of a sentence, with the article Italian puts before
     it: "il 30%", "l'80%", "l'11%" (the article is elided before a number said with a vowel
-    first: uno, otto, undici, diciotto, ottanta...); English needs none ("30%")."""
+    first: uno, otto, undici, diciotto, ottanta...), "lo 0,4%"; English needs none ("30%")."""
     if language != "it":
         return number
     whole = number.split(",")[0].replace(".", "").rstrip("%")
+    if whole.startswith("0"):  # zero takes "lo", as every word beginning with z does
+        return "lo " + number
     vowel = whole in _ELIDED or whole.startswith("8")  # otto, ottanta, ottocento...
     return ("l'" if vowel else "il ") + number
 

@@ -295,7 +295,7 @@ def verdict_words(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapp
     """One sentence for sales and marketing on a promise check (a dict of stage_promise_checks),
     in `language` (features.i18n): "SQL promised 51%, observed 46% of 200 closed: within what
     chance explains". `stages`: the definitions, for the stage names (else the check's key)."""
-    from features.i18n import number_text, percent_text, translations
+    from features.i18n import number_text, percent_text, translations, with_article
 
     _ = translations(language).gettext
     sql, mql = _stage_names(stages) if stages is not None else (STAGE_SQL, STAGE_MQL)
@@ -303,11 +303,12 @@ def verdict_words(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapp
     name = _(_GROUP_NAMES[stage]).format(sql=sql, mql=mql) if stage in _GROUP_NAMES else sql if stage == "sql" \
         else check["name"]
     observed = check.get("observed_won_rate")
+    promised = percent_text(check["promised_won_rate"], language)
+    observed = percent_text(observed, language) if observed is not None else ""
     return _(_VERDICTS[verdict_kind(check)]).format(
-        name=name, promised=percent_text(check["promised_won_rate"], language),
-        observed=percent_text(observed, language) if observed is not None else "",
-        closed=number_text(check["closed"], language), open=number_text(check["open"], language),
-        min_closed=check.get("min_closed", MIN_CLOSED_TO_JUDGE))
+        name=name, promised=promised, observed=observed, the_promised=with_article(promised, language),
+        the_observed=with_article(observed, language), closed=number_text(check["closed"], language),
+        open=number_text(check["open"], language), min_closed=check.get("min_closed", MIN_CLOSED_TO_JUDGE))
 
 
 # ------------------------------------------------------------------------------ calibration

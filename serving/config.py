@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.errors import LeadscoreError
 
@@ -56,6 +56,19 @@ class ServiceConfig(BaseModel):
                                           "does not say (features.i18n).")
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        """"IT", " it ", "it-IT" are Italian, as everywhere else (features.i18n.check_language)."""
+        from features.i18n import LanguageError, check_language
+
+        if isinstance(value, str):
+            try:
+                return check_language(value, "LEADSCORE_LANGUAGE")
+            except LanguageError:
+                return value  # refused by the field's type, with the choices
+        return value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ServiceConfig":

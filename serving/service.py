@@ -48,7 +48,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
 
-from features.i18n import DEFAULT_LANGUAGE, choose_language
+from features.i18n import DEFAULT_LANGUAGE, LanguageError, choose_language, configured_language
 from serving.config import ServiceConfig
 from serving.runtime import fix_bentoml_request_timers, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
@@ -136,28 +136,35 @@ def _quiet_client_errors() -> None:
 
 # ====================================================================== ASGI middleware
 class RequestGuard:
-    """Before BentoML sees a request to a JSON route: its body is read as JSON whatever
-    Content-Type says (no pickle or multipart parsing of untrusted bodies), and a body over
-    `max_bytes` is refused with 413, by Content-Length or while streaming."""
+    """Before BentoML sees a request to a JSON route: a body that is not sent as
+    `Content-Type: application/json` is refused with 415 (a web page on another site can post
+    text, form or multipart bodies to any address without the service's consent, but not JSON:
+    a browser asks first, and the service, with CORS off, never agrees; so a page a salesperson
+    happens to open cannot record outcomes), and a body over `max_bytes` is refused with 413,
+    by Content-Length or while streaming. Sets the language of /score's reasons
+    (ANSWER_LANGUAGE) from Accept-Language."""
 
     def __init__(self, app, max_bytes: int | None = None):
         self.app = app
         if max_bytes is None:
             max_bytes = int(os.environ.get("LEADSCORE_MAX_BODY_BYTES") or ServiceConfig.model_fields["max_body_bytes"].default)
         self.max_bytes = max_bytes
-        self.default_language = os.environ.get("LEADSCORE_LANGUAGE") or DEFAULT_LANGUAGE
-
-    def _too_large(self, size: int | None = None) -> tuple[bytes, list]:
-        got = f"{size:,} bytes" if size is not None else f"more than {self.max_bytes:,} bytes"
-        body = InputError([Problem((), f"the request body is {got}; at most {self.max_bytes:,} are allowed "
-                                   "(LEADSCORE_MAX_BODY_BYTES): send fewer leads per request",
-                                   "payload_too_large")], status=413).body()
-        data = json.dumps(body).encode()
-        return data, [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        try:
+            self.default_language = configured_language()
+        except LanguageError:  # the service refuses to start with it (ServiceConfig)
+            self.default_language = DEFAULT_LANGUAGE
 
     async def _send_413(self, send, size: int | None = None) -> None:
-        data, headers = self._too_large(size)
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        got = f"{size:,} bytes" if size is not None else f"more than {self.max_bytes:,} bytes"
+        await self._send_error(send, 413, InputError([Problem(
+            (), f"the request body is {got}; at most {self.max_bytes:,} are allowed (LEADSCORE_MAX_BODY_BYTES): "
+            "send fewer leads per request", "payload_too_large")], status=413))
+
+    @staticmethod
+    async def _send_error(send, status: int, error: InputError) -> None:
+        data = json.dumps(error.body()).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})
 
     async def __call__(self, scope, receive, send):
@@ -166,10 +173,16 @@ class RequestGuard:
         accepted = next((value for key, value in scope.get("headers", []) if key == b"accept-language"), None)
         ANSWER_LANGUAGE.set(choose_language(None, accepted.decode("latin-1") if accepted else None,
                                             self.default_language))
+        content_type = next((value for key, value in scope.get("headers", []) if key == b"content-type"), b"")
+        if content_type.split(b";")[0].strip().lower() != b"application/json":
+            refused_requests.labels(route=scope["path"], status="415").inc()
+            return await self._send_error(send, 415, InputError([Problem((), (
+                f"the body is sent as {content_type.decode('latin-1')!r}" if content_type else
+                "the body is sent without a Content-Type") + ": send it as JSON with the header Content-Type: "
+                "application/json (other types are refused so that a web page on another site cannot post here)",
+                "unsupported_media_type")], status=415))
         headers = []
         for key, value in scope.get("headers", []):
-            if key == b"content-type":
-                continue
             if key == b"content-length":
                 try:
                     size = int(value)
@@ -179,7 +192,6 @@ class RequestGuard:
                     refused_requests.labels(route=scope["path"], status="413").inc()
                     return await self._send_413(send, size)
             headers.append((key, value))
-        headers.append((b"content-type", b"application/json"))
         scope = dict(scope, headers=headers)
         seen, too_large, replied = 0, False, False
 
@@ -286,6 +298,7 @@ class LeadScoringService:
                                                   self.config.max_activities)
         self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
                                 max_buffered=self.config.log_max_buffered)
+        self.store.index_dimensions(self.scorer.spec.name, self.scorer.spec.report_by)  # the lead queue's filters
         self._warm_up()
         self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
         self.report_cache = ReportCache(self._report_answer, self.config.report_refresh_seconds)

@@ -42,6 +42,11 @@ class Gate:
         return f"{'pass' if self.passed else 'FAIL'}  {GATE_TITLES[self.name]}: {self.detail}"
 
 
+def gate_summary(gate: Gate) -> dict[str, Any]:
+    """A gate as the model card keeps it: its title, whether it passed and why (English)."""
+    return {"gate": GATE_TITLES[gate.name], "passed": gate.passed, "detail": gate.detail}
+
+
 @dataclass(frozen=True)
 class ChampionOnHoldout:
     """The current champion scored on the new version's holdout (or why it could not be)."""

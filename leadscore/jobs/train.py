@@ -90,7 +90,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     from features.profile import DataProfile
     from features.validation import validate_tables
     from training.config import load_config
-    from training.promotion import ChampionOnHoldout, champion_on_holdout, check_gates, decide
+    from training.promotion import ChampionOnHoldout, champion_on_holdout, check_gates, decide, gate_summary
     from training.holdout import log_holdout_predictions
     from training.registry import Registry, export_bundle, model_name_for
     from training.trainer import best_achievable, train_model
@@ -195,6 +195,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                 champion_on_new_holdout = champion_on_holdout(champion.version, champion_bundle, examples,
                                                               result.split.holdout, tables.activities)
         gates = check_gates(result, config.promotion, champion_on_new_holdout)
+        bundle.card["gates"] = [gate_summary(gate) for gate in gates]  # the model page shows them
         decision = decide(promote, gates, champion.version if champion else None,
                           by=current_user(by) if promote == "force" else None)
         step("gates")

@@ -8,7 +8,9 @@ PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
 * `inserts`: the one way rows go into every table, on both databases;
 * `score_writer`: the score log, buffered and written by a background thread;
 * `outcome_store`: the outcomes, one row per lead;
-* `lead_queue`: each lead's latest score, filtered and paged, and one lead's history.
+* `lead_queue`: each lead's latest score, filtered and paged, and one lead's history;
+* `dimensions`: the value a lead has in a dimension the queue filters by (one rule for writing
+  and asking); `dimension_index`: which columns those are per spec, their values filled in.
 
 `ScoreStore` puts them together for the service.
 """
@@ -21,19 +23,20 @@ from typing import Iterable, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.store.database import StoreError, create_tables, make_engine, safe_url
+from serving.store.dimension_index import index_dimensions
 from serving.store.inserts import StoreInserts
 from serving.store.lead_queue import (HistoryPoint, QueuePage, QueueQuery, QueueRow, latest_record, lead_history,
                                       queue_page)
 from serving.store.outcome_store import Outcome, OutcomeStore
 from serving.store.score_writer import ScoreLog
-from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes, score_log,
-                                  scored_inputs, scored_leads)
+from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes,
+                                  queue_dimension_columns, queue_dimensions, score_log, scored_inputs, scored_leads)
 
 __all__ = [
     "HistoryPoint", "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "QueuePage",
     "QueueQuery", "QueueRow", "ScoreLog", "ScoreStore", "StoreError", "StoreInserts", "create_tables",
-    "latest_record", "lead_history", "make_engine", "metadata", "outcomes", "queue_page", "score_log",
-    "scored_inputs", "scored_leads",
+    "index_dimensions", "latest_record", "lead_history", "make_engine", "metadata", "outcomes",
+    "queue_dimension_columns", "queue_dimensions", "queue_page", "score_log", "scored_inputs", "scored_leads",
 ]
 
 
@@ -94,6 +97,15 @@ class ScoreStore:
     @property
     def healthy(self) -> bool:
         return self.scores.healthy
+
+    def index_dimensions(self, spec: str, columns: Iterable[str]) -> int:
+        """Let the lead queue of `spec` filter by `columns` (its report_by): the writer keeps
+        their values from now on, and those of the records kept before are filled in here
+        (serving.store.dimension_index; quick when they are already). Returns the records read."""
+        try:
+            return index_dimensions(self.engine, spec, columns)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not index the lead queue's dimensions in {safe_url(self.url)!r}: {exc}") from None
 
     # ------------------------------------------------------------------------- outcomes
     def known_leads(self, lead_ids: Iterable[str]) -> set[str]:

@@ -8,6 +8,8 @@ UPDATE`), grouped by lead first: PostgreSQL refuses to upsert one key twice in a
 and in id order the upsert walks the index in order (SQLite, 1,000 new random ids into
 300,000 known leads: 11 ms against 22 ms in arrival order; the same 1,000 leads again: 2.3 ms
 against 1.4 ms). The upgrade of an old database fills `scored_leads` through the same upsert.
+The lead queue's dimension values (`queue_dimensions`) are written with the records, in the same
+transaction, by the same rule as scored_inputs: see `StoreInserts.scores`.
 
 Why one JSON text rather than a row at a time (`executemany`): Python's sqlite3 binds every
 row while holding the GIL and releases it around every row's write, so the writer thread and
@@ -23,12 +25,14 @@ from datetime import datetime
 from typing import Iterable, Sequence
 
 from pydantic_core import to_json
-from sqlalchemy import (JSON, Column, DateTime, String, and_, bindparam, case, cast, func, insert, literal_column, select,
-                        true)
+from sqlalchemy import (JSON, Column, DateTime, String, and_, bindparam, case, cast, delete, func, insert,
+                        literal_column, select, true, tuple_)
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import FromClause, Select
 
-from serving.store.tables import INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, outcomes, score_log, scored_inputs, scored_leads
+from serving.store.dimensions import record_dimensions
+from serving.store.tables import (INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, outcomes, queue_dimension_columns,
+                                  queue_dimensions, score_log, scored_inputs, scored_leads)
 
 DATABASES = ("sqlite", "postgresql")
 """The databases the store runs on: both unpack JSON and share the upsert."""
@@ -50,12 +54,13 @@ def json_rows(dialect: Dialect, columns: Sequence[Column]) -> Select:
     return select(*fields).select_from(each)
 
 
-def _dialect_insert(dialect: Dialect):
+def dialect_insert(dialect: Dialect):
+    """The database's INSERT construct (it has ON CONFLICT)."""
     if dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects.sqlite import insert
     else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    return dialect_insert
+        from sqlalchemy.dialects.postgresql import insert
+    return insert
 
 
 def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
@@ -68,7 +73,7 @@ def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
     one that replaced within the batch as its previous: that previous stands when it is as
     recent as the row (which the scores in between would have replaced one at a time), else the
     row is the one replaced."""
-    statement = _dialect_insert(dialect)(scored_inputs).from_select(
+    statement = dialect_insert(dialect)(scored_inputs).from_select(
         list(INPUT_KEYS), select(*[rows.c[key] for key in INPUT_KEYS]).where(true()))
     excluded, kept = statement.excluded, scored_inputs.c  # in SET, `kept` is the row replaced
     later = excluded.scored_at > kept.scored_at
@@ -86,12 +91,11 @@ def upsert_scored_inputs(dialect: Dialect, rows: FromClause):
 def upsert_scored_leads(dialect: Dialect, scores: FromClause):
     """`scored_leads` from rows with a lead_id and a scored_at: a new lead gets its first and
     last time, a known one the earlier first and the later last of its own and the new ones."""
-    dialect_insert = _dialect_insert(dialect)
+    upsert = dialect_insert(dialect)
     per_lead = (select(scores.c.lead_id, func.min(scores.c.scored_at), func.max(scores.c.scored_at))
                 .where(true())  # SQLite: without a WHERE, ON CONFLICT would parse as a join's ON
                 .group_by(scores.c.lead_id))
-    statement = dialect_insert(scored_leads).from_select(
-        ["lead_id", "first_scored_at", "last_scored_at"], per_lead)
+    statement = upsert(scored_leads).from_select(["lead_id", "first_scored_at", "last_scored_at"], per_lead)
     new = statement.excluded
     return statement.on_conflict_do_update(index_elements=[scored_leads.c.lead_id], set_={
         # scores may arrive out of time order (a backfill --as-of an earlier moment)
@@ -99,6 +103,45 @@ def upsert_scored_leads(dialect: Dialect, scores: FromClause):
                                 else_=scored_leads.c.first_scored_at),
         "last_scored_at": case((new.last_scored_at > scored_leads.c.last_scored_at, new.last_scored_at),
                                else_=scored_leads.c.last_scored_at)})
+
+
+def dimension_statements(dialect: Dialect) -> tuple:
+    """(forget, keep) for rows (lead_id, its record's scored_at, dimension, value) of one spec
+    (bound as `spec`): a lead's value in each listed dimension, None when its record has none.
+    For each lead whose record in scored_inputs is now the row's (the same scored_at: the upsert
+    took it), `forget` deletes the values its record has not, `keep` inserts the others or
+    changes those that differ (an unchanged value is not written again). A record the upsert
+    refused (a backfill older than the kept one) changes nothing."""
+    columns = [scored_inputs.c.lead_id, scored_inputs.c.scored_at, queue_dimensions.c.dimension,
+               queue_dimensions.c.value]
+    rows = json_rows(dialect, columns).subquery("dimension_rows")
+    spec = bindparam("spec", type_=String())
+    kept, values = scored_inputs.c, queue_dimensions.c
+    current = (select(kept.lead_id)
+               .where(kept.spec == spec, kept.lead_id == rows.c.lead_id, kept.scored_at == rows.c.scored_at).exists())
+    forget = delete(queue_dimensions).where(
+        values.spec == spec,
+        tuple_(values.lead_id, values.dimension).in_(
+            select(rows.c.lead_id, rows.c.dimension).where(rows.c.value.is_(None), current)))
+    statement = dialect_insert(dialect)(queue_dimensions).from_select(
+        ["spec", "lead_id", "dimension", "value"],
+        select(spec, rows.c.lead_id, rows.c.dimension, rows.c.value).where(rows.c.value.is_not(None), current))
+    keep = statement.on_conflict_do_update(index_elements=[values.spec, values.lead_id, values.dimension],
+                                           set_={"value": statement.excluded.value},
+                                           where=values.value != statement.excluded.value)
+    return forget, keep
+
+
+def fill_dimensions(dialect: Dialect):
+    """Insert rows of (lead_id, dimension, value) of one spec (bound as `spec`) that
+    queue_dimensions lacks (serving.store.dimension_index: values of records kept before their
+    column was listed; a value the writer wrote meanwhile is the same and stays)."""
+    columns = [queue_dimensions.c.lead_id, queue_dimensions.c.dimension, queue_dimensions.c.value]
+    rows = json_rows(dialect, columns).subquery("dimension_rows")
+    return dialect_insert(dialect)(queue_dimensions).from_select(
+        ["spec", "lead_id", "dimension", "value"],
+        select(bindparam("spec", type_=String()), rows.c.lead_id, rows.c.dimension, rows.c.value)
+        .where(true())).on_conflict_do_nothing()
 
 
 class RowsAsJson:
@@ -141,6 +184,9 @@ class StoreInserts:
         input_columns = [scored_inputs.c[key] for key in INPUT_KEYS]
         self.input_rows = RowsAsJson(dialect, input_columns)
         self.inputs = upsert_scored_inputs(dialect, json_rows(dialect, input_columns).subquery("inputs"))
+        self.dimension_rows = RowsAsJson(dialect, [scored_inputs.c.lead_id, scored_inputs.c.scored_at,
+                                                   queue_dimensions.c.dimension, queue_dimensions.c.value])
+        self.forget_dimensions, self.keep_dimensions = dimension_statements(dialect)
         outcome_columns = [outcomes.c[key] for key in OUTCOME_KEYS]
         self.outcome_rows = RowsAsJson(dialect, outcome_columns)
         self.outcomes = insert(outcomes).from_select(OUTCOME_KEYS, json_rows(dialect, outcome_columns))
@@ -150,12 +196,33 @@ class StoreInserts:
         mark their leads scored, and keep `inputs` (rows of INPUT_KEYS: spec, lead_id, scored_at,
         as_of, lead, activities, probability, stage, model_version, previous_probability,
         previous_scored_at; at most one per spec and lead) as the leads' latest records and
-        scores (upsert_scored_inputs)."""
+        scores (upsert_scored_inputs), with their values in the lead queue's dimensions
+        (`dimensions`)."""
         payload = {"rows": self.score_rows(rows)}
         conn.execute(self.log, payload)
         conn.execute(self.mark_scored, payload)
         if inputs:
             conn.execute(self.inputs, {"rows": self.input_rows(inputs)})
+            self.dimensions(conn, inputs)
+
+    def dimensions(self, conn: Connection, inputs: Sequence[tuple]) -> None:
+        """The dimension values (serving.store.dimensions) of `inputs` just upserted, in the
+        columns listed for their specs, replacing those of the records they replaced
+        (dimension_statements). The columns are read here, inside the transaction (after its
+        first write, so on SQLite under its write lock): a column listed by another process
+        (serving.store.dimension_index) is either seen here or filled there after this
+        commits."""
+        listed: dict[str, list[str]] = {}
+        columns = queue_dimension_columns.c
+        specs = sorted({row[0] for row in inputs})
+        for spec, dimension in conn.execute(select(columns.spec, columns.dimension).where(columns.spec.in_(specs))):
+            listed.setdefault(spec, []).append(dimension)
+        for spec, dimensions in listed.items():
+            rows = [(row[1], row[2], dimension, key) for row in inputs if row[0] == spec
+                    for dimension, key in zip(dimensions, record_dimensions(row[4], dimensions))]
+            payload = {"rows": self.dimension_rows(rows), "spec": spec}
+            conn.execute(self.forget_dimensions, payload)
+            conn.execute(self.keep_dimensions, payload)
 
     def new_outcomes(self, conn: Connection, rows: Sequence[tuple]) -> None:
         """Insert (lead_id, outcome, closed_at, recorded_at, updated_at) rows."""

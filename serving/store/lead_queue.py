@@ -7,16 +7,20 @@ the score that one replaced), never the whole log, and never counts the matches:
 the index of its order (newest: ix_scored_inputs_spec_scored_at; ready:
 ix_scored_inputs_spec_probability, or ix_scored_inputs_spec_stage_probability within a stage)
 until it has its rows plus one (is there a next page?). A filter that has an index of its own
-and matches few leads (an id prefix; a score range in the newest order) is read through that
-index and sorted instead. PostgreSQL's planner makes that choice itself; SQLite's cannot know
-the counts, so it is told (SORT_AT_MOST). Pages are numbered (an offset): a deep page, or a
-filter on the record that few leads match, walks further (benchmarks/lead_queue.py: 1,000,000
-leads). A record kept before scores were (probability NULL) is not in the queue.
+and matches few leads (an id prefix; a score range in the newest order; dimension values,
+through `queue_dimensions`) is read through that index and sorted instead. PostgreSQL's
+planner makes that choice itself; SQLite's cannot know the counts, so it is told
+(SORT_AT_MOST). Pages are numbered (an offset): a deep page walks further
+(benchmarks/lead_queue.py: 1,000,000 leads). A record kept before scores were (probability
+NULL) is not in the queue.
 
 Matching rules, the same on SQLite and PostgreSQL:
 
-* dimensions: the record's field (`lead` JSON, keyed by the spec's column names) equals the
-  value once both are trimmed of spaces, case aside (SQLite folds ASCII letters only);
+* dimensions: the lead's value in the column (the spec's column name), as
+  serving.store.dimensions reads it from its latest record, equals the filter's value read the
+  same way (trimmed, case-folded, inner spaces collapsed); a blank value matches no lead. Only
+  the columns indexed for the spec (serving.store.dimension_index: the service indexes its
+  spec's report_by) can be filtered by; another is a ValueError;
 * lead_id: ids starting with the text, case-sensitive, wildcards none (SQLite: a range on the
   primary key; PostgreSQL: LIKE, its wildcards escaped, which an index serves under the C
   collation);
@@ -31,12 +35,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
-from sqlalchemy import JSON, String, and_, bindparam, cast, func, or_, select
+from pydantic_core import to_json
+from sqlalchemy import String, and_, bindparam, func, intersect, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql import ColumnElement, Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from serving.store.tables import outcomes, score_log, scored_inputs, scored_leads
+from serving.store.dimension_index import indexed_dimensions
+from serving.store.dimensions import dimension_key
+from serving.store.tables import outcomes, queue_dimensions, score_log, scored_inputs, scored_leads
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -45,6 +52,7 @@ ORDER_KEYS = {"newest": ("scored_at", "lead_id"), "ready": ("probability", "lead
 probability first)."""
 ORDERS = tuple(ORDER_KEYS)
 HISTORY_LIMIT = 200
+OUTCOME_FILTERS = (None, "open", "won", "lost")
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class QueueQuery:
     spec: str
     stage: str | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict)
-    """spec column name -> value the lead's field must equal (trimmed, case aside)"""
+    """spec column name -> value the lead's must equal (serving.store.dimensions: trimmed, case
+    aside); the columns indexed for the spec only (serving.store.dimension_index)"""
     min_probability: float | None = None
     max_probability: float | None = None
     lead_id: str | None = None
@@ -62,6 +71,8 @@ class QueueQuery:
     order: str = "newest"
     page: int = 1
     page_size: int = PAGE_SIZE
+    outcome: str | None = None
+    """"open" (no outcome reported yet), "won", "lost", or None: all"""
 
     def check(self) -> None:
         """ValueError, saying what to send instead, when a field is out of range."""
@@ -80,6 +91,8 @@ class QueueQuery:
                 and self.min_probability > self.max_probability):
             raise ValueError(f"min_probability ({self.min_probability}) is above max_probability "
                              f"({self.max_probability})")
+        if self.outcome not in OUTCOME_FILTERS:
+            raise ValueError(f"outcome must be one of {', '.join(map(str, OUTCOME_FILTERS))}, not {self.outcome!r}")
         for name, value in self.dimensions.items():
             if not isinstance(name, str) or not isinstance(value, str):
                 raise ValueError(f"dimensions are column name -> text value, not {name!r} -> {value!r}")
@@ -125,15 +138,31 @@ def queue_page(engine: Engine, query: QueueQuery) -> QueuePage:
     if not isinstance(query, QueueQuery):
         raise TypeError(f"queue_page takes a QueueQuery, not {type(query).__name__}")
     query.check()
+    keys = {name: dimension_key(value) for name, value in query.dimensions.items()}
     with engine.connect() as conn:
-        indexed = _sqlite_access(conn, query) if engine.dialect.name == "sqlite" else None
+        if keys:
+            _check_indexed(conn, query.spec, keys)
+        if any(key is None for key in keys.values()):  # a blank value: no lead has it
+            return QueuePage(rows=[], page=query.page, page_size=query.page_size, has_next=False)
+        access = _sqlite_access(conn, query, keys) if engine.dialect.name == "sqlite" else None
         wanted = (select(*_ROW_COLUMNS)
-                  .where(*_conditions(engine.dialect, query, indexed))
+                  .where(*_conditions(engine.dialect, query, keys, access))
                   .order_by(*_ordered(scored_inputs.c, query.order))
                   .limit(query.page_size + 1).offset((query.page - 1) * query.page_size))
         rows = _rows(conn, wanted, query.order)
     return QueuePage(rows=rows[:query.page_size], page=query.page, page_size=query.page_size,
                      has_next=len(rows) > query.page_size)
+
+
+def _check_indexed(conn: Connection, spec: str, keys: Mapping[str, str | None]) -> None:
+    """ValueError naming a column the queue of `spec` cannot filter by (not indexed)."""
+    indexed = indexed_dimensions(conn, spec)
+    for name in keys:
+        if name not in indexed:
+            known = ", ".join(sorted(indexed)) or "none"
+            raise ValueError(f"the lead queue of {spec!r} cannot filter by {name!r}: it filters by the columns "
+                             f"indexed for the spec ({known}); the service indexes the spec's report_by when it "
+                             "starts (serving.store.index_dimensions)")
 
 
 def latest_record(engine: Engine, spec: str, lead_id: str) -> QueueRow | None:
@@ -170,19 +199,30 @@ def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _queued(spec: str, probability: ColumnElement = scored_inputs.c.probability) -> list[ColumnElement]:
+def _queued(spec: str, columns=scored_inputs.c) -> list[ColumnElement]:
     """The spec's leads in the queue: those with a score."""
-    return [scored_inputs.c.spec == spec, probability.is_not(None)]
+    return [columns["spec"] == spec, columns["probability"].is_not(None)]
 
 
-def _conditions(dialect: Dialect, query: QueueQuery, indexed: frozenset[str] | None = None) -> list[ColumnElement]:
-    """The query's filters; with `indexed` (SQLite), the columns whose indexes may serve them
-    (the others' terms are written so that no index does: `_sqlite_access`)."""
+@dataclass(frozen=True)
+class _Access:
+    """SQLite: how a page reads the queue (`_sqlite_access`)."""
+
+    indexed: frozenset[str]
+    """the columns of scored_inputs whose indexes may serve the filters"""
+    leads: str | None = None
+    """the ids of the only leads that can match (a JSON array), looked up by the primary key"""
+
+
+def _conditions(dialect: Dialect, query: QueueQuery, keys: Mapping[str, str] | None = None,
+                access: _Access | None = None) -> list[ColumnElement]:
+    """The query's filters, its dimension values read as `keys` (dimension_key); with
+    `access` (SQLite), written so that only the indexes it chose serve them (`_sqlite_access`)."""
     def kept(name: str) -> ColumnElement:
         column = scored_inputs.c[name]
-        return column if indexed is None or name in indexed else _unindexed(column)
+        return column if access is None or name in access.indexed else _unindexed(column)
 
-    conditions = _queued(query.spec, kept("probability"))
+    conditions = _queued(query.spec, {name: kept(name) for name in ("spec", "probability")})
     if query.stage is not None:
         conditions.append(kept("stage") == query.stage)
     if query.min_probability is not None:
@@ -191,9 +231,34 @@ def _conditions(dialect: Dialect, query: QueueQuery, indexed: frozenset[str] | N
         conditions.append(kept("probability") <= float(query.max_probability))
     if query.lead_id:
         conditions.append(id_starts_with(dialect, kept("lead_id"), query.lead_id))
-    for name, value in query.dimensions.items():
-        conditions.append(_folded(lead_field(dialect, name)) == _folded(bindparam(None, value, type_=String)))
+    if query.outcome is not None:  # one primary-key lookup of the outcomes per lead looked at
+        reported = select(outcomes.c.lead_id).where(outcomes.c.lead_id == scored_inputs.c.lead_id)
+        conditions.append(~reported.exists() if query.outcome == "open"
+                          else reported.where(outcomes.c.outcome == query.outcome).exists())
+    keys = dict(keys) if keys is not None else {name: dimension_key(v) for name, v in query.dimensions.items()}
+    conditions += [_has_value(query.spec, name, key) for name, key in keys.items()]
+    if access is not None and access.leads is not None:  # (lead_id, spec): the primary key serves it alone
+        ids = func.json_each(bindparam("leads", access.leads, type_=String)).table_valued("value")
+        conditions.append(tuple_(scored_inputs.c.lead_id, scored_inputs.c.spec)
+                          .in_(select(ids.c.value, literal(query.spec))))
     return conditions
+
+
+def _has_value(spec: str, name: str, key: str) -> ColumnElement:
+    """The lead has the value `key` in the dimension `name` (one index entry)."""
+    values = queue_dimensions.alias()
+    return (select(values.c.lead_id)
+            .where(values.c.spec == spec, values.c.dimension == name, values.c.value == key,
+                   values.c.lead_id == scored_inputs.c.lead_id).exists())
+
+
+def _leads_with(spec: str, keys: Mapping[str, str]) -> Select:
+    """The ids of the leads with every dimension value of `keys`, in id order: the values'
+    index entries (each in id order) merged (SQLite: INTERSECT with ORDER BY merges)."""
+    values = queue_dimensions.c
+    each = [select(values.lead_id).where(values.spec == spec, values.dimension == name, values.value == key)
+            for name, key in keys.items()]
+    return (intersect(*each) if len(each) > 1 else each[0]).order_by(values.lead_id)
 
 
 def _unindexed(column: ColumnElement) -> ColumnElement:
@@ -202,32 +267,39 @@ def _unindexed(column: ColumnElement) -> ColumnElement:
 
 
 SORT_AT_MOST = 10_000
-"""SQLite: a filter with an index of its own (an id prefix; a score range in the newest order)
-is read through it, its matches sorted, when they are fewer than this; else the page walks the
-index of its order (SQLite knows neither count without asking: it is asked, up to this, through
-the filter's index alone). Page 1 of 1,000,000 leads (benchmarks/lead_queue.py' store): sorting
-costs about 7 us a match (250 matches 2.6 ms, 3,900 29 ms, 62,000 378 ms); walking about 2 us
-an entry walked, 50 / share matching (250 matches 24-190 ms, 3,900 6 ms, 62,000 2 ms). Up to
-10,000 matches sorted take at most about 70 ms; more are dense enough to walk to."""
+"""SQLite: a filter with an index of its own (an id prefix; a score range in the newest order;
+dimension values) is read through it, its matches sorted, when they are fewer than this; else
+the page walks the index of its order (SQLite knows neither count without asking: it is asked,
+up to this, through the filter's index alone). Page 1 of 1,000,000 leads
+(benchmarks/lead_queue.py' store): sorting costs about 7 us a match (250 matches 2.6 ms, 3,900
+29 ms, 62,000 378 ms); walking about 2 us an entry walked, 50 / share matching (250 matches
+24-190 ms, 3,900 6 ms, 62,000 2 ms). Up to 10,000 matches sorted take at most about 70 ms; more
+are dense enough to walk to. Dimension values are matched through their index entries, in id
+order, merged when there are several (about 0.15 us an entry: two values of 340,000 and
+240,000 leads that no lead has both of, 70-110 ms), and the leads found looked up by id."""
 
 
-def _sqlite_access(conn: Connection, query: QueueQuery) -> frozenset[str]:
-    """The columns whose indexes the page's filters may use on SQLite: those of the order's
-    index (spec; the stage and the probability in the ready order), or the narrowest filter
-    with an index of its own when it matches fewer than SORT_AT_MOST leads."""
+def _sqlite_access(conn: Connection, query: QueueQuery, keys: Mapping[str, str]) -> _Access:
+    """How a page reads the queue on SQLite: through the index of its order (spec; the stage
+    and the probability in the ready order), or through the index of the filter that matches
+    fewest leads when they are fewer than SORT_AT_MOST."""
     order = frozenset({"spec", "stage", "probability"} if query.order == "ready" else {"spec"})
     narrow = []
     if query.lead_id:
         narrow.append(frozenset({"spec", "lead_id"}))
     if query.order == "newest" and (query.min_probability is not None or query.max_probability is not None):
         narrow.append(frozenset({"spec", "stage", "probability"}))
-    best, fewest = order, SORT_AT_MOST
+    best, fewest = _Access(order), SORT_AT_MOST
     for columns in narrow:
-        probe = _conditions(conn.dialect, _only(query, columns), columns)
+        probe = _conditions(conn.dialect, _only(query, columns), {}, _Access(columns))
         found = conn.execute(select(func.count()).select_from(
             select(scored_inputs.c.spec).where(*probe).limit(SORT_AT_MOST).subquery())).scalar_one()
         if found < fewest:
-            best, fewest = columns, found
+            best, fewest = _Access(columns), found
+    if keys:
+        leads = conn.execute(_leads_with(query.spec, keys).limit(SORT_AT_MOST)).scalars().all()
+        if len(leads) < fewest:
+            best = _Access(frozenset(), to_json(leads).decode())
     return best
 
 
@@ -238,27 +310,6 @@ def _only(query: QueueQuery, columns: frozenset[str]) -> QueueQuery:
                       lead_id=query.lead_id if "lead_id" in columns else None,
                       min_probability=query.min_probability if probability else None,
                       max_probability=query.max_probability if probability else None)
-
-
-def _folded(text: ColumnElement) -> ColumnElement:
-    return func.lower(func.trim(text))
-
-
-# JSON path labels SQLite reads as written: printable ASCII without quote or backslash (keys
-# with those, or beyond ASCII, are compared as the JSON text spells them, which differs between
-# SQLite versions and encoders).
-_PLAIN_NAME = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
-
-
-def lead_field(dialect: Dialect, name: str) -> ColumnElement:
-    """The field `name` of the record's `lead` JSON (SQL NULL when missing), the name bound."""
-    lead = scored_inputs.c.lead
-    if dialect.name == "sqlite":
-        if set(name) <= _PLAIN_NAME:
-            return func.json_extract(lead, bindparam(None, f'$."{name}"', type_=String))
-        each = func.json_each(lead).table_valued("key", "value")
-        return select(each.c.value).where(each.c.key == bindparam(None, name, type_=String)).scalar_subquery()
-    return cast(lead, JSON).op("->>")(bindparam(None, name, type_=String))
 
 
 def id_starts_with(dialect: Dialect, column: ColumnElement, prefix: str) -> ColumnElement:

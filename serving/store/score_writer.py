@@ -37,7 +37,7 @@ def _latest_inputs(rows: list[tuple]) -> list[tuple]:
     previous (a later one replaces and becomes the previous, one at the same time replaces and
     keeps the previous), as the upsert keeps against the table (one upsert may not touch a key
     twice; a backfill queued after a newer score must not replace it). A lead queued as the API
-    read it is recorded here (its recorder in place of the activities)."""
+    read it is recorded here (its recorder in place of the activities). Sorted by spec and lead."""
     latest: dict[tuple, tuple] = {}
     for lead_id, scored_at, probability, stage, version, spec, as_of, lead, acts in rows:
         if lead is None:
@@ -62,6 +62,9 @@ def _latest_inputs(rows: list[tuple]) -> list[tuple]:
                 logger.exception("score log: the record of lead %r could not be made; its score is kept", lead_id)
                 continue
         out.append((spec, lead_id, scored_at, as_of, lead, acts, *score))
+    # in key order: the order PostgreSQL locks the records in, the one a dimension fill reads
+    # them in (serving.store.dimension_index): the two never wait for each other in a circle
+    out.sort(key=lambda row: (row[0], row[1]))
     return out
 
 

@@ -6,12 +6,17 @@ checks that the two agree)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
 SPEC_LENGTH = 64
 """Longest dataset spec name the tables hold (features.spec limits names to fewer)."""
 ID_LENGTH = 1000
 """Longest lead id the tables hold (the API refuses longer ones)."""
+DIMENSION_LENGTH = 255
+"""Longest column name the lead queue indexes as a dimension (serving.store.dimensions)."""
+VALUE_LENGTH = 121
+"""Longest dimension value key (serving.store.dimensions.dimension_key: longer values are kept
+by digest)."""
 IN_CHUNK = 500
 """Ids per `IN (...)` query: below every database's bound-parameter limit."""
 OUTCOME_VALUES = ("won", "lost")
@@ -73,6 +78,32 @@ INPUT_KEYS = ("spec", "lead_id", "scored_at", "as_of", "lead", "activities", "pr
               "model_version", "previous_probability", "previous_scored_at")
 """The columns a record is written with (previous_*: the score it replaced among those written
 in the same batch, if any; serving.store.inserts.upsert_scored_inputs)."""
+
+# The lead queue's filters on a record's "report by" dimensions (serving.store.lead_queue): per
+# spec, lead and indexed column, the value of the lead's latest record as the filter compares it
+# (serving.store.dimensions). Kept by the score-log writer in the transaction that writes
+# scored_inputs, for the columns listed in queue_dimension_columns (serving.store.inserts);
+# filled for the records already kept when a column is listed (dimensions.index_dimensions).
+# The key is the lead's (a rescore replaces its values); the index finds a value's leads.
+queue_dimensions = Table(
+    "queue_dimensions", metadata,
+    Column("spec", String(SPEC_LENGTH), primary_key=True),
+    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("dimension", String(DIMENSION_LENGTH), primary_key=True, doc="The spec's column name."),
+    Column("value", String(VALUE_LENGTH), nullable=False,
+           doc="The field's value as filters compare it (serving.store.dimensions.dimension_key)."),
+    Index("ix_queue_dimensions_value", "spec", "dimension", "value", "lead_id"),
+    sqlite_with_rowid=False,  # the key is the row: one b-tree less to write
+)
+
+# The columns queue_dimensions holds per spec (the writer keeps these), and whether the records
+# kept before a column was listed have their values yet (ready: filters may use it).
+queue_dimension_columns = Table(
+    "queue_dimension_columns", metadata,
+    Column("spec", String(SPEC_LENGTH), primary_key=True),
+    Column("dimension", String(DIMENSION_LENGTH), primary_key=True),
+    Column("ready", Boolean, nullable=False, doc="Every record of the spec has its value in queue_dimensions."),
+)
 
 outcomes = Table(
     "outcomes", metadata,

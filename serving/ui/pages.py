@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,18 +38,33 @@ logger = logging.getLogger("leadscore.ui")
 HERE = Path(__file__).parent
 LANGUAGE_COOKIE = "leadscore_lang"
 PAGE_SIZE = 50
+OUTCOME_CHOICES = {"open": N_("Open leads"), "won": N_("Won"), "lost": N_("Lost"), "all": N_("All leads")}
+"""The queue's outcome filter: leads to call are the open ones (the default)."""
 STAGE_KEYS = {STAGE_SQL: "sql", STAGE_MQL: "mql"}
 STAGE_LABELS = {STAGE_SQL: N_("SQL"), STAGE_MQL: N_("MQL"), STAGE_NONE: N_("not yet")}
 NEXT_STAGE = {STAGE_NONE: STAGE_MQL, STAGE_MQL: STAGE_SQL}
-MOVE_WORDS = {
-    "pricing_view": N_("viewing the pricing page {more} would make this lead an {stage}"),
-    "demo_request": N_("requesting a demo {more} would make this lead an {stage}"),
-    "form_fill": N_("filling in a form {more} would make this lead an {stage}"),
-    "webinar": N_("attending a webinar {more} would make this lead an {stage}"),
+MOVE_WORDS: dict[str, tuple[str, str]] = {
+    "pricing_view": (N_("a pricing-page view would make this lead an {stage}"),
+                     N_("{n} pricing-page views would make this lead an {stage}")),
+    "demo_request": (N_("a demo request would make this lead an {stage}"),
+                     N_("{n} demo requests would make this lead an {stage}")),
+    "form_fill": (N_("a form fill would make this lead an {stage}"),
+                  N_("{n} form fills would make this lead an {stage}")),
+    "webinar": (N_("attending a webinar would make this lead an {stage}"),
+                N_("attending {n} webinars would make this lead an {stage}")),
 }
-"""What would move a lead to the next stage, per high-intent activity type (`more`: once more,
-twice more, 3 more times); another type reads MOVE_ANY with its name."""
-MOVE_ANY = N_("“{name}” {more} would make this lead an {stage}")
+"""What would move a lead to the next stage, per high-intent activity type: the words for one
+more such activity and for `n` more (English and Italian both set 1 apart from other numbers);
+another type reads MOVE_ANY with its name."""
+MOVE_ANY = (N_("one more “{name}” would make this lead an {stage}"),
+            N_("{n} more “{name}” would make this lead an {stage}"))
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+"""Sent with every page: no other site may frame it (a hidden frame could have the Won and Lost
+buttons clicked), no type guessing, no address leaked to other sites."""
+RESCORED_LIMIT = 20_000
+"""Answers remembered per worker (lead, time scored, version, language): a queue page loaded
+again does not write its reasons again (forgotten all at once when full)."""
 MAX_MORE = 3
 """The most extra activities of one type tried when looking for what would move a lead."""
 
@@ -100,6 +116,7 @@ class Pages:
                                  for c in self.dimensions}
         act = spec.activities
         self.high_intent = list(act.high_intent) if act is not None else []
+        self._rescored: dict[tuple, dict] = {}  # see RESCORED_LIMIT
 
     def warm_up(self) -> None:
         """Compile every template once (before the service freezes its start-up heap)."""
@@ -121,15 +138,18 @@ class Pages:
         switch = {code: f"{here}?{_with_query(request, lang=code)}" for code in LANGUAGES}
         body = env.get_template(template).render(
             lang=language, languages=LANGUAGE_NAMES, switch=switch, page=template.removesuffix(".html"),
+            when=lambda moment: _moment_text(moment, language),
             model_version=self.scorer.version, spec=self.scorer.spec.name,
             stage_label=lambda stage: _(STAGE_LABELS.get(stage, stage)) if stage in STAGE_LABELS else stage,
             **context)
-        response = HTMLResponse(body, status_code=status)
+        response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
         response.headers["Content-Language"] = language
         response.headers["Vary"] = "Accept-Language, Cookie"
-        if request.query_params.get("lang") in LANGUAGES:
-            response.set_cookie(LANGUAGE_COOKIE, request.query_params["lang"], max_age=365 * 86400,
-                                httponly=True, samesite="strict", path="/ui")
+        asked = request.query_params.get("lang")
+        if asked and choose_language(asked, None, None) == language and asked.strip().lower()[:2] == language:
+            # Lax: a link from the CRM or an e-mail opens the page in the language chosen here
+            response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax",
+                                path="/ui")
         return response
 
     def page(self, request, build: Callable[[Any, str], tuple[str, dict]]) -> Response:
@@ -159,13 +179,16 @@ class Pages:
         order = params.get("order") or "ready"
         if order not in ("ready", "newest"):
             raise PageError(_("order: use “ready” or “newest”"))
+        outcome = params.get("outcome") or "open"
+        if outcome not in OUTCOME_CHOICES:
+            raise PageError(_("outcome: use “open”, “won”, “lost” or “all”"))
         page = _whole_param(params, "page", _) or 1
         dimensions = {c: params[f"dim.{c}"] for c in self.dimensions if params.get(f"dim.{c}")}
         query = QueueQuery(spec=self.scorer.spec.name, stage=stage, dimensions=dimensions,
                            min_probability=None if low is None else low / 100,
                            max_probability=None if high is None else high / 100,
                            lead_id=(params.get("q") or "").strip() or None, order=order, page=page,
-                           page_size=PAGE_SIZE)
+                           page_size=PAGE_SIZE, outcome=None if outcome == "all" else outcome)
         try:
             result = queue_page(self.engine, query)
         except ValueError as exc:
@@ -174,13 +197,14 @@ class Pages:
         now = _utc_now()
         rows = [self._row(row, answers.get(row.lead_id), now, language) for row in result.rows]
         filters = {"stage": stage or "", "min": "" if low is None else low, "max": "" if high is None else high,
-                   "q": params.get("q") or "", "order": order, "dimensions": dimensions}
+                   "q": params.get("q") or "", "order": order, "dimensions": dimensions, "outcome": outcome}
         return "queue.html", {
             "rows": rows, "filters": filters, "page_number": page, "has_next": result.has_next,
             "previous_url": f"?{_with_query(request, page=page - 1)}" if page > 1 else None,
             "next_url": f"?{_with_query(request, page=page + 1)}" if result.has_next else None,
-            "dimension_values": self.dimension_values, "dimension_names": self._dimension_names(language),
-            "stages": list(STAGE_LABELS)}
+            "dimension_values": {c: _with_value(values, dimensions.get(c)) for c, values in self.dimension_values.items()},
+            "dimension_names": self._dimension_names(language),
+            "stages": list(STAGE_LABELS), "outcome_choices": OUTCOME_CHOICES}
 
     def _dimension_names(self, language: str) -> dict[str, str]:
         names = self.scorer.reasons_in(language).names
@@ -188,9 +212,9 @@ class Pages:
 
     def _row(self, row, answer: Mapping | None, now: datetime, language: str) -> dict:
         created = _created_at(row.lead, self.scorer.spec.leads.created_at)
+        pros, cons = (answer["reasons_for"], answer["reasons_against"]) if answer is not None else ([], [])
         return {"lead_id": row.lead_id, "probability": row.probability, "stage": row.stage,
-                "reason_for": (answer or {}).get("reasons_for", [None])[0] if answer and answer["reasons_for"] else None,
-                "reason_against": answer["reasons_against"][0] if answer and answer["reasons_against"] else None,
+                "reason_for": pros[0] if pros else None, "reason_against": cons[0] if cons else None,
                 "reasons_note": None if answer is not None else "other_model",
                 "trend": _trend(row.probability, row.previous_probability),
                 "age": _age(now - created, language) if created is not None else None,
@@ -203,12 +227,22 @@ class Pages:
         their logged records as of the moment each was scored: their reasons in `language`.
         Rows scored by another model version get none (their reasons would not be theirs)."""
         mine = [row for row in rows if row.model_version == self.scorer.version]
-        if not mine:
-            return {}
-        answers = self.scorer.score_records([(row.lead_id, _json_text(row.lead), _json_text(row.activities))
-                                             for row in mine], [row.as_of for row in mine],
-                                            reasons=reasons, language=language)
-        return {row.lead_id: answer for row, answer in zip(mine, answers)}
+        found, missing = {}, []
+        for row in mine:
+            answer = self._rescored.get((row.lead_id, row.scored_at, reasons, language))
+            if answer is None:
+                missing.append(row)
+            else:
+                found[row.lead_id] = answer
+        if missing:
+            answers = self.scorer.score_records([(row.lead_id, _json_text(row.lead), _json_text(row.activities))
+                                                 for row in missing], [row.as_of for row in missing],
+                                                reasons=reasons, language=language)
+            if len(self._rescored) + len(missing) > RESCORED_LIMIT:
+                self._rescored.clear()
+            for row, answer in zip(missing, answers):
+                found[row.lead_id] = self._rescored[(row.lead_id, row.scored_at, reasons, language)] = answer
+        return found
 
     def suggestions(self, row, stage: str) -> list[Suggestion]:
         """What would move the lead to the next stage, computed with the model: for each
@@ -238,17 +272,16 @@ class Pages:
         return sorted(found.values(), key=lambda s: (s.count, -s.probability))
 
     def suggestion_words(self, suggestion: Suggestion, language: str) -> str:
+        """"a demo request would make this lead an SQL", "2 demo requests would ..." in `language`."""
+        from serving.reasons import display_name
+
         tr = translations(language)
         n = suggestion.count
-        more = tr.gettext("once more") if n == 1 else tr.gettext("twice more") if n == 2 else \
-            tr.ngettext("{n} more time", "{n} more times", n).format(n=n)
         stage = tr.gettext(STAGE_LABELS[suggestion.stage])
-        words = MOVE_WORDS.get(suggestion.activity_type)
-        if words is not None:
-            return tr.gettext(words).format(more=more, stage=stage)
+        one, many = MOVE_WORDS.get(suggestion.activity_type, MOVE_ANY)
         name = self.scorer.reasons_in(language).activity_names.get(suggestion.activity_type) or \
-            suggestion.activity_type.replace("_", " ")
-        return tr.gettext(MOVE_ANY).format(name=name, more=more, stage=stage)
+            display_name(suggestion.activity_type)
+        return tr.gettext(one if n == 1 else many).format(n=n, name=name, stage=stage)
 
     # ------------------------------------------------------------------------------ one lead
     def lead(self, request) -> Response:
@@ -258,9 +291,7 @@ class Pages:
         from serving.store.lead_queue import latest_record, lead_history
 
         _ = translations(language).gettext
-        lead_id = request.query_params.get("id") or ""
-        if not lead_id.strip():
-            raise PageError(_("id: give the id of a lead"))
+        lead_id = _lead_id_param(request.query_params.get("id"), _)
         row = latest_record(self.engine, self.scorer.spec.name, lead_id)
         if row is None:
             raise PageError(_("no lead {id} has been scored with this model's data set").format(id=lead_id), 404)
@@ -292,10 +323,11 @@ class Pages:
         names = self.scorer.reasons_in(language).names
         spellings = (self.scorer.bundle.profile or {}).get("spellings") or {}
         lead_spec = self.scorer.spec.leads
+        missing = V.placeholders(self.scorer.spec.missing_values)
         out = []
         for column in self.scorer.spec.profile_columns:
             value = lead.get(column)
-            if value is None or (isinstance(value, str) and not value.strip()):
+            if V.is_missing(value, missing):  # a placeholder ("Select") is no value: the reasons say "not given"
                 continue
             try:
                 if column in lead_spec.numeric and not isinstance(value, str):
@@ -342,17 +374,26 @@ class Pages:
 
     def _report_page(self, request, language: str) -> tuple[str, dict]:
         from monitoring.html import report_figures
-        from monitoring.report import verdict_words
+        from monitoring.report import NOT_GIVEN, verdict_words
+        from serving.report import SCORED_AGAIN
 
         report = self._report()
         if report is None:
-            return "report.html", {"report": None, "figures": [], "verdicts": []}
+            return "report.html", {"report": None, "figures": [], "verdicts": [], "dimensions": []}
         definitions = self.scorer.stage_definitions()
         figures = [(name, figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
                    for name, figure in report_figures(report, language)]
         verdicts = [{"words": verdict_words(c, language, definitions), "broken": c["broken"]}
                     for c in report.get("stages", [])]
-        return "report.html", {"report": report, "figures": figures, "verdicts": verdicts}
+        names = self.scorer.reasons_in(language).names
+        spellings = (self.scorer.bundle.profile or {}).get("spellings") or {}
+        _ = translations(language).gettext
+        labels = {NOT_GIVEN: _("(not given)"), SCORED_AGAIN: _("(scored again after the period)")}
+        dimensions = [(names.get(column, column), [{**row, "value": labels.get(row["value"]) or
+                                                    (spellings.get(column) or {}).get(row["value"], row["value"])}
+                                                   for row in rows])
+                      for column, rows in (report.get("by_dimension") or {}).items()]
+        return "report.html", {"report": report, "figures": figures, "verdicts": verdicts, "dimensions": dimensions}
 
     # ------------------------------------------------------------------------------ model
     def model(self, request) -> Response:
@@ -377,6 +418,14 @@ def index(request) -> Response:
     return RedirectResponse(f"/ui/leads{'?' + request.url.query if request.url.query else ''}", status_code=307)
 
 
+def _with_value(values: list[str], value: str | None) -> list[str]:
+    """A filter's choices (the values training saw), with the one asked when it is not among
+    them (a value new since training stays chosen when the form is sent again)."""
+    if value is None or any(v.casefold() == value.strip().casefold() for v in values):
+        return values
+    return [*values, value]
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -389,14 +438,30 @@ def _with_query(request, **changes: Any) -> str:
     return urlencode(params)
 
 
-def _score_param(params, name: str, _) -> int | None:
+_SCORE = re.compile(r"\d{1,3}(\.\d+)?")
+
+
+def _lead_id_param(text: str | None, _) -> str:
+    """The lead id of a page address, read as the API reads ids (" 101", "101.0" -> "101")."""
+    from features import values as V
+
+    if text is None or not text.strip():
+        raise PageError(_("id: give the id of a lead"))
+    try:
+        lead_id = V.lead_id(text)
+    except V.Unreadable:
+        lead_id = None
+    if not lead_id or not lead_id.isprintable():
+        raise PageError(_("id: {value} is not a lead id").format(value=ascii(text)[1:-1][:100]))
+    return lead_id
+
+
+def _score_param(params, name: str, _) -> float | None:
+    """A score from 0 to 100 as typed: digits, at most one decimal point (no "5_0", no "1e2")."""
     text = (params.get(name) or "").strip()
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = float(text) if _SCORE.fullmatch(text) else math.nan
     if not 0 <= value <= 100:
         raise PageError(_("{name}: {value} is not a score; give a number from 0 to 100").format(name=name, value=text))
     return int(value) if value == int(value) else value
@@ -406,7 +471,7 @@ def _whole_param(params, name: str, _) -> int | None:
     text = (params.get(name) or "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) < 1 or int(text) > 1_000_000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000:
         raise PageError(_("{name}: {value} is not a page number").format(name=name, value=text))
     return int(text)
 
@@ -435,6 +500,18 @@ def _created_at(lead: Mapping, column: str | None) -> datetime | None:
     except V.Unreadable:
         return None
     return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
+
+
+def _moment_text(moment: datetime | str | None, language: str) -> str:
+    """A time (naive UTC, or ISO text) as people of the language write it: "30 Nov 2026, 18:00"
+    in English, "30 nov 2026, 18:00" in Italian."""
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.removesuffix("Z"))
+    from babel.dates import format_datetime
+
+    return format_datetime(moment, "d MMM y, HH:mm", locale=language)
 
 
 def _json_value(value: Any) -> Any:

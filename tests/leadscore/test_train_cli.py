@@ -209,6 +209,12 @@ def test_a_model_worse_than_chance_is_not_promoted(workspace, demo_crm_dir, tmp_
 
     assert resolve_bundle(get_settings()).parts[-2:] == ("other-crm", "champion")
     assert runner.invoke(app, ["models"]).exit_code == 1
+    # The champion's card keeps the gates it passed (the model page shows them).
+    from features.bundle import ModelBundle
+
+    card = ModelBundle.load(resolve_bundle(get_settings())).card
+    assert [g["passed"] for g in card["gates"]] and all(g["passed"] for g in card["gates"])
+    assert any(g["detail"].startswith("holdout ROC-AUC") for g in card["gates"])
 
 
 def test_nothing_stays_registered_when_training_fails_after_registering(workspace, demo_crm_dir, monkeypatch):

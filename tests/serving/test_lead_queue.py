@@ -1,6 +1,7 @@
 """The lead queue (serving.store.lead_queue): each lead's latest score, filtered, ordered and
 paged exactly as a plain Python filter over what was logged says; its trend, history and
-outcome."""
+outcome. Dimension filters go through the index of values (serving.store.dimension_index),
+however and whenever it was filled."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.store import Outcome, ScoreStore
+from serving.store import Outcome, ScoreStore, index_dimensions
 from serving.store import lead_queue
+from serving.store.dimensions import dimension_key
 from serving.store.lead_queue import QueueQuery, latest_record, lead_history, queue_page
+from serving.store.tables import outcomes
 
 NOW = datetime(2026, 6, 1, 12, 0, 0)
 SOURCE = "Lead Source"
@@ -80,12 +83,10 @@ def expected_rows(events) -> dict[str, Kept]:
     return kept
 
 
-def folded(text: str) -> str:
-    return text.strip(" ").lower()
-
-
-def matches(row: Kept, query: QueueQuery) -> bool:
+def matches(row: Kept, query: QueueQuery, reported: dict[str, str]) -> bool:
     if query.stage is not None and row.stage != query.stage:
+        return False
+    if query.outcome is not None and reported.get(row.lead_id, "open") != query.outcome:
         return False
     if query.min_probability is not None and row.probability < query.min_probability:
         return False
@@ -93,28 +94,34 @@ def matches(row: Kept, query: QueueQuery) -> bool:
         return False
     if query.lead_id and not row.lead_id.startswith(query.lead_id):
         return False
-    return all(isinstance(row.lead.get(name), str) and folded(row.lead[name]) == folded(value)
+    return all(dimension_key(row.lead.get(name)) == dimension_key(value) is not None
                for name, value in query.dimensions.items())
 
 
-def python_queue(kept: dict[str, Kept], query: QueueQuery) -> list[Kept]:
+def python_queue(kept: dict[str, Kept], query: QueueQuery, reported: dict[str, str] | None = None) -> list[Kept]:
     key = (lambda r: (r.scored_at, r.lead_id)) if query.order == "newest" else (lambda r: (r.probability, r.lead_id))
-    return sorted((row for row in kept.values() if matches(row, query)), key=key, reverse=True)
+    return sorted((row for row in kept.values() if matches(row, query, reported or {})), key=key, reverse=True)
 
 
 IDS = st.sampled_from(["a", "b", "b%"]) | st.text(alphabet="ab%_A", min_size=1, max_size=3)  # some often
-SPELLINGS = st.sampled_from(["Web", "web", " WEB ", "Ads", "ads  ", "Email"])
+SPELLINGS = st.sampled_from(["Web", "web", " WEB ", "Ads", "ads  ", "Email", "e  mail", "E MAIL", "Straße",
+                             "STRASSE", "École", " école", "  ", ""])
+FIELDS = SPELLINGS | st.sampled_from([None, 7, 7.0, True, ["Web"], {"x": "Web"}])  # as records may hold them
 PROBABILITIES = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
 STAGES = st.sampled_from(["SQL", "MQL", "not yet"])
-RECORDS = st.fixed_dictionaries({}, optional={SOURCE: SPELLINGS, QUOTED: SPELLINGS})
+RECORDS = st.fixed_dictionaries({}, optional={SOURCE: FIELDS, QUOTED: FIELDS})
+DIMENSIONS = [SOURCE, QUOTED, "missing"]
 EVENTS = st.lists(st.tuples(IDS, st.integers(0, 4).map(lambda h: NOW + timedelta(hours=h)), PROBABILITIES,
                             STAGES, RECORDS, st.booleans()), max_size=30)
 FILTERS = {
     "stage": STAGES,
-    "dimensions": st.dictionaries(st.sampled_from([SOURCE, QUOTED, "missing"]), SPELLINGS, min_size=1, max_size=2),
+    "dimensions": st.dictionaries(st.sampled_from(DIMENSIONS), SPELLINGS | st.just("7"), min_size=1, max_size=2),
     "min_probability": PROBABILITIES, "max_probability": PROBABILITIES,
     "lead_id": st.sampled_from(["a", "b"]) | st.text(alphabet="ab%_A", max_size=2),
+    "outcome": st.sampled_from(["open", "won", "lost"]),
 }
+OUTCOMES = st.dictionaries(IDS, st.sampled_from(["won", "lost"]), max_size=6)
+"""Outcomes sales reported, by lead (some for leads never scored)."""
 
 
 @st.composite
@@ -133,20 +140,33 @@ def shared(tmp_path_factory):
     store.close()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=EVENTS, queries=st.lists(queries(), min_size=1, max_size=3),
-       sort_at_most=st.sampled_from([0, 2, 10_000]))
-def test_every_page_together_is_the_filtered_sorted_latest_scores(shared, events, queries, sort_at_most):
-    """For any scores logged (flushed at random points, one batch or many) and any query, the
-    pages one after another are the latest score of each matching lead in the query's order,
-    with the score it replaced; whichever index SQLite is steered to (SORT_AT_MOST)."""
+       sort_at_most=st.sampled_from([0, 2, 10_000]), indexed_after=st.integers(0, 30),
+       fill_batch=st.sampled_from([1, 3, 20_000]), reported=OUTCOMES)
+def test_every_page_together_is_the_filtered_sorted_latest_scores(shared, events, queries, sort_at_most,
+                                                                  indexed_after, fill_batch, reported):
+    """For any scores logged (flushed at random points, one batch or many; leads rescored with
+    other values, older backfills) and any query, the pages one after another are the latest
+    score of each matching lead in the query's order, with the score it replaced; whichever
+    index SQLite is steered to (SORT_AT_MOST), and whether the dimensions were indexed before
+    the scores, after them (filled in batches) or between."""
     store, counter = shared
     spec = f"spec{next(counter)}"
-    for lead_id, at, probability, stage, record, flush in events:
+    for number, (lead_id, at, probability, stage, record, flush) in enumerate(events):
+        if number == indexed_after:
+            store.flush()
+            index_dimensions(store.engine, spec, DIMENSIONS, batch=fill_batch)
         store.log_scores([(lead_id, probability, stage, "1")], at, spec=spec, inputs=[(json.dumps(record), None)])
         if flush:
             store.flush()
     store.flush()
+    if indexed_after >= len(events):
+        index_dimensions(store.engine, spec, DIMENSIONS, batch=fill_batch)
+    with store.engine.begin() as conn:  # outcomes are kept by lead id for every spec: this example's only
+        conn.execute(outcomes.delete())
+    if reported:
+        store.record_outcomes([Outcome(lead_id, outcome, NOW) for lead_id, outcome in reported.items()], NOW)
     kept = expected_rows(events)
     with mock.patch.object(lead_queue, "SORT_AT_MOST", sort_at_most):
         for query in queries:
@@ -158,12 +178,13 @@ def test_every_page_together_is_the_filtered_sorted_latest_scores(shared, events
             got = [(r.lead_id, r.scored_at, r.probability, r.stage, r.lead, r.previous_probability,
                     r.previous_scored_at) for r in every_page(store.engine, query)]
             want = [(r.lead_id, r.scored_at, r.probability, r.stage, r.lead, r.previous_probability,
-                     r.previous_scored_at) for r in python_queue(kept, query)]
+                     r.previous_scored_at) for r in python_queue(kept, query, reported)]
             assert got == want
 
 
 # ----------------------------------------------------------------------------- each rule
 def test_filters_each_return_exactly_their_leads(store):
+    store.index_dimensions("s", [SOURCE, "campaign", "nobody"])
     leads = {"A1": (0.9, "SQL", {SOURCE: "Web", "campaign": "spring"}),
              "A2": (0.45, "MQL", {SOURCE: " web ", "campaign": "Autumn"}),
              "B1": (0.2, "MQL", {SOURCE: "Ads", "campaign": "spring"}),
@@ -254,6 +275,7 @@ def test_the_id_search_takes_wildcards_literally(store, sort_at_most):
 
 
 def test_a_column_name_with_a_space_and_a_quote_filters_like_any(store):
+    store.index_dimensions("s", [SOURCE, QUOTED, "a.b", "a\\b", '"', "$"])
     log(store, "L1", 0.5, NOW, {SOURCE: "Web", QUOTED: "Gold ", "a.b": "x", "a\\b": "y"})
     log(store, "L2", 0.5, NOW, {SOURCE: "Ads", QUOTED: "silver", "a.b": "z", "a\\b": "w"})
 
@@ -310,15 +332,130 @@ def test_a_record_kept_before_scores_were_is_not_in_the_queue(store):
 
 
 def test_the_statements_render_for_postgresql():
-    """PostgreSQL reads the field by a bound key and searches ids with LIKE, escaped."""
+    """PostgreSQL finds a dimension value through the index of values, the key bound as the
+    rule reads it, and searches ids with LIKE, escaped."""
     from sqlalchemy import select
     from sqlalchemy.dialects import postgresql
 
     from serving.store.tables import scored_inputs
 
     dialect = postgresql.dialect()
-    query = QueueQuery(spec="s", dimensions={QUOTED: "gold"}, lead_id="a%_")
+    query = QueueQuery(spec="s", dimensions={QUOTED: " Gold  Card "}, lead_id="a%_")
     sql = str(select(scored_inputs.c.lead_id).where(*lead_queue._conditions(dialect, query))
               .compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    assert "CAST(scored_inputs.lead AS JSON) ->> 'it''s \"tier\"'" in sql
+    assert "EXISTS (SELECT queue_dimensions_1.lead_id" in sql
+    assert "queue_dimensions_1.dimension = 'it''s \"tier\"'" in sql and "queue_dimensions_1.value = 'gold card'" in sql
+    assert "queue_dimensions_1.lead_id = scored_inputs.lead_id" in sql
     assert "LIKE 'a/%%/_' || '%%' ESCAPE '/'" in sql  # % doubled: the driver's paramstyle
+
+
+# ----------------------------------------------------------------------------- the dimensions' index
+@pytest.mark.parametrize("written, asked", [
+    ("Web", " WEB "), ("e  mail", "E MAIL"), ("Straße", "STRASSE"), ("École", "école"), ("ΣΊΣΥΦΟΣ", "σίσυφος"),
+    (7, "7"), (7.0, "7"), (True, "TRUE"), ("x" * 300, "X" * 300),
+])
+def test_a_dimension_value_is_read_as_the_model_reads_a_category(written, asked):
+    """Trimmed, case-folded beyond ASCII, inner spaces collapsed; numbers and yes/no as text."""
+    assert dimension_key(written) == dimension_key(asked) is not None
+
+
+def test_values_no_filter_matches_and_long_values():
+    assert dimension_key(None) is None and dimension_key("  ") is None and dimension_key(float("nan")) is None
+    assert dimension_key(["Web"]) is None and dimension_key({"x": 1}) is None
+    long, other = "a" * 200 + "b", "a" * 200 + "c"
+    assert dimension_key(long) != dimension_key(other)
+    assert len(dimension_key(long)) == len(dimension_key(other)) == 121  # never equal to a short one
+    assert dimension_key("a" * 120) == "a" * 120
+    assert len(dimension_key("\ud800x")) == 121  # a lone surrogate (JSON allows one): kept by its digest
+
+
+def test_a_rescore_moves_the_lead_to_its_new_value_and_a_backfill_does_not(store):
+    store.index_dimensions("s", ["source"])
+
+    def ids(value: str) -> list[str]:
+        query = QueueQuery(spec="s", dimensions={"source": value})
+        return [row.lead_id for row in queue_page(store.engine, query).rows]
+
+    log(store, "L1", 0.3, NOW, {"source": "Web"})
+    log(store, "L2", 0.3, NOW, {"source": "Web"})
+    assert ids("web") == ["L2", "L1"]
+    log(store, "L1", 0.4, NOW + timedelta(days=1), {"source": "Ads"})
+    assert ids("web") == ["L2"] and ids("ads") == ["L1"]
+    log(store, "L1", 0.1, NOW - timedelta(days=1), {"source": "Email"})  # a backfill: changes nothing
+    assert ids("email") == [] and ids("ads") == ["L1"]
+    log(store, "L1", 0.5, NOW + timedelta(days=1), {"source": "Email"})  # the same moment: replaces
+    assert ids("email") == ["L1"] and ids("ads") == []
+    log(store, "L1", 0.5, NOW + timedelta(days=2), {})  # no value any more
+    assert ids("email") == [] and ids("ads") == [] and ids("web") == ["L2"]
+    log(store, "L2", 0.5, NOW + timedelta(days=2), {"source": "Web"}, spec="other")  # another spec's record
+    assert ids("web") == ["L2"]
+
+
+def test_only_indexed_columns_filter_and_indexing_fills_the_records_kept_before(store):
+    for i in range(7):
+        log(store, f"L{i}", 0.5, NOW + timedelta(minutes=i), {"source": "Web" if i % 2 else "Ads", "tier": str(i % 3)})
+    with pytest.raises(ValueError, match="cannot filter by 'source'.*none.*report_by"):
+        queue_page(store.engine, QueueQuery(spec="s", dimensions={"source": "web"}))
+    assert store.index_dimensions("s", ["source"]) == 7
+    assert store.index_dimensions("s", ["source"]) == 0  # ready: nothing to do
+    page = queue_page(store.engine, QueueQuery(spec="s", dimensions={"source": "web"}))
+    assert [row.lead_id for row in page.rows] == ["L5", "L3", "L1"]
+    with pytest.raises(ValueError, match="cannot filter by 'tier'.*\\(source\\)"):
+        queue_page(store.engine, QueueQuery(spec="s", dimensions={"tier": "1"}))
+    with pytest.raises(ValueError, match="cannot filter by 'source'"):
+        queue_page(store.engine, QueueQuery(spec="t", dimensions={"source": "web"}))
+    assert index_dimensions(store.engine, "s", ["tier", "source"], batch=2) == 7  # only tier is filled
+    page = queue_page(store.engine, QueueQuery(spec="s", dimensions={"tier": "1", "source": "WEB"}))
+    assert [row.lead_id for row in page.rows] == ["L1"]
+    with pytest.raises(ValueError, match="column name"):
+        store.index_dimensions("s", [""])
+
+
+def test_a_fill_cut_short_is_taken_up_again(store):
+    from sqlalchemy import insert, text
+
+    from serving.store.tables import queue_dimension_columns
+
+    for i in range(5):
+        log(store, f"L{i}", 0.5, NOW + timedelta(minutes=i), {"source": "Web"})
+    with store.engine.begin() as conn:  # listed, two records given their values, then the process stopped
+        conn.execute(insert(queue_dimension_columns).values(spec="s", dimension="source", ready=False))
+        conn.execute(text("insert into queue_dimensions values ('s', 'L0', 'source', 'web'), "
+                          "('s', 'L1', 'source', 'web')"))
+    log(store, "L9", 0.5, NOW + timedelta(hours=1), {"source": "WEB"})  # the writer keeps listed columns at once
+    with pytest.raises(ValueError, match="cannot filter by 'source'"):
+        queue_page(store.engine, QueueQuery(spec="s", dimensions={"source": "web"}))
+    assert store.index_dimensions("s", ["source"]) == 6
+    page = queue_page(store.engine, QueueQuery(spec="s", dimensions={"source": "web"}))
+    assert [row.lead_id for row in page.rows] == ["L9", "L4", "L3", "L2", "L1", "L0"]
+
+
+def test_long_and_odd_values_filter_like_any(store):
+    store.index_dimensions("s", ["note"])
+    long = "Référence " * 40
+    log(store, "L1", 0.5, NOW, {"note": long})
+    log(store, "L2", 0.5, NOW, {"note": long + "x"})
+    log(store, "L3", 0.5, NOW, {"note": "\ud800 odd"})
+
+    def ids(value: str) -> list[str]:
+        return [row.lead_id for row in queue_page(store.engine, QueueQuery(spec="s", dimensions={"note": value})).rows]
+
+    assert ids(long.upper()) == ["L1"] and ids(long + "X") == ["L2"] and ids("\ud800  ODD") == ["L3"]
+    assert ids("   ") == []
+
+
+@pytest.mark.parametrize("sort_at_most", [0, 10_000], ids=["walking the order", "reading the values' index"])
+def test_two_dimensions_combine(store, sort_at_most):
+    store.index_dimensions("s", ["source", "campaign"])
+    for i in range(40):
+        log(store, f"L{i:02d}", i / 40, NOW + timedelta(minutes=i),
+            {"source": "Web" if i % 2 else "Ads", "campaign": "rare" if i % 10 == 3 else "common"})
+
+    def ids(**fields) -> list[str]:
+        with mock.patch.object(lead_queue, "SORT_AT_MOST", sort_at_most):
+            return [row.lead_id for row in every_page(store.engine, QueueQuery(spec="s", page_size=3, **fields))]
+
+    assert ids(dimensions={"source": "web", "campaign": "rare"}) == ["L33", "L23", "L13", "L03"]
+    assert ids(dimensions={"source": "ads", "campaign": "rare"}) == []
+    assert ids(dimensions={"source": "web", "campaign": "rare"}, order="ready", lead_id="L1") == ["L13"]
+    assert ids(dimensions={"source": "web", "campaign": "rare"}, min_probability=0.5) == ["L33", "L23"]

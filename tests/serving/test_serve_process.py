@@ -71,7 +71,7 @@ def test_serve_scores_over_http_and_stops_cleanly(bundle_dir, tmp_path):
         answer = response.json()["scores"][0]
         assert answer["lead_id"] == "over-http" and 0 <= answer["probability"] <= 1
         assert answer["stage"] in ("SQL", "MQL", "not yet") and answer["model_version"] == "test"
-        assert httpx.post(f"{base}/score", content=b"{bad", timeout=10).status_code == 400
+        assert httpx.post(f"{base}/score", content=b"{bad", headers={"content-type": "application/json"}, timeout=10).status_code == 400
         outcome = {"lead_id": "over-http", "outcome": "won", "closed_at": "2026-05-20T00:00:00Z"}
         with httpx.Client(base_url=base, timeout=10) as client:  # new connections: either worker
             statuses = [client.post("/outcomes", json={"outcomes": [outcome]}, headers={"connection": "close"})

@@ -170,14 +170,22 @@ def test_integer_ids_come_back_as_text(client):
     assert answer["lead_id"] == "12345"
 
 
-def test_content_type_does_not_change_how_the_body_is_read(client):
+def test_only_json_bodies_are_taken_so_other_sites_pages_cannot_post(client, demo_leads):
+    """A page on another site can make a browser post text, form or multipart bodies anywhere,
+    but not application/json: those are refused with 415 on both write routes, and nothing is
+    recorded; JSON (with or without a charset) is taken."""
     body = json.dumps({"lead": {"lead_id": "ct-1"}})
-    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/vnd.bentoml+pickle",
-                         "multipart/form-data"):
-        response = post_json(client, "/score", body, content_type)
-        assert response.status_code == 200, (content_type, response.text)
-    response = client.post("/score", content=body.encode())  # no content type at all
-    assert response.status_code == 200
+    outcome = json.dumps({"outcomes": [{"lead_id": demo_leads[0]["lead_id"], "outcome": "won",
+                                        "closed_at": "2026-05-20T10:00:00Z"}]})
+    for path, data in (("/score", body), ("/outcomes", outcome)):
+        for content_type in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                             "application/vnd.bentoml+pickle", "multipart/form-data; boundary=x", "application/jsonx"):
+            response = post_json(client, path, data, content_type)
+            assert response.status_code == 415, (path, content_type, response.text)
+            assert "Content-Type: application/json" in response.json()["error"]
+        assert client.post(path, content=data.encode()).status_code == 415  # no content type at all
+    assert post_json(client, "/score", body, "application/json; charset=utf-8").status_code == 200
+    assert post_json(client, "/score", body, "Application/JSON").status_code == 200
 
 
 # =============================================================================== bad input

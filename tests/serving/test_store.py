@@ -292,6 +292,49 @@ def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp
         store.close()
 
 
+def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_dimensions(url, tmp_path):
+    """0004 adds the lead queue's index of dimension values, empty: the spec's report_by is
+    the service's to say. Listed, the records kept before get their values; later scores keep
+    them, whichever process writes them."""
+    from sqlalchemy import text
+
+    from serving.store import make_engine
+    from serving.store.database import migrate
+    from serving.store.lead_queue import QueueQuery, queue_page
+
+    (tmp_path / "data").mkdir()
+    engine = make_engine(url)
+    migrate(engine, "0003")
+    at = "2026-05-01 10:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(text("insert into scored_inputs (spec, lead_id, scored_at, as_of, lead, probability, stage, "
+                          "model_version) values ('s', 'A', :at, :at, '{\"source\": \" Web\"}', 0.4, 'MQL', '1'), "
+                          "('s', 'B', :at, :at, '{\"source\": \"ads\"}', 0.6, 'SQL', '1'), "
+                          "('s', 'C', :at, :at, '{}', 0.2, 'MQL', '1'), "
+                          "('t', 'A', :at, :at, '{\"source\": \"web\"}', 0.4, 'MQL', '1')"), {"at": at})
+    engine.dispose()
+
+    def ids(store, value: str) -> list[str]:
+        query = QueueQuery(spec="s", dimensions={"source": value}, order="ready")
+        return [row.lead_id for row in queue_page(store.engine, query).rows]
+
+    store, other = ScoreStore(url, background=False), ScoreStore(url, background=False)  # two workers
+    try:
+        with pytest.raises(ValueError, match="cannot filter by 'source'"):
+            ids(store, "web")
+        assert store.index_dimensions("s", ["source"]) == 3
+        assert ids(store, "WEB") == ["A"] and ids(store, "ads") == ["B"]
+        other.log_scores([("C", 0.9, "SQL", "2"), ("D", 0.1, "not yet", "2")], NOW, spec="s",
+                         inputs=[('{"source": "web"}', None), ('{"source": "Ads "}', None)])
+        other.flush()  # a process that never listed the column keeps it all the same
+        assert ids(store, "web") == ["C", "A"] and ids(other, "ads") == ["B", "D"]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("select count(*) from queue_dimensions where spec = 't'")).scalar_one() == 0
+    finally:
+        store.close()
+        other.close()
+
+
 def test_the_report_reads_an_empty_log_as_no_leads(url):
     from serving.store.report_inputs import latest_scores, logged_records, outcome_frame
 

@@ -44,7 +44,7 @@ def scored(client, leads) -> dict[str, dict]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the score log is written by a background thread
         page = client.get("/ui/leads?order=newest&q=" + quote(leads[-1]["lead_id"]))
-        if leads[-1]["lead_id"] in page.text:
+        if leads[-1]["lead_id"] in _ids(page.text):
             break
         time.sleep(0.05)
     return answers
@@ -66,7 +66,7 @@ def _all_ids(client, query: dict) -> list[str]:
 
 
 def test_the_queue_shows_every_scored_lead_most_ready_first(client, scored):
-    ids = _all_ids(client, {"order": "ready"})
+    ids = _all_ids(client, {"order": "ready", "outcome": "all"})
     assert sorted(ids) == sorted(scored)
     probabilities = [scored[i]["probability"] for i in ids]
     assert probabilities == sorted(probabilities, reverse=True)
@@ -130,20 +130,18 @@ def test_the_api_and_the_pages_speak_italian_when_asked(client, leads, scored):
 def test_what_would_move_a_lead_up_is_true_when_tried(client, leads, scored):
     """Each suggestion on a lead's page, tried through the API (the activities added a second
     before the moment it was scored as of), makes the lead the stage it promises."""
-    words = {"demo_request": "requesting a demo", "pricing_view": "viewing the pricing page",
-             "form_fill": "filling in a form"}
-    times = {"once more": 1, "twice more": 2, "3 more times": 3}
+    words = {"demo_request": "demo requests?", "pricing_view": "pricing-page views?", "form_fill": "form fills?"}
     checked = 0
     for lead in sorted(leads, key=lambda lead: -scored[lead["lead_id"]]["probability"]):
         if scored[lead["lead_id"]]["stage"] == "SQL":
             continue
         page = html.unescape(client.get("/ui/lead?" + urlencode({"id": lead["lead_id"]})).text)
-        for kind, verb in words.items():
-            found = re.search(re.escape(verb) + r" (once more|twice more|3 more times) would make this lead an (SQL|MQL)",
-                              page)
+        for kind, noun in words.items():
+            found = re.search(r"\b(a|\d+) " + noun + r" would make this lead an (SQL|MQL)", page)
             if not found:
                 continue
-            more = [{"occurred_at": "2026-05-31T23:59:59Z", "activity_type": kind}] * times[found.group(1)]
+            count = 1 if found.group(1) == "a" else int(found.group(1))
+            more = [{"occurred_at": "2026-05-31T23:59:59Z", "activity_type": kind}] * count
             tried = client.post("/score", json={"lead": {**lead, "activities": lead["activities"] + more},
                                                 "as_of": AS_OF}).json()["scores"][0]
             assert tried["stage"] == found.group(2) or (found.group(2) == "MQL" and tried["stage"] == "SQL")
@@ -168,8 +166,11 @@ def test_an_outcome_recorded_shows_on_the_lead_and_in_the_queue(client, scored):
     assert response.status_code == 200
     assert "Outcome recorded: won" in client.get("/ui/lead?" + urlencode({"id": lead_id})).text
     row = re.search(re.escape(lead_id) + r'</a> <span class="outcome won">won</span>',
-                    client.get("/ui/leads?" + urlencode({"q": lead_id})).text)
+                    client.get("/ui/leads?" + urlencode({"q": lead_id, "outcome": "all"})).text)
     assert row
+    # leads to call are the open ones: a won lead leaves the default queue, and shows under "won"
+    assert lead_id not in _all_ids(client, {})
+    assert lead_id in _all_ids(client, {"outcome": "won"}) and lead_id not in _all_ids(client, {"outcome": "lost"})
 
 
 @pytest.mark.parametrize("query, status, words", [
@@ -178,6 +179,11 @@ def test_an_outcome_recorded_shows_on_the_lead_and_in_the_queue(client, scored):
     ("min=80&max=20", 400, "above the highest"),
     ("page=0", 400, "not a page number"),
     ("order=random", 400, "order"),
+    ("outcome=maybe", 400, "outcome"),
+    ("page=%C2%B2", 400, "not a page number"),
+    ("page=%EF%BC%91", 400, "not a page number"),
+    ("min=5_0", 400, "not a score"),
+    ("min=1e2", 400, "not a score"),
 ])
 def test_a_bad_filter_gets_a_page_saying_why(client, query, status, words):
     response = client.get("/ui/leads?" + query)

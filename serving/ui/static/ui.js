@@ -17,11 +17,17 @@ document.addEventListener("DOMContentLoaded", () => {
         body: JSON.stringify({ outcomes: [item] }),
       });
       const body = await answer.json().catch(() => ({}));
-      status.textContent = answer.ok ? status.dataset["done" + outcome[0].toUpperCase() + outcome.slice(1)]
+      const name = outcome[0].toUpperCase() + outcome.slice(1);
+      status.textContent = answer.ok ? status.dataset["done" + name]
                                      : status.dataset.failed + " " + (body.error || answer.status);
       status.className = answer.ok ? "ok" : "problem";
+      const current = document.getElementById("current-outcome");
+      if (answer.ok && current) {
+        current.textContent = status.dataset["now" + name];
+        current.className = "outcome " + outcome;
+      }
     } catch (error) {
-      status.textContent = status.dataset.failed + " " + error;
+      status.textContent = status.dataset.unreachable;  // the network failed: nothing was recorded
       status.className = "problem";
     } finally {
       box.querySelectorAll("button").forEach((b) => (b.disabled = false));
