@@ -30,7 +30,7 @@ demo: $(STAMP)
 define need_chromium
 	@command -v chromium >/dev/null || { \
 	    if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; fi; \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 endef
 
 test: $(STAMP)

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from features.bundle import STAGE_MQL, STAGE_NONE, STAGE_SQL
+from features.bundle import STAGE_MQL, STAGE_SQL
 from features.i18n import (LANGUAGE_NAMES, LANGUAGES, N_, choose_language, number_text, percent_text,
                            translations)
 from features.stage_words import rule_words, stage_words
+from serving.ui.display import (STAGE_LABELS, age_text, created_at, history_chart, json_text, moment_text, trend,
+                                utc_now)
+from serving.ui.next_stage import NEXT_STAGE, suggestion_words, suggestions
+from serving.ui.params import PageError, lead_id_param, score_param, whole_param, with_query, with_value
 
 logger = logging.getLogger("leadscore.ui")
 
@@ -41,23 +42,6 @@ PAGE_SIZE = 50
 OUTCOME_CHOICES = {"open": N_("Open leads"), "won": N_("Won"), "lost": N_("Lost"), "all": N_("All leads")}
 """The queue's outcome filter: leads to call are the open ones (the default)."""
 STAGE_KEYS = {STAGE_SQL: "sql", STAGE_MQL: "mql"}
-STAGE_LABELS = {STAGE_SQL: N_("SQL"), STAGE_MQL: N_("MQL"), STAGE_NONE: N_("not yet")}
-NEXT_STAGE = {STAGE_NONE: STAGE_MQL, STAGE_MQL: STAGE_SQL}
-MOVE_WORDS: dict[str, tuple[str, str]] = {
-    "pricing_view": (N_("a pricing-page view would make this lead an {stage}"),
-                     N_("{n} pricing-page views would make this lead an {stage}")),
-    "demo_request": (N_("a demo request would make this lead an {stage}"),
-                     N_("{n} demo requests would make this lead an {stage}")),
-    "form_fill": (N_("a form fill would make this lead an {stage}"),
-                  N_("{n} form fills would make this lead an {stage}")),
-    "webinar": (N_("attending a webinar would make this lead an {stage}"),
-                N_("attending {n} webinars would make this lead an {stage}")),
-}
-"""What would move a lead to the next stage, per high-intent activity type: the words for one
-more such activity and for `n` more (English and Italian both set 1 apart from other numbers);
-another type reads MOVE_ANY with its name."""
-MOVE_ANY = (N_("one more “{name}” would make this lead an {stage}"),
-            N_("{n} more “{name}” would make this lead an {stage}"))
 SECURITY_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 """Sent with every page: no other site may frame it (a hidden frame could have the Won and Lost
@@ -65,28 +49,6 @@ buttons clicked), no type guessing, no address leaked to other sites."""
 RESCORED_LIMIT = 20_000
 """Answers remembered per worker (lead, time scored, version, language): a queue page loaded
 again does not write its reasons again (forgotten all at once when full)."""
-MAX_MORE = 3
-"""The most extra activities of one type tried when looking for what would move a lead."""
-
-
-class PageError(Exception):
-    """A page asked wrongly (400) or for something that is not there (404): the message says which."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class Suggestion:
-    """One way a lead would reach the next stage: `count` more activities of `activity_type`."""
-
-    activity_type: str
-    count: int
-    stage: str
-    probability: float
-
-
 def _environment(language: str):
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -135,10 +97,10 @@ class Pages:
         env = self.envs[language]
         _ = translations(language).gettext
         here = request.url.path
-        switch = {code: f"{here}?{_with_query(request, lang=code)}" for code in LANGUAGES}
+        switch = {code: f"{here}?{with_query(request, lang=code)}" for code in LANGUAGES}
         body = env.get_template(template).render(
             lang=language, languages=LANGUAGE_NAMES, switch=switch, page=template.removesuffix(".html"),
-            when=lambda moment: _moment_text(moment, language),
+            when=lambda moment: moment_text(moment, language),
             model_version=self.scorer.version, spec=self.scorer.spec.name,
             stage_label=lambda stage: _(STAGE_LABELS.get(stage, stage)) if stage in STAGE_LABELS else stage,
             **context)
@@ -173,7 +135,7 @@ class Pages:
         stage = params.get("stage") or None
         if stage is not None and stage not in STAGE_LABELS:
             raise PageError(_("stage: {value} is not a stage; use SQL, MQL or “not yet”").format(value=stage))
-        low, high = _score_param(params, "min", _), _score_param(params, "max", _)
+        low, high = score_param(params, "min", _), score_param(params, "max", _)
         if low is not None and high is not None and low > high:
             raise PageError(_("the lowest score ({low}) is above the highest ({high})").format(low=low, high=high))
         order = params.get("order") or "ready"
@@ -182,7 +144,7 @@ class Pages:
         outcome = params.get("outcome") or "open"
         if outcome not in OUTCOME_CHOICES:
             raise PageError(_("outcome: use “open”, “won”, “lost” or “all”"))
-        page = _whole_param(params, "page", _) or 1
+        page = whole_param(params, "page", _) or 1
         dimensions = {c: params[f"dim.{c}"] for c in self.dimensions if params.get(f"dim.{c}")}
         query = QueueQuery(spec=self.scorer.spec.name, stage=stage, dimensions=dimensions,
                            min_probability=None if low is None else low / 100,
@@ -194,15 +156,16 @@ class Pages:
         except ValueError as exc:
             raise PageError(str(exc)) from None
         answers = self.rescored(result.rows, language, reasons=1)
-        now = _utc_now()
+        now = utc_now()
         rows = [self._row(row, answers.get(row.lead_id), now, language) for row in result.rows]
         filters = {"stage": stage or "", "min": "" if low is None else low, "max": "" if high is None else high,
                    "q": params.get("q") or "", "order": order, "dimensions": dimensions, "outcome": outcome}
         return "queue.html", {
             "rows": rows, "filters": filters, "page_number": page, "has_next": result.has_next,
-            "previous_url": f"?{_with_query(request, page=page - 1)}" if page > 1 else None,
-            "next_url": f"?{_with_query(request, page=page + 1)}" if result.has_next else None,
-            "dimension_values": {c: _with_value(values, dimensions.get(c)) for c, values in self.dimension_values.items()},
+            "previous_url": f"?{with_query(request, page=page - 1)}" if page > 1 else None,
+            "next_url": f"?{with_query(request, page=page + 1)}" if result.has_next else None,
+            "dimension_values": {column: with_value(values, dimensions.get(column))
+                                 for column, values in self.dimension_values.items()},
             "dimension_names": self._dimension_names(language),
             "stages": list(STAGE_LABELS), "outcome_choices": OUTCOME_CHOICES}
 
@@ -211,14 +174,14 @@ class Pages:
         return {c: names.get(c, c) for c in self.dimensions}
 
     def _row(self, row, answer: Mapping | None, now: datetime, language: str) -> dict:
-        created = _created_at(row.lead, self.scorer.spec.leads.created_at)
+        created = created_at(row.lead, self.scorer.spec.leads.created_at)
         pros, cons = (answer["reasons_for"], answer["reasons_against"]) if answer is not None else ([], [])
         return {"lead_id": row.lead_id, "probability": row.probability, "stage": row.stage,
                 "reason_for": pros[0] if pros else None, "reason_against": cons[0] if cons else None,
                 "reasons_note": None if answer is not None else "other_model",
-                "trend": _trend(row.probability, row.previous_probability),
-                "age": _age(now - created, language) if created is not None else None,
-                "scored": _age(now - row.scored_at, language), "outcome": row.outcome,
+                "trend": trend(row.probability, row.previous_probability),
+                "age": age_text(now - created, language) if created is not None else None,
+                "scored": age_text(now - row.scored_at, language), "outcome": row.outcome,
                 "dimensions": {c: row.lead.get(c) for c in self.dimensions}}
 
     # ------------------------------------------------------------------------------ rescoring
@@ -235,7 +198,7 @@ class Pages:
             else:
                 found[row.lead_id] = answer
         if missing:
-            answers = self.scorer.score_records([(row.lead_id, _json_text(row.lead), _json_text(row.activities))
+            answers = self.scorer.score_records([(row.lead_id, json_text(row.lead), json_text(row.activities))
                                                  for row in missing], [row.as_of for row in missing],
                                                 reasons=reasons, language=language)
             if len(self._rescored) + len(missing) > RESCORED_LIMIT:
@@ -243,45 +206,6 @@ class Pages:
             for row, answer in zip(missing, answers):
                 found[row.lead_id] = self._rescored[(row.lead_id, row.scored_at, reasons, language)] = answer
         return found
-
-    def suggestions(self, row, stage: str) -> list[Suggestion]:
-        """What would move the lead to the next stage, computed with the model: for each
-        high-intent activity type, the fewest more of it (up to MAX_MORE), done just before the
-        moment it was scored as of, that would. Profile changes are never suggested."""
-        target = NEXT_STAGE.get(stage)
-        if target is None or not self.high_intent:
-            return []
-        activities = list(_json_value(row.activities) or [])
-        # a second before the moment it was scored as of: an activity counts strictly before it
-        at = (row.as_of - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000 - 1_000_000_000
-        records, moments, tried = [], [], []
-        for activity_type in self.high_intent:
-            for count in range(1, MAX_MORE + 1):
-                more = activities + [[at, activity_type, None]] * count
-                records.append((f"what-if {len(records)}", _json_text(row.lead), json.dumps(more)))
-                moments.append(row.as_of)
-                tried.append((activity_type, count))
-        answers = self.scorer.score_records(records, moments, reasons=0)
-        found: dict[str, Suggestion] = {}
-        order = [STAGE_NONE, STAGE_MQL, STAGE_SQL]
-        for (activity_type, count), answer in zip(tried, answers):
-            if activity_type in found:
-                continue
-            if order.index(answer["stage"]) >= order.index(target):
-                found[activity_type] = Suggestion(activity_type, count, answer["stage"], answer["probability"])
-        return sorted(found.values(), key=lambda s: (s.count, -s.probability))
-
-    def suggestion_words(self, suggestion: Suggestion, language: str) -> str:
-        """"a demo request would make this lead an SQL", "2 demo requests would ..." in `language`."""
-        from serving.reasons import display_name
-
-        tr = translations(language)
-        n = suggestion.count
-        stage = tr.gettext(STAGE_LABELS[suggestion.stage])
-        one, many = MOVE_WORDS.get(suggestion.activity_type, MOVE_ANY)
-        name = self.scorer.reasons_in(language).activity_names.get(suggestion.activity_type) or \
-            display_name(suggestion.activity_type)
-        return tr.gettext(one if n == 1 else many).format(n=n, name=name, stage=stage)
 
     # ------------------------------------------------------------------------------ one lead
     def lead(self, request) -> Response:
@@ -291,7 +215,7 @@ class Pages:
         from serving.store.lead_queue import latest_record, lead_history
 
         _ = translations(language).gettext
-        lead_id = _lead_id_param(request.query_params.get("id"), _)
+        lead_id = lead_id_param(request.query_params.get("id"), _)
         row = latest_record(self.engine, self.scorer.spec.name, lead_id)
         if row is None:
             raise PageError(_("no lead {id} has been scored with this model's data set").format(id=lead_id), 404)
@@ -301,16 +225,17 @@ class Pages:
         definitions = self.scorer.stage_definitions()
         key = STAGE_KEYS.get(row.stage)
         definition = stage_words(definitions[key], language) if key in definitions else None
-        suggestions = [self.suggestion_words(s, language) for s in self.suggestions(row, row.stage)] \
-            if row.model_version == self.scorer.version else []
-        created = _created_at(row.lead, self.scorer.spec.leads.created_at)
-        now = _utc_now()
+        mine = row.model_version == self.scorer.version  # another version's what-ifs would not be its own
+        moves = [suggestion_words(self.scorer, move, language)
+                 for move in (suggestions(self.scorer, row, self.high_intent) if mine else [])]
+        created = created_at(row.lead, self.scorer.spec.leads.created_at)
+        now = utc_now()
         return "lead.html", {
-            "row": row, "answer": answer, "definition": definition, "history": _chart(history),
-            "history_rows": history, "suggestions": suggestions, "id_key": self.scorer.id_key,
-            "trend": _trend(row.probability, row.previous_probability),
-            "age": _age(now - created, language) if created is not None else None,
-            "scored": _age(now - row.scored_at, language), "next_stage": NEXT_STAGE.get(row.stage),
+            "row": row, "answer": answer, "definition": definition, "history": history_chart(history),
+            "history_rows": history, "suggestions": moves, "id_key": self.scorer.id_key,
+            "trend": trend(row.probability, row.previous_probability),
+            "age": age_text(now - created, language) if created is not None else None,
+            "scored": age_text(now - row.scored_at, language), "next_stage": NEXT_STAGE.get(row.stage),
             "fields": self._fields(row.lead, language)}
 
     def _fields(self, lead: Mapping, language: str) -> list[tuple[str, str]]:
@@ -416,120 +341,3 @@ def plotly_js() -> Path:
 
 def index(request) -> Response:
     return RedirectResponse(f"/ui/leads{'?' + request.url.query if request.url.query else ''}", status_code=307)
-
-
-def _with_value(values: list[str], value: str | None) -> list[str]:
-    """A filter's choices (the values training saw), with the one asked when it is not among
-    them (a value new since training stays chosen when the form is sent again)."""
-    if value is None or any(v.casefold() == value.strip().casefold() for v in values):
-        return values
-    return [*values, value]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _with_query(request, **changes: Any) -> str:
-    from urllib.parse import urlencode
-
-    params = dict(request.query_params)
-    params.update({k: str(v) for k, v in changes.items()})
-    return urlencode(params)
-
-
-_SCORE = re.compile(r"\d{1,3}(\.\d+)?")
-
-
-def _lead_id_param(text: str | None, _) -> str:
-    """The lead id of a page address, read as the API reads ids (" 101", "101.0" -> "101")."""
-    from features import values as V
-
-    if text is None or not text.strip():
-        raise PageError(_("id: give the id of a lead"))
-    try:
-        lead_id = V.lead_id(text)
-    except V.Unreadable:
-        lead_id = None
-    if not lead_id or not lead_id.isprintable():
-        raise PageError(_("id: {value} is not a lead id").format(value=ascii(text)[1:-1][:100]))
-    return lead_id
-
-
-def _score_param(params, name: str, _) -> float | None:
-    """A score from 0 to 100 as typed: digits, at most one decimal point (no "5_0", no "1e2")."""
-    text = (params.get(name) or "").strip()
-    if not text:
-        return None
-    value = float(text) if _SCORE.fullmatch(text) else math.nan
-    if not 0 <= value <= 100:
-        raise PageError(_("{name}: {value} is not a score; give a number from 0 to 100").format(name=name, value=text))
-    return int(value) if value == int(value) else value
-
-
-def _whole_param(params, name: str, _) -> int | None:
-    text = (params.get(name) or "").strip()
-    if not text:
-        return None
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000:
-        raise PageError(_("{name}: {value} is not a page number").format(name=name, value=text))
-    return int(text)
-
-
-def _trend(probability: float, previous: float | None) -> dict | None:
-    """Up, down or steady since the previous score, in points of probability (steady under 1)."""
-    if previous is None:
-        return None
-    points = round((probability - previous) * 100)
-    return {"direction": "up" if points >= 1 else "down" if points <= -1 else "steady", "points": points}
-
-
-def _age(delta, language: str) -> str:
-    from babel.dates import format_timedelta
-
-    return format_timedelta(max(delta.total_seconds(), 0), threshold=1.5, locale=language)
-
-
-def _created_at(lead: Mapping, column: str | None) -> datetime | None:
-    from features import values as V
-
-    if column is None or not lead.get(column):
-        return None
-    try:
-        ns = V.iso_time_ns(lead[column])
-    except V.Unreadable:
-        return None
-    return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
-
-
-def _moment_text(moment: datetime | str | None, language: str) -> str:
-    """A time (naive UTC, or ISO text) as people of the language write it: "30 Nov 2026, 18:00"
-    in English, "30 nov 2026, 18:00" in Italian."""
-    if moment is None or moment == "":
-        return ""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.removesuffix("Z"))
-    from babel.dates import format_datetime
-
-    return format_datetime(moment, "d MMM y, HH:mm", locale=language)
-
-
-def _json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _chart(history: list) -> dict | None:
-    """The score history as points of a small SVG line chart (x, y in a 0-300 x 0-100 box)."""
-    if not history:
-        return None
-    times = [h[0].timestamp() if hasattr(h[0], "timestamp") else 0 for h in history]
-    start, span = min(times), (max(times) - min(times)) or 1.0
-    points = [(round(8 + 284 * (t - start) / span, 1) if len(history) > 1 else 150.0,
-               round(96 - 92 * float(h[1]), 1)) for t, h in zip(times, history)]
-    return {"points": " ".join(f"{x},{y}" for x, y in points), "dots": points}
