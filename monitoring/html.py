@@ -9,29 +9,36 @@ the file opens offline and needs no CDN. Input: the dict of `monitoring.report.b
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Mapping
 
 from features.i18n import DEFAULT_LANGUAGE, number_text, translations
 
 PLOTLY_FIRST = "inline"  # plotly.js goes into the first chart; the others reuse it
 
 
-def report_figures(report: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> list[tuple[str, Any]]:
-    """The report's charts as (name, Plotly figure), titled in `language` (features.i18n)."""
+def report_figures(report: dict[str, Any], language: str = DEFAULT_LANGUAGE,
+                   names: Mapping[str, str] | None = None, stages_defined: Mapping | None = None
+                   ) -> list[tuple[str, Any]]:
+    """The report's charts as (name, Plotly figure), titled and labelled in `language`
+    (features.i18n): `names`, the words for each drifted input (display names; else its column
+    name), `stages_defined`, the stage definitions (for the stages' names)."""
     import plotly.graph_objects as go
+
+    from monitoring.report import promise_name
 
     _ = translations(language).gettext
     figures = []
     stages = [s for s in report.get("stages", []) if s.get("closed")]
     if stages:
-        names = [s["name"] for s in stages]
+        names_of_stages = [promise_name(s, language, stages_defined) for s in stages]
         observed = [s["observed_won_rate"] for s in stages]
         figure = go.Figure([
-            go.Bar(name=_("observed"), x=names, y=observed,
+            go.Bar(name=_("observed"), x=names_of_stages, y=observed,
                    error_y={"type": "data", "symmetric": False,
                             "array": [s["high"] - s["observed_won_rate"] for s in stages],
                             "arrayminus": [s["observed_won_rate"] - s["low"] for s in stages]}),
-            go.Scatter(name=_("promised"), x=names, y=[s["promised_won_rate"] for s in stages], mode="markers",
+            go.Scatter(name=_("promised"), x=names_of_stages, y=[s["promised_won_rate"] for s in stages],
+                       mode="markers",
                        marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}}),
         ])
         figure.update_layout(title=_("Buy rate by stage: observed (95% interval) against the promise"),
@@ -57,11 +64,14 @@ def report_figures(report: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> 
         figures.append(("scores", figure))
     drift = report.get("drift") or []
     if drift:
-        figure = go.Figure(go.Bar(x=[d["feature"] for d in drift], y=[d["psi"] for d in drift],
+        figure = go.Figure(go.Bar(x=[(names or {}).get(d["feature"], d["feature"]) for d in drift],
+                                  y=[d["psi"] for d in drift],
                                   marker={"color": ["crimson" if d["drifted"] else "steelblue" for d in drift]}))
         figure.add_hline(y=report.get("drift_threshold", 0.2), line_dash="dot")
         figure.update_layout(title=_("Drift: population stability index against training (red: above the line)"))
         figures.append(("drift", figure))
+    for _name, figure in figures:  # the language's decimal mark and thousands separator
+        figure.update_layout(separators=",." if language == "it" else ".,")
     return figures
 
 

@@ -45,7 +45,7 @@ import pandas as pd
 from features.bundle import STAGE_MQL, STAGE_NONE, STAGE_SQL
 from features.errors import DataError
 from features.i18n import DEFAULT_LANGUAGE, N_
-from features.metrics import expected_calibration_error, percent, reliability_table, roc_auc
+from features.metrics import expected_calibration_error, reliability_table, roc_auc
 from monitoring.drift import PSI_DRIFT_THRESHOLD, feature_drift
 
 SCORE_COLUMNS = ("lead_id", "scored_at", "probability", "stage", "model_version")
@@ -291,6 +291,18 @@ def verdict_kind(check: Mapping) -> str:
     return "better" if check["promised_won_rate"] < check["low"] else "kept"
 
 
+def promise_name(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapping | None = None) -> str:
+    """Whose promise a check is, in `language`: "SQL", "MQL and SQL", "MQL not yet SQL" ("MQL e
+    SQL"...); `stages`: the definitions, for the stage names (else the check's own name)."""
+    from features.i18n import translations
+
+    stage = check["stage"]
+    if stage not in ("sql", *_GROUP_NAMES):
+        return check["name"]
+    sql, mql = _stage_names(stages) if stages is not None else (STAGE_SQL, STAGE_MQL)
+    return sql if stage == "sql" else translations(language).gettext(_GROUP_NAMES[stage]).format(sql=sql, mql=mql)
+
+
 def verdict_words(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapping | None = None) -> str:
     """One sentence for sales and marketing on a promise check (a dict of stage_promise_checks),
     in `language` (features.i18n): "SQL promised 51%, observed 46% of 200 closed: within what
@@ -298,10 +310,7 @@ def verdict_words(check: Mapping, language: str = DEFAULT_LANGUAGE, stages: Mapp
     from features.i18n import number_text, percent_text, translations, with_article
 
     _ = translations(language).gettext
-    sql, mql = _stage_names(stages) if stages is not None else (STAGE_SQL, STAGE_MQL)
-    stage = check["stage"]
-    name = _(_GROUP_NAMES[stage]).format(sql=sql, mql=mql) if stage in _GROUP_NAMES else sql if stage == "sql" \
-        else check["name"]
+    name = promise_name(check, language, stages)
     observed = check.get("observed_won_rate")
     promised = percent_text(check["promised_won_rate"], language)
     observed = percent_text(observed, language) if observed is not None else ""

@@ -7,6 +7,7 @@ stage definitions that travel with the model version.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -140,7 +141,8 @@ class LeadScorer:
             leads = leads.iloc[order].reset_index(drop=True)
         moments = pd.to_datetime(pd.Series(list(as_of))).to_numpy("datetime64[ns]")
         X = self.transform.transform_frame(leads, canonical.activities, moments)
-        return self._answers(X, None, [str(lead_id) for lead_id, _, _ in records], reasons, language)
+        sent = [json.loads(lead) if isinstance(lead, str) else lead for _, lead, _ in records]  # a rare
+        return self._answers(X, sent, ids, reasons, language)  # category's reason quotes the text as sent
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed

@@ -19,11 +19,11 @@ def utc_now() -> datetime:
 
 
 def trend(probability: float, previous: float | None) -> dict | None:
-    """Up, down or steady since the previous score, in points of probability (steady under 1);
-    None for a lead scored once."""
+    """Up, down or steady since the previous score: the change of the whole percent shown (40%
+    to 64% is up 24 points; steady when they show the same); None for a lead scored once."""
     if previous is None:
         return None
-    points = round((probability - previous) * 100)
+    points = round(probability * 100) - round(previous * 100)
     return {"direction": "up" if points >= 1 else "down" if points <= -1 else "steady", "points": points}
 
 
@@ -49,14 +49,39 @@ def created_at(lead: Mapping, column: str | None) -> datetime | None:
 
 def moment_text(moment: datetime | str | None, language: str) -> str:
     """A time (naive UTC, or ISO text) as people of the language write it: "30 Nov 2026, 18:00"
-    in English, "30 nov 2026, 18:00" in Italian."""
+    in English, "30 nov 2026 alle 18:00" in Italian."""
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment.removesuffix("Z"))
     from babel.dates import format_datetime
 
-    return format_datetime(moment, "d MMM y, HH:mm", locale=language)
+    return format_datetime(moment, _MOMENT_PATTERNS.get(language, "d MMM y, HH:mm"), locale=language)
+
+
+_MOMENT_PATTERNS = {"it": "d MMM y 'alle' HH:mm"}
+"""How a time is written where English's "30 Nov 2026, 18:00" would not read naturally."""
+
+
+def day_text(moment: datetime | str | None, language: str) -> str:
+    """A date as people of the language write it: "31 Oct 2024", "31 ott 2024"."""
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.removesuffix("Z"))
+    from babel.dates import format_date
+
+    return format_date(moment, "d MMM y", locale=language)
+
+
+def month_text(month: str, language: str) -> str:
+    """A month of the report ("2026-07") as people of the language write it: "Jul 2026", "lug 2026"."""
+    from babel.dates import format_date
+
+    try:
+        return format_date(datetime.strptime(month, "%Y-%m"), "MMM y", locale=language)
+    except ValueError:
+        return month
 
 
 def json_value(value: Any) -> Any:
@@ -69,13 +94,15 @@ def json_text(value: Any) -> str | None:
     return json.dumps(value)
 
 
-def history_chart(history: list) -> dict | None:
-    """The score history ((scored_at, probability, ...) oldest first) as points of a small SVG
-    line chart: x, y in a 300 x 100 box, time left to right, probability 0 at the bottom."""
+def history_chart(history: list, language: str) -> dict | None:
+    """The score history ((scored_at, probability, ...) oldest first) as a small SVG line chart in
+    a 320 x 120 box: time left to right between x 40 and 310, probability from 0 (y 90) to 100%
+    (y 10); the first and last dates under it, in `language`."""
     if not history:
         return None
-    times = [h[0].timestamp() if hasattr(h[0], "timestamp") else 0 for h in history]
+    times = [h[0].timestamp() for h in history]
     start, span = min(times), (max(times) - min(times)) or 1.0
-    points = [(round(8 + 284 * (t - start) / span, 1) if len(history) > 1 else 150.0,
-               round(96 - 92 * float(h[1]), 1)) for t, h in zip(times, history)]
-    return {"points": " ".join(f"{x},{y}" for x, y in points), "dots": points}
+    points = [(round(40 + 270 * (t - start) / span, 1) if len(history) > 1 else 175.0,
+               round(90 - 80 * float(h[1]), 1)) for t, h in zip(times, history)]
+    return {"points": " ".join(f"{x},{y}" for x, y in points), "dots": points,
+            "first": moment_text(history[0][0], language), "last": moment_text(history[-1][0], language)}

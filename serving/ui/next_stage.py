@@ -46,18 +46,19 @@ class Suggestion:
 def suggestions(scorer, row, high_intent: list[str]) -> list[Suggestion]:
     """What would move a logged lead (a serving.store.lead_queue.QueueRow) to the next stage,
     computed with `scorer` (serving.scorer.LeadScorer): for each of `high_intent` (the spec's
-    high-intent activity types), the fewest more of it (up to MAX_MORE), done just before the
-    moment the lead was scored as of, that would. Fewest first."""
+    high-intent activity types), the fewest more of it (up to MAX_MORE), done in the seconds
+    before the moment the lead was scored as of, that would. Fewest first."""
     target = NEXT_STAGE.get(row.stage)
     if target is None or not high_intent:
         return []
     activities = list(json_value(row.activities) or [])
-    # a second before the moment it was scored as of: an activity counts strictly before it
-    at = (row.as_of - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000 - 1_000_000_000
+    # seconds before the moment it was scored as of (an activity counts strictly before it), each
+    # at its own moment: reading a record drops exact duplicate activities, as reading an export does
+    moment = (row.as_of - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000
     records, moments, tried = [], [], []
     for activity_type in high_intent:
         for count in range(1, MAX_MORE + 1):
-            more = activities + [[at, activity_type, None]] * count
+            more = activities + [[moment - k * 1_000_000_000, activity_type, None] for k in range(1, count + 1)]
             records.append((f"what-if {len(records)}", json_text(row.lead), json.dumps(more)))
             moments.append(row.as_of)
             tried.append((activity_type, count))

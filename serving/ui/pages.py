@@ -29,8 +29,8 @@ from features.bundle import STAGE_MQL, STAGE_SQL
 from features.i18n import (LANGUAGE_NAMES, LANGUAGES, N_, choose_language, number_text, percent_text,
                            translations)
 from features.stage_words import rule_words, stage_words
-from serving.ui.display import (STAGE_LABELS, age_text, created_at, history_chart, json_text, moment_text, trend,
-                                utc_now)
+from serving.ui.display import (STAGE_LABELS, age_text, created_at, day_text, history_chart, json_text, moment_text,
+                                month_text, trend, utc_now)
 from serving.ui.next_stage import NEXT_STAGE, suggestion_words, suggestions
 from serving.ui.params import PageError, lead_id_param, score_param, whole_param, with_query, with_value
 
@@ -46,6 +46,11 @@ SECURITY_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame
                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 """Sent with every page: no other site may frame it (a hidden frame could have the Won and Lost
 buttons clicked), no type guessing, no address leaked to other sites."""
+CHART_CONFIG = {"displaylogo": False, "showSendToCloud": False,
+                "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"], "responsive": True}
+"""The report's charts stay on this machine: no button that sends them to Plotly's cloud."""
+SAME_PROBABILITY = 1e-6
+"""How far a rescored probability may lie from the logged one (answers are rounded to 6 decimals)."""
 RESCORED_LIMIT = 20_000
 """Answers remembered per worker (lead, time scored, version, language): a queue page loaded
 again does not write its reasons again (forgotten all at once when full)."""
@@ -100,7 +105,8 @@ class Pages:
         switch = {code: f"{here}?{with_query(request, lang=code)}" for code in LANGUAGES}
         body = env.get_template(template).render(
             lang=language, languages=LANGUAGE_NAMES, switch=switch, page=template.removesuffix(".html"),
-            when=lambda moment: moment_text(moment, language),
+            when=lambda moment: moment_text(moment, language), day=lambda moment: day_text(moment, language),
+            month=lambda month: month_text(month, language),
             model_version=self.scorer.version, spec=self.scorer.spec.name,
             stage_label=lambda stage: _(STAGE_LABELS.get(stage, stage)) if stage in STAGE_LABELS else stage,
             **context)
@@ -145,7 +151,7 @@ class Pages:
         if outcome not in OUTCOME_CHOICES:
             raise PageError(_("outcome: use “open”, “won”, “lost” or “all”"))
         page = whole_param(params, "page", _) or 1
-        dimensions = {c: params[f"dim.{c}"] for c in self.dimensions if params.get(f"dim.{c}")}
+        dimensions = {c: params[f"dim.{c}"] for c in self.dimensions if (params.get(f"dim.{c}") or "").strip()}
         query = QueueQuery(spec=self.scorer.spec.name, stage=stage, dimensions=dimensions,
                            min_probability=None if low is None else low / 100,
                            max_probability=None if high is None else high / 100,
@@ -178,7 +184,8 @@ class Pages:
         pros, cons = (answer["reasons_for"], answer["reasons_against"]) if answer is not None else ([], [])
         return {"lead_id": row.lead_id, "probability": row.probability, "stage": row.stage,
                 "reason_for": pros[0] if pros else None, "reason_against": cons[0] if cons else None,
-                "reasons_note": None if answer is not None else "other_model",
+                "reasons_note": None if answer is not None else
+                "other_model" if row.model_version != self.scorer.version else "not_rebuilt",
                 "trend": trend(row.probability, row.previous_probability),
                 "age": age_text(now - created, language) if created is not None else None,
                 "scored": age_text(now - row.scored_at, language), "outcome": row.outcome,
@@ -188,8 +195,18 @@ class Pages:
     def rescored(self, rows, language: str, reasons: int) -> dict[str, dict]:
         """The served model's answers for queue rows scored by it (id -> answer), rescored from
         their logged records as of the moment each was scored: their reasons in `language`.
-        Rows scored by another model version get none (their reasons would not be theirs)."""
+        Rows scored by another model version get none (their reasons would not be theirs), nor
+        rows whose record does not give back their logged probability."""
+        probabilities = {row.lead_id: row.probability for row in rows}
         mine = [row for row in rows if row.model_version == self.scorer.version]
+        found = self._rescore(mine, language, reasons)
+        # Only reasons that belong to the score shown: the record, read back, must give the logged
+        # probability (it may not: the API counts activities a file or a record would drop as
+        # exact duplicates).
+        return {lead_id: answer for lead_id, answer in found.items()
+                if abs(answer["probability"] - probabilities[lead_id]) <= SAME_PROBABILITY}
+
+    def _rescore(self, mine, language: str, reasons: int) -> dict[str, dict]:
         found, missing = {}, []
         for row in mine:
             answer = self._rescored.get((row.lead_id, row.scored_at, reasons, language))
@@ -225,13 +242,14 @@ class Pages:
         definitions = self.scorer.stage_definitions()
         key = STAGE_KEYS.get(row.stage)
         definition = stage_words(definitions[key], language) if key in definitions else None
-        mine = row.model_version == self.scorer.version  # another version's what-ifs would not be its own
+        # what-ifs start from the lead as scored: only when its record gives back its score
         moves = [suggestion_words(self.scorer, move, language)
-                 for move in (suggestions(self.scorer, row, self.high_intent) if mine else [])]
+                 for move in (suggestions(self.scorer, row, self.high_intent) if answer is not None else [])]
         created = created_at(row.lead, self.scorer.spec.leads.created_at)
         now = utc_now()
         return "lead.html", {
-            "row": row, "answer": answer, "definition": definition, "history": history_chart(history),
+            "row": row, "answer": answer, "other_model": row.model_version != self.scorer.version,
+            "definition": definition, "history": history_chart(history, language),
             "history_rows": history, "suggestions": moves, "id_key": self.scorer.id_key,
             "trend": trend(row.probability, row.previous_probability),
             "age": age_text(now - created, language) if created is not None else None,
@@ -298,6 +316,7 @@ class Pages:
         return self.page(request, self._report_page)
 
     def _report_page(self, request, language: str) -> tuple[str, dict]:
+        from features.profile import ACTIVITY_TYPE_KEY
         from monitoring.html import report_figures
         from monitoring.report import NOT_GIVEN, verdict_words
         from serving.report import SCORED_AGAIN
@@ -306,13 +325,18 @@ class Pages:
         if report is None:
             return "report.html", {"report": None, "figures": [], "verdicts": [], "dimensions": []}
         definitions = self.scorer.stage_definitions()
-        figures = [(name, figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
-                   for name, figure in report_figures(report, language)]
+        names = self.scorer.reasons_in(language).names
+        _ = translations(language).gettext
+        figures = []
+        for name, figure in report_figures(report, language, {**names, ACTIVITY_TYPE_KEY: _("(activity type)")},
+                                           definitions):
+            title = figure.layout.title.text  # above the chart, where a narrow screen wraps it
+            figure.update_layout(title=None, margin={"t": 30})
+            figures.append((name, title, figure.to_html(full_html=False, include_plotlyjs=False,
+                                                        config=CHART_CONFIG)))
         verdicts = [{"words": verdict_words(c, language, definitions), "broken": c["broken"]}
                     for c in report.get("stages", [])]
-        names = self.scorer.reasons_in(language).names
         spellings = (self.scorer.bundle.profile or {}).get("spellings") or {}
-        _ = translations(language).gettext
         labels = {NOT_GIVEN: _("(not given)"), SCORED_AGAIN: _("(scored again after the period)")}
         dimensions = [(names.get(column, column), [{**row, "value": labels.get(row["value"]) or
                                                     (spellings.get(column) or {}).get(row["value"], row["value"])}

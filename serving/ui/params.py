@@ -17,7 +17,7 @@ class PageError(Exception):
         self.status = status
 
 
-_SCORE = re.compile(r"\d{1,3}(\.\d+)?")
+_SCORE = re.compile(r"[0-9]{1,3}(\.[0-9]+)?")  # ASCII digits only: "٥" and "５" are not read as 5
 
 
 def lead_id_param(text: str | None, _) -> str:

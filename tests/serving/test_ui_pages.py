@@ -213,3 +213,31 @@ def test_every_asset_is_served_by_the_service(client, scored):
         for asset in re.findall(r'(?:src|href)="(/ui/static/[^"]+)"', page):
             assert client.get(asset).status_code == 200, asset
         assert not re.search(r'(?:src|href)="https?://', page)
+
+
+def test_a_page_never_shows_reasons_its_score_did_not_have(client, leads):
+    """The API counts three demo requests sent at one moment as three; the log's reading of the
+    lead (as a file's) counts them once. The page then shows the API's score with no reasons
+    rather than reasons of another score."""
+    lead = {**leads[0], "lead_id": "dup-1", "activities": [
+        {"occurred_at": "2026-05-30T10:00:00Z", "activity_type": "demo_request"}] * 3}
+    answer = client.post("/score", json={"lead": lead, "as_of": AS_OF}).json()["scores"][0]
+    assert any("3 times" in reason for reason in answer["reasons_for"] + answer["reasons_against"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "dup-1" not in _all_ids(client, {"q": "dup-1"}):
+        time.sleep(0.05)
+    page = html.unescape(client.get("/ui/lead?id=dup-1").text)
+    assert "cannot be written again" in page
+    assert "requested a demo once" not in page and "would make this lead" not in page
+    row = client.get("/ui/leads?q=dup-1").text
+    assert "see the lead" in row
+
+
+def test_the_report_page_sends_nothing_to_another_site(client, scored):
+    deadline = time.monotonic() + 20  # the report is recomputed in the background every 0.5 s
+    page = ""
+    while time.monotonic() < deadline and 'class="plot"' not in page:
+        page = client.get("/ui/report").text
+        time.sleep(0.1)
+    assert 'class="plot"' in page and '"showSendToCloud": false' in page
+    assert "cdn" not in page.lower() and not re.search(r'src="https?://', page)
