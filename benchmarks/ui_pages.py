@@ -15,7 +15,27 @@ in-process (the ASGI app, no sockets: the page's own cost) on that store and eac
 "again" the median of the others (the service remembers a page's reasons, serving.ui.pages
 RESCORED_LIMIT); "slowest" the slowest of all.
 
-The figures are in the table printed at the end; docs/ui.md quotes the last run.
+Measured on this machine, 2 cores (`.venv/bin/python benchmarks/ui_pages.py --db /tmp/ui_pages.db`
+after `make demo`; the store of 1,000,000 leads built in 179 s):
+
+    page                                       status     first     again   slowest
+    queue, most ready first (default)             200     149.0      21.7     149.0
+    queue, newest first                           200      67.2      18.4      67.2
+    queue, stage SQL                              200      28.2      18.6      28.2
+    queue, stage MQL, in Italian                  200      47.3      20.6      47.3
+    queue, lead source Paid Search                200      89.2      41.5      89.2
+    queue, campaign RETARGETING (rarest)          200      86.1      40.1      86.1
+    queue, score 40 to 60                         200      42.9      22.2      42.9
+    queue, id search                              200      71.7      27.6      71.7
+    queue, page 100                               200      68.1      21.8      68.1
+    lead page                                     200      85.0      45.4      85.0
+    lead page, in Italian                         200      55.9      61.5      72.1
+    stages                                        200      32.4       6.0      32.4
+    model                                         200       7.5       5.2       8.8
+
+Every page within 300 ms, the first ask included (the first page of all, 149 ms, pays the
+service's first request too). Not in the table: the service's start on a store whose filter
+index is empty fills it first (benchmarks/lead_queue.py: 16.5 s for 1,000,000 records, once).
 """
 
 from __future__ import annotations
