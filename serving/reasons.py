@@ -121,6 +121,13 @@ def readable_number(value: float, language: str = DEFAULT_LANGUAGE) -> str:
     return "0" if magnitude == 0 or text.strip("0.,") == "" else sign + text
 
 
+def shown_text(value: Any) -> str:
+    """A lead's own text as a reason quotes it: trimmed, without control or format characters
+    (a terminal escape sequence, a bell or a right-to-left override sent in a field is never
+    echoed back to whoever reads the reasons)."""
+    return "".join(ch for ch in str(value) if ch.isprintable()).strip()
+
+
 def _times(n: float, tr) -> str:
     n = int(n)
     if n == 2:
@@ -355,8 +362,9 @@ class ReasonWriter:
         if special:
             return special
         if known == OTHER:  # no spelling of ours: the lead's own text, when we have it
-            return _("{name} is {value}, rare in our history").format(name=label, value=str(raw).strip()) \
-                if raw is not None else _("{name} is rare in our history").format(name=label)
+            shown = shown_text(raw) if raw is not None else ""
+            return _("{name} is {value}, rare in our history").format(name=label, value=shown) \
+                if shown else _("{name} is rare in our history").format(name=label)
         return _("{name} is {value}").format(name=label, value=self.spellings.get(column, {}).get(known, known))
 
     def _activity_phrase(self, activity_type: str, columns: tuple[int, ...], row: np.ndarray) -> str:

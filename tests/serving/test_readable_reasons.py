@@ -139,6 +139,20 @@ def test_italian_reasons_are_the_same_reasons_in_other_words(scorer, trained, da
         assert not any(words in text for words in english_words), text
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.sampled_from(["en", "it"]))
+def test_no_control_or_escape_character_sent_in_a_field_comes_back_in_a_reason(scorer, text, language):
+    """A category the model never saw is quoted as sent, but never a terminal escape sequence,
+    a bell, a NUL or a right-to-left override: every reason is printable text."""
+    lead = {"lead_id": "x", "industry": "\x1b[31m" + text + "\u202e\x07", "campaign": text,
+            "activities": []}
+    for one in (True, False):  # the single-lead path and the batch path
+        answers = scorer.score_leads([lead] if one else [lead] * 17, as_of=AS_OF, reasons=5, language=language)
+        for answer in answers:
+            for reason in answer["reasons_for"] + answer["reasons_against"]:
+                assert reason.isprintable(), repr(reason)
+
+
 # ================================================================================ reasons
 def test_reasons_use_the_specs_display_names_and_readable_numbers(scorer, renamed):
     lead = {"employee_count": 1234567.0,
