@@ -215,13 +215,13 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port to listen on.")] = 3000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (each loads the model once).")] = 1,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the spec's champion (models/bundles/<spec name>/champion, else exported from the registry).")] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on; default 127.0.0.1, this machine only (0.0.0.0: every address, with no API keys yet).")] = None,
     spec: ModelOption = None,
 ) -> None:
     """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /livez, /readyz, /metrics)."""
-    from leadscore.jobs.serve import run_serve
+    from leadscore.jobs.serve import LOOPBACK, run_serve
 
-    run_serve(port=port, workers=workers, bundle=bundle, host=host, echo=typer.echo, spec=spec)
+    run_serve(port=port, workers=workers, bundle=bundle, host=host or LOOPBACK, echo=typer.echo, spec=spec)
 
 
 @app.command()

@@ -89,8 +89,24 @@ def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, s
     return scorer, env
 
 
+LOOPBACK = "127.0.0.1"
+"""Where the service listens unless told otherwise: this machine only."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is an address of this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = None,
-              host: str = "0.0.0.0", settings: Settings | None = None, echo=print,
+              host: str = LOOPBACK, settings: Settings | None = None, echo=print,
               spec: str | Path | None = None) -> None:
     """Start the service in the foreground until it is stopped (Ctrl-C or SIGTERM)."""
     settings = settings or get_settings()
@@ -102,10 +118,13 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     from serving.service import LeadScoringService
 
     LeadScoringService.config["workers"] = workers
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
-    echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on http://{shown}:{port} "
-         f"with {workers} worker{'s' if workers > 1 else ''}; pages for sales and marketing at "
-         f"http://{shown}:{port}/ui ; API docs at http://{shown}:{port}/ ; "
-         "Ctrl-C to stop")
+    address = f"[{host}]" if ":" in host else host
+    echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on "
+         f"http://{address}:{port} with {workers} worker{'s' if workers > 1 else ''}; pages for sales and marketing "
+         f"at http://{address}:{port}/ui ; API docs at http://{address}:{port}/ ; Ctrl-C to stop")
+    if not is_loopback(host):
+        echo(f"warning: listening on {host}, reachable from other machines, and the service has no API keys yet: "
+             "anyone who reaches it can score leads and record outcomes; serve on 127.0.0.1 (the default) behind a "
+             "reverse proxy that authenticates, or on a network you trust")
     LeadScoringService.serve_http(port=port, host=host)
     echo("service stopped")

@@ -144,3 +144,21 @@ def test_a_busy_port_is_refused_before_starting(tmp_path):
         busy.listen()
         with pytest.raises(LeadscoreError, match="pass --port"):
             check_port("127.0.0.1", busy.getsockname()[1])
+
+
+def test_the_service_listens_on_this_machine_only_unless_told(bundle_dir, tmp_path):
+    """No --host: it listens on 127.0.0.1 and says so; a non-loopback address is accepted only
+    with a warning that the service has no API keys yet."""
+    from leadscore.jobs.serve import is_loopback
+
+    port = free_port()
+    process = subprocess.Popen([*leadscore_command(), "serve", "--port", str(port), "--bundle", str(bundle_dir)],
+                               env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert f"on http://127.0.0.1:{port} with 1 worker" in output and "warning" not in output
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.1.2.3")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("10.0.0.5")
