@@ -108,30 +108,36 @@ def translations(language: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
+@lru_cache(maxsize=None)
+def _marks(language: str) -> dict[int, str]:
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    return {ord(","): get_group_symbol(language), ord("."): get_decimal_symbol(language)}
+
+
+def localized(text: str, language: str) -> str:
+    """A number written the English way ("1,530.5", "0.50", "4.9e-322") with the language's
+    thousands and decimal marks (Babel's CLDR data): "1.530,5", "0,50" in Italian. The digits
+    are kept as they are: every number leadscore shows is written once, the English way, then
+    marked for its language."""
+    return text if language == DEFAULT_LANGUAGE else text.translate(_marks(language))
+
+
 def number_text(value: float, language: str, decimals: int = 0) -> str:
     """`value` with up to `decimals` decimals (trailing zeros dropped), grouped the language's
     way: 1530.5, 1 -> "1,530.5" (en), "1.530,5" (it)."""
-    from babel.numbers import format_decimal
-
-    pattern = "#,##0" + ("." + "#" * decimals if decimals > 0 else "")
-    return format_decimal(value, format=pattern, locale=language, decimal_quantization=True)
+    text = f"{value:,.{max(decimals, 0)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return localized("0" if text in ("-0", "") else text, language)
 
 
 def percent_text(share: float, language: str) -> str:
-    """A share in percent as features.metrics.percent writes it, in the language's digits
+    """A share in percent as features.metrics.percent writes it, in the language's marks
     (0.004 -> "0.4%" in English, "0,4%" in Italian)."""
     from features.metrics import percent
 
-    text = percent(share)
-    if language == DEFAULT_LANGUAGE:
-        return text
-    digits = text[:-1]
-    if "e" in digits:  # a share too small for decimals (features.metrics.percent's last resort)
-        from babel.numbers import get_decimal_symbol
-
-        return digits.replace(".", get_decimal_symbol(language)) + "%"
-    decimals = len(digits.split(".")[1]) if "." in digits else 0
-    return number_text(float(digits), language, decimals) + "%"
+    return localized(percent(share), language)
 
 
 _ELIDED = ("1", "11", "18")

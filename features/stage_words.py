@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple
 
-from features.i18n import DEFAULT_LANGUAGE, N_, number_text, percent_text, translations, with_article
+from features.i18n import DEFAULT_LANGUAGE, N_, localized, percent_text, translations, with_article
 
 RULES: dict[str, str] = {
     "min_precision": N_("at least {share} of SQLs buy"),
@@ -39,21 +39,13 @@ def plain_threshold(value: float, language: str = DEFAULT_LANGUAGE) -> str:
     for decimals in range(2, 13):
         text = f"{value:.{decimals}f}"
         if float(text) == value:
-            if language == DEFAULT_LANGUAGE:
-                return text
-            from babel.numbers import get_decimal_symbol
-
-            return text.replace(".", get_decimal_symbol(language))  # a probability: no thousands
-    return repr(float(value))
+            return localized(text, language)
+    return localized(repr(float(value)), language)
 
 
 def configured_share(share: float, language: str = DEFAULT_LANGUAGE) -> str:
     """A configured share as written (0.125 -> "12.5%", "12,5%" in Italian)."""
-    text = f"{share * 100:g}"
-    if language == DEFAULT_LANGUAGE:
-        return text + "%"
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return number_text(float(text), language, decimals) + "%"
+    return localized(f"{share * 100:g}", language) + "%"
 
 
 class Rule(NamedTuple):
@@ -75,12 +67,8 @@ class Rule(NamedTuple):
 
 
 def _amount(value: float, language: str) -> str:
-    """An amount as configured (`:g`), in the language's digits."""
-    text = f"{value:g}"
-    if language == DEFAULT_LANGUAGE or "e" in text:
-        return text
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return number_text(value, language, decimals)
+    """An amount as configured (`:g`), in the language's marks."""
+    return localized(f"{value:g}", language)
 
 
 def _articled(numbers: Mapping[str, str], language: str) -> dict[str, str]:

@@ -48,7 +48,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
 
-from features.i18n import DEFAULT_LANGUAGE, LanguageError, choose_language, configured_language
+from features.i18n import LANGUAGES, DEFAULT_LANGUAGE, LanguageError, choose_language, configured_language
 from serving.config import ServiceConfig
 from serving.runtime import fix_bentoml_request_timers, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
@@ -316,10 +316,12 @@ class LeadScoringService:
         logger.info("serving model version %s from %s (%s)", self.scorer.version, self.config.bundle, self.gc)
 
     def _warm_up(self) -> None:
-        """Score a throw-away lead once, so the first real request pays no lazy set-up."""
+        """Score a throw-away lead once in each language, so the first real request pays no lazy
+        set-up (an Italian catalogue read, its reason writer built) after the heap is frozen."""
         lead = {self.scorer.id_field: "warm-up"}
-        self.scorer.score_leads([lead], reasons=5)
-        self.scorer.score_leads([dict(lead), dict(lead)], reasons=5)
+        for language in LANGUAGES:
+            self.scorer.score_leads([lead], reasons=5, language=language)
+            self.scorer.score_leads([dict(lead), dict(lead)], reasons=5, language=language)
 
     # ------------------------------------------------------------------------- /score
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
