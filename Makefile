@@ -33,8 +33,18 @@ define need_chromium
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 endef
 
+# The store's tests run on PostgreSQL too, on a throw-away server the tests start
+# (tests/serving/postgres.py) from Debian's postgresql package (binaries in
+# /usr/lib/postgresql/<version>/bin), installed here when missing, as root.
+define need_postgresql
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" != 0 ]; then echo "PostgreSQL is missing: run 'apt-get install -y postgresql' as root" >&2; exit 1; fi; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+endef
+
 test: $(STAMP)
 	$(need_chromium)
+	$(need_postgresql)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -197,6 +197,48 @@ def rollback(spec: ModelOption = None) -> None:
     typer.echo(run_rollback(spec))
 
 
+keys_app = typer.Typer(help="API keys for the service: each request but /livez, /readyz and /metrics needs one once a key exists.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+class KeyScope(str, Enum):
+    score = "score"
+    outcomes = "outcomes"
+    admin = "admin"
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key, e.g. crm or sales-pages.")],
+    scope: Annotated[KeyScope, typer.Option("--scope", help="score: score leads, read stages, the model, the report and the pages; outcomes: also record won/lost; admin: everything.")] = KeyScope.score,
+) -> None:
+    """Create a key and print it once (the database keeps only its hash)."""
+    from leadscore.jobs.keys import run_create
+
+    run_create(name, scope.value, echo=typer.echo)
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list() -> None:
+    """List the keys: id, name, scope, when created and revoked (never a secret)."""
+    from leadscore.jobs.keys import run_list
+
+    run_list(echo=typer.echo)
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id (from `leadscore keys list`) or name.")],
+) -> None:
+    """Revoke a key: the service refuses it from then on (a running one within seconds)."""
+    from leadscore.jobs.keys import run_revoke
+
+    run_revoke(key, echo=typer.echo)
+
+
 @app.command()
 @reports_errors
 def export(
@@ -215,13 +257,15 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port to listen on.")] = 3000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (each loads the model once).")] = 1,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to serve; default: the spec's champion (models/bundles/<spec name>/champion, else exported from the registry).")] = None,
-    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on; default 127.0.0.1, this machine only (0.0.0.0: every address, with no API keys yet).")] = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on; default 127.0.0.1, this machine only. Another address (0.0.0.0: every one) needs an API key to exist (`leadscore keys create`) or --insecure-no-auth.")] = None,
     spec: ModelOption = None,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Listen beyond this machine although no API key exists: anyone who reaches the service can score leads and record outcomes.")] = False,
 ) -> None:
-    """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /livez, /readyz, /metrics)."""
+    """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /report, the /ui pages, /livez, /readyz, /metrics)."""
     from leadscore.jobs.serve import LOOPBACK, run_serve
 
-    run_serve(port=port, workers=workers, bundle=bundle, host=host or LOOPBACK, echo=typer.echo, spec=spec)
+    run_serve(port=port, workers=workers, bundle=bundle, host=host or LOOPBACK, echo=typer.echo, spec=spec,
+              insecure_no_auth=insecure_no_auth)
 
 
 @app.command()

@@ -7,12 +7,21 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_DATABASE_URL      SQLAlchemy URL of the score log and outcomes
     LEADSCORE_MAX_LEADS         most leads in one POST /score or /outcomes (default 10,000)
     LEADSCORE_MAX_BODY_BYTES    largest request body (default 64 MiB)
+    LEADSCORE_MAX_BYTES_IN_FLIGHT
+                                request-body bytes one worker takes at once, across the
+                                requests it is answering (default 96 MiB; at least
+                                LEADSCORE_MAX_BODY_BYTES); a body that does not fit is answered
+                                503 with Retry-After (serving.guard). A worker's memory grows
+                                about 10 times the JSON it is parsing and checking.
     LEADSCORE_MAX_FIELD_CHARS   longest text value of a field (default 1,000)
     LEADSCORE_MAX_ACTIVITIES    most activities sent with one lead (default 10,000)
     LEADSCORE_LOG_FLUSH_SECONDS how often the score log is written (default 0.25)
     LEADSCORE_REPORT_REFRESH_SECONDS
                                 how often GET /report's cached report is recomputed in the
                                 background (default 300; see serving.service.ReportCache)
+    LEADSCORE_HOST              the address `leadscore serve` listens on (set by it); on a loopback
+                                address a service without API keys takes only requests addressed
+                                to this machine (Host header; serving.auth)
     LEADSCORE_LANGUAGE          the language of reasons and pages when the request does not say
                                 (Accept-Language, a page's ?lang=): en (default) or it
     LEADSCORE_GC                "tuned" (default): freeze the start-up heap and collect less
@@ -46,6 +55,8 @@ class ServiceConfig(BaseModel):
                               description="SQLAlchemy URL of the score log and outcomes.")
     max_leads: int = Field(10_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_bytes_in_flight: int = Field(96 * 1024 * 1024, ge=1024,
+                                     description="Request-body bytes one worker takes at once (serving.guard).")
     max_field_chars: int = Field(1_000, ge=1)
     max_activities: int = Field(10_000, ge=0)
     log_flush_seconds: float = Field(0.25, gt=0, le=60)
@@ -56,6 +67,7 @@ class ServiceConfig(BaseModel):
                                           "does not say (features.i18n).")
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
+    host: str = Field("", description="The address `leadscore serve` listens on (serving.auth's Host check).")
 
     @field_validator("language", mode="before")
     @classmethod
@@ -68,6 +80,15 @@ class ServiceConfig(BaseModel):
                 return check_language(value, "LEADSCORE_LANGUAGE")
             except LanguageError:
                 return value  # refused by the field's type, with the choices
+        return value
+
+    @field_validator("max_bytes_in_flight")
+    @classmethod
+    def _room_for_one_body(cls, value: int, info) -> int:
+        largest = info.data.get("max_body_bytes")
+        if largest is not None and value < largest:
+            raise ValueError(f"{value:,} bytes is less than the largest body ({largest:,}, LEADSCORE_MAX_BODY_BYTES), "
+                             f"which could then never be taken: set it to at least {largest}")
         return value
 
     @classmethod

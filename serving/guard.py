@@ -1,6 +1,7 @@
 """The outermost checks of a request to the scoring service, before BentoML parses it
-(an ASGI middleware): JSON-only POST bodies (415), the body size limit (413), the language of
-the answer (Accept-Language), and BentoML's own 400 bodies reworded in the service's error shape.
+(an ASGI middleware): JSON-only POST bodies (415), the body size limit (413), the bytes of
+bodies one worker holds at once (503 with Retry-After), the language of the answer
+(Accept-Language), and BentoML's own 400 bodies reworded in the service's error shape.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from serving.config import ServiceConfig
 from serving.schema import InputError, Problem
 
 JSON_ROUTES = ("/score", "/outcomes")
+BUSY_RETRY_SECONDS = 1
+"""Retry-After of a 503 for a worker that holds as many body bytes as it may."""
 ANSWER_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("answer_language", default=DEFAULT_LANGUAGE)
 """The language /score writes reasons in: the request's Accept-Language, else LEADSCORE_LANGUAGE
 (set by RequestGuard for each request; anyio carries it into worker threads)."""
@@ -33,14 +36,20 @@ class RequestGuard:
     text, form or multipart bodies to any address without the service's consent, but not JSON:
     a browser asks first, and the service, with CORS off, never agrees; so a page a salesperson
     happens to open cannot record outcomes), and a body over `max_bytes` is refused with 413,
-    by Content-Length or while streaming. Sets the language of /score's reasons
-    (ANSWER_LANGUAGE) from Accept-Language."""
+    by Content-Length or while streaming. The bodies of the requests this worker is answering
+    may hold `max_in_flight` bytes together, counted by Content-Length (else as they stream in)
+    from the start of a request to its answer: a body that does not fit is answered 503 with
+    Retry-After, so that a worker's memory stays bounded however many large requests arrive at
+    once (parsed and checked, a JSON body takes about ten times its size). Sets the language of
+    /score's reasons (ANSWER_LANGUAGE) from Accept-Language."""
 
-    def __init__(self, app, max_bytes: int | None = None):
+    def __init__(self, app, max_bytes: int | None = None, max_in_flight: int | None = None):
         self.app = app
-        if max_bytes is None:
-            max_bytes = int(os.environ.get("LEADSCORE_MAX_BODY_BYTES") or ServiceConfig.model_fields["max_body_bytes"].default)
-        self.max_bytes = max_bytes
+        self.max_bytes = _setting("max_body_bytes") if max_bytes is None else max_bytes
+        self.max_in_flight = max(self.max_bytes, _setting("max_bytes_in_flight") if max_in_flight is None
+                                 else max_in_flight)
+        self.in_flight = 0
+        """Body bytes of the requests this worker is answering now (one event loop: no lock)."""
         try:
             self.default_language = configured_language()
         except LanguageError:  # the service refuses to start with it (ServiceConfig)
@@ -52,11 +61,19 @@ class RequestGuard:
             (), f"the request body is {got}; at most {self.max_bytes:,} are allowed (LEADSCORE_MAX_BODY_BYTES): "
             "send fewer leads per request", "payload_too_large")], status=413))
 
+    async def _send_busy(self, send, route: str) -> None:
+        refused_requests.labels(route=route, status="503").inc()
+        await self._send_error(send, 503, InputError([Problem(
+            (), f"this worker is busy with {self.in_flight:,} bytes of other requests' bodies; it takes "
+            f"{self.max_in_flight:,} at once (LEADSCORE_MAX_BYTES_IN_FLIGHT): send it again in a moment "
+            "(Retry-After), or send fewer leads per request", "busy")], status=503),
+            [(b"retry-after", str(BUSY_RETRY_SECONDS).encode())])
+
     @staticmethod
-    async def _send_error(send, status: int, error: InputError) -> None:
+    async def _send_error(send, status: int, error: InputError, headers: list | None = None) -> None:
         data = json.dumps(error.body()).encode()
         await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(headers or ())]})
         await send({"type": "http.response.body", "body": data})
 
     async def __call__(self, scope, receive, send):
@@ -73,7 +90,7 @@ class RequestGuard:
                 "the body is sent without a Content-Type") + ": send it as JSON with the header Content-Type: "
                 "application/json (other types are refused so that a web page on another site cannot post here)",
                 "unsupported_media_type")], status=415))
-        headers = []
+        headers, size = [], None
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
@@ -84,12 +101,16 @@ class RequestGuard:
                     refused_requests.labels(route=scope["path"], status="413").inc()
                     return await self._send_413(send, size)
             headers.append((key, value))
+        if size is not None and size > 0 and self.in_flight + size > self.max_in_flight:
+            return await self._send_busy(send, scope["path"])
         scope = dict(scope, headers=headers)
-        seen, too_large, replied = 0, False, False
+        seen, too_large, busy, replied = 0, False, False, False
+        reserved = max(size or 0, 0)
+        self.in_flight += reserved
 
         async def limited_receive():
-            nonlocal seen, too_large
-            if too_large:
+            nonlocal seen, too_large, busy, reserved
+            if too_large or busy:
                 return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
@@ -97,17 +118,26 @@ class RequestGuard:
                 if seen > self.max_bytes:
                     too_large = True
                     return {"type": "http.request", "body": b"", "more_body": False}
+                if seen > reserved:  # no Content-Length, or more than it said
+                    if self.in_flight + seen - reserved > self.max_in_flight:
+                        busy = True
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    self.in_flight += seen - reserved
+                    reserved = seen
             return message
 
         held: dict[str, Any] = {}
 
         async def guarded_send(message):
             nonlocal replied
-            if too_large:
+            if too_large or busy:
                 if not replied:
                     replied = True
-                    refused_requests.labels(route=scope["path"], status="413").inc()
-                    await self._send_413(send)
+                    if busy:
+                        await self._send_busy(send, scope["path"])
+                    else:
+                        refused_requests.labels(route=scope["path"], status="413").inc()
+                        await self._send_413(send)
                 return
             if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
                 refused_requests.labels(route=scope["path"], status=str(message["status"])).inc()
@@ -127,7 +157,19 @@ class RequestGuard:
                 return
             await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        finally:
+            self.in_flight -= reserved
+
+
+def _setting(name: str) -> int:
+    """A size setting of ServiceConfig from its LEADSCORE_ variable, else its default (the
+    service refuses to start with a value it cannot use)."""
+    try:
+        return int(os.environ.get(f"LEADSCORE_{name.upper()}") or ServiceConfig.model_fields[name].default)
+    except ValueError:
+        return ServiceConfig.model_fields[name].default
 
 
 def reword_validation_error(body: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""Process-level tuning of a serving worker: Python's cyclic garbage collector.
+"""Process-level tuning of a serving worker: Python's cyclic garbage collector, BentoML's
+request timers, and the worker's exit when the server's main process dies (`exit_with_parent`).
 
 Measured on BentoML 1.4 (see benchmarks/serving.py): with Python's default settings a worker
 stalls for tens of milliseconds about once a second while the collector walks the whole heap:
@@ -13,7 +14,21 @@ bounded); frozen objects are still freed by reference counting.
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import signal
+import sys
+import threading
 from typing import Any
+
+logger = logging.getLogger("leadscore.service")
+
+SERVER_PID = "LEADSCORE_SERVER_PID"
+"""The environment variable that names the server's main process to its workers (`mark_server`)."""
+STARTED_BY = os.getppid()
+"""The process that started this one, as it was when this module was first imported (the
+server, unless it died before)."""
+PARENT_POLL_SECONDS = 0.5
 
 GC_THRESHOLDS = (20_000, 20, 20)
 """Generation thresholds once the start-up heap is frozen (Python's defaults: 700, 10, 10)."""
@@ -89,3 +104,56 @@ def fix_bentoml_request_timers() -> bool:
     middleware.__call__ = __call__
     middleware._leadscore_cancels_timers = True
     return True
+
+
+def mark_server() -> None:
+    """Name this process, in the environment its workers inherit, as their server: called in
+    the server's main process before it starts them (the service's on_deployment hook)."""
+    os.environ[SERVER_PID] = str(os.getpid())
+
+
+def exit_with_parent(parent: int | None = None) -> str | None:
+    """Make this process, a BentoML worker, stop when `parent` (default: the process
+    `mark_server` named, else the one that started this one) dies, however it dies (a SIGKILL
+    included): it gets SIGTERM, which ends it at once while it is still starting (call this
+    first thing: the service module does when a worker imports it) and, once uvicorn serves,
+    shuts it down as on Ctrl-C (the score log is written, serving.store.score_writer); either
+    way the port is free for the next start. Without it BentoML's workers outlive a killed
+    main process and go on serving with no supervisor.
+
+    Linux: the kernel sends the signal (prctl PR_SET_PDEATHSIG); elsewhere a daemon thread
+    polls the parent every PARENT_POLL_SECONDS (logged). If `parent` is gone already (it died
+    while this process started), the signal is sent at once. Returns "prctl" or "polling"; None,
+    doing nothing, outside a BentoML worker (a service run in a test's process)."""
+    from bentoml._internal.context import server_context
+
+    if server_context.worker_index is None:
+        return None
+    if parent is None:
+        parent = int(os.environ.get(SERVER_PID) or STARTED_BY)
+    how = "polling"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0:
+                how = "prctl"
+        except (OSError, AttributeError):
+            pass
+    if how == "polling":
+        logger.info("this worker watches its parent (pid %d) every %g s to exit with it (no prctl here)",
+                    parent, PARENT_POLL_SECONDS)
+        threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it died before the kernel was asked to tell
+        os.kill(os.getpid(), signal.SIGTERM)
+    return how
+
+
+def _watch_parent(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -46,17 +46,21 @@ from starlette.responses import Response
 
 from features.i18n import LANGUAGES, choose_language
 from serving.config import ServiceConfig
+from serving.auth import KeyGuard, start_key_watch
 from serving.guard import ANSWER_LANGUAGE, RequestGuard
-from serving.runtime import fix_bentoml_request_timers, tune_gc
+from serving.metrics_labels import bound_request_metric_labels
+from serving.openapi import PublishedDocument
+from serving.runtime import exit_with_parent, fix_bentoml_request_timers, mark_server, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
                             check_moment, check_outcomes, outcome_models, refuse, score_response_model)
 from serving.scorer import LeadScorer
 from serving.report_cache import (PENDING_RETRY_SECONDS, REPORT_PARAMS, ReportCache, failure_reason, iso_utc,
                                   report_answer)
-from serving.store import Outcome, ScoreStore, make_engine
+from serving.store import Outcome, Receipt, ScoreLogUnavailable, ScoreStore, make_engine
 from serving.store.score_writer import LOG_AHEAD
 
 logger = logging.getLogger("leadscore.service")
+exit_with_parent()  # in a worker, from its start: it stops when `leadscore serve` dies, even by SIGKILL
 
 INLINE_MAX_LEADS = 8
 """Requests with at most this many leads are scored on the event loop (well under a
@@ -123,10 +127,10 @@ def _quiet_client_errors() -> None:
         target.addFilter(_QuietClientErrors())
 
 
-# ====================================================================== /report answers
-def report_unavailable(message: str, kind: str, retry_after: float) -> Response:
+# ====================================================================== 503 answers
+def unavailable_response(message: str, kind: str, retry_after: float) -> Response:
     """A 503 in the service's error shape, with Retry-After (whole seconds)."""
-    response = json_response({"error": message, "detail": [Problem((), message, kind).as_dict()]}, 503)
+    response = error_response(refuse((), message, kind, status=503))
     response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
 
@@ -173,6 +177,7 @@ class LeadScoringService:
         import monitoring.report  # noqa: F401
         import serving.report  # noqa: F401
 
+        start_key_watch(self.config.database_url)  # API keys (serving.auth), read before the heap is frozen
         self.gc = tune_gc(self.config.gc)
         self.report_cache.start()  # after the freeze: the report's passing objects are never frozen
         logger.info("serving model version %s from %s (%s)", self.scorer.version, self.config.bundle, self.gc)
@@ -191,18 +196,33 @@ class LeadScoringService:
         """Score one lead (`lead`) or many (`leads`, up to the configured limit, default
         10,000): probability, score 0-100, stage, reasons for and against, model version.
         Every score served is logged with the lead id, time, probability, stage and model
-        version. Errors: 400 (the body or a field is wrong), 413 (too many leads or too
-        large a body); the body names the field and the problem."""
+        version, durably before the answer is sent (serving.store.score_writer). Errors: 400
+        (the body or a field is wrong), 413 (too many leads or too large a body); the body
+        names the field and the problem; 503 with Retry-After when the scores cannot be
+        logged (the database is down and the local journal full); 422 when the database
+        refused to log them for their values (its reason in the body: sent again, they would
+        be refused again)."""
+        from serving.store import ScoreLogRefused
+
         try:
             leads, single, as_of, reasons = self._score_input(request)
             if len(leads) <= INLINE_MAX_LEADS:
-                answers = self._score(leads, single, as_of, reasons)
+                answers, logged = self._score(leads, single, as_of, reasons)
             else:
-                answers = await anyio.to_thread.run_sync(self._score, leads, single, as_of, reasons)
+                answers, logged = await anyio.to_thread.run_sync(self._score, leads, single, as_of, reasons)
         except InputError as error:
             return error_response(error)
-        if self.store.needs_room:
-            await anyio.to_thread.run_sync(self.store.wait_for_room)
+        try:
+            await logged.durable()  # on the event loop: the writer thread wakes it
+        except ScoreLogUnavailable as error:
+            logger.warning("score: answered 503: %s", error)
+            return unavailable_response(f"the scores could not be logged ({error}): send the request again in "
+                                        f"{math.ceil(error.retry_after)} seconds", "score_log_unavailable",
+                                        error.retry_after)
+        except ScoreLogRefused as error:
+            message = f"the scores could not be logged: {error}; they were not served"
+            logger.warning("score: answered 422: %s", error)
+            return error_response(refuse((), message, "score_log_refused", status=422))
         response = json_response({"model_version": self.scorer.version, "as_of": as_of.isoformat() + "Z",
                                   "scores": answers})
         response.headers["Content-Language"] = ANSWER_LANGUAGE.get()
@@ -231,20 +251,21 @@ class LeadScoringService:
                          "a moment up to now", "value_error")
         return leads, one is not None, as_of, int(request.get("reasons", 5))
 
-    def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> list[dict]:
+    def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> tuple[list[dict], Receipt]:
+        """The answers, and the Receipt of their scores in the log."""
         self.validator.check_leads(leads, single=single)
         answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons, language=ANSWER_LANGUAGE.get())
         scored_at = as_of  # the moment the score stands for: now, or the backfill's as_of
         key = self.scorer.id_key
-        self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
-                              scored_at, spec=self.scorer.spec.name, as_of=as_of,
-                              inputs=leads, recorder=self.scorer.recorder)  # recorded by the writer
+        logged = self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
+                                       scored_at, spec=self.scorer.spec.name, as_of=as_of,
+                                       inputs=leads, recorder=self.scorer.recorder)  # recorded by the writer
         stages: dict[str, int] = {}
         for answer in answers:
             stages[answer["stage"]] = stages.get(answer["stage"], 0) + 1
         for stage, count in stages.items():
             leads_scored.labels(stage=stage, model_version=self.scorer.version).inc(count)
-        return answers
+        return answers, logged
 
     # ------------------------------------------------------------------------- /outcomes
     @bentoml.api(route="/outcomes", input_spec=OutcomesRequest, output_spec=OutcomesResponse)
@@ -252,11 +273,22 @@ class LeadScoringService:
         """Record won or lost, with the closing time, for leads this service has scored.
         Idempotent per lead: the same outcome again is "unchanged"; a different one replaces
         the old ("updated"). All or nothing: 404 if any lead was never scored, 400 for
-        invalid values; nothing is stored then."""
+        invalid values, 503 with Retry-After while the database cannot be reached; nothing
+        is stored then."""
+        from sqlalchemy.exc import DBAPIError
+
+        from serving.store.database import RETRY_SECONDS, unavailable
+
         try:
             return await anyio.to_thread.run_sync(self._record, request["outcomes"])
         except InputError as error:
             return error_response(error)
+        except DBAPIError as error:
+            if not unavailable(error):
+                raise
+            logger.warning("outcomes: the database is unavailable (%s); answered 503", error.orig)
+            return unavailable_response("the database cannot be reached: the outcomes were not recorded; send them "
+                                      f"again in {RETRY_SECONDS} seconds", "database_unavailable", RETRY_SECONDS)
 
     def _record(self, items: list) -> Response:
         if not items:
@@ -267,13 +299,7 @@ class LeadScoringService:
         now = utc_now()
         checked, keys = check_outcomes(items, self.config.max_field_chars, now, ID_KEY)
         ids = [lead_id for lead_id, _, _ in checked]
-        known = self.store.known_leads(ids)
-        if len(known) < len(set(ids)) and self.config.workers > 1:
-            # Another worker may have scored the lead a moment ago and not flushed its log yet.
-            import time
-
-            time.sleep(self.config.log_flush_seconds * 2)
-            known = self.store.known_leads(ids)
+        known = self.store.known_leads(ids)  # every score answered by any worker is in the log already
         unknown = [(i, lead_id) for i, lead_id in enumerate(ids) if lead_id not in known]
         if unknown:
             raise InputError([Problem(("outcomes", i, keys[i]), f"unknown lead {lead_id!r}: this service has "
@@ -334,6 +360,18 @@ class LeadScoringService:
     def ui_model(self, request: Request) -> Response:
         return self.pages.model(request)
 
+    @routes.get("/ui/key", include_in_schema=False)
+    def ui_key(self, request: Request) -> Response:
+        from serving.ui.key_page import key_form
+
+        return key_form(self.pages, request)
+
+    @routes.post("/ui/key", include_in_schema=False)
+    async def ui_take_key(self, request: Request) -> Response:
+        from serving.ui.key_page import take_key
+
+        return await take_key(self.pages, request)
+
     @routes.get("/ui/static/plotly.min.js", include_in_schema=False)
     def ui_plotly(self) -> Response:
         from serving.ui.pages import plotly_js
@@ -367,7 +405,7 @@ class LeadScoringService:
         except Exception as exc:  # noqa: BLE001 - the database or the logged data: say why, never 500
             reason = failure_reason(exc)
             logger.warning("report of %s to %s could not be computed: %s", since, until, reason)
-            return report_unavailable(f"the report could not be computed: {reason}", "report_failed",
+            return unavailable_response(f"the report could not be computed: {reason}", "report_failed",
                                       PENDING_RETRY_SECONDS)
         return Response(body, media_type="application/json")
 
@@ -386,11 +424,11 @@ class LeadScoringService:
     def _cached_report(self) -> Response:
         state = self.report_cache.state
         if state.error is not None:
-            return report_unavailable(f"the report could not be computed at {state.failed_at}: {state.error}; "
+            return unavailable_response(f"the report could not be computed at {state.failed_at}: {state.error}; "
                                       f"it is tried again every {self.report_cache.refresh_seconds:g} s",
                                       "report_failed", self.report_cache.refresh_seconds)
         if state.body is None:
-            return report_unavailable("the report is being computed; ask again in a few seconds",
+            return unavailable_response("the report is being computed; ask again in a few seconds",
                                       "report_pending", PENDING_RETRY_SECONDS)
         return Response(state.body, media_type="application/json")
 
@@ -405,6 +443,11 @@ class LeadScoringService:
     def __is_ready__(self) -> bool:
         return self.store.healthy
 
+    @bentoml.on_deployment
+    def _name_the_server() -> None:
+        """In `leadscore serve`'s main process, before the workers start: they exit with it."""
+        mark_server()
+
     @bentoml.on_shutdown
     def close(self) -> None:
         """Write what is left of the score log before the worker exits."""
@@ -415,5 +458,8 @@ class LeadScoringService:
 
 
 routes.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "ui" / "static"), name="ui-static")
+LeadScoringService.add_asgi_middleware(KeyGuard)  # the outer of the two: no key, nothing else is looked at
 LeadScoringService.add_asgi_middleware(RequestGuard)
+LeadScoringService.add_asgi_middleware(PublishedDocument)  # GET /docs.json as the service answers
 fix_bentoml_request_timers()
+bound_request_metric_labels()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 from features.errors import LeadscoreError
@@ -53,13 +54,19 @@ def resolve_bundle(settings: Settings, bundle: Path | None = None, echo=print,
 def check_port(host: str, port: int) -> None:
     if not 0 < port < 65536:
         raise LeadscoreError(f"--port {port} is not a TCP port (1-65535)")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind((host.strip("[]"), port))
         except OSError as exc:
-            raise LeadscoreError(f"port {port} on {host} cannot be used ({exc.strerror}): another service "
-                                 "may be running there; pass --port") from None
+            import errno
+
+            if exc.errno == errno.EADDRINUSE:
+                raise LeadscoreError(f"port {port} on {host} cannot be used ({exc.strerror}): another service "
+                                     "may be running there; pass --port") from None
+            raise LeadscoreError(f"--host {host} cannot be listened on ({exc.strerror}): pass an address of this "
+                                 "machine, such as 127.0.0.1 (the default), ::1 or 0.0.0.0") from None
 
 
 def service_environment(settings: Settings, bundle: Path, workers: int) -> dict[str, str]:
@@ -89,30 +96,72 @@ def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, s
     return scorer, env
 
 
+from serving.auth import is_loopback  # noqa: E402 - the one rule, beside the service's Host check
+
 LOOPBACK = "127.0.0.1"
 """Where the service listens unless told otherwise: this machine only."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` is an address of this machine only (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
+def keys_exist(database_url: str) -> bool:
+    """Whether the service database holds any API key (then the service asks for one)."""
+    from serving.keys import KeyRing
+    from serving.store import make_engine
+    from serving.store.api_keys import read_keys
 
-    if host.strip().lower() == "localhost":
-        return True
+    engine = make_engine(database_url)
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+        return KeyRing(read_keys(engine)).required
+    finally:
+        engine.dispose()
+
+
+def check_exposure(host: str, keys: bool, insecure_no_auth: bool) -> str | None:
+    """Refuse to listen beyond this machine while no API key exists (LeadscoreError saying how to
+    make one); returns a warning to print when that risk was accepted with --insecure-no-auth."""
+    if is_loopback(host) or keys:
+        return None
+    if not insecure_no_auth:
+        raise LeadscoreError(
+            f"--host {host} would let other machines reach the service, and it has no API keys: anyone could "
+            "score leads and rewrite won or lost deals. Create a key first (`leadscore keys create --name crm "
+            "--scope outcomes`), or serve on 127.0.0.1 behind a reverse proxy that authenticates; to accept the "
+            "risk on a network you trust, add --insecure-no-auth")
+    return (f"warning: listening on {host} with no API keys (--insecure-no-auth): anyone who reaches it can "
+            "score leads and record outcomes")
+
+
+@contextmanager
+def own_metrics_folder():
+    """BentoML keeps its workers' Prometheus files in one folder per user (~/bentoml/
+    prometheus_multiproc_dir) and empties it when a server starts, so a second `leadscore serve`
+    on the machine would silently wipe the first one's /metrics. Each server gets a folder of
+    its own here, deleted when it stops."""
+    import shutil
+    import tempfile
+
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    folder = tempfile.mkdtemp(prefix="leadscore-metrics-")
+    BentoMLContainer.prometheus_multiproc_dir.set(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = None,
               host: str = LOOPBACK, settings: Settings | None = None, echo=print,
-              spec: str | Path | None = None) -> None:
+              spec: str | Path | None = None, insecure_no_auth: bool = False) -> None:
     """Start the service in the foreground until it is stopped (Ctrl-C or SIGTERM)."""
     settings = settings or get_settings()
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        host = LOOPBACK  # BentoML takes addresses only
     scorer, env = prepare(settings, bundle, workers, echo, spec)
+    keys = keys_exist(env["LEADSCORE_DATABASE_URL"])
+    warning = check_exposure(host, keys, insecure_no_auth)
     check_port(host, port)
-    os.environ.update(env)
+    os.environ.update(env, LEADSCORE_HOST=host)  # serving.auth: without keys, only requests addressed here
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
     from serving.service import LeadScoringService
@@ -122,9 +171,10 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on "
          f"http://{address}:{port} with {workers} worker{'s' if workers > 1 else ''}; pages for sales and marketing "
          f"at http://{address}:{port}/ui ; API docs at http://{address}:{port}/ ; Ctrl-C to stop")
-    if not is_loopback(host):
-        echo(f"warning: listening on {host}, reachable from other machines, and the service has no API keys yet: "
-             "anyone who reaches it can score leads and record outcomes; serve on 127.0.0.1 (the default) behind a "
-             "reverse proxy that authenticates, or on a network you trust")
-    LeadScoringService.serve_http(port=port, host=host)
+    echo("API keys are asked for (`leadscore keys list`)" if keys else
+         "no API keys exist: nothing is asked for (`leadscore keys create` to start asking)")
+    if warning:
+        echo(warning)
+    with own_metrics_folder():
+        LeadScoringService.serve_http(port=port, host=host)
     echo("service stopped")

@@ -6,7 +6,10 @@ PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
 * `tables`: the tables (the schema the code uses);
 * `database`: the engine, and the migrations (`migrations/`, Alembic) run on start;
 * `inserts`: the one way rows go into every table, on both databases;
-* `score_writer`: the score log, buffered and written by a background thread;
+* `score_writer`: the score log, durable before a request is answered (a background thread
+  commits the requests' rows in groups);
+* `score_journal`: the score-log batches waiting in local files while the database cannot take
+  them, a folder per database (`journal_folder`);
 * `outcome_store`: the outcomes, one row per lead;
 * `lead_queue`: each lead's latest score, filtered and paged, and one lead's history;
 * `dimensions`: the value a lead has in a dimension the queue filters by (one rule for writing
@@ -17,7 +20,9 @@ PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,23 +33,30 @@ from serving.store.inserts import StoreInserts
 from serving.store.lead_queue import (HistoryPoint, QueuePage, QueueQuery, QueueRow, latest_record, lead_history,
                                       queue_page)
 from serving.store.outcome_store import Outcome, OutcomeStore
-from serving.store.score_writer import ScoreLog
+from serving.store.score_journal import ScoreJournal, journal_database, journal_folder, unplaced_journals
+from serving.store.score_writer import Receipt, ScoreLog, ScoreLogRefused, ScoreLogUnavailable
 from serving.store.tables import (ID_LENGTH, IN_CHUNK, LOG_KEYS, OUTCOME_VALUES, metadata, outcomes,
                                   queue_dimension_columns, queue_dimensions, score_log, scored_inputs, scored_leads)
 
 __all__ = [
     "HistoryPoint", "ID_LENGTH", "IN_CHUNK", "LOG_KEYS", "OUTCOME_VALUES", "Outcome", "OutcomeStore", "QueuePage",
-    "QueueQuery", "QueueRow", "ScoreLog", "ScoreStore", "StoreError", "StoreInserts", "create_tables",
-    "index_dimensions", "latest_record", "lead_history", "make_engine", "metadata", "outcomes",
+    "QueueQuery", "QueueRow", "Receipt", "ScoreJournal", "ScoreLog", "ScoreLogRefused", "ScoreLogUnavailable",
+    "ScoreStore", "StoreError", "StoreInserts", "create_tables", "index_dimensions", "journal_database",
+    "journal_folder", "latest_record", "lead_history", "make_engine", "metadata", "outcomes",
     "queue_dimension_columns", "queue_dimensions", "queue_page", "score_log", "scored_inputs", "scored_leads",
 ]
 
+logger = logging.getLogger("leadscore.store")
+
 
 class ScoreStore:
-    """The score log (buffered, written in the background) and the outcomes, on one database."""
+    """The score log (durable before a request is answered, serving.store.score_writer) and the
+    outcomes, on one database. With `background` (the service), a writer thread commits the
+    scores and a journal in `journal_dir` (default `journal_folder(url)`, the database's own)
+    keeps them while the database cannot; without, the caller writes them with `flush()` and sees the errors."""
 
     def __init__(self, url: str, *, flush_seconds: float = 0.25, batch_rows: int = 5_000,
-                 max_buffered: int = 100_000, background: bool = True):
+                 max_buffered: int = 100_000, background: bool = True, journal_dir: Path | None = None):
         self.url = url
         self.engine = make_engine(url)
         try:
@@ -52,17 +64,23 @@ class ScoreStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"database {safe_url(url)!r} is not usable: {exc}") from None
         inserts = StoreInserts(self.engine.dialect)
+        folder = (journal_dir or journal_folder(url)) if background else None
+        journal = ScoreJournal(folder, max_buffered, database=journal_database(url)) if folder is not None else None
+        if background and (unplaced := unplaced_journals(url)):
+            logger.error("score log: %d journal files (%s, ...) were left in %s by an earlier version, of a database "
+                         "they do not name; nobody replays them: move those of %s into %s", len(unplaced),
+                         unplaced[0].name, unplaced[0].parent, journal_database(url), folder)
         self.scores = ScoreLog(self.engine, inserts, flush_seconds=flush_seconds, batch_rows=batch_rows,
-                               max_buffered=max_buffered, background=background)
+                               max_buffered=max_buffered, background=background, journal=journal)
         self.outcomes = OutcomeStore(self.engine, inserts)
 
     # ------------------------------------------------------------------------- score log
     def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
                    spec: str | None = None, as_of: datetime | None = None,
-                   inputs: Iterable | None = None, recorder=None) -> None:
+                   inputs: Iterable | None = None, recorder=None) -> Receipt:
         """Queue (lead_id, probability, stage, model_version) rows for the score log, with the
-        leads' records when given (ScoreLog.log_scores)."""
-        self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs, recorder=recorder)
+        leads' records when given; returns their Receipt (ScoreLog.log_scores)."""
+        return self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs, recorder=recorder)
 
     @property
     def buffered(self) -> int:
@@ -77,7 +95,7 @@ class ScoreStore:
         self.scores.wait_for_room(timeout)
 
     def flush(self) -> int:
-        """Write every buffered score now; returns how many were written."""
+        """Make every queued score durable now; returns how many were (ScoreLog.flush)."""
         return self.scores.flush()
 
     def scores_of(self, lead_id: str) -> list[dict]:
@@ -109,8 +127,8 @@ class ScoreStore:
 
     # ------------------------------------------------------------------------- outcomes
     def known_leads(self, lead_ids: Iterable[str]) -> set[str]:
-        """The ids among `lead_ids` that were ever scored or have an outcome (flushes the
-        score log first)."""
+        """The ids among `lead_ids` that were ever scored (every score answered is in the log,
+        ScoreLog.scored_among) or have an outcome."""
         wanted = list(dict.fromkeys(lead_ids))
         return self.scores.scored_among(wanted) | self.outcomes.recorded_among(wanted)
 
@@ -121,6 +139,6 @@ class ScoreStore:
         return self.outcomes.outcome_of(lead_id)
 
     def close(self) -> None:
-        """Stop the score-log writer, flush what is left, release the connections."""
+        """Stop the score-log writer, write what is left, release the connections."""
         self.scores.close()
         self.engine.dispose()

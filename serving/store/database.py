@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from features.errors import LeadscoreError
 from serving.store.inserts import DATABASES
@@ -18,6 +18,14 @@ from serving.store.inserts import DATABASES
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 logger = logging.getLogger("leadscore.store")
+
+CONNECT_TIMEOUT_SECONDS = 10
+"""PostgreSQL: how long opening a connection may take before it fails (the URL's
+connect_timeout, when it has one, wins): a request to an unreachable server fails in this
+time rather than the operating system's minutes."""
+RETRY_SECONDS = 5
+"""How long a client is asked to wait (Retry-After) before sending again what the database
+could not take (`unavailable`)."""
 
 URL_HELP = ("set LEADSCORE_DATABASE_URL to a SQLAlchemy URL such as "
             "sqlite:////abs/path/leadscore.db or postgresql+psycopg://...")
@@ -41,7 +49,8 @@ def make_engine(url: str) -> Engine:
                 cursor.execute("PRAGMA busy_timeout=30000")
                 cursor.close()
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            engine = create_engine(url, pool_pre_ping=True, connect_args=args)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"database URL {safe_url(url)!r} cannot be used ({exc}); {URL_HELP}") from None
     if engine.dialect.name not in DATABASES:
@@ -109,6 +118,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     logger.info("store: schema upgraded from %s to %s", current or "nothing", script.get_current_head())
+
+
+DATA_LIMIT_STATES = ("54",)
+"""PostgreSQL SQLSTATE classes that psycopg raises as OperationalError but that are the data's
+fault, not the server's state (54: program limit exceeded, e.g. an index row too large): sending
+the same rows again would fail again."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot serve now, not that the request is wrong: it
+    cannot be reached (refused, timed out, connection lost), is shutting down or starting, or
+    (SQLite) is locked past its timeout; the DB-API's OperationalError, or a lost connection."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return not state.startswith(DATA_LIMIT_STATES)
 
 
 def safe_url(url: str) -> str:

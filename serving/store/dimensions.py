@@ -10,8 +10,8 @@ matches no filter; so does a filter value that is blank. Python folds both sides
 and PostgreSQL agree (SQLite's lower() folds ASCII letters only). The spec's placeholders and
 category aliases are not applied: the store does not know them.
 
-A value longer than VALUE_LENGTH - 1 characters (or not encodable as UTF-8) is kept as its
-first characters and a digest, always VALUE_LENGTH characters long, so it never equals a
+A value longer than VALUE_LENGTH - 1 characters, not encodable as UTF-8, or holding a NUL
+character (PostgreSQL's text refuses it) is kept as its first characters and a digest, always VALUE_LENGTH characters long, so it never equals a
 shorter one: index entries stay small enough for PostgreSQL's B-trees whatever a CRM sends.
 """
 
@@ -42,14 +42,14 @@ def _key(value: str | int | float | bool) -> str | None:
     text = V.category(value)
     if text is None:
         return None
-    if len(text) < VALUE_LENGTH:
+    if len(text) < VALUE_LENGTH and "\x00" not in text:
         try:
             text.encode()
             return text
         except UnicodeEncodeError:  # a lone surrogate (JSON allows one): kept by digest
             pass
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-    prefix = text[:_PREFIX].encode("utf-8", "replace").decode().ljust(_PREFIX)
+    prefix = text[:_PREFIX].replace("\x00", "\ufffd").encode("utf-8", "replace").decode().ljust(_PREFIX)
     return f"{prefix}#{digest}"
 
 

@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import FromClause, Select
 
 from serving.store.dimensions import record_dimensions
-from serving.store.tables import (INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, outcomes, queue_dimension_columns,
-                                  queue_dimensions, score_log, scored_inputs, scored_leads)
+from serving.store.tables import (INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, UtcDateTime, outcomes,
+                                  queue_dimension_columns, queue_dimensions, score_log, scored_inputs, scored_leads)
 
 DATABASES = ("sqlite", "postgresql")
 """The databases the store runs on: both unpack JSON and share the upsert."""
@@ -147,10 +147,11 @@ def fill_dimensions(dialect: Dialect):
 class RowsAsJson:
     """Rows for some columns as the one JSON text `json_rows` unpacks. Times are written as
     the database reads them back: on SQLite in SQLAlchemy's storage format (converted once per
-    distinct time: a request's rows share theirs), elsewhere in ISO 8601."""
+    distinct time: a request's rows share theirs), elsewhere in ISO 8601 with their zone, UTC."""
 
     def __init__(self, dialect: Dialect, columns: Sequence[Column]):
-        self.times = [(i, convert) for i, column in enumerate(columns) if isinstance(column.type, DateTime)
+        self.times = [(i, convert) for i, column in enumerate(columns)
+                      if isinstance(column.type, (DateTime, UtcDateTime))
                       and (convert := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
 
     def __call__(self, rows: Iterable[Sequence]) -> str:

@@ -1,12 +1,17 @@
 """The store's tables (SQLAlchemy Core): the score log, one row per lead ever scored, each
-lead's input as last scored, and the outcomes sales report back. Times are naive UTC.
+lead's input as last scored, and the outcomes sales report back. Times are naive UTC in
+Python, kept as `timestamptz` on PostgreSQL (UtcDateTime). Ids are 64-bit. Lead ids compare
+and sort by code point on both databases (LEAD_ID).
 
 This is the schema the code reads and writes; `serving/store/migrations` builds it (a test
 checks that the two agree)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
 
 SPEC_LENGTH = 64
 """Longest dataset spec name the tables hold (features.spec limits names to fewer)."""
@@ -21,13 +26,43 @@ IN_CHUNK = 500
 """Ids per `IN (...)` query: below every database's bound-parameter limit."""
 OUTCOME_VALUES = ("won", "lost")
 
+
+class UtcDateTime(TypeDecorator):
+    """A moment in UTC, a naive datetime in Python (as the code keeps times). PostgreSQL keeps it
+    as `timestamptz`: it goes in marked UTC and comes out in UTC, whatever the server's or the
+    session's TimeZone. SQLite keeps the naive text as it always has (SQLAlchemy's format).
+    An aware datetime is taken in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value if dialect.name == "sqlite" else value.replace(tzinfo=timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+
+ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+"""A 64-bit row id the database numbers (SQLite's INTEGER PRIMARY KEY is its 64-bit rowid)."""
+LEAD_ID = String(ID_LENGTH).with_variant(String(ID_LENGTH, collation="C"), "postgresql")
+"""A lead id: compared and sorted by code point, as SQLite compares text, on PostgreSQL too
+(the "C" collation, whatever the database's own): the lead queue orders leads alike on both,
+and an id prefix search (LIKE 'prefix%') is served by the id's index."""
+
 metadata = MetaData()
 
 score_log = Table(
     "score_log", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("lead_id", String(ID_LENGTH), nullable=False),
-    Column("scored_at", DateTime, nullable=False, doc="When the score was served (UTC)."),
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("lead_id", LEAD_ID, nullable=False),
+    Column("scored_at", UtcDateTime, nullable=False, doc="When the score was served (UTC)."),
     Column("probability", Float, nullable=False),
     Column("stage", String(16), nullable=False),
     Column("model_version", String(64), nullable=False),
@@ -43,9 +78,9 @@ LOG_KEYS = ("lead_id", "scored_at", "probability", "stage", "model_version", "sp
 # score of a lead scored again (benchmarks/score_log.py measures both layouts).
 scored_leads = Table(
     "scored_leads", metadata,
-    Column("lead_id", String(ID_LENGTH), primary_key=True),
-    Column("first_scored_at", DateTime, nullable=False),
-    Column("last_scored_at", DateTime, nullable=False),
+    Column("lead_id", LEAD_ID, primary_key=True),
+    Column("first_scored_at", UtcDateTime, nullable=False),
+    Column("last_scored_at", UtcDateTime, nullable=False),
 )
 
 # The lead as the model read it when last scored, per spec, with that score: the report's
@@ -55,9 +90,9 @@ scored_leads = Table(
 scored_inputs = Table(
     "scored_inputs", metadata,
     Column("spec", String(SPEC_LENGTH), primary_key=True),
-    Column("lead_id", String(ID_LENGTH), primary_key=True),
-    Column("scored_at", DateTime, nullable=False, doc="When the lead was last scored (UTC)."),
-    Column("as_of", DateTime, nullable=False, doc="The moment its features were computed at (UTC)."),
+    Column("lead_id", LEAD_ID, primary_key=True),
+    Column("scored_at", UtcDateTime, nullable=False, doc="When the lead was last scored (UTC)."),
+    Column("as_of", UtcDateTime, nullable=False, doc="The moment its features were computed at (UTC)."),
     Column("lead", Text, nullable=False, doc="JSON object: the lead's fields, keyed by the spec's column names."),
     Column("activities", Text, nullable=True,
            doc="JSON array of [time ISO 8601 UTC, type, value or null], known at as_of; NULL: none sent."),
@@ -67,7 +102,7 @@ scored_inputs = Table(
     Column("model_version", String(64), nullable=True),
     Column("previous_probability", Float, nullable=True,
            doc="The score this one replaced (NULL: the first score kept for the lead)."),
-    Column("previous_scored_at", DateTime, nullable=True, doc="When that score was made (UTC)."),
+    Column("previous_scored_at", UtcDateTime, nullable=True, doc="When that score was made (UTC)."),
     # the lead queue's orders (serving.store.lead_queue): newest, ready to call, ready within a
     # stage; the first also serves a spec's records scored since a moment
     Index("ix_scored_inputs_spec_scored_at", "spec", "scored_at", "lead_id"),
@@ -88,7 +123,7 @@ in the same batch, if any; serving.store.inserts.upsert_scored_inputs)."""
 queue_dimensions = Table(
     "queue_dimensions", metadata,
     Column("spec", String(SPEC_LENGTH), primary_key=True),
-    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("lead_id", LEAD_ID, primary_key=True),
     Column("dimension", String(DIMENSION_LENGTH), primary_key=True, doc="The spec's column name."),
     Column("value", String(VALUE_LENGTH), nullable=False,
            doc="The field's value as filters compare it (serving.store.dimensions.dimension_key)."),
@@ -107,13 +142,27 @@ queue_dimension_columns = Table(
 
 outcomes = Table(
     "outcomes", metadata,
-    Column("lead_id", String(ID_LENGTH), primary_key=True),
+    Column("lead_id", LEAD_ID, primary_key=True),
     Column("outcome", String(8), nullable=False, doc="won or lost"),
-    Column("closed_at", DateTime, nullable=False, doc="When the deal was closed (UTC)."),
-    Column("recorded_at", DateTime, nullable=False, doc="When the outcome was first reported."),
-    Column("updated_at", DateTime, nullable=False, doc="When it last changed."),
+    Column("closed_at", UtcDateTime, nullable=False, doc="When the deal was closed (UTC)."),
+    Column("recorded_at", UtcDateTime, nullable=False, doc="When the outcome was first reported."),
+    Column("updated_at", UtcDateTime, nullable=False, doc="When it last changed."),
 )
 OUTCOME_KEYS = ("lead_id", "outcome", "closed_at", "recorded_at", "updated_at")
+
+# The API keys a client sends (serving.auth): only a salted PBKDF2 hash of each key's secret is
+# kept (serving.keys); `key_id`, the key's public part, finds the row. A revoked key keeps its row.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", String(32), primary_key=True, doc="The key's public id (the part after `lsk_`)."),
+    Column("name", String(100), nullable=False, doc="Who or what the key is for (unique among active keys)."),
+    Column("scope", String(16), nullable=False, doc="score, outcomes or admin (serving.keys.SCOPES)."),
+    Column("salt", String(64), nullable=False, doc="Hex salt of the hash."),
+    Column("secret_hash", String(128), nullable=False, doc="Hex PBKDF2-HMAC-SHA256 of the secret."),
+    Column("iterations", Integer, nullable=False, doc="PBKDF2 iterations the hash was made with."),
+    Column("created_at", UtcDateTime, nullable=False, doc="When the key was created (UTC)."),
+    Column("revoked_at", UtcDateTime, nullable=True, doc="When it was revoked (UTC); NULL while it is valid."),
+)
 
 
 def ids_among(engine, column, lead_ids: list[str]) -> set[str]:

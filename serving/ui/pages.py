@@ -12,7 +12,8 @@ logged record as of the moment it was scored: the same `LeadScorer.score_records
 and the detail), the stage definitions that travel with the model (features.stage_words), and
 the outcome report (serving.report_cache's cached `GET /report` body).
 
-Errors: a page asked with a bad parameter answers 400 with the reason; a lead never scored 404.
+Errors: a page asked with a bad parameter answers 400 with the reason; a lead never scored 404;
+while the database cannot be reached 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from sqlalchemy.exc import DBAPIError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from features.bundle import STAGE_MQL, STAGE_SQL
 from features.i18n import (LANGUAGE_NAMES, LANGUAGES, N_, choose_language, number_text, percent_text,
                            translations)
 from features.stage_words import rule_words, stage_words
+from serving.keys import allows
+from serving.store.database import RETRY_SECONDS, unavailable
 from serving.ui.display import (STAGE_LABELS, age_text, created_at, day_text, history_chart, json_text, moment_text,
                                 month_text, trend, utc_now)
 from serving.ui.next_stage import NEXT_STAGE, suggestion_words, suggestions
@@ -103,11 +107,13 @@ class Pages:
         _ = translations(language).gettext
         here = request.url.path
         switch = {code: f"{here}?{with_query(request, lang=code)}" for code in LANGUAGES}
+        key = (request.scope.get("state") or {}).get("api_key")  # the key serving.auth took, if keys are asked
         body = env.get_template(template).render(
             lang=language, languages=LANGUAGE_NAMES, switch=switch, page=template.removesuffix(".html"),
             when=lambda moment: moment_text(moment, language), day=lambda moment: day_text(moment, language),
             month=lambda month: month_text(month, language),
             model_version=self.scorer.version, spec=self.scorer.spec.name,
+            key_name=key.name if key else None, can_record=key is None or allows(key.scope, "outcomes"),
             stage_label=lambda stage: _(STAGE_LABELS.get(stage, stage)) if stage in STAGE_LABELS else stage,
             **context)
         response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -127,6 +133,15 @@ class Pages:
             template, context = build(request, language)
         except PageError as error:
             return self.render(request, "error.html", status=error.status, message=str(error))
+        except DBAPIError as error:
+            if not unavailable(error):
+                raise
+            logger.warning("page %s: the database is unavailable (%s); answered 503", request.url.path, error.orig)
+            _ = translations(language).gettext
+            response = self.render(request, "error.html", status=503, message=_(
+                "The database cannot be reached just now: try again in a few seconds."))
+            response.headers["Retry-After"] = str(RETRY_SECONDS)
+            return response
         return self.render(request, template, **context)
 
     # ------------------------------------------------------------------------------ the queue

@@ -118,3 +118,42 @@ def running_service(bundle_dir, db_url: str, refresh_seconds: float = 0.2):
                     yield client
         finally:
             _release_request_metrics()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL server for the session (tests/serving/postgres.py); skipped, with
+    what is missing and how to install it, where PostgreSQL is not installed; a failure under
+    CI=true, where `make test` installs it."""
+    import os
+
+    from tests.serving.postgres import PostgresServer, missing
+
+    lacking = missing()
+    if lacking:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {lacking}", pytrace=False)
+        pytest.skip(lacking)
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+STORE_DATABASES = ["sqlite", "postgresql"]
+"""The kinds of database the store runs on, each test of the store run on each."""
+
+
+def new_database_url(request, kind: str, folder: Path) -> str:
+    """The URL of a new, empty database of `kind`: a SQLite file to be (folder/data/leadscore.db)
+    or a database of the session's PostgreSQL server (the `postgres` fixture)."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'data' / 'leadscore.db'}"
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(params=STORE_DATABASES)
+def store_url(request, tmp_path) -> str:
+    """A new, empty database of each kind the store runs on (new_database_url)."""
+    return new_database_url(request, request.param, tmp_path)

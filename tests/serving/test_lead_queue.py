@@ -1,7 +1,7 @@
 """The lead queue (serving.store.lead_queue): each lead's latest score, filtered, ordered and
 paged exactly as a plain Python filter over what was logged says; its trend, history and
 outcome. Dimension filters go through the index of values (serving.store.dimension_index),
-however and whenever it was filled."""
+however and whenever it was filled. On SQLite and on PostgreSQL (tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from serving.store import lead_queue
 from serving.store.dimensions import dimension_key
 from serving.store.lead_queue import QueueQuery, latest_record, lead_history, queue_page
 from serving.store.tables import outcomes
+from tests.serving.conftest import STORE_DATABASES, new_database_url
 
 NOW = datetime(2026, 6, 1, 12, 0, 0)
 SOURCE = "Lead Source"
@@ -28,8 +29,8 @@ QUOTED = 'it\'s "tier"'
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = ScoreStore(f"sqlite:///{tmp_path / 'leadscore.db'}", background=False)
+def store(store_url):
+    store = ScoreStore(store_url, background=False)
     yield store
     store.close()
 
@@ -132,10 +133,10 @@ def queries(draw) -> QueueQuery:
                       order=draw(st.sampled_from(["newest", "ready"])), page_size=draw(st.integers(1, 4)))
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One database for every example: each example logs under a spec of its own."""
-    store = ScoreStore(f"sqlite:///{tmp_path_factory.mktemp('queue') / 'leadscore.db'}", background=False)
+@pytest.fixture(scope="module", params=STORE_DATABASES)
+def shared(request, tmp_path_factory):
+    """One database of each kind for every example: each example logs under a spec of its own."""
+    store = ScoreStore(new_database_url(request, request.param, tmp_path_factory.mktemp("queue")), background=False)
     yield store, itertools.count()
     store.close()
 
@@ -436,11 +437,13 @@ def test_long_and_odd_values_filter_like_any(store):
     log(store, "L1", 0.5, NOW, {"note": long})
     log(store, "L2", 0.5, NOW, {"note": long + "x"})
     log(store, "L3", 0.5, NOW, {"note": "\ud800 odd"})
+    log(store, "L4", 0.5, NOW, {"note": "web\u0000"})  # PostgreSQL's text refuses NUL: kept by digest
 
     def ids(value: str) -> list[str]:
         return [row.lead_id for row in queue_page(store.engine, QueueQuery(spec="s", dimensions={"note": value})).rows]
 
     assert ids(long.upper()) == ["L1"] and ids(long + "X") == ["L2"] and ids("\ud800  ODD") == ["L3"]
+    assert ids("WEB\u0000") == ["L4"] and ids("web") == []
     assert ids("   ") == []
 
 

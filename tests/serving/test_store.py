@@ -1,13 +1,14 @@
-"""The score log and outcomes store: what is written, when, and what survives a failure."""
+"""The score log and outcomes store: what is written, when, and what survives a failure; on
+SQLite and on PostgreSQL (`store_url`, tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from serving.store import IN_CHUNK, Outcome, ScoreStore, StoreError
 
@@ -16,6 +17,7 @@ NOW = datetime(2026, 6, 1, 12, 0, 0)
 
 @pytest.fixture
 def url(tmp_path) -> str:
+    """A SQLite file to be, for what only SQLite has (WAL, databases of releases before migrations)."""
     return f"sqlite:///{tmp_path / 'data' / 'leadscore.db'}"
 
 
@@ -37,8 +39,8 @@ def test_tables_are_created_with_wal_and_the_folder_too(url, tmp_path):
     ScoreStore(url, background=False).close()  # opening an existing database is fine
 
 
-def test_scores_are_buffered_then_written_with_every_field(url):
-    store = ScoreStore(url, background=False)
+def test_scores_are_buffered_then_written_with_every_field(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         store.log_scores(rows(3), NOW)
         assert store.buffered == 3
@@ -46,21 +48,25 @@ def test_scores_are_buffered_then_written_with_every_field(url):
         (row,) = store.scores_of("L1")
         assert row["lead_id"] == "L1" and row["probability"] == pytest.approx(1 / 3)
         assert row["stage"] == "MQL" and row["model_version"] == "7" and row["scored_at"] == NOW
+        if store.engine.dialect.name == "postgresql":  # the moment itself, whatever the server's time zone
+            with store.engine.connect() as conn:
+                kept = conn.execute(text("select scored_at from score_log where lead_id = 'L1'")).scalar_one()
+            assert kept == NOW.replace(tzinfo=timezone.utc)
     finally:
         store.close()
 
 
-def test_the_background_writer_flushes_on_its_own_and_on_close(url):
-    store = ScoreStore(url, flush_seconds=0.05)
+def test_the_background_writer_flushes_on_its_own_and_on_close(store_url):
+    store = ScoreStore(store_url, flush_seconds=0.05)
     store.log_scores(rows(10), NOW)
     deadline = time.monotonic() + 5
     while store.buffered and time.monotonic() < deadline:
         time.sleep(0.02)
     assert store.buffered == 0
-    slow = ScoreStore(url, flush_seconds=60)  # would not flush for a minute
+    slow = ScoreStore(store_url, flush_seconds=60)  # would not flush for a minute
     slow.log_scores(rows(25, prefix="S"), NOW)
     slow.close()  # ...but closing writes what is left
-    check = ScoreStore(url, background=False)
+    check = ScoreStore(store_url, background=False)
     try:
         assert check.count_scores() == 35
     finally:
@@ -68,8 +74,8 @@ def test_the_background_writer_flushes_on_its_own_and_on_close(url):
         store.close()
 
 
-def test_the_buffer_is_bounded(url):
-    store = ScoreStore(url, background=False, max_buffered=1_000, batch_rows=400)
+def test_the_buffer_is_bounded(store_url):
+    store = ScoreStore(store_url, background=False, max_buffered=1_000, batch_rows=400)
     try:
         store.log_scores(rows(999), NOW)
         assert not store.needs_room
@@ -81,8 +87,8 @@ def test_the_buffer_is_bounded(url):
         store.close()
 
 
-def test_rows_survive_a_failed_write(url):
-    store = ScoreStore(url, background=False)
+def test_rows_survive_a_failed_write(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         with store.engine.begin() as conn:
             conn.execute(text("ALTER TABLE score_log RENAME TO score_log_away"))
@@ -97,8 +103,8 @@ def test_rows_survive_a_failed_write(url):
         store.close()
 
 
-def test_known_leads_are_the_scored_ones_across_many_ids(url):
-    store = ScoreStore(url, background=False)
+def test_known_leads_are_the_scored_ones_across_many_ids(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         store.log_scores(rows(IN_CHUNK * 2 + 10), NOW)
         wanted = [f"L{i}" for i in range(0, IN_CHUNK * 2 + 10, 3)] + ["nobody", "L99999"]
@@ -108,8 +114,8 @@ def test_known_leads_are_the_scored_ones_across_many_ids(url):
         store.close()
 
 
-def test_outcomes_are_idempotent_per_lead(url):
-    store = ScoreStore(url, background=False)
+def test_outcomes_are_idempotent_per_lead(store_url):
+    store = ScoreStore(store_url, background=False)
     closed = NOW - timedelta(days=3)
     try:
         first = store.record_outcomes([Outcome("A", "won", closed), Outcome("B", "lost", closed)], NOW)
@@ -128,8 +134,8 @@ def test_outcomes_are_idempotent_per_lead(url):
         store.close()
 
 
-def test_a_later_outcome_for_the_same_lead_in_one_batch_wins(url):
-    store = ScoreStore(url, background=False)
+def test_a_later_outcome_for_the_same_lead_in_one_batch_wins(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         statuses = store.record_outcomes([Outcome("C", "won", NOW), Outcome("C", "lost", NOW),
                                           Outcome("D", "lost", NOW), Outcome("D", "lost", NOW)], NOW)
@@ -139,9 +145,9 @@ def test_a_later_outcome_for_the_same_lead_in_one_batch_wins(url):
         store.close()
 
 
-def test_two_stores_on_one_database(url):
-    """Two workers: each has its own store on the same SQLite file."""
-    one, two = ScoreStore(url, background=False), ScoreStore(url, background=False)
+def test_two_stores_on_one_database(store_url):
+    """Two workers: each has its own store on the same database."""
+    one, two = ScoreStore(store_url, background=False), ScoreStore(store_url, background=False)
     try:
         one.log_scores(rows(100, prefix="one"), NOW)
         two.log_scores(rows(100, prefix="two"), NOW)
@@ -163,21 +169,21 @@ def test_an_unusable_database_url_is_a_clear_error(tmp_path):
         ScoreStore(f"sqlite:///{blocker / 'sub' / 'db.sqlite'}", background=False)
 
 
-@pytest.mark.parametrize("path", ["sqlite statement", "sqlalchemy"])
-def test_each_lead_is_one_row_of_scored_leads_with_its_first_and_last_time(url, path):
-    store = ScoreStore(url, background=False)
-    if path == "sqlalchemy":
-        store._sqlite_json = False  # the statements every other database gets
+def scored_leads_rows(store) -> list[tuple]:
+    from serving.store import scored_leads
+
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(select(scored_leads).order_by(scored_leads.c.lead_id))]
+
+
+def test_each_lead_is_one_row_of_scored_leads_with_its_first_and_last_time(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         store.log_scores(rows(3), NOW)
         store.log_scores(rows(2), NOW + timedelta(hours=1))
         store.flush()
-        with store.engine.connect() as conn:
-            got = conn.execute(text("select lead_id, first_scored_at, last_scored_at from scored_leads "
-                                    "order by lead_id")).all()
-        assert [r[0] for r in got] == ["L0", "L1", "L2"]
-        assert str(got[0][1]).startswith("2026-06-01 12:00") and str(got[0][2]).startswith("2026-06-01 13:00")
-        assert str(got[2][2]).startswith("2026-06-01 12:00")  # L2 was scored once
+        later = NOW + timedelta(hours=1)
+        assert scored_leads_rows(store) == [("L0", NOW, later), ("L1", NOW, later), ("L2", NOW, NOW)]  # L2: once
         assert store.count_scores() == 5  # the log keeps every score
     finally:
         store.close()
@@ -205,15 +211,15 @@ def test_a_database_from_before_scored_leads_is_upgraded_on_start(url, tmp_path)
         store.close()
 
 
-def test_the_migrations_build_exactly_the_schema_the_code_uses(tmp_path):
-    """A new database, migrated from nothing, has the tables, columns and indexes of
-    serving.store.tables: Alembic's comparison finds no difference."""
+def test_the_migrations_build_exactly_the_schema_the_code_uses(store_url):
+    """A new database, migrated from nothing, has the tables, columns (types included) and
+    indexes of serving.store.tables: Alembic's comparison finds no difference."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from serving.store import create_tables, make_engine, metadata
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    engine = make_engine(store_url)
     create_tables(engine)
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -221,14 +227,14 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(tmp_path):
     assert differences == []
 
 
-def test_a_database_of_the_previous_release_gains_specs_and_records_and_keeps_its_rows(url, tmp_path):
+def test_a_database_of_the_previous_release_gains_specs_and_records_and_keeps_its_rows(store_url, tmp_path):
     from sqlalchemy import text
 
     from serving.store import create_tables, make_engine
     from serving.store.database import migrate
 
     (tmp_path / "data").mkdir()
-    engine = make_engine(url)
+    engine = make_engine(store_url)
     migrate(engine, "0001")  # the schema before specs and records were logged
     with engine.begin() as conn:
         conn.execute(text("insert into score_log (lead_id, scored_at, probability, stage, model_version) "
@@ -236,7 +242,7 @@ def test_a_database_of_the_previous_release_gains_specs_and_records_and_keeps_it
         conn.execute(text("insert into scored_leads values ('old', '2026-05-01 10:00:00.000000', "
                           "'2026-05-01 10:00:00.000000')"))
     engine.dispose()
-    store = ScoreStore(url, background=False)
+    store = ScoreStore(store_url, background=False)
     try:
         assert store.known_leads(["old"]) == {"old"}
         store.log_scores([("new", 0.7, "SQL", "4")], NOW, spec="demo-crm", inputs=[('{"lead_id": "new"}', None)])
@@ -249,10 +255,10 @@ def test_a_database_of_the_previous_release_gains_specs_and_records_and_keeps_it
         assert kept == [("demo-crm", "new", '{"lead_id": "new"}', 0.7, "SQL", "4")]
     finally:
         store.close()
-    create_tables(make_engine(url))  # again: nothing to do, nothing lost
+    create_tables(make_engine(store_url))  # again: nothing to do, nothing lost
 
 
-def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp_path):
+def test_records_of_the_previous_release_gain_their_scores_from_the_log(store_url, tmp_path):
     """0003: each kept record gets the score logged with it (same spec, lead and time); one the
     log has no score for stays out of the lead queue until scored again."""
     from sqlalchemy import text
@@ -262,7 +268,7 @@ def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp
     from serving.store.lead_queue import QueueQuery, latest_record, queue_page
 
     (tmp_path / "data").mkdir()
-    engine = make_engine(url)
+    engine = make_engine(store_url)
     migrate(engine, "0002")  # records kept, without their scores
     at, earlier = "2026-05-01 10:00:00.000000", "2026-04-01 10:00:00.000000"
     with engine.begin() as conn:
@@ -274,7 +280,7 @@ def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp
                           "('s', 'kept', :at, :at, '{\"v\": 1}', null), ('s', 'lost', :at, :at, '{}', null)"),
                      {"at": at})
     engine.dispose()
-    store = ScoreStore(url, background=False)
+    store = ScoreStore(store_url, background=False)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(text("select lead_id, probability, stage, model_version, previous_probability, "
@@ -292,7 +298,7 @@ def test_records_of_the_previous_release_gain_their_scores_from_the_log(url, tmp
         store.close()
 
 
-def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_dimensions(url, tmp_path):
+def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_dimensions(store_url, tmp_path):
     """0004 adds the lead queue's index of dimension values, empty: the spec's report_by is
     the service's to say. Listed, the records kept before get their values; later scores keep
     them, whichever process writes them."""
@@ -303,7 +309,7 @@ def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_
     from serving.store.lead_queue import QueueQuery, queue_page
 
     (tmp_path / "data").mkdir()
-    engine = make_engine(url)
+    engine = make_engine(store_url)
     migrate(engine, "0003")
     at = "2026-05-01 10:00:00.000000"
     with engine.begin() as conn:
@@ -318,7 +324,7 @@ def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_
         query = QueueQuery(spec="s", dimensions={"source": value}, order="ready")
         return [row.lead_id for row in queue_page(store.engine, query).rows]
 
-    store, other = ScoreStore(url, background=False), ScoreStore(url, background=False)  # two workers
+    store, other = ScoreStore(store_url, background=False), ScoreStore(store_url, background=False)  # two workers
     try:
         with pytest.raises(ValueError, match="cannot filter by 'source'"):
             ids(store, "web")
@@ -335,10 +341,10 @@ def test_records_of_the_previous_release_are_indexed_when_the_service_lists_its_
         other.close()
 
 
-def test_the_report_reads_an_empty_log_as_no_leads(url):
+def test_the_report_reads_an_empty_log_as_no_leads(store_url):
     from serving.store.report_inputs import latest_scores, logged_records, outcome_frame
 
-    store = ScoreStore(url, background=False)
+    store = ScoreStore(store_url, background=False)
     try:
         scores = latest_scores(store.engine, "demo-crm")
         assert len(scores) == 0 and {"lead_id", "scored_at", "first_scored_at"} <= set(scores.columns)
@@ -347,26 +353,22 @@ def test_the_report_reads_an_empty_log_as_no_leads(url):
         store.close()
 
 
-def test_first_and_last_scored_follow_time_whatever_order_scores_arrive_in(url):
+def test_first_and_last_scored_follow_time_whatever_order_scores_arrive_in(store_url):
     """A backfill logs scores as of an earlier moment after later ones: the lead's first score
     is the earliest, its last the latest (days to close count from the first)."""
-    from sqlalchemy import text
-
-    store = ScoreStore(url, background=False)
+    store = ScoreStore(store_url, background=False)
     try:
         store.log_scores([("L1", 0.5, "MQL", "1")], NOW)
         store.flush()
         store.log_scores([("L1", 0.4, "MQL", "1")], NOW - timedelta(days=30))
         store.flush()
-        with store.engine.connect() as conn:
-            first, last = conn.execute(text("select first_scored_at, last_scored_at from scored_leads")).one()
-        assert str(first).startswith("2026-05-02") and str(last).startswith("2026-06-01")
+        assert scored_leads_rows(store) == [("L1", NOW - timedelta(days=30), NOW)]
     finally:
         store.close()
 
 
-def test_a_backfill_queued_after_a_newer_score_keeps_the_newer_record(url):
-    store = ScoreStore(url, background=False)
+def test_a_backfill_queued_after_a_newer_score_keeps_the_newer_record(store_url):
+    store = ScoreStore(store_url, background=False)
     try:
         store.log_scores([("L1", 0.5, "MQL", "1")], NOW, spec="s", inputs=[('{"v": "new"}', None)])
         store.log_scores([("L1", 0.4, "MQL", "1")], NOW - timedelta(days=30), spec="s",
