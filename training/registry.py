@@ -151,19 +151,17 @@ class Registry:
             return False
 
     # ------------------------------------------------------------------------------ logging
-    def log_model_version(self, bundle_dir: Path, input_example, run_id: str) -> int:
-        """Log the bundle as a pyfunc in the active run and register it; returns the version."""
-        import pandas as pd
-        from mlflow.models import infer_signature
+    def log_model_version(self, bundle_dir: Path, model, run_id: str) -> int:
+        """Log the bundle as a pyfunc in the active run and register it; returns the version.
 
+        `model` says what is logged: its `code` (a models-from-code file), `signature` and
+        `input_example` (serving.model_signature.pyfunc_model, the model that takes what POST
+        /score takes; `leadscore` wires the two, training imports no serving code)."""
         mlflow = self.mlflow
-        code = Path(__file__).with_name("mlflow_model.py")
-        output = pd.DataFrame({"probability": [0.5] * len(input_example)})
-        signature = infer_signature(input_example, output)
         with contextlib.redirect_stderr(io.StringIO()):
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=str(code), artifacts={"bundle": str(bundle_dir)},
-                signature=signature, input_example=input_example,
+                name="model", python_model=str(model.code), artifacts={"bundle": str(bundle_dir)},
+                signature=model.signature, input_example=model.input_example,
                 registered_model_name=self.model_name,
                 pip_requirements=["leadscore", "lightgbm==4.7.0", "pandas==3.1.1", "numpy==2.4.6"])
         return int(info.registered_model_version)

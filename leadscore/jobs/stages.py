@@ -115,8 +115,10 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
             holdout.log(mlflow)  # so this version can be re-planned in turn
             tags = _log_decision(mlflow, decision, champion_here, result)
             tags["stages_from_version"] = str(source.version)
-            new_version = registry.log_model_version(bundle_dir, _input_example(mlflow, registry, source.version),
-                                                     run.info.run_id)
+            from serving.model_signature import pyfunc_model
+
+            example = pyfunc_model(bundle_dir, _input_example(mlflow, registry, source.version))
+            new_version = registry.log_model_version(bundle_dir, example, run.info.run_id)
             registry.bundle_path(new_version)  # fetched back now: a failure here leaves nothing registered
             mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(new_version),
                              "stages_from_version": str(source.version)})

@@ -216,7 +216,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                                             "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
                 tags = _log_decision(mlflow, decision, champion_on_new_holdout, result)
                 example = _input_example(spec, cleaned)
-                version = registry.log_model_version(bundle_dir, example, run.info.run_id)
+                from serving.model_signature import pyfunc_model
+
+                version = registry.log_model_version(bundle_dir, pyfunc_model(bundle_dir, example), run.info.run_id)
                 registry.bundle_path(version)  # fetched back now: a failure here leaves nothing registered
                 step("mlflow")
                 mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(version)})
@@ -351,8 +353,19 @@ def _data_window(examples, result) -> dict:
 
 
 def _input_example(spec, cleaned) -> pd.DataFrame:
-    sample = cleaned.leads[[spec.leads.id, *spec.profile_columns]].head(2).rename(columns={spec.leads.id: "lead_id"})
-    return sample.astype(object).where(sample.notna(), None).astype(str)
+    """Two leads as POST /score takes them, with their first activities: the registered model's
+    input example (serving.model_signature)."""
+    columns = [c for c in (spec.leads.id, spec.leads.created_at, *spec.profile_columns) if c in cleaned.leads]
+    sample = cleaned.leads[columns].head(2)
+    acts = spec.activities
+    if acts is not None and cleaned.activities is not None:
+        ids = set(sample[spec.leads.id].astype(str))
+        fields = [c for c in (acts.time, acts.type, acts.value) if c and c in cleaned.activities]
+        theirs = cleaned.activities[cleaned.activities[acts.lead_id].astype(str).isin(ids)]
+        by_lead = {str(lead): group[fields].head(3).to_dict("records")
+                   for lead, group in theirs.groupby(theirs[acts.lead_id].astype(str), observed=True)}
+        sample = sample.assign(activities=[by_lead.get(str(i), []) for i in sample[spec.leads.id]])
+    return sample
 
 
 def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle) -> None:
@@ -490,21 +503,34 @@ def _print_calibration(console: Console, result) -> None:
         console.print(table)
 
 
+def versions_facts(model_name: str, versions) -> dict:
+    """A registered model's versions as `leadscore models` shows them (and, with `--format
+    json`, writes them): holdout metrics, aliases and each champion decision in words."""
+    def metric(v, name: str) -> float | None:
+        value = v.metrics.get(name)
+        return None if value is None or value != value else round(float(value), 4)
+
+    return {"model": model_name, "versions": [
+        {"version": v.version, "created": v.created, "aliases": list(v.aliases), "model": v.tags.get("model", ""),
+         "roc_auc": metric(v, "holdout_roc_auc"), "pr_auc": metric(v, "holdout_pr_auc"),
+         "ece": metric(v, "holdout_ece"), "run_id": v.run_id, "promotion": v.tags.get("promotion") or None}
+        for v in versions]}
+
+
 def format_versions(model_name: str, versions) -> list:
     """The versions as a table (one line each) and, below it, each version's champion decision
     in words (with the gates it failed)."""
     from rich import box
     from rich.text import Text
 
-    table = Table(title=f"{model_name} versions", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    facts = versions_facts(model_name, versions)
+    table = Table(title=f"{facts['model']} versions", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for col in ("version", "created", "aliases", "model", "ROC-AUC", "PR-AUC", "ECE"):
         table.add_column(col, no_wrap=True, justify="right" if col in ("ROC-AUC", "PR-AUC", "ECE") else "left")
     decisions = []
-    for v in versions:
-        m = v.metrics
-        table.add_row(str(v.version), v.created, ", ".join(v.aliases), v.tags.get("model", ""),
-                      f"{m.get('holdout_roc_auc', float('nan')):.4f}", f"{m.get('holdout_pr_auc', float('nan')):.4f}",
-                      f"{m.get('holdout_ece', float('nan')):.4f}")
-        if v.tags.get("promotion"):
-            decisions.append(Text(f"v{v.version}: {v.tags['promotion']}"))
+    for v in facts["versions"]:
+        table.add_row(str(v["version"]), v["created"], ", ".join(v["aliases"]), v["model"],
+                      *(f"{v[name]:.4f}" if v[name] is not None else "nan" for name in ("roc_auc", "pr_auc", "ece")))
+        if v["promotion"]:
+            decisions.append(Text(f"v{v['version']}: {v['promotion']}"))
     return [table, *decisions]

@@ -21,7 +21,9 @@ def register(registry, bundle_dir, trained):
     with mlflow.start_run(experiment_id=registry.experiment_id("test")) as run:
         mlflow.log_metric("holdout_roc_auc", 0.8)
         example = examples.leads[spec.profile_columns].head(2).astype(str)
-        return registry.log_model_version(bundle_dir, example, run.info.run_id)
+        from serving.model_signature import pyfunc_model
+
+        return registry.log_model_version(bundle_dir, pyfunc_model(bundle_dir, example), run.info.run_id)
 
 
 def test_promote_rollback_and_export(registry, bundle_dir, trained, tmp_path):
