@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -215,7 +215,8 @@ class _TablePlan:
 
 def validate_tables(spec: DatasetSpec, cleaned: CRMTables, canonical: CRMTables, *,
                     purpose: Purpose = "train", profile: DataProfile | None = None,
-                    now: pd.Timestamp | None = None, docs_dir: Path | None = None) -> ValidationReport:
+                    now: pd.Timestamp | None = None, docs_dir: Path | None = None,
+                    on_step: Callable[[str, int, int], None] | None = None) -> ValidationReport:
     """Check the tables of a CRM export against the rules derived from its spec and profile.
 
     `cleaned` and `canonical` are the first two results of `features.load.load_clean`
@@ -226,7 +227,10 @@ def validate_tables(spec: DatasetSpec, cleaned: CRMTables, canonical: CRMTables,
     With the spec's `drop_invalid_rows`, rows of the activities and outcomes tables that break
     a row rule (no known lead, closed before created, unreadable time) are removed from
     `cleaned` and `canonical` in place, before the rules run, and returned in
-    `ValidationReport.rejected` (raw rows with the rule they broke)."""
+    `ValidationReport.rejected` (raw rows with the rule they broke).
+
+    `on_step(what, done, total)`, when given, hears of each Great Expectations run (one per
+    table, then the Data Docs) before it starts, and once more with done == total at the end."""
     started = time.perf_counter()
     if purpose not in ("train", "score"):
         raise ValueError(f"purpose must be 'train' or 'score', got {purpose!r}")
@@ -270,7 +274,7 @@ def validate_tables(spec: DatasetSpec, cleaned: CRMTables, canonical: CRMTables,
         notes.append(f"compared with the training profile of {profile.rows:,} leads")
     if purpose == "score":
         notes.append("scoring input: the outcome and label rules were skipped")
-    outcomes, docs_index = _run_great_expectations(spec.name, plans, docs_dir)
+    outcomes, docs_index = _run_great_expectations(spec.name, plans, docs_dir, on_step)
 
     failures = []
     for plan in plans:
@@ -776,9 +780,12 @@ def _expectation(gxe: Any, rule: _Rule, index: int, table: str) -> Any:
     raise AssertionError(f"unknown rule kind {rule.kind!r}")
 
 
-def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path | None
+def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path | None,
+                            on_step: Callable[[str, int, int], None] | None = None
                             ) -> tuple[dict[tuple[str, int], _Outcome], Path | None]:
     """One suite and one validation run per table; then, with docs_dir, the Data Docs."""
+    total = len(plans) + (docs_dir is not None)
+    step = on_step or (lambda what, done, total: None)
     with _quiet():
         import great_expectations as gx
         import great_expectations.expectations as gxe
@@ -794,7 +801,8 @@ def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path |
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_pandas(name)
         outcomes: dict[tuple[str, int], _Outcome] = {}
-        for plan in plans:
+        for done, plan in enumerate(plans):
+            step(f"checking {plan.table}: {len(plan.rules)} rules on {plan.rows:,} rows", done, total)
             batch = source.add_dataframe_asset(plan.table).add_batch_definition_whole_dataframe(
                 f"{plan.table} as loaded")
             suite = context.suites.add(gx.ExpectationSuite(
@@ -813,6 +821,7 @@ def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path |
 
         docs_index = None
         if docs_dir is not None:
+            step("writing the Data Docs", len(plans), total)
             docs_dir = Path(docs_dir).resolve()
             docs_dir.mkdir(parents=True, exist_ok=True)
             context.add_data_docs_site(site_name=DOCS_SITE, site_config={
@@ -823,6 +832,7 @@ def _run_great_expectations(name: str, plans: list[_TablePlan], docs_dir: Path |
             })
             context.build_data_docs(site_names=[DOCS_SITE])
             docs_index = docs_dir / "index.html"
+    step("checked", total, total)
     return outcomes, docs_index
 
 

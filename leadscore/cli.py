@@ -15,14 +15,50 @@ app = typer.Typer(
     name="leadscore",
     help="Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"leadscore {version('leadscore')}")
+        except PackageNotFoundError:  # pragma: no cover - run from a tree that was never installed
+            typer.echo("leadscore (not installed: `pip install -e .` gives it a version)")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_options() -> None:
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the installed version and exit.")] = False,
+) -> None:
     """Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score."""
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option(
+    "--format", help="text: for people; json: one JSON document on stdout for scripts (messages go to stderr; "
+    "the exit code is the same).")]
+
+
+def _console(format: OutputFormat):
+    """Where a command's words go: stdout, or stderr when stdout carries the JSON."""
+    from rich.console import Console
+
+    return Console(stderr=format == OutputFormat.json)
+
+
+def _print_json(document) -> None:
+    import json
+
+    typer.echo(json.dumps(document, indent=1, allow_nan=False))
 
 
 def reports_errors(command: Callable) -> Callable:
@@ -81,13 +117,19 @@ def validate(
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Do not compare with any training profile.")] = False,
     docs: Annotated[Optional[Path], typer.Option("--docs", help="Folder for the Data Docs HTML; default: data/validation/<spec name>/.")] = None,
     purpose: Annotated[ValidationPurpose, typer.Option("--purpose", help="train: all rules; score: batch-scoring input, outcome rules skipped.")] = ValidationPurpose.train,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails."""
+    """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails.
+
+    A bar on stderr follows the checks when it is a terminal (not with --format json)."""
     from leadscore.jobs.validate import run_validate
 
-    report = run_validate(spec, data=data, profile_path=profile, docs_dir=docs,
-                          purpose=purpose.value, use_champion=not no_profile)
-    if not report.success:
+    run = run_validate(spec, data=data, profile_path=profile, docs_dir=docs, purpose=purpose.value,
+                       use_champion=not no_profile, console=_console(format),
+                       show_progress=format == OutputFormat.text)
+    if format == OutputFormat.json:
+        _print_json(run.facts())
+    if not run.success:
         raise typer.Exit(code=1)
 
 
@@ -98,6 +140,7 @@ def leakage(
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML): its leakage_auc and min_category_count, as `leadscore train --config` uses them; default: the built-in config.")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Flag columns whose ROC-AUC alone reaches this (above 0.5, at most 1); default: the config's leakage_auc (0.95).")] = None,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
     """Score every column alone against the outcome on the training examples and flag those
     that leak it, as `leadscore train` checks before fitting. Exit 0: no model feature is
@@ -110,8 +153,11 @@ def leakage(
     settings = load_config(config)
     if threshold is not None:  # the config's own rule for leakage_auc
         settings = with_leakage_auc(settings, threshold, "--threshold")
-    report = run_leakage(spec, data, settings.leakage_auc, min_category_count=settings.min_category_count)
-    if any(f.leaks_into_model for f in report):
+    run = run_leakage(spec, data, settings.leakage_auc, console=_console(format),
+                      min_category_count=settings.min_category_count)
+    if format == OutputFormat.json:
+        _print_json(run.facts())
+    if run.leaks:
         raise typer.Exit(code=LEAK_EXIT)
 
 
@@ -168,11 +214,13 @@ def stages(
 
 @app.command()
 @reports_errors
-def models(spec: ModelOption = None) -> None:
+def models(spec: ModelOption = None, format: FormatOption = OutputFormat.text) -> None:
     """List a spec's registered versions with their holdout metrics, gates and aliases."""
     from leadscore.jobs.models import run_models
 
-    run_models(spec)
+    facts = run_models(spec, console=_console(format))
+    if format == OutputFormat.json:
+        _print_json(facts)
 
 
 @app.command()
@@ -313,17 +361,20 @@ def report(
     spec: ModelOption = None,
     since: Annotated[Optional[str], typer.Option("--since", help="First day (or time) of scores to report on, ISO 8601; default: the first logged.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON (docs/report.md lists its keys).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON to this file (docs/report.md lists its keys); --format json prints it on stdout.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the report as one self-contained HTML page with charts (opens offline).")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains), drift (an input's PSI above 0.2).")] = None,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
     """Do the MQL and SQL stages keep their promise? The scores logged in a period (by the
     service and by `leadscore score`) against the outcomes sales reported: per stage the buy
     rate promised and observed with a 95% interval, and what the open leads are expected to do."""
     from leadscore.jobs.report import run_report
 
-    _, code = run_report(spec, since, until, json_out, [f.strip() for f in fail_on.split(",") if f.strip()]
-                         if fail_on else None, html_path=out)
+    report, code = run_report(spec, since, until, json_out, [f.strip() for f in fail_on.split(",") if f.strip()]
+                              if fail_on else None, html_path=out, console=_console(format))
+    if format == OutputFormat.json:
+        _print_json(report)
     if code:
         raise typer.Exit(code=code)
 

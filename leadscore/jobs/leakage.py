@@ -7,6 +7,7 @@ the spec already keeps them out of the model."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,31 @@ def _role(f: LeakageFinding) -> str:
     return "allowed" if f.allowed else "feature"
 
 
+@dataclass
+class LeakageRun:
+    """What `leadscore leakage` found: the findings it prints, and with `--format json` the
+    document `facts()` writes."""
+
+    spec: str
+    rows: int
+    """Training examples the columns were scored on."""
+    threshold: float
+    findings: list[LeakageFinding]
+
+    @property
+    def leaks(self) -> list[str]:
+        """Model features flagged and not under allow_leaky: the reason for LEAK_EXIT."""
+        return [f.column for f in self.findings if f.leaks_into_model]
+
+    def facts(self) -> dict:
+        return {"spec": self.spec, "training_examples": self.rows, "threshold": self.threshold,
+                "leaks": self.leaks,
+                "columns": [{**f.as_dict(), "role": _role(f), "leaks_into_model": f.leaks_into_model,
+                             "why": f.describe() if f.flagged else None} for f in self.findings]}
+
+
 def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DEFAULT_LEAKAGE_AUC,
-                console: Console | None = None, min_category_count: int = 10) -> list[LeakageFinding]:
+                console: Console | None = None, min_category_count: int = 10) -> LeakageRun:
     from features.validation import preload_great_expectations, validate_tables
 
     console = console or Console()
@@ -61,7 +85,8 @@ def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DE
         if f.flagged:
             role = {"excluded": "after_contact, excluded", "allowed": "allow_leaky"}.get(_role(f), "feature")
             console.print(f"  {f.column} ({role}): {f.describe()}", highlight=False, soft_wrap=True)
-    leaks = [f.column for f in report if f.leaks_into_model]
+    run = LeakageRun(spec.name, rows, threshold, report)
+    leaks = run.leaks
     if leaks:
         columns = [c for c in leaks if c in spec.profile_columns]
         derived = [c for c in leaks if c not in spec.profile_columns]
@@ -83,4 +108,4 @@ def run_leakage(spec_path: Path, data: Path | None = None, threshold: float = DE
                       "filled in mostly for one outcome" + (" (apart from those under allow_leaky)"
                                                              if any(f.flagged and f.allowed for f in report) else ""),
                       soft_wrap=True)
-    return report
+    return run

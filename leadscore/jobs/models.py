@@ -113,8 +113,10 @@ def _registry(settings: Settings, spec: str | Path | None):
 
 
 def run_models(spec: str | Path | None = None, settings: Settings | None = None,
-               console: Console | None = None) -> None:
-    from leadscore.jobs.train import format_versions
+               console: Console | None = None) -> dict:
+    """Print a spec's registered versions; return them as `leadscore.jobs.train.versions_facts`
+    (what `leadscore models --format json` writes)."""
+    from leadscore.jobs.train import format_versions, versions_facts
 
     settings = settings or get_settings()
     console = console or Console()
@@ -122,9 +124,10 @@ def run_models(spec: str | Path | None = None, settings: Settings | None = None,
     versions = registry.versions()
     if not versions:
         console.print(f"{registry.model_name}: no registered versions yet: train one with `leadscore train --spec ...`")
-        return
+        return versions_facts(registry.model_name, [])
     for part in format_versions(registry.model_name, versions):
         console.print(part)
+    return versions_facts(registry.model_name, versions)
 
 
 def run_promote(version: int, spec: str | Path | None = None, by: str | None = None,

@@ -2,11 +2,13 @@
 
 The checks are those of `features.validation` (the ones training and batch scoring run too);
 this job chooses the training profile, prints the cleaning report and the failures as a table,
-and points to the Data Docs pages.
+and points to the Data Docs pages. What it prints is `ValidationRun.facts()`, the document
+`leadscore validate --format json` writes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -31,35 +33,103 @@ def default_docs_dir(spec: DatasetSpec) -> Path:
     return get_settings().data_dir / "validation" / spec.name
 
 
+@dataclass
+class ValidationRun:
+    """What `leadscore validate` found: `facts()` is what it prints, and with `--format json`
+    the document it writes."""
+
+    report: ValidationReport
+    profile: str | None = None
+    """The training profile compared with ("PATH" or "PATH (champion)"), if any."""
+    reading: list[str] = field(default_factory=list)
+    cleaning: list[str] = field(default_factory=list)
+    rejects: dict[str, Path] = field(default_factory=dict)
+    """Per table, the file of the rows dropped under drop_invalid_rows."""
+
+    @property
+    def success(self) -> bool:
+        return self.report.success
+
+    def facts(self) -> dict:
+        report = self.report
+        return {
+            "spec": report.spec_name, "purpose": report.purpose, "success": report.success,
+            "conclusion": report.conclusion(), "checked": report.checked, "rows": dict(report.rows),
+            "seconds": round(report.seconds, 2), "profile": self.profile,
+            "reading": list(self.reading), "cleaning": list(self.cleaning),
+            "dropped": {table: {"rows": len(report.rejected[table]), "file": str(path)}
+                        for table, path in self.rejects.items()},
+            "failures": [{"rule": f.rule, "table": f.table, "column": f.column, "failing": f.failing,
+                          "examples": list(f.examples), "observed": f.observed, "row_rule": f.row_rule}
+                         for f in report.failures],
+            "notes": list(report.notes),
+            "docs_index": str(report.docs_index) if report.docs_index is not None else None,
+        }
+
+
 def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path | None = None,
                  docs_dir: Path | None = None, purpose: str = "train", use_champion: bool = True,
-                 console: Console | None = None) -> ValidationReport:
+                 console: Console | None = None, show_progress: bool = True) -> ValidationRun:
     """Validate the export a spec describes; print the report; return it (never raises on
-    failed rules: the caller decides the exit code)."""
+    failed rules: the caller decides the exit code). With `show_progress`, a bar on stderr
+    follows the Great Expectations checks when stderr is a terminal."""
     from features.validation import preload_great_expectations
 
     console = console or Console()
     preload_great_expectations()  # overlaps reading the export
     spec = load_spec(spec_path)
-    profile = _choose_profile(spec, profile_path, use_champion, console)
+    profile, profile_label = _choose_profile(spec, profile_path, use_champion, console)
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(spec)
 
     console.print(f"Validating [bold]{spec.name}[/] for {purpose}")
     cleaned, canonical, cleaning = load_clean(spec, data)
-    for line in reading_lines(cleaned, canonical):
+    reading, cleaning_lines = reading_lines(cleaned, canonical), cleaning.lines()
+    for line in reading:
         console.print(f"  {line}")
-    for line in cleaning.lines():
+    for line in cleaning_lines:
         console.print(f"  cleaning: {line}")
-    report = validate_tables(spec, cleaned, canonical, purpose=purpose, profile=profile,
-                             docs_dir=docs_dir)
-    if report.rejected:
+    with _ChecksProgress(show_progress) as progress:
+        report = validate_tables(spec, cleaned, canonical, purpose=purpose, profile=profile,
+                                 docs_dir=docs_dir, on_step=progress.step)
+    run = ValidationRun(report, profile_label, reading, cleaning_lines)
+    if run.report.rejected:
         from features.validation import write_rejects
 
-        for table, path in write_rejects(report, docs_dir).items():
-            console.print(f"  dropped {len(report.rejected[table]):,} invalid rows "
+        run.rejects = write_rejects(run.report, docs_dir)
+        for table, path in run.rejects.items():
+            console.print(f"  dropped {len(run.report.rejected[table]):,} invalid rows "
                           f"(drop_invalid_rows): {path}")
-    print_report(report, console)
-    return report
+    print_facts(run.facts(), console)
+    return run
+
+
+class _ChecksProgress:
+    """A transient bar on stderr over the Great Expectations runs (one per table, then the Data
+    Docs); nothing when disabled or when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool):
+        err = Console(stderr=True)
+        self.progress = None
+        if enabled and err.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description:<48}"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                     console=err, transient=True)
+
+    def __enter__(self) -> "_ChecksProgress":
+        if self.progress is not None:
+            self.progress.__enter__()
+            self.task = self.progress.add_task("loading the checks", total=None)
+        return self
+
+    def step(self, what: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=what, completed=done, total=total, refresh=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
 
 
 def reading_lines(cleaned, canonical) -> list[str]:
@@ -79,8 +149,9 @@ def reading_lines(cleaned, canonical) -> list[str]:
 
 
 def _choose_profile(spec: DatasetSpec, path: Path | None, use_champion: bool,
-                    console: Console) -> DataProfile | None:
-    """An explicit --profile must load and match the spec; the champion's is used only when it
+                    console: Console) -> tuple[DataProfile | None, str | None]:
+    """The training profile to compare with, and how to name it ("PATH" or "PATH (champion)").
+    An explicit --profile must load and match the spec; the champion's is used only when it
     exists and was built from the same spec."""
     if path is not None:
         profile = DataProfile.load(path)
@@ -89,49 +160,50 @@ def _choose_profile(spec: DatasetSpec, path: Path | None, use_champion: bool,
                             f"{profile.spec_name!r}, not {spec.name!r}; pass the profile.json "
                             f"of a model trained on {spec.name!r}, or --no-profile")
         console.print(f"Training profile: {path}")
-        return profile
+        return profile, str(path)
     if not use_champion:
-        return None
+        return None, None
     default = champion_profile_path(spec.name)
     if not default.is_file():
-        return None
+        return None, None
     try:
         profile = DataProfile.load(default)
     except Exception as exc:  # noqa: BLE001 - a broken bundle must not block checking new data
         console.print(f"[yellow]The champion's training profile could not be read, so it is not "
                       f"used: {exc}[/]")
-        return None
+        return None, None
     if profile.spec_name != spec.name:
         console.print(f"[dim]The champion model was trained on {profile.spec_name!r}, not "
                       f"{spec.name!r}: validating without a training profile.[/]")
-        return None
+        return None, None
     console.print(f"Training profile: {default} (champion)")
-    return profile
+    return profile, f"{default} (champion)"
 
 
-def print_report(report: ValidationReport, console: Console | None = None) -> None:
+def print_facts(facts: dict, console: Console | None = None) -> None:
+    """The checks' part of `ValidationRun.facts()` in words and a table of the failed rules."""
     console = console or Console()
-    sizes = ", ".join(f"{table} {rows:,}" for table, rows in report.rows.items())
-    console.print(f"Checked {report.checked} rules on {sizes} rows in {report.seconds:.1f} s")
-    if report.failures:
+    sizes = ", ".join(f"{table} {rows:,}" for table, rows in facts["rows"].items())
+    console.print(f"Checked {facts['checked']} rules on {sizes} rows in {facts['seconds']:.1f} s")
+    if facts["failures"]:
         table = Table(title="Failed rules", title_justify="left", show_lines=True)
         table.add_column("rule", overflow="fold", ratio=3)
         table.add_column("table", no_wrap=True)
         table.add_column("column", overflow="fold", ratio=1)
         table.add_column("failing", justify="right")
         table.add_column("examples", overflow="fold", ratio=2)
-        for failure in report.failures:
-            if failure.failing is not None:
-                failing, examples = f"{failure.failing:,}", ", ".join(failure.examples)
+        for failure in facts["failures"]:
+            if failure["failing"] is not None:
+                failing, examples = f"{failure['failing']:,}", ", ".join(failure["examples"])
             else:  # a rule on a total (too few won leads) or on the table's columns
-                failing, examples = "-", failure.observed or ""
-            table.add_row(failure.rule, failure.table, failure.column or "", failing, examples)
+                failing, examples = "-", failure["observed"] or ""
+            table.add_row(failure["rule"], failure["table"], failure["column"] or "", failing, examples)
         console.print(table)
-    for note in report.notes:
+    for note in facts["notes"]:
         console.print(f"[dim]note: {note}[/]")
-    if report.docs_index is not None:
-        console.print(f"Data Docs: {report.docs_index}")
-    if report.success:
-        console.print(f"[green]{report.conclusion()}[/]")
+    if facts["docs_index"] is not None:
+        console.print(f"Data Docs: {facts['docs_index']}")
+    if facts["success"]:
+        console.print(f"[green]{facts['conclusion']}[/]")
     else:
-        console.print(f"[red]validation failed:[/] {report.conclusion()}", soft_wrap=True)
+        console.print(f"[red]validation failed:[/] {facts['conclusion']}", soft_wrap=True)

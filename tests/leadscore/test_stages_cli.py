@@ -94,6 +94,10 @@ def test_new_stages_from_the_stored_holdout_become_a_new_version_with_the_same_b
 
     listing = runner.invoke(app, ["models", "--spec", "demo-crm"])
     assert "v2: stages of v1 re-planned; promoted" in listing.output
+    facts = json.loads(runner.invoke(app, ["models", "--spec", "demo-crm", "--format", "json"]).stdout)
+    assert [(v["version"], v["aliases"]) for v in facts["versions"]][0] == (2, ["champion"])
+    assert facts["versions"][0]["roc_auc"] == round(reg.version(2).metrics["holdout_roc_auc"], 4)
+    assert facts["versions"][0]["promotion"].startswith("stages of v1 re-planned; promoted")
 
 
 def test_a_failed_gate_registers_the_new_stages_as_challenger_and_says_how_to_promote(trained_v1, no_training_no_data):
