@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.serving.test_serve_process import STARTUP_SECONDS, environment, free_port, leadscore_command
+from tests.serving.test_serve_process import environment, free_port, leadscore_command, wait_until_ready
 
 
 @contextmanager
@@ -26,16 +23,7 @@ def live_service(bundle_dir: Path, tmp_path: Path):
                                    env=environment(tmp_path), stdout=output, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"leadscore serve did not become ready:\n{log.read_text()[-5000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
+        wait_until_ready(base, process, log)
         yield base, process
     finally:
         process.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from serving.store import ScoreLogUnavailable, ScoreStore
 from tests.serving.conftest import running_service
-from tests.serving.test_serve_process import STARTUP_SECONDS, environment, free_port, leadscore_command
+from tests.serving.test_serve_process import environment, free_port, leadscore_command, wait_until_ready
 
 psutil = pytest.importorskip("psutil")
 
@@ -115,19 +115,6 @@ def start_server(bundle_dir: Path, port: int, env: dict, output: Path) -> subpro
         return subprocess.Popen([*leadscore_command(), "serve", "--port", str(port), "--host", "127.0.0.1",
                                  "--bundle", str(bundle_dir), "--workers", "2"],
                                 env=env, stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def wait_until_ready(base: str, process: subprocess.Popen, output: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"leadscore serve did not become ready:\n{output.read_text()[-5000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
 
 
 def stop_group(process: subprocess.Popen) -> None:

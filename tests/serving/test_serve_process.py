@@ -40,18 +40,21 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def wait_until_ready(base: str, process: subprocess.Popen) -> None:
+def wait_until_ready(base: str, process: subprocess.Popen, output: Path | None = None) -> None:
+    """Until `leadscore serve` answers /readyz; its output (the file `output`, else its stdout
+    pipe) in the failure when it exits or takes longer than STARTUP_SECONDS."""
     deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"leadscore serve exited with {process.returncode}:\n{process.stdout.read()}")
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            said = output.read_text()[-5000:] if output is not None else (
+                process.stdout.read() if process.poll() is not None and process.stdout else "")
+            raise AssertionError(f"leadscore serve did not become ready (exit code {process.poll()}):\n{said}")
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise AssertionError("leadscore serve did not become ready in time")
 
 
 def test_serve_scores_over_http_and_stops_cleanly(bundle_dir, tmp_path):
