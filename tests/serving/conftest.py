@@ -63,21 +63,25 @@ def _plain(value):
     return value.isoformat() if isinstance(value, pd.Timestamp) else value
 
 
-def api_leads(crm_dir: Path, as_of: str, n: int) -> list[dict]:
+def api_leads(crm_dir: Path, as_of: str, n: int, *, last: int | None = 200, values: bool = False) -> list[dict]:
     """The last `n` demo leads created before `as_of` (ISO, Z), as the API takes them, with
-    their activities (after-contact columns left out)."""
+    their activities (the `last` of each, None: all; with their values when `values`;
+    after-contact columns left out)."""
     table = pd.read_parquet(crm_dir / "leads.parquet").drop_duplicates("lead_id")
     table = table[table["created_at"] < pd.Timestamp(as_of.removesuffix("Z"))].tail(n)
     acts = pd.read_parquet(crm_dir / "activities.parquet")
     acts = acts[acts["lead_id"].isin(set(table["lead_id"]))]
     by_lead: dict[str, list[dict]] = {}
     for row in acts.itertuples(index=False):
-        by_lead.setdefault(str(row.lead_id), []).append(
-            {"occurred_at": row.occurred_at.isoformat(), "activity_type": str(row.activity_type)})
+        activity = {"occurred_at": row.occurred_at.isoformat(), "activity_type": str(row.activity_type)}
+        if values and _plain(row.value) is not None:
+            activity["value"] = float(row.value)
+        by_lead.setdefault(str(row.lead_id), []).append(activity)
     out = []
     for record in table.drop(columns=["sales_rating"]).to_dict("records"):
         lead = {k: _plain(v) for k, v in record.items()}
-        lead["activities"] = by_lead.get(lead["lead_id"], [])[-200:]
+        acts_of = by_lead.get(lead["lead_id"], [])
+        lead["activities"] = acts_of if last is None else acts_of[-last:]
         out.append(lead)
     return out
 

@@ -6,14 +6,13 @@ get the same probabilities and stages."""
 from __future__ import annotations
 
 import copy
-import math
 import shutil
 
 import pandas as pd
 import pytest
 
 from tests.conftest import DEMO_SPEC, FAST_CONFIG
-from tests.serving.conftest import running_service
+from tests.serving.conftest import api_leads, running_service
 
 AS_OF = "2026-06-01T00:00:00Z"
 LEADS = 200
@@ -34,33 +33,6 @@ def workspace(tmp_path, monkeypatch, empty_mlflow_db):
     config = tmp_path / "fast.yaml"
     config.write_text(yaml.safe_dump(FAST_CONFIG))
     return tmp_path, config, get_settings
-
-
-def _plain(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.isoformat() if isinstance(value, pd.Timestamp) else value
-
-
-def api_leads(crm_dir, n: int) -> list[dict]:
-    """The last `n` demo leads created before AS_OF as /score takes them, each with all its
-    activities (time, type and, when known, value); after-contact columns left out."""
-    table = pd.read_parquet(crm_dir / "leads.parquet").drop_duplicates("lead_id")
-    table = table[table["created_at"] < pd.Timestamp(AS_OF.removesuffix("Z"))].tail(n)
-    acts = pd.read_parquet(crm_dir / "activities.parquet")
-    acts = acts[acts["lead_id"].astype(str).isin(set(table["lead_id"]))]
-    by_lead: dict[str, list[dict]] = {}
-    for row in acts.itertuples(index=False):
-        activity = {"occurred_at": row.occurred_at.isoformat(), "activity_type": str(row.activity_type)}
-        if _plain(row.value) is not None:
-            activity["value"] = float(row.value)
-        by_lead.setdefault(str(row.lead_id), []).append(activity)
-    out = []
-    for record in table.drop(columns=["sales_rating"]).to_dict("records"):
-        lead = {k: _plain(v) for k, v in record.items()}
-        lead["activities"] = by_lead.get(lead["lead_id"], [])
-        out.append(lead)
-    return out
 
 
 def batch_files(leads: list[dict], folder) -> tuple:
@@ -86,7 +58,7 @@ def test_serve_mlflow_model_and_batch_give_identical_answers(workspace, demo_crm
     settings = get_settings()
     champion_bundle = settings.champion_bundle_dir("demo-crm")  # what `leadscore serve` serves
     assert (champion_bundle / "bundle.json").is_file()
-    leads = api_leads(demo_crm_dir, LEADS)
+    leads = api_leads(demo_crm_dir, AS_OF, LEADS, last=None, values=True)
     assert len(leads) == LEADS and sum(bool(lead["activities"]) for lead in leads) > LEADS // 2
 
     # door 1: leadscore serve
