@@ -17,6 +17,7 @@ from pathlib import Path
 
 from features.errors import LeadscoreError
 from leadscore.settings import Settings, get_settings
+from serving.auth import is_loopback  # the one rule, beside the service's Host check
 
 NO_CHAMPION = "no champion model: train one with `leadscore train --spec ...`"
 DEFAULT_PORT = 3000
@@ -95,8 +96,6 @@ def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, s
         engine.dispose()
     return scorer, env
 
-
-from serving.auth import is_loopback  # noqa: E402 - the one rule, beside the service's Host check
 
 LOOPBACK = "127.0.0.1"
 """Where the service listens unless told otherwise: this machine only."""
