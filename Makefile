@@ -51,13 +51,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
 
 # The README's pictures, taken in headless Chromium by Playwright: the outcome report
-# (docs/images/report.png) and the web pages (docs/images/ui-*.png), from the demo loop's
-# scores (run `make demo` first for fresh ones).
+# (docs/images/report.png), the web pages (docs/images/ui-*.png), from the demo loop's
+# scores, and the champion's MLflow run and version pages (docs/images/mlflow-*.png); run
+# `make demo` first for fresh ones.
 screenshot: $(STAMP)
 	$(need_chromium)
 	@[ -f $(DEMO_DIR)/report.html ] || $(BIN)/python scripts/demo_loop.py
 	$(BIN)/python scripts/screenshot_report.py $(DEMO_DIR)/report.html docs/images/report.png
 	$(BIN)/python scripts/screenshot_pages.py docs/images
+	$(BIN)/python scripts/screenshot_mlflow.py docs/images
 
 # The English messages marked for translation (features/i18n.py), extracted into the catalogue
 # template and merged into each language's catalogue; translate what is new in the .po files.

@@ -34,8 +34,8 @@ t1 = time.perf_counter()
 spec = load_spec(%r)
 cleaned, canonical, _ = load_clean(spec)
 t2 = time.perf_counter()
-from features import validation
-validation._PRELOAD.join()
+from features import expectations
+expectations._PRELOAD.join()
 t3 = time.perf_counter()
 report = validate_tables(spec, cleaned, canonical, docs_dir=tempfile.mkdtemp())
 t4 = time.perf_counter()

@@ -117,6 +117,8 @@ def validate(
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Do not compare with any training profile.")] = False,
     docs: Annotated[Optional[Path], typer.Option("--docs", help="Folder for the Data Docs HTML; default: data/validation/<spec name>/.")] = None,
     purpose: Annotated[ValidationPurpose, typer.Option("--purpose", help="train: all rules; score: batch-scoring input, outcome rules skipped.")] = ValidationPurpose.train,
+    save: Annotated[bool, typer.Option("--save", help="Also write a Great Expectations project (the suites, the tables as checked, a checkpoint) that runs with GX alone, to gx/ beside the spec.")] = False,
+    save_to: Annotated[Optional[Path], typer.Option("--save-to", file_okay=False, help="Folder for that Great Expectations project (implies --save); an earlier project there is replaced.")] = None,
     format: FormatOption = OutputFormat.text,
 ) -> None:
     """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails.
@@ -126,7 +128,7 @@ def validate(
 
     run = run_validate(spec, data=data, profile_path=profile, docs_dir=docs, purpose=purpose.value,
                        use_champion=not no_profile, console=_console(format),
-                       show_progress=format == OutputFormat.text)
+                       show_progress=format == OutputFormat.text, save=save, save_to=save_to)
     if format == OutputFormat.json:
         _print_json(run.facts())
     if not run.success:
@@ -314,6 +316,18 @@ def serve(
 
     run_serve(port=port, workers=workers, bundle=bundle, host=host or LOOPBACK, echo=typer.echo, spec=spec,
               insecure_no_auth=insecure_no_auth)
+
+
+@app.command()
+@reports_errors
+def build(
+    spec: ModelOption = None,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder to build in; default: the spec's champion, as `leadscore serve` chooses it.")] = None,
+) -> None:
+    """Build a Bento (BentoML) of the scoring API with the spec's champion: saved in BentoML's model store, then `bentoml build` on bentofile.yaml; prints the Bento's tag and how to serve or containerize it."""
+    from leadscore.jobs.build import run_build
+
+    run_build(spec=spec, bundle=bundle, echo=typer.echo)
 
 
 @app.command()

@@ -3,7 +3,8 @@
 `leadscore serve` sets them from its options and the project settings; every BentoML worker
 process inherits them. The service reads nothing else (no training code, no registry).
 
-    LEADSCORE_BUNDLE            model bundle folder to serve (required)
+    LEADSCORE_BUNDLE            model bundle folder to serve (required, unless the service runs
+                                from a Bento: see `bundle_source`)
     LEADSCORE_DATABASE_URL      SQLAlchemy URL of the score log and outcomes
     LEADSCORE_MAX_LEADS         most leads in one POST /score or /outcomes (default 10,000)
     LEADSCORE_MAX_BODY_BYTES    largest request body (default 64 MiB)
@@ -32,8 +33,10 @@ process inherits them. The service reads nothing else (no training code, no regi
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -92,16 +95,21 @@ class ServiceConfig(BaseModel):
         return value
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ServiceConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None, bundle: Path | None = None) -> "ServiceConfig":
+        """The settings `env` (default: this process's environment) gives; `bundle`: the folder
+        of the Bento's model to serve, in place of LEADSCORE_BUNDLE (`bundle_source`)."""
         env = os.environ if env is None else env
         values = {}
         for name in cls.model_fields:
             key = ENV_PREFIX + name.upper()
             if key in env and env[key] != "":
                 values[name] = env[key]
+        if bundle is not None:  # a Bento's model comes first (`bundle_source`)
+            values["bundle"] = str(bundle)
         if "bundle" not in values:
             raise ConfigError("no model bundle to serve: start the service with `leadscore serve` "
-                              "(or set LEADSCORE_BUNDLE to a bundle folder such as models/bundles/champion)")
+                              "(or set LEADSCORE_BUNDLE to a bundle folder such as models/bundles/champion), "
+                              "or build a Bento with its champion with `leadscore build`")
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -112,3 +120,93 @@ class ServiceConfig(BaseModel):
     def to_env(self) -> dict[str, str]:
         """The environment variables that give this configuration (for worker processes)."""
         return {ENV_PREFIX + name.upper(): str(getattr(self, name)) for name in type(self).model_fields}
+
+
+# ============================================================== where the bundle comes from
+BENTO_MODEL_PREFIX = "leadscore-"
+"""A champion saved in BentoML's model store is named as the registry names it: leadscore-<spec>."""
+BENTO_BUNDLE = "bundle"
+"""The exported bundle's folder inside a saved BentoML model (`leadscore build`)."""
+BENTO_ARGUMENT = "model"
+"""The Bento argument naming the BentoML model to serve (`bentoml build --arg model=<tag>`)."""
+
+
+def bento_model_name(spec_name: str) -> str:
+    """The BentoML model holding `spec_name`'s champion: `leadscore-<spec name>`, in BentoML's
+    alphabet (lower-case letters, digits, `-`, `_`, `.`; 63 characters at most). The spec's
+    own name is kept in the model's labels."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", (BENTO_MODEL_PREFIX + spec_name).lower()).strip("-._")
+    return name[:63].rstrip("-._")
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """Where the served model bundle comes from: a folder (LEADSCORE_BUNDLE) or a model in
+    BentoML's model store (a tag, `name:version`), or neither (the service refuses to start)."""
+
+    folder: Path | None = None
+    model_tag: str | None = None
+
+    def bundle_dir(self) -> Path | None:
+        if self.folder is not None:
+            return self.folder
+        if self.model_tag is not None:
+            import bentoml
+
+            return Path(bentoml.models.get(self.model_tag).path) / BENTO_BUNDLE
+        return None
+
+
+def bundle_source(env: Mapping[str, str] | None = None, arguments: Mapping[str, Any] | None = None) -> BundleSource:
+    """The one rule for what the service serves, read when serving.service is imported:
+
+    1. the Bento argument `model`, a BentoML model tag: `leadscore build` records it in the
+       Bento, so `bentoml serve <bento>` serves the champion built into it;
+    2. else LEADSCORE_BUNDLE, a bundle folder (`leadscore serve` sets it);
+    3. else the champion in BentoML's model store, when it holds one spec's (a plain
+       `bentoml build` after `leadscore build` saved it): its latest version.
+
+    A tag read in 1 or 3 is made exact (`name:version`) and kept as the Bento argument, so a
+    Bento built now serves this version even after a newer one is saved."""
+    env = os.environ if env is None else env
+    arguments = _bento_arguments() if arguments is None else arguments
+    wanted = str(arguments.get(BENTO_ARGUMENT) or "").strip()
+    if not wanted and env.get("LEADSCORE_BUNDLE"):
+        return BundleSource(folder=Path(env["LEADSCORE_BUNDLE"]))
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    if not wanted:
+        names = sorted({m.tag.name for m in bentoml.models.list() if m.tag.name.startswith(BENTO_MODEL_PREFIX)})
+        if not names:
+            return BundleSource()
+        if len(names) > 1:
+            raise ConfigError(f"BentoML's model store holds the champions of several specs ({', '.join(names)}): "
+                              f"say which to serve with `leadscore build --spec ...` or `bentoml build --arg "
+                              f"{BENTO_ARGUMENT}={names[0]}`")
+        wanted = names[0]
+    try:
+        tag = str(bentoml.models.get(wanted).tag)
+    except (NotFound, ValueError) as exc:
+        raise ConfigError(f"the Bento argument {BENTO_ARGUMENT}={wanted!r} names no model of BentoML's model store "
+                          f"({exc}): save the champion with `leadscore build --spec ...`") from None
+    _keep_bento_argument(tag)
+    return BundleSource(model_tag=tag)
+
+
+def _bento_arguments() -> Mapping[str, Any]:
+    """The Bento's arguments (`bentoml build --arg`, restored by `bentoml serve <bento>`)."""
+    try:
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        return BentoMLContainer.bento_arguments.get() or {}
+    except (ImportError, AttributeError):  # another BentoML: no arguments
+        return {}
+
+
+def _keep_bento_argument(tag: str) -> None:
+    try:
+        from bentoml._internal.utils.args import set_arguments
+    except ImportError:  # pragma: no cover - another BentoML
+        return
+    set_arguments({**_bento_arguments(), BENTO_ARGUMENT: tag})

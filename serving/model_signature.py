@@ -9,13 +9,20 @@ answers as text (a missing yes/no must stay missing, not become "no"). The answe
 id, probability, score, stage, reasons for and against, model version.
 
 The model itself is `serving/mlflow_model.py`; this module describes it (MLflow types) and
-`pyfunc_model` hands both to the registry (training.registry), which imports neither.
+`pyfunc_model` hands both to the registry (training.registry), which imports neither. The
+project's own code travels with the model (`code_paths`: the `features` and `serving`
+packages, MLflow puts them on `sys.path` at load) and its requirements are the distributions
+that code imports, pinned to the versions it was trained with, so `mlflow models serve` can
+rebuild the environment from the package registry with its default environment manager
+(`MODEL_DISTRIBUTIONS`; tests/training/test_mlflow_doors.py checks the list against what a
+loaded model really imports).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,26 @@ from serving.schema import answer_id_key  # the id's key in every answer of /sco
 ACTIVITIES = "activities"  # serving.scorer.ACTIVITIES_FIELD: the field /score reads them from
 AS_OF = "as_of"
 REASONS = "reasons"
+
+CODE_PACKAGES = ("features", "serving")
+"""The project's packages the registered model runs (serving.mlflow_model imports serving and,
+through it, features; never training, monitoring or leadscore)."""
+MODEL_DISTRIBUTIONS = ("mlflow", "pandas", "numpy", "pyarrow", "pydantic", "PyYAML", "lightgbm", "scipy",
+                       "scikit-learn", "numba")
+"""The distributions that code imports when a model is loaded and scores (besides the
+standard library), pinned by `model_requirements` to the installed versions."""
+
+
+def model_requirements() -> list[str]:
+    """`MODEL_DISTRIBUTIONS` pinned to the versions installed here (["pandas==3.1.1", ...]), the
+    registered model's pip requirements."""
+    return [f"{name}=={metadata.version(name)}" for name in MODEL_DISTRIBUTIONS]
+
+
+def code_paths() -> list[Path]:
+    """The folders of `CODE_PACKAGES`, logged with the model."""
+    root = Path(__file__).resolve().parents[1]
+    return [root / package for package in CODE_PACKAGES]
 
 
 def lead_columns(spec) -> list[tuple[str, str, bool]]:
@@ -44,10 +71,13 @@ def lead_columns(spec) -> list[tuple[str, str, bool]]:
 @dataclass(frozen=True)
 class PyfuncModel:
     """What `training.registry.Registry.log_model_version` logs: the model's code file (logged
-    as models-from-code), its signature and its input example."""
+    as models-from-code), its signature, its input example, the project code it runs and its
+    pinned pip requirements."""
     code: Path
     signature: Any
     input_example: pd.DataFrame
+    code_paths: list[Path] = field(default_factory=code_paths)
+    requirements: list[str] = field(default_factory=model_requirements)
 
 
 def pyfunc_model(bundle_dir: Path, leads: pd.DataFrame) -> PyfuncModel:

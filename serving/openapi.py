@@ -9,20 +9,40 @@ worker holds as many bodies as it may, serving.guard), /outcomes also 404 (a lea
 scored); /report 400 and 503; every route but health, readiness and metrics 401 and 403 when
 API keys exist (serving.auth).
 
-BentoML has no hook for the document, so `PublishedDocument`, an ASGI middleware, rewrites
-BentoML's answer to GET /docs.json once per worker and keeps it.
+The document is leadscore's: its title, version (the leadscore package's) and description
+(`SERVICE_TITLE`, `service_version`, `SERVICE_DESCRIPTION`; BentoML's would be the class
+name, "None" and its own contact), and the example body of a request (POST /score's, made
+from the served spec by serving.lead_schema and handed over by the service) is the media
+type's `example`, which the Swagger page fills in for "Try it out".
+
+The Swagger page (GET /) is leadscore's too: BentoML's template loads a tag-manager script
+from the internet; `DOCS_PAGE` uses only the Swagger UI files BentoML serves from this
+service (/static_content/), and names the service.
+
+BentoML has no hook for the document or the page, so `PublishedDocument`, an ASGI middleware,
+answers GET / with the page and rewrites BentoML's answer to GET /docs.json once per worker
+and keeps it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from serving.auth import needed_scope
 from serving.schema import ErrorResponse
 
 DOCUMENT_PATH = "/docs.json"
+PAGE_PATH = "/"
+SERVICE_TITLE = "leadscore scoring API"
+SERVICE_DESCRIPTION = (
+    "Scores leads with the champion model of a dataset spec: the calibrated probability of buying, "
+    "a score 0-100 (the probability in percent), the stage marketing and sales agreed on (SQL, MQL, "
+    "not yet) and the reasons for and against, in words. Records won and lost deals (POST /outcomes) "
+    "and reports whether each stage keeps its promise (GET /report). The stage definitions are at "
+    "GET /stages, the model card at GET /model, the pages for sales and marketing at /ui.")
 REF = "#/components/schemas/{model}"
 ERROR = "ErrorResponse"
 
@@ -73,9 +93,40 @@ def error_schemas() -> dict[str, Any]:
     return {ERROR: schema, **defs}
 
 
-def published(document: dict[str, Any]) -> dict[str, Any]:
-    """BentoML's document with the service's real answers (see the module docstring)."""
+def service_version() -> str:
+    """The leadscore package's version: installed, else read from the pyproject.toml beside the
+    code (a Bento carries it), else "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leadscore")
+    except PackageNotFoundError:
+        pass
+    try:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def _add_examples(document: dict[str, Any], examples: Mapping[tuple[str, str], Any]) -> None:
+    """Each example body, by (method, path), as its JSON media type's `example`: where Swagger UI
+    and clients look for it first (and in the order of its keys, which a schema would sort)."""
+    for (method, path), example in examples.items():
+        operation = document.get("paths", {}).get(path, {}).get(method)
+        media = (operation or {}).get("requestBody", {}).get("content", {}).get("application/json")
+        if media is not None:
+            media["example"] = example
+
+
+def published(document: dict[str, Any], examples: Mapping[tuple[str, str], Any] | None = None) -> dict[str, Any]:
+    """BentoML's document with the service's real answers (see the module docstring) and the
+    `examples` of request bodies, by (method, path)."""
     document = copy.deepcopy(document)
+    document["info"] = {"title": SERVICE_TITLE, "version": service_version(), "description": SERVICE_DESCRIPTION}
+    _add_examples(document, examples or {})
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(error_schemas())
     for name in ("InvalidArgument", "NotFound", "HTTPValidationError", "ValidationError"):
@@ -99,15 +150,50 @@ def published(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-class PublishedDocument:
-    """Answers GET /docs.json with `published(BentoML's document)`, made once per worker."""
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8">
+    <title>{title}</title>
+    <link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css" />
+    <link rel="stylesheet" type="text/css" href="./static_content/index.css" />
+    <link rel="icon" type="image/png" href="./static_content/favicon-light-32x32.png" sizes="32x32" />
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
+    <script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+    <script>
+      window.onload = function () {{
+        window.ui = SwaggerUIBundle({{
+          url: "./docs.json", dom_id: "#swagger-ui", deepLinking: true,
+          presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+          layout: "BaseLayout",
+        }});
+      }};
+    </script>
+  </body>
+</html>
+""".format(title=SERVICE_TITLE).encode()
+"""The Swagger page: Swagger UI from BentoML's own copy (served at /static_content/), nothing
+from the internet."""
 
-    def __init__(self, app):
+
+class PublishedDocument:
+    """Answers GET / with DOCS_PAGE and GET /docs.json with `published(BentoML's document,
+    examples)`, made once per worker."""
+
+    def __init__(self, app, examples: Mapping[tuple[str, str], Any] | None = None):
         self.app = app
+        self.examples = dict(examples or {})
         self.body: bytes | None = None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("path") != DOCUMENT_PATH or scope.get("method") not in ("GET", "HEAD"):
+        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        if scope.get("path") == PAGE_PATH:
+            return await _send(send, 200, DOCS_PAGE, scope.get("method") == "HEAD", b"text/html; charset=utf-8")
+        if scope.get("path") != DOCUMENT_PATH:
             return await self.app(scope, receive, send)
         if self.body is None:
             start, chunks = {}, []
@@ -121,11 +207,11 @@ class PublishedDocument:
             await self.app(scope, receive, keep)
             if start.get("status") != 200:  # BentoML could not write it: its own answer, as it was
                 return await _send(send, start.get("status", 500), b"".join(chunks))
-            self.body = json.dumps(published(json.loads(b"".join(chunks)))).encode()
+            self.body = json.dumps(published(json.loads(b"".join(chunks)), self.examples)).encode()
         await _send(send, 200, self.body, scope.get("method") == "HEAD")
 
 
-async def _send(send, status: int, body: bytes, head: bool = False) -> None:
+async def _send(send, status: int, body: bytes, head: bool = False, kind: bytes = b"application/json") -> None:
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        (b"content-type", kind), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": b"" if head else body})

@@ -13,8 +13,13 @@ too large a body with a 413; outcomes for leads never scored with a 404.
 
 Every answer carries a lead's id under the dataset spec's own id column name ("Prospect ID"),
 and /outcomes takes it under that name (or `lead_id`, as before): `serving.schema.answer_id_key`.
-The OpenAPI document says so because the body models are made for the served spec when this
-module is imported (`leadscore serve` sets LEADSCORE_BUNDLE first; without it, `lead_id`).
+The OpenAPI document says so, and shows the spec's lead fields and an example request, because
+the body models are made for the served spec when this module is imported (`leadscore serve`
+sets LEADSCORE_BUNDLE first; without it, `lead_id` and no fields).
+
+What is served (`serving.config.bundle_source`, the one rule): a bundle folder
+(LEADSCORE_BUNDLE, `leadscore serve`), or, in a Bento (`leadscore build`, bentofile.yaml), the
+champion saved in BentoML's model store, declared below as the class attribute `champion`.
 
 Latency: small requests (a few leads) are scored on the event loop, with no hop to a thread;
 larger ones in a worker thread so that health checks and small requests keep flowing. Scores
@@ -30,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,11 +49,12 @@ from pydantic_core import to_json
 from starlette.responses import Response
 
 from features.i18n import LANGUAGES, choose_language
-from serving.config import ServiceConfig
+from serving.config import BENTO_BUNDLE, ServiceConfig, bundle_source
 from serving.auth import KeyGuard, start_key_watch
 from serving.guard import ANSWER_LANGUAGE, RequestGuard
 from serving.metrics_labels import bound_request_metric_labels
-from serving.openapi import PublishedDocument
+from serving.lead_schema import score_example, score_request_model
+from serving.openapi import SERVICE_DESCRIPTION, PublishedDocument
 from serving.runtime import exit_with_parent, fix_bentoml_request_timers, mark_server, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
                             check_moment, check_outcomes, outcome_models, refuse, score_response_model)
@@ -77,23 +82,42 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def served_id_key() -> str:
-    """The answers' id key for the bundle LEADSCORE_BUNDLE names (its spec's id column), read
-    from its spec.yaml; `lead_id` when there is none to read (the service then refuses to
-    start anyway)."""
+def served_spec(folder: Path | None) -> tuple[str, Any, dict | None]:
+    """(answers' id key, dataset spec, training profile) of the bundle in `folder`, read from its
+    spec.yaml and profile.json: the key is its spec's id column (`lead_id` when there is no spec
+    to read: the service then refuses to start anyway); the spec None when it does not validate
+    (the lead object is then left undescribed); the profile None when the bundle has none."""
+    import json
+
     import yaml
 
+    from features.spec import DatasetSpec
+
+    if folder is None:
+        return LEAD_ID, None, None
     try:
-        folder = os.environ.get("LEADSCORE_BUNDLE")
-        spec = yaml.safe_load((Path(folder) / "spec.yaml").read_text(encoding="utf-8")) if folder else None
-        return answer_id_key(str(spec["leads"]["id"])) if spec else LEAD_ID
+        raw = yaml.safe_load((Path(folder) / "spec.yaml").read_text(encoding="utf-8"))
+        key = answer_id_key(str(raw["leads"]["id"]))
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
-        return LEAD_ID
+        return LEAD_ID, None, None
+    try:
+        spec = DatasetSpec.model_validate(raw)
+    except ValueError:
+        return key, None, None
+    try:
+        profile = json.loads((Path(folder) / "profile.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        profile = None
+    return key, spec, profile if isinstance(profile, dict) else None
 
 
-ID_KEY = served_id_key()
+SOURCE = bundle_source()
+ID_KEY, _SPEC, _PROFILE = served_spec(SOURCE.bundle_dir())
+ScoreRequest = score_request_model(_SPEC) if _SPEC is not None else ScoreRequest
+SCORE_EXAMPLE = score_example(_SPEC, _PROFILE) if _SPEC is not None else None
 ScoreResponse = score_response_model(ID_KEY)
 OutcomesRequest, OutcomesResponse = outcome_models(ID_KEY)
+del _SPEC, _PROFILE  # read for the body models only: the worker's model is its scorer's
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -142,6 +166,7 @@ routes = FastAPI(title="leadscore", docs_url=None, redoc_url=None, openapi_url=N
 
 @bentoml.asgi_app(routes, path="/")
 @bentoml.service(
+    description=SERVICE_DESCRIPTION,
     workers=1,
     traffic={"timeout": 300},
     http={"cors": {"enabled": False}},
@@ -150,9 +175,13 @@ class LeadScoringService:
     """Scores leads with the champion model: probability, stage (SQL, MQL, not yet) and the
     reasons for and against, in words; records won/lost outcomes."""
 
+    if SOURCE.model_tag is not None:  # served from BentoML's model store: the Bento's model
+        champion = bentoml.models.BentoModel(SOURCE.model_tag)
+
     def __init__(self) -> None:
         _quiet_client_errors()
-        self.config = ServiceConfig.from_env()
+        stored = Path(self.champion.path) / BENTO_BUNDLE if SOURCE.model_tag is not None else None
+        self.config = ServiceConfig.from_env(bundle=stored)
         self.scorer = LeadScorer.from_bundle_dir(self.config.bundle)
         if self.scorer.id_key != ID_KEY:  # the bodies were made for another bundle's spec
             from serving.config import ConfigError
@@ -460,6 +489,7 @@ class LeadScoringService:
 routes.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "ui" / "static"), name="ui-static")
 LeadScoringService.add_asgi_middleware(KeyGuard)  # the outer of the two: no key, nothing else is looked at
 LeadScoringService.add_asgi_middleware(RequestGuard)
-LeadScoringService.add_asgi_middleware(PublishedDocument)  # GET /docs.json as the service answers
+LeadScoringService.add_asgi_middleware(  # GET /docs.json as the service answers, GET / its Swagger page
+    PublishedDocument, examples={("post", "/score"): SCORE_EXAMPLE} if SCORE_EXAMPLE is not None else {})
 fix_bentoml_request_timers()
 bound_request_metric_labels()

@@ -154,16 +154,17 @@ class Registry:
     def log_model_version(self, bundle_dir: Path, model, run_id: str) -> int:
         """Log the bundle as a pyfunc in the active run and register it; returns the version.
 
-        `model` says what is logged: its `code` (a models-from-code file), `signature` and
-        `input_example` (serving.model_signature.pyfunc_model, the model that takes what POST
-        /score takes; `leadscore` wires the two, training imports no serving code)."""
+        `model` says what is logged: its `code` (a models-from-code file), `signature`,
+        `input_example`, `code_paths` (the project packages it runs) and `requirements` (pinned
+        pip requirements): serving.model_signature.pyfunc_model, the model that takes what POST
+        /score takes; `leadscore` wires the two, training imports no serving code."""
         mlflow = self.mlflow
         with contextlib.redirect_stderr(io.StringIO()):
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(model.code), artifacts={"bundle": str(bundle_dir)},
                 signature=model.signature, input_example=model.input_example,
-                registered_model_name=self.model_name,
-                pip_requirements=["leadscore", "lightgbm==4.7.0", "pandas==3.1.1", "numpy==2.4.6"])
+                registered_model_name=self.model_name, code_paths=[str(p) for p in model.code_paths],
+                pip_requirements=list(model.requirements))
         return int(info.registered_model_version)
 
     # ------------------------------------------------------------------------------ reading
@@ -244,6 +245,10 @@ class Registry:
         """Register `version` as the challenger: the latest version not promoted."""
         self.client.set_registered_model_alias(self.model_name, CHALLENGER_ALIAS, int(version))
         self.tag_version(version, {"promotion": reason, **(tags or {})})
+
+    def describe_version(self, version: int, description: str) -> None:
+        """Set a version's description (the MLflow UI shows it on the version's page)."""
+        self.client.update_model_version(self.model_name, str(int(version)), description=description)
 
     def tag_version(self, version: int, tags: dict[str, str]) -> None:
         for key, value in tags.items():

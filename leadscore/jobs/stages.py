@@ -68,6 +68,9 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     from training.promotion import check_gates, decide
     from training.registry import Registry, export_bundle
     from training.stages import stage_thresholds
+    from training.model_card import card_description
+    from training.promotion import gate_summary
+    from training.tracking import audited_run
 
     settings = settings or get_settings()
     console = console or Console()
@@ -98,8 +101,9 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     experiment = registry.experiment_id(config.experiment)
     new_version = None
     try:
-        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(
-                experiment_id=experiment, run_name=f"stages-{registry.spec_name}") as run:
+        with tempfile.TemporaryDirectory() as tmp, audited_run(
+                mlflow, experiment, registry.spec_name, "stages", config.model_dump(mode="json"),
+                _text_or_none(source_dir / "spec.yaml")) as run:
             bundle_dir = _restaged_bundle(source_dir, Path(tmp) / "bundle", new_stages,
                                           {"stages_from_version": source.version, "stages_planned_at": planned_at})
             mlflow.log_params({"spec": registry.spec_name, "stages_from_version": source.version,
@@ -120,6 +124,11 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
             example = pyfunc_model(bundle_dir, _input_example(mlflow, registry, source.version))
             new_version = registry.log_model_version(bundle_dir, example, run.info.run_id)
             registry.bundle_path(new_version)  # fetched back now: a failure here leaves nothing registered
+            card = json.loads((bundle_dir / "bundle.json").read_text()).get("card", {})
+            description = card_description(card, new_stages, [gate_summary(g) for g in decision.gates],
+                                           f"{registry.model_name}, version {new_version}")
+            registry.describe_version(new_version, description)
+            mlflow.set_tag("mlflow.note.content", description)
             mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(new_version),
                              "stages_from_version": str(source.version)})
             reason = f"stages of v{source.version} re-planned; {decision.summary}"
@@ -137,6 +146,10 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
                             new_stages, meta.get("stages", {}))
     _print(console, outcome, len(holdout.label), decision, registry.spec_name)
     return outcome
+
+
+def _text_or_none(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def _source_version(registry, version: int | None):

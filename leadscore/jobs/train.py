@@ -90,9 +90,11 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     from features.profile import DataProfile
     from features.validation import validate_tables
     from training.config import load_config
-    from training.promotion import ChampionOnHoldout, champion_on_holdout, check_gates, decide, gate_summary
     from training.holdout import log_holdout_predictions
+    from training.model_card import card_description
+    from training.promotion import ChampionOnHoldout, champion_on_holdout, check_gates, decide, gate_summary
     from training.registry import Registry, export_bundle, model_name_for
+    from training.tracking import audited_run, log_tables
     from training.trainer import best_achievable, train_model
 
     settings = settings or get_settings()
@@ -101,7 +103,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     spec = load_spec(spec_path)
     model_name = model_name_for(spec.name)  # a spec name that cannot name a model fails before training
     config = load_config(config_path)
-    store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
+    registry = Registry.from_settings(settings, model_name)
+    mlflow = registry.mlflow
+    experiment = registry.experiment_id(config.experiment)
 
     import time
 
@@ -114,12 +118,19 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         timings[name] = round(now - clock, 1)
         clock = now
 
-    with _Steps(err, show_progress) as step:
+    spec_text = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
+    # The run opens before any work: a training that fails leaves a FAILED run with its error.
+    with audited_run(mlflow, experiment, spec.name, "train", config.model_dump(mode="json"), spec_text) as run, \
+            _Steps(err, show_progress) as step:
+        store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
         cleaned, tables, cleaning = load_clean(spec, data)
         from leadscore.jobs.validate import reading_lines
 
         for line in reading_lines(cleaned, tables):
             err.print(f"  {line}")
+        log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
+                                        (("leads", tables.leads), ("activities", tables.activities),
+                                         ("outcomes", tables.outcomes)) if frame is not None})
         step("load")
         lap("load")
         report = validate_tables(spec, cleaned, tables, purpose="train")
@@ -181,9 +192,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         if logged is not None:
             bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
-        bundle.spec_yaml = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
+        bundle.spec_yaml = spec_text
 
-        registry = Registry.from_settings(settings, model_name)
         champion = registry.champion()
         champion_on_new_holdout = None
         if champion is not None:
@@ -200,12 +210,10 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                           by=current_user(by) if promote == "force" else None)
         step("gates")
 
-        mlflow = registry.mlflow
-        experiment = registry.experiment_id(config.experiment)
+        experiment = run.info.experiment_id
         version = None
         try:
-            with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment,
-                                                                         run_name=f"train-{spec.name}") as run:
+            with tempfile.TemporaryDirectory() as tmp:
                 bundle_dir = bundle.save(Path(tmp) / "bundle")
                 _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, bundle)
                 log_holdout_predictions(mlflow, result, examples)  # for `leadscore stages`
@@ -220,8 +228,12 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
                 version = registry.log_model_version(bundle_dir, pyfunc_model(bundle_dir, example), run.info.run_id)
                 registry.bundle_path(version)  # fetched back now: a failure here leaves nothing registered
+                description = card_description(bundle.card, {k: v.to_dict() for k, v in result.stages.items()},
+                                               bundle.card["gates"], f"{registry.model_name}, version {version}")
+                registry.describe_version(version, description)
                 step("mlflow")
-                mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(version)})
+                mlflow.set_tags({"registered_model": registry.model_name, "registered_version": str(version),
+                                 "mlflow.note.content": description})
                 if decision.promoted:
                     registry.set_champion(version, decision.summary, tags)
                     export_bundle(registry, version, settings.spec_bundles_dir(spec.name))
@@ -387,8 +399,8 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
         mlflow.set_tags({"logged_outcomes": f"{logged['used']} used", "logged_outcomes_database": logged["database"]})
     mlflow.log_params(params)
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
-    if spec.source:
-        mlflow.log_text(Path(spec.source).read_text(encoding="utf-8"), "dataset_spec.yaml")
+    if bundle.spec_yaml:
+        mlflow.log_text(bundle.spec_yaml, "dataset_spec.yaml")
     mlflow.log_dict(config.model_dump(mode="json"), "training_config.json")
     mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded, "counts": examples.counts,
                      "summary": examples.lines(), "warnings": examples.warnings(),

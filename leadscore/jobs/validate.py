@@ -3,7 +3,9 @@
 The checks are those of `features.validation` (the ones training and batch scoring run too);
 this job chooses the training profile, prints the cleaning report and the failures as a table,
 and points to the Data Docs pages. What it prints is `ValidationRun.facts()`, the document
-`leadscore validate --format json` writes.
+`leadscore validate --format json` writes. With `--save` (or `--save-to FOLDER`) it also writes
+the Great Expectations project of `features.gx_project`: the same suites, the tables as checked
+and a checkpoint a user runs with GX alone (by default in `gx/` beside the spec).
 """
 
 from __future__ import annotations
@@ -64,18 +66,27 @@ class ValidationRun:
                          for f in report.failures],
             "notes": list(report.notes),
             "docs_index": str(report.docs_index) if report.docs_index is not None else None,
+            "gx_project": str(report.gx_project) if report.gx_project is not None else None,
         }
 
 
 def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path | None = None,
                  docs_dir: Path | None = None, purpose: str = "train", use_champion: bool = True,
-                 console: Console | None = None, show_progress: bool = True) -> ValidationRun:
+                 console: Console | None = None, show_progress: bool = True, save: bool = False,
+                 save_to: Path | None = None) -> ValidationRun:
     """Validate the export a spec describes; print the report; return it (never raises on
     failed rules: the caller decides the exit code). With `show_progress`, a bar on stderr
-    follows the Great Expectations checks when stderr is a terminal."""
+    follows the Great Expectations checks when stderr is a terminal. With `save` or `save_to`,
+    the Great Expectations project is written to `save_to` (default: `gx/` beside the spec),
+    whether the rules pass or not: its checkpoint gives the same answer with GX alone. A
+    folder that holds anything but such a project is refused before the export is read."""
+    from features.gx_project import check_target, default_project_dir
     from features.validation import preload_great_expectations
 
     console = console or Console()
+    gx_project = None
+    if save or save_to is not None:
+        gx_project = check_target(save_to if save_to is not None else default_project_dir(spec_path))
     preload_great_expectations()  # overlaps reading the export
     spec = load_spec(spec_path)
     profile, profile_label = _choose_profile(spec, profile_path, use_champion, console)
@@ -90,7 +101,7 @@ def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path |
         console.print(f"  cleaning: {line}")
     with _ChecksProgress(show_progress) as progress:
         report = validate_tables(spec, cleaned, canonical, purpose=purpose, profile=profile,
-                                 docs_dir=docs_dir, on_step=progress.step)
+                                 docs_dir=docs_dir, gx_project=gx_project, on_step=progress.step)
     run = ValidationRun(report, profile_label, reading, cleaning_lines)
     if run.report.rejected:
         from features.validation import write_rejects
@@ -203,6 +214,9 @@ def print_facts(facts: dict, console: Console | None = None) -> None:
         console.print(f"[dim]note: {note}[/]")
     if facts["docs_index"] is not None:
         console.print(f"Data Docs: {facts['docs_index']}")
+    if facts.get("gx_project") is not None:
+        console.print(f"Great Expectations project: {facts['gx_project']} (checkpoint "
+                      f"{facts['spec']!r}: runs with great_expectations alone)")
     if facts["success"]:
         console.print(f"[green]{facts['conclusion']}[/]")
     else:

@@ -67,7 +67,13 @@ def test_a_leaking_x_education_column_is_flagged_and_training_refuses_it(tmp_pat
     assert refused.exit_code == 1
     assert "training refused" in refused.output and f"{column}: ROC-AUC" in refused.output
     assert f"`after_contact: [{column}]`" in refused.output and f"`allow_leaky: [{column}]`" in refused.output
-    assert not (tmp_path / "models").exists()  # nothing fitted, nothing registered
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    registry = Registry.from_settings(get_settings())
+    assert registry.model_names() == []  # nothing registered
+    runs = registry.mlflow.search_runs(experiment_names=["leadscore"])  # the run says why it stopped
+    assert runs["status"].tolist() == ["FAILED"] and f"{column}: ROC-AUC" in runs["tags.error"].iloc[0]
 
 
 @needs_x_education

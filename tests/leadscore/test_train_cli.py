@@ -71,7 +71,7 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
     trials = runs[runs["tags.mlflow.runName"].str.startswith("trial-")]
     assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
     assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
-    main = runs[runs["tags.mlflow.runName"] == "train-demo-crm"].iloc[0]
+    main = runs[runs["tags.leadscore.kind"] == "train"].iloc[0]
     assert main["tags.gate.chance"] == "pass" and main["metrics.holdout_roc_auc_ci_low"] > 0.5
 
     # the same leads, but the CRM recorded 70% of the older outcomes at random

@@ -108,7 +108,7 @@ def test_retraining_learns_from_the_leads_scored_and_closed_since_the_export(wor
     from training.registry import Registry
 
     runs = Registry.from_settings(get_settings()).mlflow.search_runs(experiment_names=["leadscore"])
-    run = runs[runs["tags.mlflow.runName"] == "train-demo-crm"].iloc[0]
+    run = runs[runs["tags.leadscore.kind"] == "train"].iloc[0]
     assert run["params.logged_outcomes_used"] == str(logged["used"])
     assert run["params.examples"] == str(len(alone) + logged["examples"])
 

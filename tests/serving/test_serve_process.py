@@ -40,17 +40,18 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def wait_until_ready(base: str, process: subprocess.Popen, output: Path | None = None) -> None:
-    """Until `leadscore serve` answers /readyz; its output (the file `output`, else its stdout
-    pipe) in the failure when it exits or takes longer than STARTUP_SECONDS."""
+def wait_until_ready(base: str, process: subprocess.Popen, output: Path | None = None, path: str = "/readyz") -> None:
+    """Until the server (`leadscore serve`, or another on `path`: `mlflow models serve` answers
+    /ping) answers 200; its output (the file `output`, else its stdout pipe) in the failure when
+    it exits or takes longer than STARTUP_SECONDS."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         if process.poll() is not None or time.monotonic() > deadline:
             said = output.read_text()[-5000:] if output is not None else (
                 process.stdout.read() if process.poll() is not None and process.stdout else "")
-            raise AssertionError(f"leadscore serve did not become ready (exit code {process.poll()}):\n{said}")
+            raise AssertionError(f"{process.args[:3]} did not become ready (exit code {process.poll()}):\n{said}")
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
