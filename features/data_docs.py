@@ -17,7 +17,13 @@ first, made at import time from the installed GX templates themselves:
 
 - `js_script_imports.j2`, `page.j2`, `index_page.j2`, `page_minimal.j2`: the packaged
   templates with every `<script src="http...">` and `<link href="http...">` removed;
-- `top_navbar.j2`: the logo from the site's own `static/images/` (GX copies it there);
+- `top_navbar.j2` and `favicon.j2`: the logo and the icon from the site's own
+  `static/images/` (GX copies them there), at the one depth `STATIC_IMAGES_DIR` gives per kind
+  of page (GX 1.24's `favicon.j2` points validation pages one folder too shallow, and its
+  navbar's local depths only apply to a logo it then loads from S3); the logo's address
+  without GX's `?d=<time>&dataContextId=<id>` suffix;
+- `data_docs_default_styles.css`: the packaged stylesheet without its dark-theme rule that
+  hides the logo and draws one from S3 instead;
 - `bootstrap_table.j2`: the tables written as plain HTML rows (the index's validation runs and
   suites, with a link to each run page) instead of data for bootstrap-table to render;
 - `data_docs_custom_styles.css` (which every page inlines): a short stylesheet of our own
@@ -50,8 +56,25 @@ _EXTERNAL_TAG = re.compile(
     r"<script\b[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*"
     r"|<link\b[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*", re.IGNORECASE)
 _REMOTE_IMAGES = re.compile(r"\{%\s*set static_images_dir = \"https?://[^\"]*\"\s*-?%\}")
-_LOCAL_IMAGES = ('{% if "SiteIndex" in renderer_type %}{% set static_images_dir = "./static/images/" -%}'
-                 '{% endif %}')
+STATIC_IMAGES_DIR = """{#- leadscore: the site's static/images/ seen from this page. A suite's page is
+    expectations/<suite name, a folder per dot>.html; a run's page is
+    validations/<suite name, a folder per dot>/<run name>/<run time>/<batch>.html. -#}
+{%- set leadscore_dots = expectation_suite_name.count(".") if expectation_suite_name else 0 -%}
+{%- if "ValidationResults" in renderer_type or "ProfilingResults" in renderer_type -%}
+  {%- set static_images_dir = ((leadscore_dots + 4) * "../") + "static/images/" -%}
+{%- elif "ExpectationSuite" in renderer_type -%}
+  {%- set static_images_dir = ((leadscore_dots + 1) * "../") + "static/images/" -%}
+{%- else -%}
+  {%- set static_images_dir = "./static/images/" -%}
+{%- endif -%}
+"""
+"""Where a page finds the site's images: the one definition the logo and the icon use."""
+
+FAVICON = STATIC_IMAGES_DIR + """<link rel="shortcut icon" href="{{ static_images_dir + "favicon.ico" }}" type="image/x-icon"/>
+"""
+_LOGO_SUFFIX = re.compile(r"\"logo-long\.png\"\s*\|\s*add_data_context_id_to_url")
+_DARK_REMOTE_LOGO = re.compile(r"\.navbar-brand a \{[^}]*url\('https?://[^']*'\)[^}]*\}\s*"
+                               r"\.navbar-brand a img \{[^}]*\}")
 
 STATIC_TABLE = """{% include 'content_block_header.j2' %}
 {#- leadscore: the table as plain HTML rows, readable with no script and no network
@@ -108,23 +131,27 @@ pre, code { white-space: pre-wrap; word-break: break-word; }
 """
 
 
-def packaged_template(name: str) -> str:
-    """The text of one of the installed Great Expectations page templates."""
-    return (resources.files("great_expectations") / "render" / "view" / "templates" / name).read_text(
+def packaged_template(name: str, folder: str = "templates") -> str:
+    """The text of one of the installed Great Expectations page templates (or, with
+    folder="static/styles", of its stylesheets)."""
+    return (resources.files("great_expectations") / "render" / "view" / folder / name).read_text(
         encoding="utf-8")
 
 
 def offline_templates() -> dict[str, str]:
     """{template name: text} of the views that replace GX's own, made from the installed ones."""
     views = {name: _EXTERNAL_TAG.sub("", packaged_template(name)) for name in STRIPPED_TEMPLATES}
-    navbar = packaged_template("top_navbar.j2")
-    views["top_navbar.j2"] = _REMOTE_IMAGES.sub(lambda _: _LOCAL_IMAGES, navbar)
+    navbar = _LOGO_SUFFIX.sub('"logo-long.png"', packaged_template("top_navbar.j2"))
+    views["top_navbar.j2"] = _REMOTE_IMAGES.sub(lambda _: STATIC_IMAGES_DIR, navbar)
+    views["favicon.j2"] = FAVICON
+    views["data_docs_default_styles.css"] = _DARK_REMOTE_LOGO.sub(
+        "", packaged_template("data_docs_default_styles.css", "static/styles"))
     views["bootstrap_table.j2"] = STATIC_TABLE
     for name, text in views.items():  # a newer GX with other remote assets must not slip by
-        if re.search(r"(src|href)=\"https?://", text) and name != "top_navbar.j2":
+        if re.search(r"(src|href)=\"https?://|url\(['\"]?https?://", text) or "amazonaws" in text:
             raise RuntimeError(f"great_expectations' {name} still loads a remote asset after "
                                "stripping: update features/data_docs.py for this GX version")
-    if "amazonaws" in views["top_navbar.j2"]:
+    if "add_data_context_id_to_url" in views["top_navbar.j2"] or STATIC_IMAGES_DIR not in views["top_navbar.j2"]:
         raise RuntimeError("great_expectations' top_navbar.j2 changed: update features/data_docs.py")
     return views
 

@@ -14,8 +14,10 @@ same columns. To check a new export, run `leadscore validate --save` on it again
 are rebuilt and the project replaced); the suites are also there to apply, with GX, to views
 built another way.
 
-Layout (`root`, by default `gx/` beside the spec):
+Layout (`root`, by default `gx/<spec name>/` beside the spec: one project per spec, so that
+saving one spec's project never touches another's kept in the same folder of specs):
 
+    leadscore-project.json      the marker: written by leadscore, for which spec
     great_expectations.yml      the project; its datasource points at tables/ by absolute path
     expectations/               one suite per table: <spec>.leads, <spec>.activities, ...
     validation_definitions/     one per table: its suite on its view
@@ -32,19 +34,33 @@ Run it with GX alone:
     result = context.checkpoints.get("<spec name>").run()
     result.success
 
-The project is written whole into a temporary folder beside `root`, then renamed into place
-(an earlier project there is replaced only once the new one is complete; anything else at
-`root` is refused). Its checkpoint is run once, so the Data Docs are there from the start.
+The project is written whole into a temporary folder beside `root`
+(`.<root name>.<pid>.<random>.partial`, locked while its process writes), then renamed into
+place: an earlier project there is replaced only once the new one is complete. `root` is
+replaced only when it is missing, empty, or holds the marker of a project leadscore wrote for
+the same spec; anything else (another spec's project, a user's own GX project, other files) is
+refused and left as it was. Temporary folders of earlier saves to the same `root` that were
+interrupted (`kill -9`) are removed when the next save starts (an earlier project they still
+hold, when `root` is missing, is put back first). Its checkpoint is run once, so the Data
+Docs are there from the start.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: interrupted saves are told apart by their age only
+    fcntl = None
 
 from features.errors import DataError
 from features.expectations import RESULT_FORMAT, expectation_suite, fast_pandas_batches, quiet, suite_name
@@ -55,6 +71,14 @@ TABLES = "tables"
 PLUGIN_MODULE = "leadscore_offline_docs"
 DOCS_SITE = "local_site"
 DOCS_FOLDER = "uncommitted/data_docs/local_site/"
+MARKER = "leadscore-project.json"
+"""In every project leadscore writes: the spec it is for. Only such a folder is ever replaced."""
+WRITTEN_BY = "leadscore validate --save"
+LOCK = "writing.lock"
+"""In a temporary folder: locked (flock) for as long as the process writing it lives."""
+_STARTED = time.time()
+"""About when this process started (this module's import): temporary folders older than this,
+and not locked, are left over from interrupted saves."""
 
 
 @dataclass(frozen=True)
@@ -67,19 +91,47 @@ class SavedProject:
     docs_index: Path
 
 
-def default_project_dir(spec_path: Path) -> Path:
-    """Where `leadscore validate --save` writes the project: `gx/` beside the spec file."""
-    return Path(spec_path).resolve().parent / "gx"
+def default_project_dir(spec_path: Path, spec_name: str) -> Path:
+    """Where `leadscore validate --save` writes the project: `gx/<spec name>/` beside the spec
+    file (the specs of one folder each keep their own)."""
+    if not spec_name or spec_name in (".", "..") or any(sep in spec_name for sep in ("/", "\\", "\0")):
+        raise DataError(f"the spec's name {spec_name!r} cannot be a folder's name, so its Great Expectations "
+                        "project has no default folder: choose one with --save-to FOLDER")
+    return Path(spec_path).resolve().parent / "gx" / spec_name
 
 
-def check_target(root: Path) -> Path:
-    """`root` resolved, once it is known that a project may be written there: it does not
-    exist, is an empty folder, or holds a Great Expectations project (which is replaced)."""
+def written_for(root: Path) -> str | None:
+    """The spec whose project leadscore wrote at `root` (its marker says so), or None."""
+    try:
+        marker = json.loads((Path(root) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(marker, dict) and marker.get("written_by") == WRITTEN_BY and isinstance(marker.get("spec"), str):
+        return marker["spec"]
+    return None
+
+
+def check_target(root: Path, spec_name: str) -> Path:
+    """`root` resolved, once it is known that the project of `spec_name` may be written there:
+    it does not exist, is an empty folder, or holds the project leadscore wrote for that same
+    spec (which is replaced). Anything else raises a DataError naming the folder and the fix."""
     root = Path(root).resolve()
-    if root.exists() and not (root.is_dir() and (not any(root.iterdir()) or (root / PROJECT_FILE).is_file())):
-        raise DataError(f"{root} exists and is not a Great Expectations project (no {PROJECT_FILE}): "
-                        "nothing was written there; choose another folder with --save-to, or move it away")
-    return root
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        return root
+    fix = "nothing was written; choose another folder with --save-to, or remove it yourself"
+    if not root.is_dir():
+        raise DataError(f"{root} is a file, not a folder for a Great Expectations project: {fix}")
+    owner = written_for(root)
+    if owner == spec_name:
+        return root
+    if owner is not None:
+        raise DataError(f"{root} holds the Great Expectations project leadscore saved for the spec {owner!r}, "
+                        f"not {spec_name!r}: {fix}")
+    if (root / PROJECT_FILE).is_file():
+        raise DataError(f"{root} holds a Great Expectations project leadscore did not write (no {MARKER}), "
+                        f"which saving would replace: {fix}")
+    raise DataError(f"{root} is not empty and is not a Great Expectations project leadscore wrote "
+                    f"(no {MARKER}): {fix}")
 
 
 def save_gx_project(root: Path, spec_name: str, plans: list[TablePlan],
@@ -87,17 +139,20 @@ def save_gx_project(root: Path, spec_name: str, plans: list[TablePlan],
     """Write the suites of `plans`, their views and a checkpoint as a GX project at `root`,
     run the checkpoint once there (validation results and offline Data Docs), and say what it
     found. See the module's docstring for what is written and why."""
-    root = check_target(root)
+    root = check_target(root, spec_name)
     step = on_step or (lambda what, done, total: None)
     step(f"writing the Great Expectations project {root}", 0, 2)
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    clear_interrupted_saves(root, spec_name)
+    root = check_target(root, spec_name)  # a project put back from an interrupted save is checked too
+    staging, lock = _start_staging(root)
     try:
         with quiet():
             tables = _write_project(staging, spec_name, plans)
-        _replace(root, staging / "gx", tables)
+        _replace(root, staging / "gx", tables, staging / "previous")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
     step(f"running the saved checkpoint {spec_name!r}", 1, 2)
     with quiet():
         import great_expectations as gx
@@ -114,6 +169,55 @@ def save_gx_project(root: Path, spec_name: str, plans: list[TablePlan],
         success[by_suite[validation.suite_name]] = bool(validation.success)
     step("saved", 2, 2)
     return SavedProject(root, spec_name, success, root / DOCS_FOLDER / "index.html")
+
+
+def _staging_pattern(root: Path) -> re.Pattern:
+    return re.compile(rf"\.{re.escape(root.name)}\.[0-9]+\.[a-z0-9_]+\.partial")
+
+
+def _start_staging(root: Path) -> tuple[Path, int]:
+    """A new temporary folder beside `root`, and the descriptor of its lock (held until closed)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.{os.getpid()}.", suffix=".partial", dir=root.parent))
+    lock = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    if fcntl is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return staging, lock
+
+
+def _in_use(staging: Path) -> bool:
+    """Whether a living process still writes `staging` (holds its lock)."""
+    if fcntl is None:
+        return False
+    try:
+        lock = os.open(staging / LOCK, os.O_RDWR)
+    except OSError:
+        return False  # killed before it took the lock
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(lock)
+    return False
+
+
+def clear_interrupted_saves(root: Path, spec_name: str) -> list[Path]:
+    """Remove the temporary folders that earlier saves to `root` left when they were killed:
+    those of this module's naming for `root` only, older than this process and not locked by a
+    living one. If `root` is missing because a save was killed between moving the earlier
+    project aside and moving the new one in, the earlier one is put back first. Returns the
+    folders removed."""
+    pattern, removed = _staging_pattern(root), []
+    stale = [path for path in root.parent.iterdir()
+             if pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink()
+             and path.stat().st_mtime < _STARTED and not _in_use(path)]
+    for path in sorted(stale, key=lambda path: path.stat().st_mtime, reverse=True):
+        previous = path / "previous"
+        if not root.exists() and written_for(previous) == spec_name:
+            os.replace(previous, root)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _write_project(staging: Path, spec_name: str, plans: list[TablePlan]) -> Path:
@@ -149,6 +253,8 @@ def _write_project(staging: Path, spec_name: str, plans: list[TablePlan]) -> Pat
         name=spec_name, validation_definitions=definitions, result_format=RESULT_FORMAT,
         actions=[UpdateDataDocsAction(name="update the Data Docs", site_names=[DOCS_SITE])]))
     (project / "README.md").write_text(_readme(spec_name, plans), encoding="utf-8")
+    (project / MARKER).write_text(json.dumps({"written_by": WRITTEN_BY, "spec": spec_name}, indent=2) + "\n",
+                                  encoding="utf-8")
     return tables
 
 
@@ -163,14 +269,14 @@ def _write_view(plan: TablePlan, path: Path) -> None:
         frame.assign(**mixed).to_parquet(path, index=False)
 
 
-def _replace(root: Path, project: Path, tables: Path) -> None:
-    """Move the finished `project` to `root` (an earlier project there is replaced only once
-    this one is in place) and point its datasource at `root/tables`."""
+def _replace(root: Path, project: Path, tables: Path, aside: Path) -> None:
+    """Move the finished `project` to `root` (an earlier project there is moved `aside`, inside
+    the temporary folder, and removed only once this one is in place) and point its datasource
+    at `root/tables`."""
     _point_at(project / PROJECT_FILE, tables, root / TABLES)
     previous = None
     if root.exists():
-        previous = root.with_name(f".{root.name}.{os.getpid()}.previous")
-        shutil.rmtree(previous, ignore_errors=True)
+        previous = aside
         os.replace(root, previous)
     try:
         os.replace(project, root)
@@ -220,7 +326,8 @@ print(result.success)
 The views are the tables as leadscore read them, with the company's column names and
 companion columns ("<column> (unreadable)", "<column> (not a known lead)", ...) that hold the
 raw text of failing cells and are missing elsewhere: the suites check those. To check a new
-export, run `leadscore validate --save` on it (this folder is replaced). The datasource points
+export, run `leadscore validate --save` on it (this folder is replaced; `{MARKER}` says
+leadscore wrote it, for which spec: leadscore replaces no folder without it). The datasource points
 at `{TABLES}/` by absolute path: after moving the folder, edit `base_directory` in
 `great_expectations.yml`. The Data Docs (`{DOCS_FOLDER}index.html`) render offline through
 `plugins/{PLUGIN_MODULE}.py`.

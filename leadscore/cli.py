@@ -61,8 +61,23 @@ def _print_json(document) -> None:
     typer.echo(json.dumps(document, indent=1, allow_nan=False))
 
 
+def _iso_time(value: Optional[str]) -> Optional[str]:
+    """An option's time, checked when the command line is read: unreadable, it is a usage error
+    (exit 2), by the one parser the command then uses (leadscore.jobs.score.parse_time)."""
+    if value is not None:
+        from features.errors import DataError
+        from leadscore.jobs.score import parse_time
+
+        try:
+            parse_time(value, "the time")
+        except DataError as exc:
+            raise typer.BadParameter(str(exc).removeprefix("the time: ")) from None
+    return value
+
+
 def reports_errors(command: Callable) -> Callable:
-    """Turn errors a user can act on into a message on stderr and exit code 1."""
+    """Turn errors a user can act on into a message on stderr and exit code 1 (with `--format
+    json`, also `{"error": message}` on stdout)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -72,9 +87,11 @@ def reports_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except LeadscoreError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            if kwargs.get("format") == OutputFormat.json:  # a script reading stdout gets a document too
+                _print_json({"error": str(exc)})
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
-            typer.secho("interrupted: nothing was written", fg=typer.colors.YELLOW, err=True)
+            typer.secho("interrupted: nothing was registered or left half-written", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -89,7 +106,7 @@ class TableFormat(str, Enum):
 @reports_errors
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write leads, activities, outcomes and truth into.")],
-    leads: Annotated[int, typer.Option("--leads", help="Number of leads to generate.")] = 20_000,
+    leads: Annotated[int, typer.Option("--leads", min=1, help="Number of leads to generate.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same bytes.")] = 7,
     format: Annotated[TableFormat, typer.Option("--format", help="File format of the tables.")] = TableFormat.parquet,
     won_rate: Annotated[float, typer.Option("--won-rate", help="Target share of closed leads that are won.")] = 0.15,
@@ -117,8 +134,8 @@ def validate(
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Do not compare with any training profile.")] = False,
     docs: Annotated[Optional[Path], typer.Option("--docs", help="Folder for the Data Docs HTML; default: data/validation/<spec name>/.")] = None,
     purpose: Annotated[ValidationPurpose, typer.Option("--purpose", help="train: all rules; score: batch-scoring input, outcome rules skipped.")] = ValidationPurpose.train,
-    save: Annotated[bool, typer.Option("--save", help="Also write a Great Expectations project (the suites, the tables as checked, a checkpoint) that runs with GX alone, to gx/ beside the spec.")] = False,
-    save_to: Annotated[Optional[Path], typer.Option("--save-to", file_okay=False, help="Folder for that Great Expectations project (implies --save); an earlier project there is replaced.")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Also write a Great Expectations project (the suites, the tables as checked, a checkpoint) that runs with GX alone, to gx/<spec name>/ beside the spec.")] = False,
+    save_to: Annotated[Optional[Path], typer.Option("--save-to", file_okay=False, help="Write that Great Expectations project to this folder instead (not with --save); only a project leadscore saved there for the same spec is replaced.")] = None,
     format: FormatOption = OutputFormat.text,
 ) -> None:
     """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails.
@@ -126,6 +143,10 @@ def validate(
     A bar on stderr follows the checks when it is a terminal (not with --format json)."""
     from leadscore.jobs.validate import run_validate
 
+    if save and save_to is not None:
+        raise typer.BadParameter("--save and --save-to do not go together: --save writes the project to "
+                                 "gx/<spec name>/ beside the spec, --save-to to the folder it names; give one",
+                                 param_hint="'--save' / '--save-to'")
     run = run_validate(spec, data=data, profile_path=profile, docs_dir=docs, purpose=purpose.value,
                        use_champion=not no_profile, console=_console(format),
                        show_progress=format == OutputFormat.text, save=save, save_to=save_to)
@@ -141,7 +162,7 @@ def leakage(
     spec: Annotated[Path, typer.Option("--spec", help="Dataset spec (YAML), e.g. data/specs/x_education.yaml.")],
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder of the tables (or the leads file of a flat export); default: the spec's data_dir.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML): its leakage_auc and min_category_count, as `leadscore train --config` uses them; default: the built-in config.")] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Flag columns whose ROC-AUC alone reaches this (above 0.5, at most 1); default: the config's leakage_auc (0.95).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.5, max=1.0, help="Flag columns whose ROC-AUC alone reaches this (above 0.5, at most 1); default: the config's leakage_auc (0.95).")] = None,
     format: FormatOption = OutputFormat.text,
 ) -> None:
     """Score every column alone against the outcome on the training examples and flag those
@@ -337,9 +358,9 @@ def score(
     output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet); written only if every check passes.")],
     spec: Annotated[Optional[str], typer.Option("--spec", help="Dataset spec (YAML) of the file, whose champion scores it; or a spec or model name (the spec the model carries is used); default: the only registered model.")] = None,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the spec's champion.")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_iso_time, help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
     activities: Annotated[Optional[Path], typer.Option("--activities", help="Activities file; default: the one in the spec's data folder.")] = None,
-    reasons: Annotated[int, typer.Option("--reasons", help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
+    reasons: Annotated[int, typer.Option("--reasons", min=0, max=5, help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
     language: Annotated[Optional[str], typer.Option("--language", help="Language of the reasons: en or it; default: LEADSCORE_LANGUAGE, else en.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of.")] = True,
@@ -373,8 +394,8 @@ def outcomes_import(
 @reports_errors
 def report(
     spec: ModelOption = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="First day (or time) of scores to report on, ISO 8601; default: the first logged.")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", callback=_iso_time, help="First day (or time) of scores to report on, ISO 8601; default: the first logged.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", callback=_iso_time, help="Report on scores before this day (or time), ISO 8601; default: all.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole report as JSON to this file (docs/report.md lists its keys); --format json prints it on stdout.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the report as one self-contained HTML page with charts (opens offline).")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Comma-separated checks that make the command exit 5: broken-promise (a stage buys below its promise by more than chance explains), drift (an input's PSI above 0.2).")] = None,

@@ -1,15 +1,20 @@
 """Who may call the service: API keys checked before anything else sees a request (an ASGI
 middleware, `KeyGuard`), against the service database's keys as a worker last read them.
 
-While the database holds no key at all, nothing is asked (the service then listens on this
-machine only unless `leadscore serve --insecure-no-auth` says otherwise), and a service listening
-on a loopback address takes only requests whose Host header names this machine (403 otherwise):
-a web page that points a name of its own at 127.0.0.1 (DNS rebinding) would otherwise be
-same-origin with the service and could send it JSON. Once one exists, every
-route needs a key except OPEN_PATHS: health, readiness, metrics, the OpenAPI document and its
-page, the pages' static files and the page where a key is entered. A key is sent as
-`Authorization: Bearer <key>`, as `X-API-Key: <key>`, or, by the web pages, in the HttpOnly,
-SameSite=Lax cookie KEY_COOKIE set by POST /ui/key (serving.ui.key_page says why Lax).
+While the database holds no key at all, nothing is asked, and the service answers only this
+machine: a request from another machine's address (the ASGI scope's `client`, `from_this_machine`)
+is refused (403), unless the operator said otherwise explicitly (LEADSCORE_INSECURE_NO_AUTH=true,
+which `leadscore serve --insecure-no-auth` sets). This holds however the service was started
+(`leadscore serve`, `bentoml serve <bento>` on 0.0.0.0, a container). A reverse proxy on this
+machine connects from loopback; uvicorn takes the address it forwards (X-Forwarded-For) as the
+client's, but keys are the way to expose the service through one (docs/security.md). A service
+listening on a loopback address (LEADSCORE_HOST) also takes only requests whose Host header
+names this machine (403 otherwise): a web page that points a name of its own at 127.0.0.1 (DNS
+rebinding) would otherwise be same-origin with the service and could send it JSON. Once a key
+exists, every route needs a key except OPEN_PATHS: health, readiness, metrics, the OpenAPI
+document and its page, the pages' static files and the page where a key is entered. A key is
+sent as `Authorization: Bearer <key>`, as `X-API-Key: <key>`, or, by the web pages, in the
+HttpOnly, SameSite=Lax cookie KEY_COOKIE set by POST /ui/key (serving.ui.key_page says why Lax).
 
 What each route needs (serving.keys.SCOPES, each scope including the ones before it):
 POST /outcomes `outcomes`; everything else `score`. Answers: 401 with `WWW-Authenticate: Bearer`
@@ -45,20 +50,58 @@ OPEN_PREFIXES = ("/ui/static/", "/static_content/")
 API_ROUTES = ("/score", "/outcomes", "/report", "/stages", "/model")
 NEEDS = {("POST", "/outcomes"): "outcomes"}
 """Routes that need more than `score` (method, path)."""
+INSECURE_NO_AUTH = "LEADSCORE_INSECURE_NO_AUTH"
+"""true: while no key exists, other machines are answered too (`leadscore serve --insecure-no-auth`)."""
+KEY_HEADER = ("header", "Authorization")
+"""Where a refusal for the key says the problem is (the error's `loc`)."""
 
 
 def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost), with or without
-    brackets; no port."""
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, an IPv4 one written as IPv6,
+    localhost), with or without brackets; no port."""
     import ipaddress
 
     host = host.strip().lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def from_this_machine(client) -> bool:
+    """Whether a request's client (the ASGI scope's `client`: the address its connection came from,
+    or the one a proxy on this machine forwarded) is this machine: a loopback address, or no
+    network address at all (a Unix socket, an in-process caller)."""
+    import ipaddress
+
+    if not client or not client[0]:
+        return True
+    host = str(client[0]).strip()
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True  # not a network address: nothing reached the service over the network
+    return is_loopback(host)
+
+
+def insecure_no_auth(env=None) -> bool:
+    """Whether the operator let other machines in without API keys (INSECURE_NO_AUTH, read as
+    ServiceConfig reads a true/false setting; a value that is neither is refused)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from serving.config import ConfigError
+
+    raw = (os.environ if env is None else env).get(INSECURE_NO_AUTH, "").strip()
+    if not raw:
+        return False
+    try:
+        return TypeAdapter(bool).validate_python(raw)
+    except ValidationError:
+        raise ConfigError(f"{INSECURE_NO_AUTH}={raw!r} is not true or false: leave it unset (other machines are "
+                          "refused while no API key exists), or set it to true to accept that risk") from None
 
 
 def host_of(header: str) -> str:
@@ -161,6 +204,11 @@ PROBLEMS = {
 }
 
 
+NOT_FROM_HERE = ("this service has no API keys, so it answers only clients on this machine: create a key "
+                 "(`leadscore keys create --name ... --scope ...`) and send it, or, to let every machine that "
+                 "reaches the service in without a key, set LEADSCORE_INSECURE_NO_AUTH=true "
+                 "(`leadscore serve --insecure-no-auth`)")
+
 NOT_HERE = ("this service has no API keys, so it takes requests only addressed to this machine (Host: "
             "localhost or 127.0.0.1): a web page cannot reach it by pointing a name of its own at this machine "
             "(DNS rebinding). Use http://127.0.0.1:<port>, or create API keys (`leadscore keys create`) to serve "
@@ -168,25 +216,37 @@ NOT_HERE = ("this service has no API keys, so it takes requests only addressed t
 
 
 class KeyGuard:
-    """The ASGI middleware (see the module docstring). Passes every request through while no
-    key exists or before the worker's KeyWatch is started."""
+    """The ASGI middleware (see the module docstring). While no key exists (or before the
+    worker's KeyWatch is started), passes through every request from this machine, and from
+    others only with `insecure` (default: INSECURE_NO_AUTH)."""
 
-    def __init__(self, app, listen_host: str | None = None):
+    def __init__(self, app, listen_host: str | None = None, insecure: bool | None = None):
         self.app = app
         listen_host = listen_host if listen_host is not None else os.environ.get("LEADSCORE_HOST", "")
         self.this_machine_only = bool(listen_host) and is_loopback(listen_host)
+        self.insecure = insecure if insecure is not None else insecure_no_auth()
+        self.told = False  # the first request refused for coming from another machine is logged
 
     async def __call__(self, scope, receive, send):
-        watch = _WATCH
-        if scope["type"] != "http" or watch is None:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope.get("method", "GET"), scope.get("path", "")
         needed = needed_scope(method, path)
         if needed is None:
             return await self.app(scope, receive, send)
-        if not watch.ring.required:
+        watch = _WATCH
+        if watch is None or not watch.ring.required:
+            if not self.insecure and not from_this_machine(scope.get("client")):
+                if not self.told:
+                    self.told = True
+                    logger.warning("refused a request from %s, another machine: no API key exists, so the service "
+                                   "answers only this machine (`leadscore keys create`, or %s=true)",
+                                   scope["client"][0], INSECURE_NO_AUTH)
+                _count_refusal(path, 403)
+                return await _refuse(send, 403, NOT_FROM_HERE, "client_not_allowed", [], ("client",))
             if self.this_machine_only and not self._addressed_here(scope):
-                return await _refuse(send, 403, NOT_HERE, "host_not_allowed", [])
+                _count_refusal(path, 403)
+                return await _refuse(send, 403, NOT_HERE, "host_not_allowed", [], ("header", "Host"))
             return await self.app(scope, receive, send)
         verdict = await watch.verdict(presented_key(scope.get("headers", [])), needed)
         if verdict.status == 200:
@@ -196,12 +256,10 @@ class KeyGuard:
             query = scope.get("query_string", b"").decode("latin-1")
             target = quote(path + (f"?{query}" if query else ""), safe="")
             return await _send(send, 303, [(b"location", f"/ui/key?next={target}".encode())], b"")
-        from serving.guard import refused_requests
-
         message, kind = PROBLEMS[verdict.status]
-        refused_requests.labels(route=path if path in API_ROUTES else "other", status=str(verdict.status)).inc()
+        _count_refusal(path, verdict.status)
         headers = [(b"www-authenticate", b'Bearer realm="leadscore"')] if verdict.status == 401 else []
-        await _refuse(send, verdict.status, message.format(needed=needed), kind, headers)
+        await _refuse(send, verdict.status, message.format(needed=needed), kind, headers, KEY_HEADER)
 
     @staticmethod
     def _addressed_here(scope) -> bool:
@@ -209,11 +267,18 @@ class KeyGuard:
         return host is not None and is_loopback(host_of(host.decode("latin-1")))
 
 
-async def _refuse(send, status: int, message: str, kind: str, headers: list[tuple[bytes, bytes]]) -> None:
-    """A refusal in the service's error shape."""
+def _count_refusal(path: str, status: int) -> None:
+    from serving.guard import refused_requests
+
+    refused_requests.labels(route=path if path in API_ROUTES else "other", status=str(status)).inc()
+
+
+async def _refuse(send, status: int, message: str, kind: str, headers: list[tuple[bytes, bytes]],
+                  loc: tuple[str, ...]) -> None:
+    """A refusal in the service's error shape, the problem at `loc` (a header, the client)."""
     from serving.schema import InputError, Problem
 
-    error = InputError([Problem((), message, kind)], status=status)
+    error = InputError([Problem(loc, message, kind)], status=status)
     await _send(send, status, [(b"content-type", b"application/json"), *headers], json.dumps(error.body()).encode())
 
 

@@ -23,6 +23,11 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_HOST              the address `leadscore serve` listens on (set by it); on a loopback
                                 address a service without API keys takes only requests addressed
                                 to this machine (Host header; serving.auth)
+    LEADSCORE_INSECURE_NO_AUTH  true: while no API key exists, answer other machines too (set by
+                                `leadscore serve --insecure-no-auth`); unset or false (default):
+                                a request from another machine's address is refused (403) until
+                                a key exists, whoever started the service (`bentoml serve`, a
+                                container; serving.auth)
     LEADSCORE_LANGUAGE          the language of reasons and pages when the request does not say
                                 (Accept-Language, a page's ?lang=): en (default) or it
     LEADSCORE_GC                "tuned" (default): freeze the start-up heap and collect less
@@ -71,6 +76,8 @@ class ServiceConfig(BaseModel):
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
     host: str = Field("", description="The address `leadscore serve` listens on (serving.auth's Host check).")
+    insecure_no_auth: bool = Field(False, description="While no API key exists, answer other machines too "
+                                   "(serving.auth; `leadscore serve --insecure-no-auth`).")
 
     @field_validator("language", mode="before")
     @classmethod

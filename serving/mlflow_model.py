@@ -8,7 +8,7 @@ lead gets the same probability, stage and reasons here as from `/score` and `lea
 
 Input (`serving.model_signature`): one row per lead with the dataset spec's lead columns,
 `activities` (a list of {occurred_at, activity_type[, value]} objects, in the spec's activity
-column names; or its JSON text) and `as_of` (ISO 8601; else `params["as_of"]`; else now, UTC).
+column names) and `as_of` (ISO 8601; else `params["as_of"]`; else now, UTC).
 Output: one row per lead, in order: id, probability, score, stage, reasons_for,
 reasons_against, model_version. Input /score would refuse raises `serving.schema.InputError`
 naming the row and field.
@@ -16,7 +16,6 @@ naming the row and field.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -47,8 +46,6 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
             lead = {key: _plain(value) for key, value in lead.items()}
             when = lead.pop(AS_OF, None) or default
             activities = lead.get(ACTIVITIES)
-            if isinstance(activities, str):
-                activities = json.loads(activities)
             if activities is not None:  # optional keys MLflow filled in as missing are left out
                 lead[ACTIVITIES] = [{k: v for k, v in (_plain(a) or {}).items() if v is not None}
                                     for a in list(activities)]

@@ -9,6 +9,12 @@ worker holds as many bodies as it may, serving.guard), /outcomes also 404 (a lea
 scored); /report 400 and 503; every route but health, readiness and metrics 401 and 403 when
 API keys exist (serving.auth).
 
+It also says how to send a key: `components.securitySchemes` names the two ways serving.auth takes
+one (`Authorization: Bearer <key>`, `X-API-Key: <key>`), and each operation serving.auth asks a key
+for (serving.auth.needed_scope, the one rule) requires either, its description naming the scope,
+so that the Swagger page offers "Authorize" and its "Try it out" sends the key. The open paths
+require none.
+
 The document is leadscore's: its title, version (the leadscore package's) and description
 (`SERVICE_TITLE`, `service_version`, `SERVICE_DESCRIPTION`; BentoML's would be the class
 name, "None" and its own contact), and the example body of a request (POST /score's, made
@@ -52,7 +58,8 @@ KEYS = {
     "401": "When API keys exist: no valid key was sent (none, unknown, revoked); send one as "
            "`Authorization: Bearer <key>` or `X-API-Key: <key>`.",
     "403": "When API keys exist: the key is valid but its scope does not allow this route. While none "
-           "exists, a service listening on this machine only refuses a request not addressed to it (Host).",
+           "exists: the request came from another machine (and LEADSCORE_INSECURE_NO_AUTH is not true), or, "
+           "the service listening on this machine only, was not addressed to it (Host).",
 }
 BODY_ERRORS = {
     "400": "The body or a field is wrong: `detail` names each field (`loc`) and its problem.",
@@ -74,6 +81,27 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[str, str]] = {
                          "503": "The report is being computed, or could not be: ask again after Retry-After "
                                 "seconds."},
 }
+SECURITY_SCHEMES = {
+    "bearerKey": {"type": "http", "scheme": "bearer", "bearerFormat": "lsk_<id>_<secret>",
+                  "description": "An API key (`leadscore keys create`) as `Authorization: Bearer <key>`."},
+    "headerKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                  "description": "An API key (`leadscore keys create`) as `X-API-Key: <key>`."},
+}
+"""The ways serving.auth takes a key (the pages' cookie is for the pages, not the API)."""
+KEY_REQUIRED = [{name: []} for name in SECURITY_SCHEMES]
+"""Either scheme (OpenAPI 3.0: scopes are for OAuth only, so each operation's description names its own)."""
+
+
+def key_note(scope: str) -> str:
+    """What an operation's description says about its key."""
+    from serving.keys import SCOPES
+
+    wider = SCOPES[SCOPES.index(scope) + 1:]
+    also = f" (or {' or '.join(f'`{s}`' for s in wider)})" if wider else ""
+    return (f"Needs an API key of scope `{scope}`{also} once API keys exist; while none exists, only requests "
+            "from the service's own machine are answered.")
+
+
 REPLACED = ("400", "404", "422")
 """BentoML's and FastAPI's own guesses at client errors, replaced by ROUTE_ERRORS."""
 
@@ -129,6 +157,7 @@ def published(document: dict[str, Any], examples: Mapping[tuple[str, str], Any] 
     _add_examples(document, examples or {})
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(error_schemas())
+    document["components"]["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     for name in ("InvalidArgument", "NotFound", "HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)  # BentoML's and FastAPI's error bodies, never answered
     for path, item in document.get("paths", {}).items():
@@ -137,7 +166,8 @@ def published(document: dict[str, Any], examples: Mapping[tuple[str, str], Any] 
                 continue
             responses = operation["responses"]
             errors = ROUTE_ERRORS.get((method, path))
-            keyed = needed_scope(method.upper(), path) is not None  # the routes serving.auth asks a key for
+            scope = needed_scope(method.upper(), path)  # what serving.auth asks a key of, if anything
+            keyed = scope is not None
             if errors is not None or keyed:
                 for status in REPLACED:
                     responses.pop(status, None)
@@ -146,6 +176,10 @@ def published(document: dict[str, Any], examples: Mapping[tuple[str, str], Any] 
             if keyed:
                 for status, description in KEYS.items():
                     responses[status] = error_response(description, status)
+                note = key_note(scope)
+                operation["security"] = copy.deepcopy(KEY_REQUIRED)
+                operation["description"] = f"{operation['description']}\n\n{note}" if operation.get(
+                    "description") else note
             operation["responses"] = dict(sorted(responses.items()))
     return document
 

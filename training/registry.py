@@ -254,6 +254,22 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, str(int(version)), key, str(value))
 
+    def versions_of_run(self, run_id: str) -> list[int]:
+        """The versions registered from one MLflow run (none, or one: its model)."""
+        if not self._model_exists():
+            return []
+        found = self.client.search_model_versions(f"name='{self.model_name}' and run_id='{run_id}'")
+        return sorted(int(v.version) for v in found)
+
+    def discard_run_versions(self, run_id: str, champion_before: int | None) -> list[int]:
+        """Undo whatever a run that did not complete registered (`discard_version` on each of
+        its versions), including one registered by MLflow before the run learnt its number (an
+        interruption inside `log_model_version`). Returns the versions removed."""
+        versions = self.versions_of_run(run_id)
+        for version in versions:
+            self.discard_version(version, champion_before)
+        return versions
+
     def discard_version(self, version: int, champion_before: int | None) -> None:
         """Undo a registration that did not complete: delete the version and put the champion
         alias and history back as they were."""

@@ -81,16 +81,17 @@ def audited_run(mlflow, experiment_id: str, spec_name: str, kind: str, config: d
     docstring). An exception leaving the block ends the run FAILED with the error's type and
     message in the `error` tag, and goes on."""
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc)
-        tags = {"mlflow.runName": run_name(spec_name, run.info.run_id, started), KIND_TAG: kind,
-                "spec": spec_name, "config_hash": config_hash(config), **code_tags()}
-        if spec_text is not None:
-            tags["spec_hash"] = text_hash(spec_text)
-        mlflow.set_tags(tags)
         try:
+            started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc)
+            tags = {"mlflow.runName": run_name(spec_name, run.info.run_id, started), KIND_TAG: kind,
+                    "spec": spec_name, "config_hash": config_hash(config), **code_tags()}
+            if spec_text is not None:
+                tags["spec_hash"] = text_hash(spec_text)
+            mlflow.set_tags(tags)
             yield run
         except BaseException as exc:
-            mlflow.set_tag(ERROR_TAG, f"{type(exc).__name__}: {exc}"[:MAX_TAG_CHARS])
+            said = str(exc) or ("interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "")
+            mlflow.set_tag(ERROR_TAG, f"{type(exc).__name__}: {said}"[:MAX_TAG_CHARS])
             raise
 
 

@@ -160,7 +160,8 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     keys = keys_exist(env["LEADSCORE_DATABASE_URL"])
     warning = check_exposure(host, keys, insecure_no_auth)
     check_port(host, port)
-    os.environ.update(env, LEADSCORE_HOST=host)  # serving.auth: without keys, only requests addressed here
+    # serving.auth: without keys, only requests addressed here, and from here unless --insecure-no-auth
+    os.environ.update(env, LEADSCORE_HOST=host, LEADSCORE_INSECURE_NO_AUTH=str(insecure_no_auth).lower())
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
     from serving.service import LeadScoringService

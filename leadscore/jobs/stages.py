@@ -72,6 +72,8 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     from training.promotion import gate_summary
     from training.tracking import audited_run
 
+    from leadscore.jobs.signals import sigterm_as_interrupt
+
     settings = settings or get_settings()
     console = console or Console()
     config = load_config(config_path)
@@ -99,11 +101,12 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     planned_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     new_stages = {k: v.to_dict() for k, v in stages.items()}
     experiment = registry.experiment_id(config.experiment)
-    new_version = None
+    new_version = run_id = None
     try:
-        with tempfile.TemporaryDirectory() as tmp, audited_run(
+        with sigterm_as_interrupt(), tempfile.TemporaryDirectory() as tmp, audited_run(
                 mlflow, experiment, registry.spec_name, "stages", config.model_dump(mode="json"),
                 _text_or_none(source_dir / "spec.yaml")) as run:
+            run_id = run.info.run_id
             bundle_dir = _restaged_bundle(source_dir, Path(tmp) / "bundle", new_stages,
                                           {"stages_from_version": source.version, "stages_planned_at": planned_at})
             mlflow.log_params({"spec": registry.spec_name, "stages_from_version": source.version,
@@ -137,9 +140,9 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
                 export_bundle(registry, new_version, settings.spec_bundles_dir(registry.spec_name))
             else:
                 registry.set_challenger(new_version, reason, tags)
-    except BaseException:
-        if new_version is not None:
-            registry.discard_version(new_version, champion.version if champion else None)
+    except BaseException:  # registered, then failed (or stopped): undo it
+        if run_id is not None:
+            registry.discard_run_versions(run_id, champion.version if champion else None)
         raise
 
     outcome = StagesOutcome(registry.model_name, source.version, new_version, decision.promoted, decision.summary,

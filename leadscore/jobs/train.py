@@ -25,6 +25,7 @@ from rich.table import Table
 from features.errors import LeadscoreError
 from features.spec import load_spec
 from leadscore.jobs.models import current_user
+from leadscore.jobs.signals import sigterm_as_interrupt
 from leadscore.settings import Settings, get_settings
 
 Promote = Literal["auto", "force", "never"]
@@ -120,7 +121,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
     spec_text = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
     # The run opens before any work: a training that fails leaves a FAILED run with its error.
-    with audited_run(mlflow, experiment, spec.name, "train", config.model_dump(mode="json"), spec_text) as run, \
+    with sigterm_as_interrupt(), \
+            audited_run(mlflow, experiment, spec.name, "train", config.model_dump(mode="json"), spec_text) as run, \
             _Steps(err, show_progress) as step:
         store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
         cleaned, tables, cleaning = load_clean(spec, data)
@@ -241,9 +243,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                     registry.set_challenger(version, decision.summary, tags)
                 step("champion")
                 lap("mlflow+champion")
-        except BaseException:
-            if version is not None:  # registered, then failed: undo it
-                registry.discard_version(version, champion.version if champion else None)
+        except BaseException:  # registered, then failed (or stopped): undo it
+            registry.discard_run_versions(run.info.run_id, champion.version if champion else None)
             raise
 
     _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,

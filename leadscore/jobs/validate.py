@@ -5,7 +5,8 @@ this job chooses the training profile, prints the cleaning report and the failur
 and points to the Data Docs pages. What it prints is `ValidationRun.facts()`, the document
 `leadscore validate --format json` writes. With `--save` (or `--save-to FOLDER`) it also writes
 the Great Expectations project of `features.gx_project`: the same suites, the tables as checked
-and a checkpoint a user runs with GX alone (by default in `gx/` beside the spec).
+and a checkpoint a user runs with GX alone (by default in `gx/<spec name>/` beside the
+spec).
 """
 
 from __future__ import annotations
@@ -77,18 +78,22 @@ def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path |
     """Validate the export a spec describes; print the report; return it (never raises on
     failed rules: the caller decides the exit code). With `show_progress`, a bar on stderr
     follows the Great Expectations checks when stderr is a terminal. With `save` or `save_to`,
-    the Great Expectations project is written to `save_to` (default: `gx/` beside the spec),
-    whether the rules pass or not: its checkpoint gives the same answer with GX alone. A
-    folder that holds anything but such a project is refused before the export is read."""
+    the Great Expectations project is written to `save_to`, or with `save` to
+    `gx/<spec name>/` beside the spec (not both), whether the rules pass or not: its checkpoint
+    gives the same answer with GX alone. A folder that holds anything but the project leadscore
+    wrote for this spec is refused before the export is read."""
     from features.gx_project import check_target, default_project_dir
     from features.validation import preload_great_expectations
 
     console = console or Console()
+    if save and save_to is not None:
+        raise ValueError("save=True writes to gx/<spec name>/ beside the spec, save_to to a folder: pass one")
+    spec = load_spec(spec_path)
     gx_project = None
     if save or save_to is not None:
-        gx_project = check_target(save_to if save_to is not None else default_project_dir(spec_path))
+        target = save_to if save_to is not None else default_project_dir(spec_path, spec.name)
+        gx_project = check_target(target, spec.name)
     preload_great_expectations()  # overlaps reading the export
-    spec = load_spec(spec_path)
     profile, profile_label = _choose_profile(spec, profile_path, use_champion, console)
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(spec)
 

@@ -63,7 +63,12 @@ EXIT_CODES = [
     (["validate", "--spec", "nope.yaml"], DATA),
     (["validate", "--spec", "nope.yaml", "--format", "json"], DATA),
     (["leakage", "--spec", "nope.yaml", "--format", "json"], DATA),
-    (["leakage", "--spec", DEMO_SPEC, "--threshold", "2"], DATA),
+    (["leakage", "--spec", DEMO_SPEC, "--threshold", "2"], USAGE),  # out of range
+    (["leakage", "--spec", DEMO_SPEC, "--threshold", "0.5"], DATA),  # in range, but no threshold
+    (["generate", "--out", "x", "--leads", "-5"], USAGE),
+    (["score", "in.csv", "out.csv", "--reasons", "9"], USAGE),
+    (["score", "in.csv", "out.csv", "--as-of", "31/02/2026"], USAGE),
+    (["report", "--since", "notadate"], USAGE),
     (["train", "--spec", "nope.yaml"], DATA),
     (["stages", "--config", "nope.yaml"], DATA),
     (["models"], DATA),  # no registered model yet
@@ -81,8 +86,11 @@ def test_usage_errors_exit_2_and_data_errors_1_with_a_message_not_a_traceback(wo
     result = leadscore(*args)
     assert result.exit_code == code, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.stdout == ""  # the message is on stderr; nothing a script would parse
     assert ("error: " if code == DATA else "Usage: ") in result.stderr
+    if code == DATA and "json" in args:  # a script reading stdout gets the error as a document
+        assert json.loads(result.stdout)["error"] == result.stderr.strip().removeprefix("error: ").replace("\n", " ")
+    else:
+        assert result.stdout == ""  # the message is on stderr; nothing a script would parse
 
 
 def test_validate_json_carries_the_failed_rules_and_keeps_exit_1(workspace, demo_crm_dir):

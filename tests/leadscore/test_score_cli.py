@@ -135,7 +135,7 @@ def test_missing_columns_and_wrong_files_are_named(demo_crm_dir, bundle_dir, tmp
     result = run(str(tmp_path / "nope.csv"), str(tmp_path / "s.csv"), "--bundle", str(bundle_dir))
     assert result.exit_code == 1 and "no such file" in result.output
     result = run(str(leads_csv), str(tmp_path / "s.csv"), "--bundle", str(bundle_dir), "--as-of", "someday")
-    assert result.exit_code == 1 and "--as-of" in result.output
+    assert result.exit_code == 2 and "--as-of" in result.output  # a malformed value: a usage error
 
 
 def test_activities_default_to_the_spec_data_folder(bundle_dir, tmp_path, leads_csv, monkeypatch):

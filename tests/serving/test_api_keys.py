@@ -238,3 +238,91 @@ def test_without_keys_only_requests_addressed_to_this_machine_are_taken(bundle_d
     except OSError:
         return  # this machine has no IPv6 loopback
     check_port("::1", free_port())  # IPv6 is probed as IPv6
+
+
+FAR = ("203.0.113.9", 1234)
+"""A client address of another machine (TEST-NET-3)."""
+
+
+def _from(client, address: tuple[str, int]):
+    """A test client of the same running service whose requests come from `address` (the ASGI
+    scope's `client`, as the server sets it from the connection)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+        other = TestClient(client.app, client=address, raise_server_exceptions=False)
+    other.portal = client.portal  # the running service's event loop
+    return other
+
+
+def test_without_keys_other_machines_are_refused_unless_the_operator_says_so(bundle_dir, tmp_path, monkeypatch):
+    """A service started any way at all (`bentoml serve <bento>` listens on 0.0.0.0) answers only
+    this machine while no key exists; health, metrics and the docs stay open."""
+    url = f"sqlite:///{tmp_path / 'open.db'}"
+    lead = {"lead": {"lead_id": "N-1"}}
+    with running_service(bundle_dir, url) as client:
+        far = _from(client, FAR)
+        refused = far.post("/score", json=lead)
+        assert refused.status_code == 403
+        said = refused.json()
+        assert "leadscore keys create" in said["error"] and "LEADSCORE_INSECURE_NO_AUTH=true" in said["error"]
+        assert said["detail"][0]["loc"] == ["client"] and said["error"].startswith("client: ")
+        assert far.get("/report").status_code == 403 and far.get("/ui/leads").status_code == 403
+        assert _from(client, ("::ffff:203.0.113.9", 1234)).get("/stages").status_code == 403  # IPv4 as IPv6
+        for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/"):
+            assert far.get(path).status_code == 200, path
+        for here in (("127.0.0.1", 50000), ("::1", 50000), ("::ffff:127.0.0.1", 50000)):
+            assert _from(client, here).post("/score", json=lead).status_code == 200, here
+        assert client.post("/score", json=lead).status_code == 200  # in-process: no network address
+
+        key = _create(url, "crm", "score")
+        from serving.auth import key_watch
+
+        key_watch().refresh()
+        anonymous = far.post("/score", json=lead)  # with keys the key decides, wherever the request is from
+        assert anonymous.status_code == 401 and anonymous.json()["detail"][0]["loc"] == ["header", "Authorization"]
+        assert anonymous.json()["error"].startswith("header.Authorization: no valid API key")
+        assert far.post("/score", json=lead, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+    monkeypatch.setenv("LEADSCORE_INSECURE_NO_AUTH", "true")  # as `leadscore serve --insecure-no-auth` sets it
+    with running_service(bundle_dir, f"sqlite:///{tmp_path / 'insecure.db'}") as client:
+        assert _from(client, FAR).post("/score", json=lead).status_code == 200
+
+
+def test_the_insecure_setting_is_true_or_false_and_absent_means_closed():
+    from serving.auth import from_this_machine, insecure_no_auth
+    from serving.config import ConfigError, ServiceConfig
+
+    assert insecure_no_auth({}) is False and insecure_no_auth({"LEADSCORE_INSECURE_NO_AUTH": ""}) is False
+    for value, meant in (("true", True), ("1", True), ("False", False), ("no", False)):
+        assert insecure_no_auth({"LEADSCORE_INSECURE_NO_AUTH": value}) is meant, value
+        assert ServiceConfig(bundle="b", insecure_no_auth=value).insecure_no_auth is meant, value  # the same rule
+    with pytest.raises(ConfigError, match="LEADSCORE_INSECURE_NO_AUTH"):
+        insecure_no_auth({"LEADSCORE_INSECURE_NO_AUTH": "sure"})
+    assert from_this_machine(None) and from_this_machine(("127.0.0.2", 1)) and from_this_machine(("::1", 1))
+    assert not from_this_machine(("10.0.0.7", 1)) and not from_this_machine(("2001:db8::1", 1))
+
+
+def test_insecure_no_auth_lets_other_machines_in(bundle_dir, tmp_path):
+    """`leadscore serve --insecure-no-auth` tells its workers (LEADSCORE_INSECURE_NO_AUTH), so a
+    request over the machine's network address is answered without a key."""
+    import httpx
+
+    from tests.serving.live_service import server_process
+    from tests.serving.test_bento import machine_address
+
+    address = machine_address()
+    if address is None:
+        pytest.skip("this machine has no network address but loopback")
+    port = free_port()
+    command = [*leadscore_command(), "serve", "--host", address, "--port", str(port), "--bundle", str(bundle_dir),
+               "--insecure-no-auth"]
+    base = f"http://{address}:{port}"
+    with server_process(command, environment(tmp_path), tmp_path / "serve.log", base), \
+            httpx.Client(trust_env=False, timeout=30) as http:
+        answer = http.post(f"{base}/score", json={"lead": {"lead_id": "I-1"}})
+        assert answer.status_code == 200, answer.text
+    assert "warning" in (tmp_path / "serve.log").read_text()

@@ -99,6 +99,18 @@ def test_the_bento_publishes_leadscores_document_and_page(bento, bundle_dir):
     assert [c for c, _, _ in lead_columns(spec)] == [c for c in lead["properties"] if c != "activities"]
     assert lead["properties"]["employee_count"]["type"] == "number"
     assert set(lead["properties"]["activities"]["items"]["properties"]) == {"occurred_at", "activity_type", "value"}
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerKey"] == {**schemes["bearerKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["headerKey"] == {**schemes["headerKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    either = [{"bearerKey": []}, {"headerKey": []}]
+    for path, method, scope in (("/score", "post", "score"), ("/outcomes", "post", "outcomes"),
+                                ("/report", "get", "score")):
+        operation = document["paths"][path][method]
+        assert operation["security"] == either, path
+        assert f"scope `{scope}`" in operation["description"], path
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert "security" not in document["paths"][path]["get"], path
+    assert "security" not in document  # nothing asked of the open paths
     answer = httpx.post(f"{base}/score", json=request["example"], timeout=30)  # "Try it out", as pre-filled
     assert answer.status_code == 200, answer.text
     page = httpx.get(f"{base}/", timeout=10)
@@ -106,6 +118,61 @@ def test_the_bento_publishes_leadscores_document_and_page(bento, bundle_dir):
     assert not re.search(r"<(script|iframe|link)[^>]+(src|href)=[\"']?(https?:)?//", page.text, re.I), page.text
     for asset in re.findall(r"(?:src|href)=\"\./([^\"]+)\"", page.text):
         assert httpx.get(f"{base}/{asset}", timeout=10).status_code == 200, asset
+
+
+def test_the_swagger_page_offers_to_authorize_with_a_key(bento):
+    """Once keys exist, "Try it out" needs one: the page's Authorize button takes it, either way."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.serving.test_ui_browser import _chromium
+
+    base, *_ = bento
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/")
+            page.locator("button.authorize").first.click()
+            dialog = page.locator(".dialog-ux .modal-ux")
+            dialog.wait_for()
+            assert "bearerKey" in dialog.inner_text() and "X-API-Key" in dialog.inner_text()
+        finally:
+            browser.close()
+
+
+def machine_address() -> str | None:
+    """This machine's IPv4 address on its network (the one it would reach others from), or None."""
+    import ipaddress
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP: only a route is chosen, nothing is sent
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback or address == "0.0.0.0" else address
+
+
+def test_a_bento_served_as_bentoml_does_answers_other_machines_only_with_keys(bento, tmp_path):
+    """`bentoml serve <bento>` with no --host listens on 0.0.0.0: while no key exists, a request
+    arriving over the machine's network address is refused; health stays open, this machine in."""
+    address = machine_address()
+    if address is None:
+        pytest.skip("this machine has no network address but loopback")
+    _, tag, _, home, _ = bento
+    port = free_port()
+    env = {**environment(tmp_path), "BENTOML_HOME": str(home),
+           "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path / 'lan.db'}"}
+    lead = {"lead": {"lead_id": "LAN-1"}}
+    with server_process([*bentoml_command(), "serve", tag, "--port", str(port)], env, tmp_path / "serve.log",
+                        f"http://127.0.0.1:{port}", cwd=tmp_path), httpx.Client(trust_env=False, timeout=30) as http:
+        far = http.post(f"http://{address}:{port}/score", json=lead)
+        assert far.status_code == 403, far.text
+        assert "leadscore keys create" in far.json()["error"] and "LEADSCORE_INSECURE_NO_AUTH" in far.json()["error"]
+        assert http.get(f"http://{address}:{port}/livez").status_code == 200
+        assert http.post(f"http://127.0.0.1:{port}/score", json=lead).status_code == 200
 
 
 def test_build_without_a_champion_says_how_to_make_one(tmp_path):

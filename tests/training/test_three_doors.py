@@ -307,3 +307,66 @@ def test_the_latest_unpromoted_version_is_the_challenger(workspace, demo_crm_dir
     registry = Registry.from_settings(get_settings(), "leadscore-demo-crm")
     assert registry.challenger().version == second.version == first.version + 1
     assert registry.champion().version == first.version
+
+
+def test_stopped_while_registering_leaves_nothing_registered(workspace, demo_crm_dir, monkeypatch):
+    """Ctrl-C after MLflow registered the version but before `leadscore train` learnt its number:
+    the version is removed and the run ends FAILED."""
+    from leadscore.jobs.train import run_train
+    from training.registry import Registry
+
+    _, config, get_settings, _ = workspace
+    registry = Registry.from_settings(get_settings(), "leadscore-demo-crm")
+    before = [v.version for v in registry.versions()]
+    champion = registry.champion().version
+    real = Registry.log_model_version
+
+    def registered_then_interrupted(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Registry, "log_model_version", registered_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(DEMO_SPEC, config, data=demo_crm_dir, show_progress=False)
+    assert [v.version for v in registry.versions()] == before and registry.champion().version == champion
+    latest = registry.mlflow.search_runs(experiment_names=["leadscore"], order_by=["start_time DESC"]).iloc[0]
+    assert latest["status"] == "FAILED" and latest["tags.error"] == "KeyboardInterrupt: interrupted (Ctrl-C)"
+
+
+def test_sigterm_ends_the_run_failed(workspace, demo_crm_dir, tmp_path):
+    """`timeout`, `docker stop` and Kubernetes stop a command with SIGTERM: the run it opened ends
+    FAILED with the reason (Python's default would leave it RUNNING), and the command exits 130."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.serving.test_serve_process import leadscore_command
+    from training.registry import Registry
+
+    folder, config, get_settings, _ = workspace
+    settings = get_settings()
+    mlflow = Registry.from_settings(settings).mlflow
+    known = set(mlflow.search_runs(experiment_names=["leadscore"])["run_id"])
+    env = {**os.environ, "LEADSCORE_MODELS_DIR": str(folder / "models"), "LEADSCORE_DATA_DIR": str(folder / "data")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with open(tmp_path / "train.log", "w") as log:
+        process = subprocess.Popen([*leadscore_command(), "train", "--spec", str(DEMO_SPEC), "--config", str(config),
+                                    "--data", str(demo_crm_dir)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until its run exists
+            runs = mlflow.search_runs(experiment_names=["leadscore"])
+            new = runs[~runs["run_id"].isin(known)]
+            if len(new) or process.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(new) == 1, (tmp_path / "train.log").read_text()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    run = mlflow.get_run(new["run_id"].iloc[0])
+    assert code == 130, (tmp_path / "train.log").read_text()
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "KeyboardInterrupt: stopped by SIGTERM"
