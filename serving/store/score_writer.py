@@ -349,14 +349,20 @@ class ScoreLog:
     def _commit(self, scores: list[tuple], inputs: list[tuple], entries=()) -> SQLAlchemyError | None:
         """Write rows in one transaction: None when committed, else the database's error. With a
         stage watch and leads it watches among `entries`, their previous stages are read in the
-        same transaction, before the rows replace them (serving.store.stage_rises)."""
+        same transaction, after its first write and before the rows replace the leads' records
+        (serving.store.stage_rises; StoreInserts.scores)."""
         self._rises = []
         watched = self._watched(entries)
+
+        def read_rises(conn) -> None:
+            self._rises = self._find_rises(conn, scores, watched)
+
         try:
             with self.engine.begin() as conn:
                 if watched:
-                    self._rises = self._find_rises(conn, scores, watched)
-                self.inserts.scores(conn, scores, inputs)
+                    self.inserts.scores(conn, scores, inputs, before_records=read_rises)
+                else:
+                    self.inserts.scores(conn, scores, inputs)
         except SQLAlchemyError as exc:
             self._rises = []
             return exc

@@ -1,7 +1,10 @@
 """Which scores raise a lead's stage: read by the score-log writer in the transaction that logs
 them, from the lead's latest record (`scored_inputs`, one indexed read per batch, by primary key)
-before the batch replaces it, so the previous stage is the one logged before, whichever worker
-or process logged it.
+after the transaction's first write and before the batch replaces the records, so the previous
+stage is the one logged before, whichever worker or process logged it. On SQLite the read is
+under the write lock: no other batch commits in between. On PostgreSQL (read committed) two
+workers logging a score of the same lead at the same instant may both see the older stage and
+both tell: a receiver drops repeats by lead and stage.
 
 A rise is a score whose stage is one of the watched stages (MQL, SQL) and ranks above the
 lead's previous logged stage: "not yet" < MQL < SQL. A lead's first score counts as a rise from
