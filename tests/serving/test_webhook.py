@@ -290,3 +290,37 @@ def test_leadscore_serve_refuses_a_webhook_url_that_is_not_http_before_starting(
     result = CliRunner().invoke(app, ["serve", "--bundle", str(bundle_dir), "--webhook-url", "ftp://crm.example.com/hook"])
     assert result.exit_code == 1, result.output
     assert "LEADSCORE_WEBHOOK_URL" in result.output and "is not an http:// or https:// URL" in result.output
+
+
+def test_a_real_leadscore_serve_with_two_workers_and_its_tuned_gc_tells_the_webhook(bundle_dir, tmp_path, leads):
+    """`leadscore serve --webhook-url` as users run it: two worker processes, the heap frozen
+    (LEADSCORE_GC tuned, the default), the secret from the environment."""
+    import httpx
+
+    from tests.serving.live_service import server_process
+    from tests.serving.test_serve_process import environment, free_port, leadscore_command
+
+    lead, bare, others = leads
+    receiver = Receiver()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**environment(tmp_path), "LEADSCORE_WEBHOOK_SECRET": SECRET, "LEADSCORE_WEBHOOK_STAGES": "SQL"}
+    command = [*leadscore_command(), "serve", "--port", str(port), "--bundle", str(bundle_dir), "--workers", "2",
+               "--webhook-url", receiver.url]
+    try:
+        with server_process(command, env, tmp_path / "serve.log", base):
+            with httpx.Client(base_url=base, timeout=30) as client:
+                assert client.post("/score", json={"lead": bare}).json()["scores"][0]["stage"] == "MQL"  # not watched
+                assert client.post("/score", json={"lead": lead}).json()["scores"][0]["stage"] == "SQL"
+                assert wait_until(lambda: receiver.received, 10), (tmp_path / "serve.log").read_text()[-3000:]
+                payload = receiver.payloads()[0]
+                assert (payload["stage"], payload["previous_stage"]) == ("SQL", "MQL")
+                sent = receiver.received[0]
+                assert signature_matches(SECRET, sent["headers"]["X-Leadscore-Timestamp"], sent["body"],
+                                         sent["headers"]["X-Leadscore-Signature"])
+                metrics = wait_until(lambda: 'leadscore_webhook_deliveries_total{outcome="delivered"} 1.0'
+                                     in client.get("/metrics").text, 5)
+                assert metrics, client.get("/metrics").text[-2000:]
+        assert "stage rises to SQL are posted to" in (tmp_path / "serve.log").read_text()
+    finally:
+        receiver.close()
