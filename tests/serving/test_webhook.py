@@ -324,3 +324,30 @@ def test_a_real_leadscore_serve_with_two_workers_and_its_tuned_gc_tells_the_webh
         assert "stage rises to SQL are posted to" in (tmp_path / "serve.log").read_text()
     finally:
         receiver.close()
+
+
+def test_scores_journaled_while_the_database_is_down_are_counted_not_checked(tmp_path):
+    from datetime import datetime
+
+    from serving.store import ScoreStore
+
+    class Watch:
+        stages = frozenset({"SQL"})
+        unchecked = 0
+
+        def rose(self, rises):
+            raise AssertionError("a journaled score cannot be compared with the one before")
+
+        def not_checked(self, n):
+            self.unchecked += n
+
+    watch = Watch()
+    store = ScoreStore(f"sqlite:///{tmp_path / 'store.db'}", flush_seconds=0.02, stage_watch=watch,
+                       journal_dir=tmp_path / "journal")
+    try:
+        store.scores._retry_at = time.monotonic() + 3600  # the database failed a moment ago: batches go to the journal
+        store.log_scores([("a", 0.9, "SQL", "1")], datetime(2026, 6, 1), spec="demo", inputs=[('{"x": 1}', None)],
+                         watched={"a": {}}).wait()
+        assert store.scores.rows_journaled == 1 and watch.unchecked == 1
+    finally:
+        store.close()
