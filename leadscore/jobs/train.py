@@ -460,8 +460,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
         console.print(f"tuning: {len(result.trials)} trials, best validation ROC-AUC {best_trial.validation_roc_auc:.4f} "
                       f"with {best_trial.params}")
     if best is not None:
-        table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
-        table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}", "")
+        table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}")
+        table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}")
     console.print(table)
     split = result.split
     n_training = len(np.unique(examples.lead_of[split.training]))
