@@ -82,7 +82,7 @@ class ServiceConfig(BaseModel):
     host: str = Field("", description="The address `leadscore serve` listens on (serving.auth's Host check).")
     webhook_url: str = Field("", description="http(s) URL told when a lead's stage rises (serving.webhook); "
                              "empty: nobody is told.")
-    webhook_secret: str = Field("", description="Shared secret signing each webhook body (HMAC-SHA256).")
+    webhook_secret: str = Field("", repr=False, description="Shared secret signing each webhook body (HMAC-SHA256).")
     webhook_stages: str = Field("MQL,SQL", description="Stages whose reaching is told, comma-separated.")
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
     webhook_attempts: int = Field(5, ge=1, le=20)
