@@ -222,4 +222,6 @@ def _outcome_of(rule: Rule, item: Any) -> Outcome:
 
 def _count_found(rule: Rule, total: Any) -> str:
     total = 0 if total is None else int(total)
-    return f"found {total:,} {rule.params['what']}, {rule.params['min_value']} needed"
+    found = f"found {total:,} {rule.params['what']}, {rule.params['min_value']} needed"
+    short = int(rule.params["min_value"]) - total
+    return found + (f": {short:,} more" if short > 0 else "")

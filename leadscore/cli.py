@@ -331,12 +331,13 @@ def serve(
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on; default 127.0.0.1, this machine only. Another address (0.0.0.0: every one) needs an API key to exist (`leadscore keys create`) or --insecure-no-auth.")] = None,
     spec: ModelOption = None,
     insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Listen beyond this machine although no API key exists: anyone who reaches the service can score leads and record outcomes.")] = False,
+    webhook_url: Annotated[Optional[str], typer.Option("--webhook-url", help="http(s) URL to post each lead whose stage rises to MQL or SQL to (default: LEADSCORE_WEBHOOK_URL, else none); sign with LEADSCORE_WEBHOOK_SECRET (docs/api.md, \"Webhook\").")] = None,
 ) -> None:
     """Start the scoring API (POST /score, /outcomes; GET /stages, /model, /report, the /ui pages, /livez, /readyz, /metrics)."""
     from leadscore.jobs.serve import LOOPBACK, run_serve
 
     run_serve(port=port, workers=workers, bundle=bundle, host=host or LOOPBACK, echo=typer.echo, spec=spec,
-              insecure_no_auth=insecure_no_auth)
+              insecure_no_auth=insecure_no_auth, webhook_url=webhook_url)
 
 
 @app.command()

@@ -33,6 +33,15 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_GC                "tuned" (default): freeze the start-up heap and collect less
                                 often; "freeze": freeze only; "default": Python's own settings
                                 (the last two for comparison, see serving.runtime)
+    LEADSCORE_WEBHOOK_URL       http(s) URL told when a lead's stage rises (serving.webhook;
+                                default: none, nobody is told)
+    LEADSCORE_WEBHOOK_SECRET    shared secret signing each body (HMAC-SHA256; default: unsigned)
+    LEADSCORE_WEBHOOK_STAGES    the stages whose reaching is told, comma-separated (default MQL,SQL)
+    LEADSCORE_WEBHOOK_TIMEOUT_SECONDS
+                                how long one delivery attempt may take (default 5)
+    LEADSCORE_WEBHOOK_ATTEMPTS  attempts per notification before it is given up (default 5)
+    LEADSCORE_WEBHOOK_QUEUE     notifications a worker keeps waiting; more are dropped and
+                                counted (default 10,000)
 """
 
 from __future__ import annotations
@@ -78,6 +87,43 @@ class ServiceConfig(BaseModel):
     host: str = Field("", description="The address `leadscore serve` listens on (serving.auth's Host check).")
     insecure_no_auth: bool = Field(False, description="While no API key exists, answer other machines too "
                                    "(serving.auth; `leadscore serve --insecure-no-auth`).")
+    webhook_url: str = Field("", description="http(s) URL told when a lead's stage rises (serving.webhook); "
+                             "empty: nobody is told.")
+    webhook_secret: str = Field("", repr=False, description="Shared secret signing each webhook body (HMAC-SHA256).")
+    webhook_stages: str = Field("MQL,SQL", description="Stages whose reaching is told, comma-separated.")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    webhook_attempts: int = Field(5, ge=1, le=20)
+    webhook_queue: int = Field(10_000, ge=1, le=1_000_000)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host: give the full address "
+                             "the notifications are posted to, such as https://crm.example.com/hooks/leadscore")
+        return value
+
+    @field_validator("webhook_stages")
+    @classmethod
+    def _webhook_stages(cls, value: str) -> str:
+        from features.bundle import STAGE_MQL, STAGE_SQL
+
+        names = [v.strip().upper() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in (STAGE_MQL, STAGE_SQL)]
+        if unknown or not names:
+            raise ValueError(f"{value!r}: list MQL, SQL or both, comma-separated (a lead reaching one of them is told)")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def notify_stages(self) -> frozenset[str]:
+        """The stages whose reaching the webhook is told of (none without a webhook URL)."""
+        return frozenset(self.webhook_stages.split(",")) if self.webhook_url else frozenset()
 
     @field_validator("language", mode="before")
     @classmethod

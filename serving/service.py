@@ -73,6 +73,9 @@ millisecond each); larger ones in a thread."""
 leads_scored = bentoml.metrics.Counter(
     name="leadscore_leads_scored", documentation="Leads scored, by stage and model version.",
     labelnames=["stage", "model_version"])
+webhook_deliveries = bentoml.metrics.Counter(
+    name="leadscore_webhook_deliveries", documentation="Stage-rise notifications to the webhook, by outcome "
+    "(serving.webhook.OUTCOMES).", labelnames=["outcome"])
 outcomes_received = bentoml.metrics.Counter(
     name="leadscore_outcomes", documentation="Outcomes received, by what happened to them.",
     labelnames=["status"])
@@ -191,8 +194,9 @@ class LeadScoringService:
                               "serving.service is imported (`leadscore serve` does)")
         self.validator = LeadValidator.for_scorer(self.scorer, self.config.max_field_chars,
                                                   self.config.max_activities)
+        self.stage_watch = self._stage_watch()
         self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
-                                max_buffered=self.config.log_max_buffered)
+                                max_buffered=self.config.log_max_buffered, stage_watch=self.stage_watch)
         self.store.index_dimensions(self.scorer.spec.name, self.scorer.spec.report_by)  # the lead queue's filters
         self._warm_up()
         self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
@@ -209,7 +213,25 @@ class LeadScoringService:
         start_key_watch(self.config.database_url)  # API keys (serving.auth), read before the heap is frozen
         self.gc = tune_gc(self.config.gc)
         self.report_cache.start()  # after the freeze: the report's passing objects are never frozen
+        if self.stage_watch is not None:
+            self.stage_watch.sender.start()  # after the freeze too
         logger.info("serving model version %s from %s (%s)", self.scorer.version, self.config.bundle, self.gc)
+
+    def _stage_watch(self):
+        """The webhook told of stage rises (serving.webhook), None when none is configured."""
+        if not self.config.webhook_url:
+            return None
+        from serving.webhook import StageWatch, WebhookSender
+
+        def count(outcome: str, n: int) -> None:
+            webhook_deliveries.labels(outcome=outcome).inc(n)
+
+        config = self.config
+        sender = WebhookSender(config.webhook_url, secret=config.webhook_secret,
+                               timeout=config.webhook_timeout_seconds, attempts=config.webhook_attempts,
+                               max_queued=config.webhook_queue, count=count)
+        logger.info("stage rises to %s are posted to %s", config.webhook_stages, config.webhook_url)
+        return StageWatch(sender, config.notify_stages, self.scorer.id_key)
 
     def _warm_up(self) -> None:
         """Score a throw-away lead once in each language, so the first real request pays no lazy
@@ -288,7 +310,8 @@ class LeadScoringService:
         key = self.scorer.id_key
         logged = self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
                                        scored_at, spec=self.scorer.spec.name, as_of=as_of,
-                                       inputs=leads, recorder=self.scorer.recorder)  # recorded by the writer
+                                       inputs=leads, recorder=self.scorer.recorder,  # recorded by the writer
+                                       watched=self.stage_watch.watched(answers) if self.stage_watch else None)
         stages: dict[str, int] = {}
         for answer in answers:
             stages[answer["stage"]] = stages.get(answer["stage"], 0) + 1
@@ -483,6 +506,8 @@ class LeadScoringService:
         self.report_cache.stop()
         self.report_engine.dispose()
         self.store.close()
+        if self.stage_watch is not None:
+            self.stage_watch.sender.close()
         logger.info("score log flushed (%d rows written by this worker)", self.store.rows_logged)
 
 

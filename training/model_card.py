@@ -32,6 +32,10 @@ def card_description(card: dict[str, Any], stages: dict[str, dict[str, Any]], ga
         lines.append(f"Examples: {examples.get('fit', 0):,} to fit, {examples.get('validation', 0):,} to validate, "
                      f"{examples.get('holdout', 0):,} in the holdout; calibrated on "
                      f"{examples.get('calibrated_on', '?')}.")
+    training_data = card.get("training_data") or {}
+    if training_data.get("won_leads") is not None:
+        lines.append(f"Leads with an outcome: {training_data['won_leads']:,} won, {training_data['lost_leads']:,} lost"
+                     + (f"; {training_data['reason']}." if training_data.get("reason") else "."))
     if card.get("stages_from_version"):
         lines.append(f"Stages re-planned from version {card['stages_from_version']} at "
                      f"{card.get('stages_planned_at', '?')}; the model is that version's.")

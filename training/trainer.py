@@ -17,6 +17,10 @@ rate that slice had (a season), and the holdout may have another. The candidates
 on the same predictions, every snapshot of every training lead: the one that ranks leads of
 every age best, over the whole window, is kept (the validation slice alone is a fifth of that,
 at one age).
+
+How much data there is decides first (training.minimum_data): too few won or lost leads refuse
+before anything is fitted; below 1,000 leads only the logistic model is trained (no LightGBM,
+no blend, no tuning), and the result says why (`data_plan`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from training.config import TrainingConfig
 from features.metrics import reliability_table
 from training.evaluation import evaluate, figures_by_age, shortfall
 from training.logistic import fit_logistic
+from training.minimum_data import DataPlan, examples_plan
 from training.stages import StageDefinition, stage_thresholds
 
 
@@ -100,6 +105,7 @@ class TrainingResult:
     reliability: list[dict] = field(default_factory=list)  # the chosen model on the holdout, by bin
     holdout_by_age: list[dict] = field(default_factory=list)  # the chosen model at every snapshot age
     calibrated_on: str = ""  # what the calibration learnt from, in words
+    data_plan: DataPlan | None = None  # what the amount of data allowed (training.minimum_data)
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
@@ -190,6 +196,14 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         clock = now
         step(name)
 
+    # Enough won and lost leads, and which candidates they allow: before anything is fitted.
+    plan = examples_plan(examples)
+    plan.raise_if_refused()
+    trained = plan.candidates or CANDIDATES  # the candidates fitted (all three, or logistic only)
+    if plan.candidates:
+        config = config.model_copy(update={"candidates": list(plan.candidates)})
+        tune_trials = 0  # tuning tunes LightGBM, not trained here
+
     split = split_examples(examples, spec.holdout_fraction, config.validation_fraction)
     y = examples.label.astype(int)
     for name in ("fit", "validation", "holdout"):
@@ -211,10 +225,12 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         config, trials = tune(X, y, split, transform, config, tune_trials, on_trial=on_trial)
         lap("tuning")
 
-    model = fit_lightgbm(X, y, split, transform, config)
-    booster = model.booster_
-    best = int(model.best_iteration_ or booster.current_iteration())
-    lap("lightgbm")
+    booster, best = None, 0
+    if "lightgbm" in trained:
+        model = fit_lightgbm(X, y, split, transform, config)
+        booster = model.booster_
+        best = int(model.best_iteration_ or booster.current_iteration())
+        lap("lightgbm")
 
     logistic = fit_baseline(X, y, split.fit, transform, config)
     lap("logistic")
@@ -224,8 +240,9 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     # candidate that ranks leads of every age best is kept.
     raw, rows, calibrated_on = held_out_predictions(examples, X, y, split, transform, config, best, booster,
                                                      logistic)
-    blend_weight = choose_blend_weight(raw, y[rows], config.promotion.metric)
-    raw["blend"] = blend_probabilities(raw["lightgbm"], raw["logistic"], blend_weight)
+    if "blend" in trained:
+        blend_weight = choose_blend_weight(raw, y[rows], config.promotion.metric)
+        raw["blend"] = blend_probabilities(raw["lightgbm"], raw["logistic"], blend_weight)
     calibration = {name: fit_calibration(config.calibration, p, y[rows]) for name, p in raw.items()}
     metric = config.promotion.metric
     validation_score = {name: evaluate(y[rows], p)[metric] for name, p in raw.items()}
@@ -236,17 +253,20 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
         # the final models learn from every training example, the most recent included.
-        trees = _trees_for(best, len(training_rows), len(split.fit))
-        final = {"lightgbm": refit_lightgbm(X, y, training_rows, transform, config, trees),
-                 "logistic": fit_baseline(X, y, training_rows, transform, config)}
+        final = {"logistic": fit_baseline(X, y, training_rows, transform, config)}
+        if booster is not None:
+            trees = _trees_for(best, len(training_rows), len(split.fit))
+            final["lightgbm"] = refit_lightgbm(X, y, training_rows, transform, config, trees)
         lap("refit")
     else:
         # Keep only the trees early stopping chose, so every later caller scores the same model.
-        final = {"lightgbm": booster.__class__(model_str=booster.model_to_string(num_iteration=best)),
-                 "logistic": logistic}
-    final["blend"] = BlendModel(final["lightgbm"], final["logistic"], blend_weight)
+        final = {"logistic": logistic}
+        if booster is not None:
+            final["lightgbm"] = booster.__class__(model_str=booster.model_to_string(num_iteration=best))
+    if "blend" in trained:
+        final["blend"] = BlendModel(final["lightgbm"], final["logistic"], blend_weight)
     candidates: dict[str, Candidate] = {}
-    for name in CANDIDATES:
+    for name in (n for n in CANDIDATES if n in trained):
         candidate_bundle = ModelBundle(transform=transform, booster=final[name], calibration=calibration[name],
                                        stages={})
         p = candidate_bundle.predict_proba(X[split.holdout])
@@ -286,7 +306,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
         feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config,
         candidates=candidates, chosen=chosen, reliability=reliability_table(y[split.holdout], p_holdout),
-        holdout_by_age=by_age, calibrated_on=calibrated_on)
+        holdout_by_age=by_age, calibrated_on=calibrated_on, data_plan=plan)
 
 
 def _trees_for(best: int, rows: int, fit_rows: int) -> int:
@@ -305,11 +325,14 @@ def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split
     time; each candidate is fitted on all blocks but one, with as many trees as early stopping
     chose (scaled to the data), and predicts the block left out: every training snapshot, over
     the whole window. last_slice: the fit-slice models (booster with `best` trees, logistic)
-    predicting the validation slice (the most recent training leads)."""
+    predicting the validation slice (the most recent training leads). Without a booster (too little data
+    for LightGBM), the logistic model's alone."""
     training = split.training
     if config.calibration_window == "last_slice":
         rows = split.validation
-        raw = {"lightgbm": booster.predict(X[rows], num_iteration=best), "logistic": logistic.predict(X[rows])}
+        raw = {"logistic": logistic.predict(X[rows])}
+        if booster is not None:
+            raw["lightgbm"] = booster.predict(X[rows], num_iteration=best)
         words = f"the most recent training slice ({len(rows):,} snapshots)"
     else:
         rows = training
@@ -322,7 +345,9 @@ def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split
         def logistic(train: np.ndarray, held: np.ndarray) -> np.ndarray:
             return fit_baseline(X, y, rows[train], transform, config).predict(X[rows[held]])
 
-        raw = {"lightgbm": out_of_fold(folds, lightgbm), "logistic": out_of_fold(folds, logistic)}
+        raw = {"logistic": out_of_fold(folds, logistic)}
+        if booster is not None:
+            raw["lightgbm"] = out_of_fold(folds, lightgbm)
         words = (f"out-of-fold predictions of all {len(rows):,} training examples "
                  f"({config.calibration_folds} folds in time order)")
     return raw, rows, words

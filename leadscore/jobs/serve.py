@@ -70,16 +70,21 @@ def check_port(host: str, port: int) -> None:
                                  "machine, such as 127.0.0.1 (the default), ::1 or 0.0.0.0") from None
 
 
-def service_environment(settings: Settings, bundle: Path, workers: int) -> dict[str, str]:
-    """The LEADSCORE_* variables the workers read (serving.config), validated here."""
+def service_environment(settings: Settings, bundle: Path, workers: int,
+                        webhook_url: str | None = None) -> dict[str, str]:
+    """The LEADSCORE_* variables the workers read (serving.config), validated here: a bad one
+    (a webhook URL that is not http(s), ...) stops `leadscore serve` before it starts."""
     from serving.config import ServiceConfig
 
     env = {**os.environ, "LEADSCORE_BUNDLE": str(Path(bundle).resolve()),
            "LEADSCORE_DATABASE_URL": settings.resolved_database_url, "LEADSCORE_WORKERS": str(workers)}
+    if webhook_url is not None:  # --webhook-url, over LEADSCORE_WEBHOOK_URL
+        env["LEADSCORE_WEBHOOK_URL"] = webhook_url
     return ServiceConfig.from_env(env).to_env()
 
 
-def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, spec: str | Path | None = None):
+def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, spec: str | Path | None = None,
+            webhook_url: str | None = None):
     """Resolve and load the model, create the tables; returns (scorer, environment)."""
     from serving.scorer import LeadScorer
     from serving.store import create_tables, make_engine
@@ -88,7 +93,7 @@ def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, s
         raise LeadscoreError(f"--workers {workers}: at least one worker is needed")
     path = resolve_bundle(settings, bundle, echo, spec)
     scorer = LeadScorer.from_bundle_dir(path)
-    env = service_environment(settings, path, workers)
+    env = service_environment(settings, path, workers, webhook_url)
     engine = make_engine(env["LEADSCORE_DATABASE_URL"])
     try:
         create_tables(engine)
@@ -150,13 +155,14 @@ def own_metrics_folder():
 
 def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = None,
               host: str = LOOPBACK, settings: Settings | None = None, echo=print,
-              spec: str | Path | None = None, insecure_no_auth: bool = False) -> None:
+              spec: str | Path | None = None, insecure_no_auth: bool = False,
+              webhook_url: str | None = None) -> None:
     """Start the service in the foreground until it is stopped (Ctrl-C or SIGTERM)."""
     settings = settings or get_settings()
     host = host.strip().strip("[]")
     if host.lower() == "localhost":
         host = LOOPBACK  # BentoML takes addresses only
-    scorer, env = prepare(settings, bundle, workers, echo, spec)
+    scorer, env = prepare(settings, bundle, workers, echo, spec, webhook_url)
     keys = keys_exist(env["LEADSCORE_DATABASE_URL"])
     warning = check_exposure(host, keys, insecure_no_auth)
     check_port(host, port)
@@ -175,6 +181,9 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
          "no API keys exist: nothing is asked for (`leadscore keys create` to start asking)")
     if warning:
         echo(warning)
+    if env.get("LEADSCORE_WEBHOOK_URL"):
+        echo(f"stage rises to {env['LEADSCORE_WEBHOOK_STAGES']} are posted to {env['LEADSCORE_WEBHOOK_URL']}"
+             + ("" if env.get("LEADSCORE_WEBHOOK_SECRET") else " unsigned (no LEADSCORE_WEBHOOK_SECRET)"))
     with own_metrics_folder():
         LeadScoringService.serve_http(port=port, host=host)
     echo("service stopped")

@@ -157,6 +157,13 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         else:
             examples = build_examples(spec, tables)
         step("examples")
+        # Too few won or lost leads stop training here, naming the counts: nothing fitted or registered.
+        from training.minimum_data import examples_plan
+
+        plan = examples_plan(examples)
+        plan.raise_if_refused()
+        if plan.reason:
+            mlflow.set_tags({"candidates": ",".join(plan.candidates), "candidates_reason": plan.reason})
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
         refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
                                                       config.min_category_count))
@@ -175,8 +182,10 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         metrics |= {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
         metrics |= {f"validation_{k}": v for k, v in result.validation_metrics.items()}
         for name in ("lightgbm", "blend"):
-            metrics |= {f"{name}_{k}": v for k, v in result.candidates[name].holdout_metrics.items()}
-        metrics["blend_weight"] = result.candidates["blend"].bundle.booster.weight
+            if name in result.candidates:
+                metrics |= {f"{name}_{k}": v for k, v in result.candidates[name].holdout_metrics.items()}
+        if "blend" in result.candidates:
+            metrics["blend_weight"] = result.candidates["blend"].bundle.booster.weight
         metrics |= {f"{name}_validation_{config.promotion.metric}": c.validation_score
                     for name, c in result.candidates.items()}
         metrics["best_iteration"] = result.best_iteration
@@ -190,7 +199,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                                     "counts": examples.counts, "calibrated_on": result.calibrated_on},
                        "holdout_metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
                        "best_achievable_roc_auc": best, "features": bundle.transform.names,
-                       "after_contact_excluded": spec.leads.after_contact}
+                       "after_contact_excluded": spec.leads.after_contact,
+                       "training_data": {"won_leads": plan.counts.won, "lost_leads": plan.counts.lost,
+                                         "candidates": list(result.candidates), "reason": plan.reason}}
         if logged is not None:
             bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
@@ -428,7 +439,11 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
 def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
                    metric: str, logged: dict | None = None) -> None:
     names = {"lightgbm": "LightGBM", "logistic": "logistic, the baseline",
-             "blend": f"blend, {result.candidates['blend'].bundle.booster.weight:g} x LightGBM"}
+             "blend": (f"blend, {result.candidates['blend'].bundle.booster.weight:g} x LightGBM"
+                       if "blend" in result.candidates else "blend")}
+    plan = result.data_plan
+    if plan is not None and plan.reason:
+        console.print(f"[bold]candidates[/]: {plan.reason}", soft_wrap=True, highlight=False)
     table = Table(title=f"leadscore train: {spec_name}, {model_name} version {version}", show_lines=False)
     table.add_column("holdout metric (calibrated)")
     for name in result.candidates:
@@ -446,8 +461,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
         console.print(f"tuning: {len(result.trials)} trials, best validation ROC-AUC {best_trial.validation_roc_auc:.4f} "
                       f"with {best_trial.params}")
     if best is not None:
-        table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}", "")
-        table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}", "")
+        table.add_row("best achievable ROC-AUC (truth)", f"{best:.4f}")
+        table.add_row("gap to best (chosen model)", f"{best - result.metrics['roc_auc']:.4f}")
     console.print(table)
     split = result.split
     n_training = len(np.unique(examples.lead_of[split.training]))

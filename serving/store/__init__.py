@@ -56,7 +56,8 @@ class ScoreStore:
     keeps them while the database cannot; without, the caller writes them with `flush()` and sees the errors."""
 
     def __init__(self, url: str, *, flush_seconds: float = 0.25, batch_rows: int = 5_000,
-                 max_buffered: int = 100_000, background: bool = True, journal_dir: Path | None = None):
+                 max_buffered: int = 100_000, background: bool = True, journal_dir: Path | None = None,
+                 stage_watch=None):
         self.url = url
         self.engine = make_engine(url)
         try:
@@ -71,16 +72,18 @@ class ScoreStore:
                          "they do not name; nobody replays them: move those of %s into %s", len(unplaced),
                          unplaced[0].name, unplaced[0].parent, journal_database(url), folder)
         self.scores = ScoreLog(self.engine, inserts, flush_seconds=flush_seconds, batch_rows=batch_rows,
-                               max_buffered=max_buffered, background=background, journal=journal)
+                               max_buffered=max_buffered, background=background, journal=journal,
+                               stage_watch=stage_watch)
         self.outcomes = OutcomeStore(self.engine, inserts)
 
     # ------------------------------------------------------------------------- score log
     def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
                    spec: str | None = None, as_of: datetime | None = None,
-                   inputs: Iterable | None = None, recorder=None) -> Receipt:
+                   inputs: Iterable | None = None, recorder=None, watched: dict | None = None) -> Receipt:
         """Queue (lead_id, probability, stage, model_version) rows for the score log, with the
         leads' records when given; returns their Receipt (ScoreLog.log_scores)."""
-        return self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs, recorder=recorder)
+        return self.scores.log_scores(rows, scored_at, spec=spec, as_of=as_of, inputs=inputs, recorder=recorder,
+                                      watched=watched)
 
     @property
     def buffered(self) -> int:

@@ -22,7 +22,7 @@ thread 65 ms against 163-170 ms, that thread's longest stall 5-7 ms against 12 m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from pydantic_core import to_json
 from sqlalchemy import (JSON, Column, DateTime, String, and_, bindparam, case, cast, delete, func, insert,
@@ -192,16 +192,21 @@ class StoreInserts:
         self.outcome_rows = RowsAsJson(dialect, outcome_columns)
         self.outcomes = insert(outcomes).from_select(OUTCOME_KEYS, json_rows(dialect, outcome_columns))
 
-    def scores(self, conn: Connection, rows: Sequence[tuple], inputs: Sequence[tuple] = ()) -> None:
+    def scores(self, conn: Connection, rows: Sequence[tuple], inputs: Sequence[tuple] = (),
+               before_records: Callable[[Connection], None] | None = None) -> None:
         """Log rows of LOG_KEYS (lead_id, scored_at, probability, stage, model_version, spec),
         mark their leads scored, and keep `inputs` (rows of INPUT_KEYS: spec, lead_id, scored_at,
         as_of, lead, activities, probability, stage, model_version, previous_probability,
         previous_scored_at; at most one per spec and lead) as the leads' latest records and
         scores (upsert_scored_inputs), with their values in the lead queue's dimensions
-        (`dimensions`)."""
+        (`dimensions`). `before_records(conn)` reads what it needs of the records before they
+        are replaced, after the transaction's first write (on SQLite, under its write lock, so
+        that no other process's batch commits between the read and the upsert)."""
         payload = {"rows": self.score_rows(rows)}
         conn.execute(self.log, payload)
         conn.execute(self.mark_scored, payload)
+        if before_records is not None:
+            before_records(conn)
         if inputs:
             conn.execute(self.inputs, {"rows": self.input_rows(inputs)})
             self.dimensions(conn, inputs)

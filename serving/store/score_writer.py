@@ -43,6 +43,13 @@ whole or not at all. The journal's replay sets aside what the database refuses a
 Without a journal (`journal=None`: the synchronous callers, `leadscore score` and the tools, run
 with `background=False` and call `flush()`), a failed write puts the rows back and `flush()`
 raises: the caller sees the error. `close()` writes what is left.
+
+With a stage watch (serving.webhook, when a webhook is configured), the writer also finds the
+scores that raise a lead's stage: for the leads a request marked (`watched`: scored into a watched
+stage), one read of their latest records by primary key in the transaction that logs the batch,
+before the batch replaces them (serving.store.stage_rises); once committed and its receipts
+settled, the rises go to the watch, which queues them for its sender thread. Batches that go to
+the journal are not compared (their leads' previous stages cannot be read): the watch counts them.
 """
 
 from __future__ import annotations
@@ -138,9 +145,10 @@ class Receipt:
     """The promise `ScoreLog.log_scores` gives for a request's rows: settled by the writer
     once they are durable (committed, or in the journal), or with `error` once they cannot be."""
 
-    __slots__ = ("_lock", "_settled", "_event", "_futures", "error")
+    __slots__ = ("_lock", "_settled", "_event", "_futures", "error", "watched")
 
-    def __init__(self) -> None:
+    def __init__(self, watched: dict[str, object] | None = None) -> None:
+        self.watched = watched  # lead id -> what a stage rise is told with (serving.webhook), or None
         self._lock = threading.Lock()
         self._settled = False
         self._event: threading.Event | None = None
@@ -208,8 +216,10 @@ class ScoreLog:
 
     def __init__(self, engine: Engine, inserts: StoreInserts, *, flush_seconds: float = 0.25,
                  batch_rows: int = 5_000, max_buffered: int = 100_000, background: bool = True,
-                 journal: ScoreJournal | None = None, retry_seconds: float = 2.0):
+                 journal: ScoreJournal | None = None, retry_seconds: float = 2.0, stage_watch=None):
         self.engine = engine
+        self.stage_watch = stage_watch  # serving.webhook.StageWatch: told of the stage rises committed
+        self._rises: list = []
         self.inserts = inserts
         self.flush_seconds = flush_seconds
         self.retry_seconds = retry_seconds
@@ -236,14 +246,16 @@ class ScoreLog:
     # ------------------------------------------------------------------------- writing
     def log_scores(self, rows: Iterable[tuple[str, float, str, str]], scored_at: datetime, *,
                    spec: str | None = None, as_of: datetime | None = None,
-                   inputs: Iterable | None = None, recorder=None) -> Receipt:
+                   inputs: Iterable | None = None, recorder=None, watched: dict | None = None) -> Receipt:
         """Queue (lead_id, probability, stage, model_version) rows for the score log, scored by
         a model of the dataset spec `spec`. `inputs`, one per row: the lead's record
         (features.logged: lead JSON, activities JSON or None) as scored as of `as_of` (naive
         UTC; default scored_at), kept as its latest in `scored_inputs` (needs `spec`); or,
         with `recorder` (features.logged.LeadRecorder), the leads as the API read them, recorded
         by the writer off the request path (and only the last score of a lead in a batch).
-        Returns the rows' Receipt: answer the request once it is settled (`Receipt.durable`)."""
+        Returns the rows' Receipt: answer the request once it is settled (`Receipt.durable`).
+        `watched`: lead id -> what to tell the stage watch if the lead's score raises its stage
+        (leads scored into a watched stage only; serving.store.stage_rises)."""
         if inputs is None:
             batch = [(lead_id, scored_at, probability, stage, version, spec, None, None, None)
                      for lead_id, probability, stage, version in rows]
@@ -257,7 +269,7 @@ class ScoreLog:
             else:
                 batch = [(lead_id, scored_at, probability, stage, version, spec, moment, lead, acts)
                          for (lead_id, probability, stage, version), (lead, acts) in zip(rows, inputs, strict=True)]
-        receipt = Receipt()
+        receipt = Receipt(watched or None)
         if self._closed and self._thread is not None:
             receipt.settle(ScoreLogUnavailable("the service is stopping: send the request again"))
             return receipt
@@ -319,7 +331,7 @@ class ScoreLog:
         rows = [row for batch, _ in entries for row in batch]
         scores, inputs = [row[:6] for row in rows], _latest_inputs(rows)
         if self.journal is None or (not self.journal.rows and time.monotonic() >= self._retry_at):
-            error = self._commit(scores, inputs)
+            error = self._commit(scores, inputs, entries)
             if error is None:
                 self._logged(entries, len(rows))
                 return len(rows)
@@ -334,19 +346,59 @@ class ScoreLog:
             self._failed(error, len(rows))
         return self._journal(entries, scores, inputs)
 
-    def _commit(self, scores: list[tuple], inputs: list[tuple]) -> SQLAlchemyError | None:
-        """Write rows in one transaction: None when committed, else the database's error."""
+    def _commit(self, scores: list[tuple], inputs: list[tuple], entries=()) -> SQLAlchemyError | None:
+        """Write rows in one transaction: None when committed, else the database's error. With a
+        stage watch and leads it watches among `entries`, their previous stages are read in the
+        same transaction, after its first write and before the rows replace the leads' records
+        (serving.store.stage_rises; StoreInserts.scores)."""
+        self._rises = []
+        watched = self._watched(entries)
+
+        def read_rises(conn) -> None:
+            self._rises = self._find_rises(conn, scores, watched)
+
         try:
             with self.engine.begin() as conn:
-                self.inserts.scores(conn, scores, inputs)
+                if watched:
+                    self.inserts.scores(conn, scores, inputs, before_records=read_rises)
+                else:
+                    self.inserts.scores(conn, scores, inputs)
         except SQLAlchemyError as exc:
+            self._rises = []
             return exc
         return None
+
+    def _watched(self, entries) -> dict[tuple[str, str], object]:
+        if self.stage_watch is None:
+            return {}
+        watched = {}
+        for batch, receipt in entries:
+            if receipt.watched:
+                spec, scored_at = (batch[0][5], batch[0][1]) if batch else (None, None)
+                watched.update(((spec, lead_id, scored_at), told) for lead_id, told in receipt.watched.items())
+        return watched
+
+    def _find_rises(self, conn, scores: list[tuple], watched: dict) -> list:
+        from serving.store.stage_rises import stage_rises
+
+        try:
+            return stage_rises(conn, scores, watched, self.stage_watch.stages)
+        except SQLAlchemyError:
+            raise  # the transaction's: the batch fails as it would have
+        except Exception:  # noqa: BLE001 - a bug here costs the notifications, never the scores
+            logger.exception("score log: the stage rises of a batch could not be found; nobody is told of them")
+            return []
 
     def _logged(self, entries, rows: int) -> None:
         self.rows_logged += rows
         self.last_error = None
         self._settle(entries)
+        if self._rises:  # after the answers are released: told off the request path
+            rises, self._rises = self._rises, []
+            try:
+                self.stage_watch.rose(rises)
+            except Exception:  # noqa: BLE001 - the score log goes on whatever the notifier does
+                logger.exception("score log: the stage watch failed on %d rises", len(rises))
 
     def _write_apart(self, entries: list[tuple[list[tuple], Receipt]], error: SQLAlchemyError) -> int:
         """The database refused a batch, not for being unavailable: its requests one at a time
@@ -357,7 +409,7 @@ class ScoreLog:
         for i, (batch, receipt) in enumerate(entries):
             scores, inputs = [row[:6] for row in batch], _latest_inputs(batch)
             if len(entries) > 1:
-                error = self._commit(scores, inputs)
+                error = self._commit(scores, inputs, [(batch, receipt)])
             if error is None:
                 self._logged([(batch, receipt)], len(batch))
                 done += len(batch)
@@ -392,6 +444,10 @@ class ScoreLog:
             return 0
         self.rows_journaled += rows
         self._settle(entries)
+        if self.stage_watch is not None:  # the previous stages cannot be read now: nobody is told
+            skipped = sum(len(r.watched) for _, r in entries if r.watched)
+            if skipped:
+                self.stage_watch.not_checked(skipped)
         return rows
 
     @staticmethod

@@ -1,0 +1,111 @@
+"""How much history a model needs, decided once before anything is fitted or registered.
+
+- Fewer than MIN_WON won or MIN_LOST lost leads: training refuses, naming the counts and what
+  is missing ("28 more won deals"). 40 of each: the holdout (a fifth of the leads) then holds
+  about 8 of the rarer class, and the training folds about 6 each; below that a holdout ROC-AUC,
+  a calibration curve or a stage's conversion is a handful of deals, and the better-than-chance
+  gate cannot tell a model from a coin.
+- From there up to ALL_CANDIDATES_FROM_LEADS leads: the logistic model only. LightGBM stops
+  early on the validation slice (a fifth of the training leads) and needs `min_child_samples`
+  leads per leaf; below about 1,000 leads its trees learn the few deals by heart, and the blend
+  inherits that. The regularised logistic model, with its monotone constraints, is the safe
+  choice on little data; it is also the baseline, so the gates still run.
+
+Counts are leads with an outcome (each lead once, whatever its number of snapshots). The rule
+takes label counts (`data_plan`), so a part of the data (a segment) can be checked the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.errors import DataError
+from features.validation_rules import MIN_CLOSED_PER_OUTCOME
+
+MIN_WON = MIN_LOST = MIN_CLOSED_PER_OUTCOME
+"""Won leads, and lost leads, below which training refuses (40). One number with the export's
+validation rule (features.validation_rules), which counts closed deals in the export before any
+example is built; this rule counts the leads that made it into the training examples (a deal
+closed too recently, or before the lead's first snapshot, is not one)."""
+ALL_CANDIDATES_FROM_LEADS = 1_000
+"""Leads with an outcome from which every candidate model is trained; below: logistic only."""
+SMALL_DATA_CANDIDATES = ("logistic",)
+
+
+class NotEnoughData(DataError):
+    """Too few won or lost leads to train on."""
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    """Leads with an outcome, each once."""
+
+    won: int
+    lost: int
+
+    @property
+    def leads(self) -> int:
+        return self.won + self.lost
+
+    def words(self) -> str:
+        return f"{self.won:,} won and {self.lost:,} lost leads"
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """What the data allows: refused (with `missing`, in words) or the candidates to train,
+    and why they are limited (`reason`, empty when every candidate is trained)."""
+
+    counts: LabelCounts
+    where: str
+    missing: str = ""  # "28 more won deals and 3 more lost deals"; empty when enough
+    candidates: tuple[str, ...] | None = None  # None: the configured candidates
+    reason: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.missing)
+
+    @property
+    def logistic_only(self) -> bool:
+        return self.candidates == SMALL_DATA_CANDIDATES
+
+    def refusal(self) -> str:
+        return (f"not enough history to train on {self.where}: {self.counts.words()} (at least {MIN_WON} won and "
+                f"{MIN_LOST} lost are needed); missing: {self.missing}. Add older closed deals to the export, "
+                "or wait for more deals to close")
+
+    def raise_if_refused(self) -> None:
+        if self.refused:
+            raise NotEnoughData(self.refusal())
+
+
+def data_plan(won: int, lost: int, where: str = "the training data") -> DataPlan:
+    """The rule, on label counts (won and lost leads) of the data or of a part of it (`where`
+    names it in the messages)."""
+    counts = LabelCounts(int(won), int(lost))
+    short = [f"{need - have:,} more {word} deal{'s' if need - have != 1 else ''}"
+             for have, need, word in ((counts.won, MIN_WON, "won"), (counts.lost, MIN_LOST, "lost")) if have < need]
+    if short:
+        return DataPlan(counts, where, missing=" and ".join(short))
+    if counts.leads < ALL_CANDIDATES_FROM_LEADS:
+        return DataPlan(counts, where, candidates=SMALL_DATA_CANDIDATES,
+                        reason=f"logistic model only: {counts.leads:,} leads with an outcome in {where}, fewer than "
+                               f"{ALL_CANDIDATES_FROM_LEADS:,} (LightGBM and the blend need more to learn more than "
+                               "these deals by heart)")
+    return DataPlan(counts, where)
+
+
+def label_counts(lead: np.ndarray, label: np.ndarray) -> LabelCounts:
+    """Won and lost leads among examples (per example: its lead, its label 1/0): each lead once."""
+    _, first = np.unique(np.asarray(lead), return_index=True)
+    won = int(np.asarray(label)[first].astype(int).sum())
+    return LabelCounts(won, len(first) - won)
+
+
+def examples_plan(examples) -> DataPlan:
+    """The rule on training examples (features.examples.Examples)."""
+    counts = label_counts(examples.lead_of, examples.label)
+    return data_plan(counts.won, counts.lost)
