@@ -26,6 +26,10 @@ larger ones in a worker thread so that health checks and small requests keep flo
 are logged to the database by a background writer (serving.store). Python's cyclic garbage
 collector is tuned once the model is loaded (serving.runtime.tune_gc; docs/api.md).
 
+Each score carries its trend since the lead's previous logged score (serving.trend), read
+before the request's scores are logged, in one query (serving.store.previous_scores.TrendReader;
+null when the log cannot be read), and says when the lead's intent is cooling (features.intent).
+
 GET /report answers serving.report.report_from_store's report (what `leadscore report --json`
 writes) from a cache that a daemon thread recomputes (ReportCache), so /score never waits for
 it; a period (`since`, `until`) is computed on demand in a worker thread.
@@ -473,7 +477,11 @@ class LeadScoringService:
 
     def _report_answer(self, computed_at: str, since: datetime | None = None,
                        until: datetime | None = None) -> bytes:
-        """The report of [since, until) as GET /report answers it (in a worker thread)."""
+        """The report of [since, until) as Each score carries its trend since the lead's previous logged score (serving.trend), read
+before the request's scores are logged, in one query (serving.store.previous_scores.TrendReader;
+null when the log cannot be read), and says when the lead's intent is cooling (features.intent).
+
+GET /report answers it (in a worker thread)."""
         from serving.report import report_from_store
 
         return report_answer(report_from_store(self.report_engine, self.scorer, since, until), computed_at)
