@@ -102,7 +102,8 @@ class LeadScorer:
         return [{"occurred_at": a.get(time_field), "activity_type": a.get(type_field)} for a in activities]
 
     def score_leads(self, leads: list[Mapping[str, Any]], as_of: datetime | None = None,
-                    reasons: int = 5, language: str = DEFAULT_LANGUAGE, cooling: bool = False) -> list[dict[str, Any]]:
+                    reasons: int = 5, language: str = DEFAULT_LANGUAGE,
+                    cooling: bool = False) -> list[dict[str, Any]]:
         """Score raw leads (the API's JSON shape). One lead takes the single-lead path; many are
         transformed together; both give the same rows (tested in features). Reasons are
         written in `language`; with `cooling`, each answer says whether its intent is cooling
@@ -122,9 +123,9 @@ class LeadScorer:
         answers = self._answers(X, leads, ids, reasons, language)
         if cooling:
             aggregator = self.transform.activity
-            found = aggregator.cooling_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads],
-                                               np.full(len(leads), _ns(moment), dtype=np.int64)) \
-                if aggregator is not None else None
+            found = aggregator.cooling_records(
+                [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads],
+                np.full(len(leads), _ns(moment), dtype=np.int64)) if aggregator is not None else None
             for answer, words in zip(answers, self.cooling_words(X, found, language)):
                 answer["cooling"] = words
         return answers
@@ -141,7 +142,8 @@ class LeadScorer:
                 for i, (burst, quiet) in enumerate(zip(found.burst.tolist(), found.quiet_days.tolist()))]
 
     def score_records(self, records: Sequence[tuple[str, str, str | None]], as_of: Sequence[datetime],
-                      reasons: int = 5, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+                      reasons: int = 5, language: str = DEFAULT_LANGUAGE,
+                      cooling: bool = False) -> list[dict[str, Any]]:
         """Score leads as the score log keeps them (features.logged: (lead id, lead JSON,
         activities JSON or None)), each as of its own moment (naive UTC), read back with the one
         reading of records (`read_records`): the web pages' reasons and what-ifs. Answers in
@@ -164,7 +166,14 @@ class LeadScorer:
         moments = pd.to_datetime(pd.Series(list(as_of))).to_numpy("datetime64[ns]")
         X = self.transform.transform_frame(leads, canonical.activities, moments)
         sent = [json.loads(lead) if isinstance(lead, str) else lead for _, lead, _ in records]  # a rare
-        return self._answers(X, sent, ids, reasons, language)  # category's reason quotes the text as sent
+        answers = self._answers(X, sent, ids, reasons, language)  # category's reason quotes the text as sent
+        if cooling:  # (with `cooling`: whether each lead's intent was cooling then, as score_leads says it)
+            aggregator = self.transform.activity
+            found = aggregator.cooling_batch(leads["lead_id"], moments, canonical.activities) \
+                if aggregator is not None else None
+            for answer, words in zip(answers, self.cooling_words(X, found, language)):
+                answer["cooling"] = words
+        return answers
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import logging
 import math
-from itertools import repeat
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 

@@ -12,7 +12,6 @@ import tempfile
 import uuid
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -120,7 +119,8 @@ def test_cooling_is_said_after_a_burst_and_a_quiet_month_and_not_otherwise(clien
     italian = score(client, fresh(lead, burst(AS_OF - timedelta(days=40))), AS_OF, **{"Accept-Language": "it"})
     assert italian["cooling"].startswith("interesse in calo: 4 azioni di forte interesse in 7 giorni")
     not_cooling = {
-        "still active": [*burst(AS_OF - timedelta(days=40)), did("pricing_view", AS_OF - timedelta(days=QUIET_DAYS - 1))],
+        "still active": [*burst(AS_OF - timedelta(days=40)),
+                         did("pricing_view", AS_OF - timedelta(days=QUIET_DAYS - 1))],
         "no burst": burst(AS_OF - timedelta(days=40), ("pricing_view",) * (BURST_COUNT - 1)),
         "spread out": [did("pricing_view", AS_OF - timedelta(days=40 + 10 * i)) for i in range(BURST_COUNT)],
         "long cold": burst(AS_OF - timedelta(days=LOOKBACK_DAYS + 1)),
@@ -131,20 +131,29 @@ def test_cooling_is_said_after_a_burst_and_a_quiet_month_and_not_otherwise(clien
         assert score(client, fresh(lead, activities), AS_OF)["cooling"] is None, case
 
 
-def test_cooling_counts_only_what_happened_before_as_of(client, keen_leads):
-    from features.intent import QUIET_DAYS
+def test_the_lead_page_says_a_lead_is_cooling_in_the_reader_s_language(client, keen_leads):
+    lead = fresh(keen_leads[4], burst(AS_OF - timedelta(days=40)))
+    assert score(client, lead, AS_OF)["cooling"]
+    page = client.get(f"/ui/lead?id={lead['lead_id']}")
+    assert page.status_code == 200 and "cooling: 4 high-intent activities within 7 days" in page.text
+    assert "interesse in calo: 4 azioni" in client.get(f"/ui/lead?id={lead['lead_id']}&lang=it").text
+    active = fresh(keen_leads[4], burst(AS_OF - timedelta(days=2)))
+    score(client, active, AS_OF)
+    assert "cooling:" not in client.get(f"/ui/lead?id={active['lead_id']}").text
 
+
+def test_cooling_counts_only_what_happened_before_as_of(client, keen_leads):
     activities = [*burst(AS_OF - timedelta(days=40)), did("demo_request", AS_OF + timedelta(days=1))]
     assert score(client, fresh(keen_leads[4], activities), AS_OF)["cooling"] is not None
-    assert QUIET_DAYS == 30
 
 
 def test_batch_and_api_say_the_same_cooling(bundle_dir, keen_leads):
     """score_table (batch) and score_leads (the API) give the same cooling words."""
+    import yaml
+
     from features.load import CRMTables, clean, coerce
     from features.spec import DatasetSpec
     from serving.scorer import LeadScorer
-    import yaml
 
     scorer = LeadScorer.from_bundle_dir(bundle_dir)
     leads = [fresh(keen_leads[i], acts) for i, acts in enumerate(
@@ -154,7 +163,8 @@ def test_batch_and_api_say_the_same_cooling(bundle_dir, keen_leads):
     spec = DatasetSpec.model_validate(yaml.safe_load(scorer.bundle.spec_yaml))
     table = pd.DataFrame([{k: v for k, v in lead.items() if k != "activities"} for lead in leads])
     table["sales_rating"] = None  # after contact: not known when scoring
-    acts = pd.DataFrame([{"lead_id": lead["lead_id"], "value": None, **a} for lead in leads for a in lead["activities"]])
+    acts = pd.DataFrame([{"lead_id": lead["lead_id"], "value": None, **a}
+                         for lead in leads for a in lead["activities"]])
     cleaned, _ = clean(spec, CRMTables(leads=table, activities=acts, paths={}))
     canonical = coerce(spec, cleaned)
     batch = scorer.score_table(canonical.leads, canonical.activities, AS_OF, reasons=0)
@@ -162,11 +172,12 @@ def test_batch_and_api_say_the_same_cooling(bundle_dir, keen_leads):
 
 
 # =============================================================================== one rule
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
+@pytest.fixture
+def store(store_url):
+    """A score log on each database the store runs on (SQLite, PostgreSQL)."""
     from serving.store import ScoreStore
 
-    log = ScoreStore(f"sqlite:///{tmp_path_factory.mktemp('trend-rule') / 'log.db'}", background=False)
+    log = ScoreStore(store_url, background=False)
     yield log
     log.close()
 
