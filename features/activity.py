@@ -174,6 +174,43 @@ class ActivityAggregator:
                                   np.array(t_ns, dtype=np.int64), np.array([as_of_ns], dtype=np.int64),
                                   *self._kernel_params)[0]
 
+    def cooling_records(self, activities_per_lead: list, as_of_ns: np.ndarray):
+        """Cooling intent (features.intent) of many leads from raw activity dicts (the API's
+        shape), read as the features read them (`_read`)."""
+        from features.intent import cooling_arrays
+
+        lead_pos: list[int] = []
+        type_code: list[int] = []
+        t_ns: list[int] = []
+        for i, activities in enumerate(activities_per_lead):
+            n_before = len(type_code)
+            self._read(activities, type_code, t_ns)
+            lead_pos += [i] * (len(type_code) - n_before)
+        return cooling_arrays(len(activities_per_lead), np.array(lead_pos, dtype=np.int64),
+                              np.array(type_code, dtype=np.int64), np.array(t_ns, dtype=np.int64),
+                              np.asarray(as_of_ns, dtype=np.int64), self.is_high_intent)
+
+    def cooling_batch(self, lead_ids: pd.Series, as_of: np.ndarray, activities: pd.DataFrame | None):
+        """Cooling intent (features.intent) of leads with distinct ids from a canonical activity
+        frame (lead_id, occurred_at, activity_type), each lead as of its own moment (n,)
+        datetime64[ns]: the web pages' logged records."""
+        from features.intent import cooling_arrays
+
+        as_of_ns = np.asarray(as_of, dtype="datetime64[ns]").view(np.int64)
+        if activities is None or len(activities) == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return cooling_arrays(len(lead_ids), empty, empty, empty, as_of_ns, self.is_high_intent)
+        ids = pd.Index(pd.Series(lead_ids).astype(str))
+        return cooling_arrays(len(lead_ids), positions(ids, activities["lead_id"]),
+                              positions(pd.Index(self.types), activities["activity_type"]),
+                              activities["occurred_at"].to_numpy("datetime64[ns]").view(np.int64), as_of_ns,
+                              self.is_high_intent)
+
+    @property
+    def is_high_intent(self) -> np.ndarray:
+        """Per type code: a high-intent type (the spec's activities.high_intent)."""
+        return self._kernel_params[2]
+
     def _read(self, activities: Iterable[Mapping[str, Any]] | None, type_code: list[int], t_ns: list[int]) -> None:
         """Appends the type code and time of each raw activity whose type was seen in training
         and whose time is readable (a time outside datetime64[ns] is not)."""

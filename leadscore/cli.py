@@ -364,7 +364,7 @@ def score(
     reasons: Annotated[int, typer.Option("--reasons", min=0, max=5, help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
     language: Annotated[Optional[str], typer.Option("--language", help="Language of the reasons: en or it; default: LEADSCORE_LANGUAGE, else en.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
-    log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of.")] = True,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of; the output then has each lead's trend since its previous logged score (trend, trend_points, trend_days).")] = True,
 ) -> None:
     """Score a file of leads: probability, score, stage and top reasons, after validating it;
     the scores also go to the score log, so outcomes can be reported for these leads."""

@@ -46,7 +46,8 @@ SERVICE_TITLE = "leadscore scoring API"
 SERVICE_DESCRIPTION = (
     "Scores leads with the champion model of a dataset spec: the calibrated probability of buying, "
     "a score 0-100 (the probability in percent), the stage marketing and sales agreed on (SQL, MQL, "
-    "not yet) and the reasons for and against, in words. Records won and lost deals (POST /outcomes) "
+    "not yet), the reasons for and against, in words, the trend since the lead's previous score (up, "
+    "down, steady or new, in points, and the days since) and whether its intent is cooling. Records won and lost deals (POST /outcomes) "
     "and reports whether each stage keeps its promise (GET /report). The stage definitions are at "
     "GET /stages, the model card at GET /model, the pages for sales and marketing at /ui.")
 REF = "#/components/schemas/{model}"

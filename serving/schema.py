@@ -112,6 +112,16 @@ def _id_text(value: Any) -> str:
 LeadId = Annotated[str, BeforeValidator(_id_text)]
 
 
+class ScoreTrend(BaseModel):
+    """How the score moved since the lead's previous logged score (serving.trend)."""
+
+    direction: Literal["up", "down", "steady", "new"] = Field(
+        description="up or down by the points of the score (the whole percent shown); steady when the score "
+        "shown is the same; new when the lead has no previous score.")
+    points: int | None = Field(description="The change of the score in points (64 after 40: 24); null when new.")
+    days: float | None = Field(description="Days since the previous score (one decimal); null when new.")
+
+
 def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
     """The answer of POST /score, with the lead's id under `id_key` (`answer_id_key`)."""
     lead_score = create_model(
@@ -121,7 +131,14 @@ def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
         stage=(Literal["SQL", "MQL", "not yet"], ...),
         reasons_for=(list[str], Field(description="Why the lead may buy, in words, the strongest first.")),
         reasons_against=(list[str], Field(description="Why it may not, the strongest first.")),
-        model_version=(str, ...))
+        model_version=(str, ...),
+        cooling=(str | None, Field(None, description="Words when the lead's intent is cooling: a burst of "
+                                   "high-intent activity (the spec's activities.high_intent), then none in the "
+                                   "last 30 days; null otherwise (features.intent).")),
+        trend=(ScoreTrend | None, Field(None, description="The change since the lead's previous logged score; "
+                                        "null when the score log could not be read (the score is served and "
+                                        "logged all the same) or the previous score is not known (a backfill "
+                                        "as_of before the lead's latest score).")))
     return create_model(
         "ScoreResponse", model_version=(str, ...),
         as_of=(str, Field(description="The moment the leads were scored as of (UTC, ISO 8601).")),

@@ -21,8 +21,10 @@ from features.activity import positions
 from features.blend import probability as blend_probability
 from features.bundle import ModelBundle
 from features.i18n import DEFAULT_LANGUAGE
+from features.intent import cooling_arrays
 from features.logged import LeadRecorder, logged_spec, read_records
 from features.spec import DatasetSpec
+from serving.cooling import cooling_text
 from serving.reasons import ReasonWriter
 from serving.schema import answer_id_key
 from serving.treeshap import compile_booster
@@ -100,10 +102,12 @@ class LeadScorer:
         return [{"occurred_at": a.get(time_field), "activity_type": a.get(type_field)} for a in activities]
 
     def score_leads(self, leads: list[Mapping[str, Any]], as_of: datetime | None = None,
-                    reasons: int = 5, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+                    reasons: int = 5, language: str = DEFAULT_LANGUAGE,
+                    cooling: bool = False) -> list[dict[str, Any]]:
         """Score raw leads (the API's JSON shape). One lead takes the single-lead path; many are
         transformed together; both give the same rows (tested in features). Reasons are
-        written in `language`."""
+        written in `language`; with `cooling`, each answer says whether its intent is cooling
+        (`cooling`: words, or None; features.intent)."""
         if not leads:
             return []
         moment = as_of or utc_now()
@@ -116,10 +120,30 @@ class LeadScorer:
                 leads, [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads], moment)
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
-        return self._answers(X, leads, ids, reasons, language)
+        answers = self._answers(X, leads, ids, reasons, language)
+        if cooling:
+            aggregator = self.transform.activity
+            found = aggregator.cooling_records(
+                [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads],
+                np.full(len(leads), _ns(moment), dtype=np.int64)) if aggregator is not None else None
+            for answer, words in zip(answers, self.cooling_words(X, found, language)):
+                answer["cooling"] = words
+        return answers
+
+    def cooling_words(self, X: np.ndarray, found, language: str) -> list[str | None]:
+        """Per model row, the words of cooling intent (serving.cooling) from `found`
+        (features.intent.Cooling, or None: no activities); None for a lead that is not cooling
+        or whose engagement the model does not use (not a fit: its activity inputs are NaN)."""
+        aggregator = self.transform.activity
+        if found is None or aggregator is None or not aggregator.high_intent:
+            return [None] * len(X)
+        unfit = np.isnan(X[:, len(self.transform.features) - len(aggregator.features)])
+        return [None if unfit[i] or not burst else cooling_text(burst, quiet, language)
+                for i, (burst, quiet) in enumerate(zip(found.burst.tolist(), found.quiet_days.tolist()))]
 
     def score_records(self, records: Sequence[tuple[str, str, str | None]], as_of: Sequence[datetime],
-                      reasons: int = 5, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+                      reasons: int = 5, language: str = DEFAULT_LANGUAGE,
+                      cooling: bool = False) -> list[dict[str, Any]]:
         """Score leads as the score log keeps them (features.logged: (lead id, lead JSON,
         activities JSON or None)), each as of its own moment (naive UTC), read back with the one
         reading of records (`read_records`): the web pages' reasons and what-ifs. Answers in
@@ -142,7 +166,14 @@ class LeadScorer:
         moments = pd.to_datetime(pd.Series(list(as_of))).to_numpy("datetime64[ns]")
         X = self.transform.transform_frame(leads, canonical.activities, moments)
         sent = [json.loads(lead) if isinstance(lead, str) else lead for _, lead, _ in records]  # a rare
-        return self._answers(X, sent, ids, reasons, language)  # category's reason quotes the text as sent
+        answers = self._answers(X, sent, ids, reasons, language)  # category's reason quotes the text as sent
+        if cooling:  # (with `cooling`: whether each lead's intent was cooling then, as score_leads says it)
+            aggregator = self.transform.activity
+            found = aggregator.cooling_batch(leads["lead_id"], moments, canonical.activities) \
+                if aggregator is not None else None
+            for answer, words in zip(answers, self.cooling_words(X, found, language)):
+                answer["cooling"] = words
+        return answers
 
     def probability_and_reasons(self, X: np.ndarray, reasons: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities of model rows and, when asked, their contributions summed
@@ -227,11 +258,21 @@ class LeadScorer:
             else:
                 frame["reasons_for"], frame["reasons_against"] = "", ""
             frame["model_version"] = self.version
+            if aggregator is not None:
+                found = cooling_arrays(len(part), *located, as_of_all[start:start + chunk].view(np.int64),
+                                       aggregator.is_high_intent) if located is not None else None
+                frame["cooling"] = self.cooling_words(X, found, language)
             frames.append(frame)
             if progress:
                 progress(len(part))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=[self.id_key, "probability", "score", "stage", "reasons_for", "reasons_against", "model_version"])
+            columns=[self.id_key, "probability", "score", "stage", "reasons_for", "reasons_against", "model_version",
+                     *(["cooling"] if aggregator is not None else [])])
+
+
+def _ns(moment: datetime) -> int:
+    """A naive UTC datetime in integer nanoseconds since the epoch."""
+    return int(np.datetime64(moment, "ns").astype(np.int64))
 
 
 def _id_text(value: Any) -> str:

@@ -26,6 +26,10 @@ larger ones in a worker thread so that health checks and small requests keep flo
 are logged to the database by a background writer (serving.store). Python's cyclic garbage
 collector is tuned once the model is loaded (serving.runtime.tune_gc; docs/api.md).
 
+Each score carries its trend since the lead's previous logged score (serving.trend), read
+before the request's scores are logged, in one query (serving.store.previous_scores.TrendReader;
+null when the log cannot be read), and says when the lead's intent is cooling (features.intent).
+
 GET /report answers serving.report.report_from_store's report (what `leadscore report --json`
 writes) from a cache that a daemon thread recomputes (ReportCache), so /score never waits for
 it; a period (`since`, `until`) is computed on demand in a worker thread.
@@ -36,6 +40,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,7 @@ from serving.scorer import LeadScorer
 from serving.report_cache import (PENDING_RETRY_SECONDS, REPORT_PARAMS, ReportCache, failure_reason, iso_utc,
                                   report_answer)
 from serving.store import Outcome, Receipt, ScoreLogUnavailable, ScoreStore, make_engine
+from serving.store.previous_scores import TrendReader
 from serving.store.score_writer import LOG_AHEAD
 
 logger = logging.getLogger("leadscore.service")
@@ -200,6 +206,8 @@ class LeadScoringService:
         self.store.index_dimensions(self.scorer.spec.name, self.scorer.spec.report_by)  # the lead queue's filters
         self._warm_up()
         self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
+        self.trends = TrendReader(self.report_engine, self.scorer.spec.name)  # each score's trend, read at /score
+        self.trends.trends(["warm-up"], [0.5], utc_now())  # its statement compiled before the heap is frozen
         self.report_cache = ReportCache(self._report_answer, self.config.report_refresh_seconds)
         self._period_reports: anyio.CapacityLimiter | None = None
         from serving.ui.pages import Pages
@@ -238,8 +246,8 @@ class LeadScoringService:
         set-up (an Italian catalogue read, its reason writer built) after the heap is frozen."""
         lead = {self.scorer.id_field: "warm-up"}
         for language in LANGUAGES:
-            self.scorer.score_leads([lead], reasons=5, language=language)
-            self.scorer.score_leads([dict(lead), dict(lead)], reasons=5, language=language)
+            self.scorer.score_leads([lead], reasons=5, language=language, cooling=True)
+            self.scorer.score_leads([dict(lead), dict(lead)], reasons=5, language=language, cooling=True)
 
     # ------------------------------------------------------------------------- /score
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
@@ -305,9 +313,15 @@ class LeadScoringService:
     def _score(self, leads: list[dict], single: bool, as_of: datetime, reasons: int) -> tuple[list[dict], Receipt]:
         """The answers, and the Receipt of their scores in the log."""
         self.validator.check_leads(leads, single=single)
-        answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons, language=ANSWER_LANGUAGE.get())
+        answers = self.scorer.score_leads(leads, as_of=as_of, reasons=reasons, language=ANSWER_LANGUAGE.get(),
+                                          cooling=True)
         scored_at = as_of  # the moment the score stands for: now, or the backfill's as_of
         key = self.scorer.id_key
+        # each score's trend since the lead's previous logged score (serving.trend), read before
+        # this request's scores are logged; None when the log cannot be read (the scores still go)
+        trends = self.trends.trends([a[key] for a in answers], [a["probability"] for a in answers], scored_at)
+        for answer, trend in zip(answers, trends or repeat(None)):
+            answer["trend"] = trend.as_dict() if trend is not None else None
         logged = self.store.log_scores(((a[key], a["probability"], a["stage"], a["model_version"]) for a in answers),
                                        scored_at, spec=self.scorer.spec.name, as_of=as_of,
                                        inputs=leads, recorder=self.scorer.recorder,  # recorded by the writer
@@ -486,7 +500,11 @@ class LeadScoringService:
 
     def _report_answer(self, computed_at: str, since: datetime | None = None,
                        until: datetime | None = None) -> bytes:
-        """The report of [since, until) as GET /report answers it (in a worker thread)."""
+        """The report of [since, until) as Each score carries its trend since the lead's previous logged score (serving.trend), read
+before the request's scores are logged, in one query (serving.store.previous_scores.TrendReader;
+null when the log cannot be read), and says when the lead's intent is cooling (features.intent).
+
+GET /report answers it (in a worker thread)."""
         from serving.report import report_from_store
 
         return report_answer(report_from_store(self.report_engine, self.scorer, since, until), computed_at)

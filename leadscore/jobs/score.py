@@ -260,6 +260,8 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
 
     store = _open_log(settings, moment) if log else None  # a database that cannot take them: nothing written
     try:
+        # each score's trend since the lead's previous logged score (serving.trend)
+        trend_note = _add_trends(scores, store.engine, scorer, moment) if store is not None else None
         started = time.perf_counter()
         _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
         seconds["write"] = time.perf_counter() - started
@@ -275,7 +277,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     stages = {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
     result = ScoreResult(output_path, len(scores), scorer.version, moment, stages, seconds)
     _print_summary(console, result, cleaning.lines(), [*([left_out] if left_out else []), *([unborn] if unborn else []),
-                                                       *report.notes])
+                                                       *([trend_note] if trend_note else []), *report.notes])
     return result
 
 
@@ -293,6 +295,45 @@ def _open_log(settings: Settings, moment: datetime):
         raise DataError(f"--as-of {moment:%Y-%m-%d %H:%M} is in the future: scores as of then would be logged as "
                         "the leads' latest; score as of now or earlier, or pass --no-log")
     return ScoreStore(settings.resolved_database_url, background=False)
+
+
+TREND_CHUNK = 100_000
+"""Leads whose kept scores are read in one query (serving.store.previous_scores)."""
+TREND_COLUMNS = ("trend", "trend_points", "trend_days")
+
+
+def _add_trends(scores: pd.DataFrame, engine, scorer, moment: datetime) -> str | None:
+    """The trend columns (serving.trend: trend up/down/steady/new, trend_points, trend_days;
+    empty where the previous score is not known) added to `scores`, its leads' kept scores read
+    one query per TREND_CHUNK leads, before these scores are logged. A note, and the columns
+    empty, when the score log cannot be read."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from serving.store.previous_scores import kept_scores
+    from serving.trend import kept_after, trends_in_order
+
+    ids = scores[scorer.id_key].astype(str).tolist()
+    probabilities = scores["probability"].tolist()
+    repeated = set(scores[scorer.id_key].astype(str)[lambda c: c.duplicated()])  # a lead in two chunks
+    met: dict = {}  # the kept scores of those, once their earlier scores of this file are logged
+    trends: list = []
+    note = None
+    try:
+        for start in range(0, len(ids), TREND_CHUNK):
+            chunk, chance = ids[start:start + TREND_CHUNK], probabilities[start:start + TREND_CHUNK]
+            kept = kept_scores(engine, scorer.spec.name, chunk)
+            kept.update({lead_id: met[lead_id] for lead_id in chunk if lead_id in met})
+            trends += trends_in_order(chunk, chance, moment, kept)
+            for lead_id, probability in zip(chunk, chance):
+                if lead_id in repeated:
+                    met[lead_id] = kept[lead_id] = kept_after(kept.get(lead_id), probability, moment)
+    except SQLAlchemyError as exc:
+        trends = [None] * len(ids)
+        note = f"no trends: the score log could not be read ({str(exc).splitlines()[0]})"
+    scores["trend"] = [t.direction if t is not None else None for t in trends]
+    scores["trend_points"] = pd.array([t.points if t is not None else None for t in trends], dtype="Int64")
+    scores["trend_days"] = pd.array([t.days if t is not None else None for t in trends], dtype="Float64")
+    return note
 
 
 def _log_scores(store, scores: pd.DataFrame, scorer, moment: datetime, records: list) -> None:

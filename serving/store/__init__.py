@@ -12,6 +12,8 @@ PostgreSQL, by URL. Tables are created on start. The modules, one concern each:
   them, a folder per database (`journal_folder`);
 * `outcome_store`: the outcomes, one row per lead;
 * `lead_queue`: each lead's latest score, filtered and paged, and one lead's history;
+* `previous_scores`: the leads' kept scores a new score's trend is counted from (serving.trend),
+  one query per request;
 * `dimensions`: the value a lead has in a dimension the queue filters by (one rule for writing
   and asking); `dimension_index`: which columns those are per spec, their values filled in.
 

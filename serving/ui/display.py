@@ -19,12 +19,13 @@ def utc_now() -> datetime:
 
 
 def trend(probability: float, previous: float | None) -> dict | None:
-    """Up, down or steady since the previous score: the change of the whole percent shown (40%
-    to 64% is up 24 points; steady when they show the same); None for a lead scored once."""
-    if previous is None:
-        return None
-    points = round(probability * 100) - round(previous * 100)
-    return {"direction": "up" if points >= 1 else "down" if points <= -1 else "steady", "points": points}
+    """Up, down or steady since the previous score (serving.trend.score_trend, the one rule:
+    the change of the whole percent shown, 40% to 64% is up 24 points; steady when they show
+    the same); None for a lead scored once."""
+    from serving.trend import score_trend
+
+    found = score_trend(probability, previous)
+    return None if found.direction == "new" else found.as_dict()
 
 
 def age_text(delta: timedelta, language: str) -> str:

@@ -232,7 +232,7 @@ class Pages:
         if missing:
             answers = self.scorer.score_records([(row.lead_id, json_text(row.lead), json_text(row.activities))
                                                  for row in missing], [row.as_of for row in missing],
-                                                reasons=reasons, language=language)
+                                                reasons=reasons, language=language, cooling=True)
             if len(self._rescored) + len(missing) > RESCORED_LIMIT:
                 self._rescored.clear()
             for row, answer in zip(missing, answers):

@@ -37,13 +37,36 @@ def test_scores_a_parquet_file_with_stages_and_reasons(demo_crm_dir, bundle_dir,
     leads = pd.read_parquet(demo_crm_dir / "leads.parquet").drop_duplicates()
     assert len(scores) == len(leads) and scores["lead_id"].is_unique
     assert list(scores.columns) == ["lead_id", "probability", "score", "stage", "reasons_for",
-                                    "reasons_against", "model_version"]
+                                    "reasons_against", "model_version", "cooling", "trend", "trend_points",
+                                    "trend_days"]
+    assert set(scores["trend"]) <= {"up", "down", "steady", "new"}
     assert scores["probability"].between(0, 1).all()
     assert (scores["score"] == (scores["probability"] * 100).round().astype(int)).all()
     assert set(scores["stage"]) <= {"SQL", "MQL", "not yet"} and len(set(scores["stage"])) >= 2
     assert (scores["reasons_for"].str.len() > 0).mean() > 0.9
     assert "scored" in result.output and "model version test" in result.output
     assert not list(output.parent.glob(".*partial"))  # no temporary file left behind
+
+
+def test_a_file_scored_again_later_carries_each_lead_s_trend(demo_crm_dir, bundle_dir, tmp_path, leads_csv,
+                                                                monkeypatch):
+    """Scored twice, a month apart while the leads are young and active, into one score log:
+    new the first time, then each lead's change in the points of its score (serving.trend) and
+    30 days; with --no-log, no trend."""
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'trend.db'}")
+    common = ["--bundle", str(bundle_dir), "--activities", str(demo_crm_dir / "activities.parquet")]
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    assert run(str(leads_csv), str(first), *common, "--as-of", "2025-01-01T00:00:00Z").exit_code == 0
+    assert run(str(leads_csv), str(second), *common, "--as-of", "2025-01-31T00:00:00Z").exit_code == 0
+    before, after = pd.read_csv(first).set_index("lead_id"), pd.read_csv(second).set_index("lead_id")
+    assert (before["trend"] == "new").all() and before["trend_points"].isna().all()
+    points = after["score"] - before["score"]
+    assert (after["trend_points"] == points).all() and (after["trend_days"] == 30.0).all()
+    expected = points.map(lambda p: "up" if p > 0 else "down" if p < 0 else "steady")
+    assert (after["trend"] == expected).all() and len(set(expected)) >= 2
+    unlogged = tmp_path / "unlogged.csv"
+    assert run(str(leads_csv), str(unlogged), *common, "--as-of", AS_OF, "--no-log").exit_code == 0
+    assert "trend" not in pd.read_csv(unlogged).columns
 
 
 def test_batch_scores_match_the_api_path(demo_crm_dir, bundle_dir, tmp_path, leads_csv):

@@ -1,6 +1,7 @@
 """The service while its PostgreSQL database is down: /outcomes answers 503 with Retry-After
-(never 500) and records nothing, the service stays alive, scoring goes on, and once the
-database is back the outcomes are taken and the scores served meanwhile are in the log."""
+(never 500) and records nothing, the service stays alive, scoring goes on (without trends: the
+previous scores cannot be read), and once the database is back the outcomes are taken and the
+scores served meanwhile are in the log."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def test_outcomes_answer_503_while_the_database_is_down_and_scoring_goes_on(bund
     with running_service(bundle_dir, url) as client:
         check = ScoreStore(url, background=False)
         try:
-            assert client.post("/score", json={"leads": before, "as_of": AS_OF}).status_code == 200
+            first = client.post("/score", json={"leads": before, "as_of": AS_OF})
+            assert first.status_code == 200
+            assert [answer["trend"]["direction"] for answer in first.json()["scores"]] == ["new", "new"]
             assert _wait_for_scores(check, 2) == 2
             postgres.stop_server()
             try:
@@ -53,6 +56,8 @@ def test_outcomes_answer_503_while_the_database_is_down_and_scoring_goes_on(bund
                     assert shown.headers["Retry-After"] == str(RETRY_SECONDS)
                 scored = client.post("/score", json={"leads": during, "as_of": AS_OF})
                 assert scored.status_code == 200, scored.text
+                # the previous scores cannot be read: the scores are served without their trend
+                assert [answer["trend"] for answer in scored.json()["scores"]] == [None, None]
             finally:
                 postgres.start_server()
             assert _wait_for_scores(check, 4) == 4  # those scored while it was down, once it is back
