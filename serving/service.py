@@ -191,6 +191,11 @@ class LeadScoringService:
         _quiet_client_errors()
         stored = Path(self.champion.path) / BENTO_BUNDLE if SOURCE.model_tag is not None else None
         self.config = ServiceConfig.from_env(bundle=stored)
+        if stored is not None and "database_url" not in self.config.model_fields_set:
+            logger.warning("served from a Bento with no LEADSCORE_DATABASE_URL: the score log and outcomes go to %s, "
+                           "inside this Bento's folder (a new log per build, deleted with the Bento, not the one "
+                           "`leadscore report` reads); set LEADSCORE_DATABASE_URL to keep them",
+                           self.config.database_url)
         self.scorer = LeadScorer.from_bundle_dir(self.config.bundle)
         if self.scorer.id_key != ID_KEY:  # the bodies were made for another bundle's spec
             from serving.config import ConfigError
