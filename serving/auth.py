@@ -7,9 +7,10 @@ is refused (403), unless the operator said otherwise explicitly (LEADSCORE_INSEC
 which `leadscore serve --insecure-no-auth` sets). This holds however the service was started
 (`leadscore serve`, `bentoml serve <bento>` on 0.0.0.0, a container). A reverse proxy on this
 machine connects from loopback; uvicorn takes the address it forwards (X-Forwarded-For) as the
-client's, but keys are the way to expose the service through one (docs/security.md). A service
-listening on a loopback address (LEADSCORE_HOST) also takes only requests whose Host header
-names this machine (403 otherwise): a web page that points a name of its own at 127.0.0.1 (DNS
+client's, but keys are the way to expose the service through one (docs/security.md). Without
+keys it also takes only requests whose Host header names this machine (403 otherwise), however
+it was started (a Bento on 127.0.0.1 too), unless LEADSCORE_INSECURE_NO_AUTH says otherwise: a
+web page that points a name of its own at 127.0.0.1 (DNS
 rebinding) would otherwise be same-origin with the service and could send it JSON. Once a key
 exists, every route needs a key except OPEN_PATHS: health, readiness, metrics, the OpenAPI
 document and its page, the pages' static files and the page where a key is entered. A key is
@@ -220,10 +221,8 @@ class KeyGuard:
     worker's KeyWatch is started), passes through every request from this machine, and from
     others only with `insecure` (default: INSECURE_NO_AUTH)."""
 
-    def __init__(self, app, listen_host: str | None = None, insecure: bool | None = None):
+    def __init__(self, app, insecure: bool | None = None):
         self.app = app
-        listen_host = listen_host if listen_host is not None else os.environ.get("LEADSCORE_HOST", "")
-        self.this_machine_only = bool(listen_host) and is_loopback(listen_host)
         self.insecure = insecure if insecure is not None else insecure_no_auth()
         self.told = False  # the first request refused for coming from another machine is logged
 
@@ -244,7 +243,7 @@ class KeyGuard:
                                    scope["client"][0], INSECURE_NO_AUTH)
                 _count_refusal(path, 403)
                 return await _refuse(send, 403, NOT_FROM_HERE, "client_not_allowed", [], ("client",))
-            if self.this_machine_only and not self._addressed_here(scope):
+            if not self.insecure and not self._addressed_here(scope):
                 _count_refusal(path, 403)
                 return await _refuse(send, 403, NOT_HERE, "host_not_allowed", [], ("header", "Host"))
             return await self.app(scope, receive, send)

@@ -20,13 +20,12 @@ process inherits them. The service reads nothing else (no training code, no regi
     LEADSCORE_REPORT_REFRESH_SECONDS
                                 how often GET /report's cached report is recomputed in the
                                 background (default 300; see serving.service.ReportCache)
-    LEADSCORE_HOST              the address `leadscore serve` listens on (set by it); on a loopback
-                                address a service without API keys takes only requests addressed
-                                to this machine (Host header; serving.auth)
+    LEADSCORE_HOST              the address `leadscore serve` listens on (set by it, for the logs)
     LEADSCORE_INSECURE_NO_AUTH  true: while no API key exists, answer other machines too (set by
                                 `leadscore serve --insecure-no-auth`); unset or false (default):
-                                a request from another machine's address is refused (403) until
-                                a key exists, whoever started the service (`bentoml serve`, a
+                                a request from another machine's address, or addressed to another
+                                name (Host header: DNS rebinding), is refused (403) until a key
+                                exists, whoever started the service (`bentoml serve`, a
                                 container; serving.auth)
     LEADSCORE_LANGUAGE          the language of reasons and pages when the request does not say
                                 (Accept-Language, a page's ?lang=): en (default) or it
@@ -84,7 +83,7 @@ class ServiceConfig(BaseModel):
                                           "does not say (features.i18n).")
     gc: Literal["tuned", "freeze", "default"] = "tuned"
     workers: int = Field(1, ge=1, description="Worker processes (set by `leadscore serve`).")
-    host: str = Field("", description="The address `leadscore serve` listens on (serving.auth's Host check).")
+    host: str = Field("", description="The address `leadscore serve` listens on (for the logs).")
     insecure_no_auth: bool = Field(False, description="While no API key exists, answer other machines too "
                                    "(serving.auth; `leadscore serve --insecure-no-auth`).")
     webhook_url: str = Field("", description="http(s) URL told when a lead's stage rises (serving.webhook); "

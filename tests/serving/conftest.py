@@ -14,6 +14,9 @@ import pytest
 import yaml
 
 PROSPECT_ID = "Prospect ID"
+LOCAL_BASE = "http://127.0.0.1"
+"""The test clients' address: without API keys the service takes only requests addressed to this
+machine (serving.auth, DNS rebinding), and Starlette's default Host is `testserver`."""
 """The id column of the renamed spec: a name with a space, as X Education's export has."""
 
 
@@ -118,7 +121,7 @@ def running_service(bundle_dir, db_url: str, refresh_seconds: float = 0.2):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with TestClient(LeadScoringService.to_asgi(), raise_server_exceptions=False) as client:
+                with TestClient(LeadScoringService.to_asgi(), base_url=LOCAL_BASE, raise_server_exceptions=False) as client:
                     yield client
         finally:
             _release_request_metrics()

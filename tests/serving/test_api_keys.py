@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from features.errors import LeadscoreError
 from serving.keys import KeyRing, StoredKey, new_key
-from tests.serving.conftest import running_service
+from tests.serving.conftest import LOCAL_BASE, running_service
 from tests.serving.test_serve_process import environment, free_port, leadscore_command
 
 NOW = datetime(2026, 11, 30, 12)
@@ -213,7 +213,6 @@ def test_without_keys_only_requests_addressed_to_this_machine_are_taken(bundle_d
     service and may send JSON; it cannot make its Host header say localhost."""
     from leadscore.jobs.serve import check_port
 
-    monkeypatch.setenv("LEADSCORE_HOST", "127.0.0.1")  # as `leadscore serve` sets it
     url = f"sqlite:///{tmp_path / 'open.db'}"
     lead = {"lead": {"lead_id": "H-1"}}
     with running_service(bundle_dir, url) as client:
@@ -253,7 +252,7 @@ def _from(client, address: tuple[str, int]):
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-        other = TestClient(client.app, client=address, raise_server_exceptions=False)
+        other = TestClient(client.app, client=address, base_url=LOCAL_BASE, raise_server_exceptions=False)
     other.portal = client.portal  # the running service's event loop
     return other
 

@@ -21,6 +21,8 @@ import pytest
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="leadscore-prom-"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
+from tests.serving.conftest import LOCAL_BASE  # noqa: E402
+
 MAX_LEADS = 50
 MAX_BODY = 200_000
 MAX_ACTIVITIES = 20
@@ -51,7 +53,7 @@ def client(bundle_dir, db_url):
         app = LeadScoringService.to_asgi()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with TestClient(app, raise_server_exceptions=False) as test_client:
+            with TestClient(app, base_url=LOCAL_BASE, raise_server_exceptions=False) as test_client:
                 yield test_client
 
 
