@@ -103,9 +103,14 @@ class ServiceConfig(BaseModel):
         if not value:
             return value
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host: give the full address "
-                             "the notifications are posted to, such as https://crm.example.com/hooks/leadscore")
+        try:
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{shown_url(value)!r} is not an http:// or https:// URL with a host (and a port "
+                             "from 1 to 65535, if any): give the full address the notifications are posted to, "
+                             "such as https://crm.example.com/hooks/leadscore")
         return value
 
     @field_validator("webhook_stages")
@@ -172,6 +177,20 @@ class ServiceConfig(BaseModel):
     def to_env(self) -> dict[str, str]:
         """The environment variables that give this configuration (for worker processes)."""
         return {ENV_PREFIX + name.upper(): str(getattr(self, name)) for name in type(self).model_fields}
+
+
+def shown_url(url: str) -> str:
+    """An http(s) URL as logs and messages show it: without the user name and password it may
+    carry (https://user:secret@host/path -> https://***@host/path)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 # ============================================================== where the bundle comes from

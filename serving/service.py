@@ -54,7 +54,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 
 from features.i18n import LANGUAGES, choose_language
-from serving.config import BENTO_BUNDLE, ServiceConfig, bundle_source
+from serving.config import BENTO_BUNDLE, ServiceConfig, bundle_source, shown_url
 from serving.auth import KeyGuard, start_key_watch
 from serving.guard import ANSWER_LANGUAGE, RequestGuard
 from serving.metrics_labels import bound_request_metric_labels
@@ -243,7 +243,7 @@ class LeadScoringService:
         sender = WebhookSender(config.webhook_url, secret=config.webhook_secret,
                                timeout=config.webhook_timeout_seconds, attempts=config.webhook_attempts,
                                max_queued=config.webhook_queue, count=count)
-        logger.info("stage rises to %s are posted to %s", config.webhook_stages, config.webhook_url)
+        logger.info("stage rises to %s are posted to %s", config.webhook_stages, shown_url(config.webhook_url))
         return StageWatch(sender, config.notify_stages, self.scorer.id_key)
 
     def _warm_up(self) -> None:

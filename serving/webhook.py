@@ -44,6 +44,8 @@ from typing import Any, Callable
 
 import httpx
 
+from serving.config import shown_url
+
 logger = logging.getLogger("leadscore.webhook")
 
 OUTCOMES = ("delivered", "retried", "failed", "rejected", "dropped", "not_checked")
@@ -101,6 +103,7 @@ class WebhookSender:
                  max_queued: int = 10_000, count: Callable[[str, int], None] = lambda outcome, n: None,
                  sleep: Callable[[float], bool] | None = None):
         self.url, self.secret, self.timeout, self.attempts = url, secret, timeout, attempts
+        self.shown = shown_url(url)  # what the logs say: no user name or password
         self.count = count
         self._queue: queue.Queue = queue.Queue(maxsize=max_queued)
         self._stop = threading.Event()
@@ -174,7 +177,7 @@ class WebhookSender:
                 if status < 500 and status not in RETRY_STATUSES:
                     self.failed += 1
                     self.count("rejected", 1)
-                    logger.error("webhook: %s refused the notification of %s with %s; not retried", self.url, what,
+                    logger.error("webhook: %s refused the notification of %s with %s; not retried", self.shown, what,
                                  problem)
                     return "rejected"
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
@@ -183,12 +186,12 @@ class WebhookSender:
             self.count("retried", 1)
             wait = backoff_seconds(attempt, retry_after)
             logger.warning("webhook: attempt %d/%d to tell %s of %s failed (%s); again in %.1f s", attempt,
-                           self.attempts, self.url, what, problem, wait)
+                           self.attempts, self.shown, what, problem, wait)
             if self._sleep(wait):
                 return "stopped"
         self.failed += 1
         self.count("failed", 1)
-        logger.error("webhook: gave up telling %s of %s after %d attempts (%s)", self.url, what, self.attempts, problem)
+        logger.error("webhook: gave up telling %s of %s after %d attempts (%s)", self.shown, what, self.attempts, problem)
         return "failed"
 
     def close(self, timeout: float = 2.0) -> None:

@@ -182,7 +182,9 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     if warning:
         echo(warning)
     if env.get("LEADSCORE_WEBHOOK_URL"):
-        echo(f"stage rises to {env['LEADSCORE_WEBHOOK_STAGES']} are posted to {env['LEADSCORE_WEBHOOK_URL']}"
+        from serving.config import shown_url
+
+        echo(f"stage rises to {env['LEADSCORE_WEBHOOK_STAGES']} are posted to {shown_url(env['LEADSCORE_WEBHOOK_URL'])}"
              + ("" if env.get("LEADSCORE_WEBHOOK_SECRET") else " unsigned (no LEADSCORE_WEBHOOK_SECRET)"))
     with own_metrics_folder():
         LeadScoringService.serve_http(port=port, host=host)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from features.errors import LeadscoreError
 from serving.store.inserts import DATABASES
@@ -129,8 +129,12 @@ the same rows again would fail again."""
 def unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database cannot serve now, not that the request is wrong: it
     cannot be reached (refused, timed out, connection lost), is shutting down or starting, or
-    (SQLite) is locked past its timeout; the DB-API's OperationalError, or a lost connection."""
+    (SQLite) is locked past its timeout; the DB-API's OperationalError, or a lost connection; or a
+    DB-API DatabaseError of no finer kind ("file is not a database", a damaged file): the
+    database must be repaired, and a request gets 503, not 500."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if type(exc) is DatabaseError:  # no finer kind: the file is not a database or is damaged (SQLite)
         return True
     if not isinstance(exc, OperationalError):
         return False

@@ -58,8 +58,11 @@ def stage_rises(conn: Connection, rows: list[tuple], watched: dict[tuple[str, st
         return []
     leads = {(spec, lead_id) for spec, lead_id, _ in watched}
     logged = logged_stages(conn, leads)
+    # Copies of one lead at one moment (a lead sent twice in a request) are one score to the log,
+    # which keeps the last: only that one can be a rise.
+    kept = {(r[5], r[0], r[1]): r for r in rows if (r[5], r[0]) in leads}
     out = []
-    for row in sorted((r for r in rows if (r[5], r[0]) in leads), key=lambda r: r[1]):
+    for row in sorted(kept.values(), key=lambda r: r[1]):
         key = (row[5], row[0])
         before = logged.get(key)
         if before is not None and before[1] is not None and before[1] > row[1]:

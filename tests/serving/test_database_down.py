@@ -67,3 +67,23 @@ def test_outcomes_answer_503_while_the_database_is_down_and_scoring_goes_on(bund
             assert back.json()["recorded"] == 2
         finally:
             check.close()
+
+
+
+def test_a_damaged_sqlite_file_counts_as_a_database_that_cannot_serve(tmp_path):
+    """"file is not a database" (a score log overwritten by a stray `dd`): requests get 503 and
+    scores go to the journal, as while the database is down, not a 500."""
+    import sqlalchemy as sa
+
+    from serving.store.database import unavailable
+
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database " * 2000)
+    engine = sa.create_engine(f"sqlite:///{damaged}")
+    with pytest.raises(sa.exc.DatabaseError) as failure, engine.connect() as connection:
+        connection.execute(sa.text("select * from score_log"))
+    assert unavailable(failure.value)
+    with pytest.raises(sa.exc.IntegrityError) as refused, engine.connect() as connection:
+        raise sa.exc.IntegrityError("insert", {}, Exception("UNIQUE constraint failed"))
+    assert not unavailable(refused.value)  # a refused row is the request's fault: not "down"
+    engine.dispose()

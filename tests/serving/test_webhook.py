@@ -161,6 +161,44 @@ def test_a_lead_rising_to_sql_is_told_within_seconds_signed_and_one_that_stays_o
         receiver.close()
 
 
+def test_a_lead_sent_twice_in_one_request_is_told_only_if_its_last_copy_rises(bundle_dir, tmp_path, leads):
+    """The log keeps the last copy of a lead scored twice at one moment: a rise of an earlier copy
+    that the last one takes back is not where the lead stands, and nobody is told of it."""
+    lead, bare, _ = leads
+    receiver = Receiver()
+    try:
+        with service_with_webhook(bundle_dir, tmp_path, receiver.url) as client:
+            none = {**bare, "lead_id": "TWICE-1"}
+            response = client.post("/score", json={"leads": [{**lead, "lead_id": "TWICE-1"}, none]})
+            assert [s["stage"] for s in response.json()["scores"]] == ["SQL", "MQL"]
+            response = client.post("/score", json={"leads": [{**bare, "lead_id": "TWICE-2"},
+                                                             {**lead, "lead_id": "TWICE-2"}]})
+            assert [s["stage"] for s in response.json()["scores"]] == ["MQL", "SQL"]
+            assert wait_until(lambda: len(receiver.received) >= 2, 5)
+            time.sleep(1.0)  # time enough for a wrong third notification
+            told = sorted((p["lead_id"], p["stage"], p["previous_stage"]) for p in receiver.payloads())
+            assert told == [("TWICE-1", "MQL", None), ("TWICE-2", "SQL", None)]
+    finally:
+        receiver.close()
+
+
+def test_the_logs_never_show_the_webhook_urls_password(bundle_dir, tmp_path, leads, caplog):
+    from serving.config import ConfigError, ServiceConfig, shown_url
+
+    assert shown_url("https://crm:hunter2@hooks.example.com:8443/x") == "https://***@hooks.example.com:8443/x"
+    with pytest.raises(ConfigError) as refused:
+        ServiceConfig.from_env({"LEADSCORE_BUNDLE": str(bundle_dir),
+                                "LEADSCORE_WEBHOOK_URL": "http://crm:hunter2@127.0.0.1:99999/x"})
+    assert "port" in str(refused.value) and "hunter2" not in str(refused.value)
+    lead, bare, _ = leads
+    url = closed_port_url().replace("http://", "http://crm:hunter2@")
+    with caplog.at_level("INFO"), service_with_webhook(bundle_dir, tmp_path, url, attempts=2) as client:
+        score(client, bare)
+        assert wait_until(lambda: deliveries(client, "failed") >= 1, 10)
+    said = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("leadscore"))
+    assert "***@127.0.0.1" in said and "hunter2" not in said
+
+
 def test_a_receiver_that_is_down_costs_retries_counted_in_metrics_never_a_score(bundle_dir, tmp_path, leads):
     lead, bare, others = leads
     with service_with_webhook(bundle_dir, tmp_path, closed_port_url(), attempts=3) as client:
