@@ -151,6 +151,12 @@ class ActivityAggregator:
     def aggregate_records(self, activities_per_lead: list, as_of_ns: np.ndarray) -> np.ndarray:
         """Features of many leads from raw activity dicts (the API's shape): the rows
         `aggregate_one` gives each lead."""
+        return self.aggregate_arrays(len(activities_per_lead), *self._read_records(activities_per_lead),
+                                     np.asarray(as_of_ns, dtype=np.int64))
+
+    def _read_records(self, activities_per_lead: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lead position, type code, time ns) of every activity of many leads' raw activity
+        dicts, each read by `_read`."""
         lead_pos: list[int] = []
         type_code: list[int] = []
         t_ns: list[int] = []
@@ -158,9 +164,8 @@ class ActivityAggregator:
             n_before = len(type_code)
             self._read(activities, type_code, t_ns)
             lead_pos += [i] * (len(type_code) - n_before)
-        return self.aggregate_arrays(len(activities_per_lead), np.array(lead_pos, dtype=np.int64),
-                                     np.array(type_code, dtype=np.int64), np.array(t_ns, dtype=np.int64),
-                                     np.asarray(as_of_ns, dtype=np.int64))
+        return (np.array(lead_pos, dtype=np.int64), np.array(type_code, dtype=np.int64),
+                np.array(t_ns, dtype=np.int64))
 
     def aggregate_one(self, as_of_ns: int, activities: Iterable[Mapping[str, Any]]) -> np.ndarray:
         """Features of one lead from its raw activities (dicts with occurred_at and
@@ -179,15 +184,7 @@ class ActivityAggregator:
         shape), read as the features read them (`_read`)."""
         from features.intent import cooling_arrays
 
-        lead_pos: list[int] = []
-        type_code: list[int] = []
-        t_ns: list[int] = []
-        for i, activities in enumerate(activities_per_lead):
-            n_before = len(type_code)
-            self._read(activities, type_code, t_ns)
-            lead_pos += [i] * (len(type_code) - n_before)
-        return cooling_arrays(len(activities_per_lead), np.array(lead_pos, dtype=np.int64),
-                              np.array(type_code, dtype=np.int64), np.array(t_ns, dtype=np.int64),
+        return cooling_arrays(len(activities_per_lead), *self._read_records(activities_per_lead),
                               np.asarray(as_of_ns, dtype=np.int64), self.is_high_intent)
 
     def cooling_batch(self, lead_ids: pd.Series, as_of: np.ndarray, activities: pd.DataFrame | None):
