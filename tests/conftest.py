@@ -58,6 +58,24 @@ def empty_mlflow_db(tmp_path_factory) -> Path:
     return folder / "mlflow.db"
 
 
+def scratch_workspace(folder: Path, monkeypatch, empty_mlflow_db: Path) -> Path:
+    """Point leadscore's models and data at `folder` (an empty registry copied from
+    `empty_mlflow_db`, no tracking server) and write the fast training config there; returns
+    the config's path. `monkeypatch`: a pytest MonkeyPatch (fixture or context)."""
+    import shutil
+
+    import yaml
+
+    (folder / "models").mkdir()
+    shutil.copy(empty_mlflow_db, folder / "models" / "mlflow.db")
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(folder / "models"))
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(folder / "data"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = folder / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST_CONFIG))
+    return config
+
+
 @pytest.fixture(scope="session")
 def trained(demo_crm_dir):
     """(spec, canonical tables, examples, TrainingResult) of a model trained on demo_crm_dir.

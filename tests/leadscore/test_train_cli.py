@@ -9,23 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT, X_EDUCATION
+from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT, X_EDUCATION, scratch_workspace
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, empty_mlflow_db):
-    (tmp_path / "models").mkdir()
-    shutil.copy(empty_mlflow_db, tmp_path / "models" / "mlflow.db")  # an empty registry, made once
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    config = tmp_path / "fast.yaml"
-    import yaml
-
-    config.write_text(yaml.safe_dump(FAST_CONFIG))
-    return tmp_path, config
+    return tmp_path, scratch_workspace(tmp_path, monkeypatch, empty_mlflow_db)
 
 
 def train(*args: str):

@@ -5,7 +5,6 @@ version's card; and a clear refusal when there is nothing to learn from."""
 
 from __future__ import annotations
 
-import shutil
 
 import pandas as pd
 import pytest
@@ -13,22 +12,16 @@ import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT
+from tests.conftest import DEMO_SPEC, ROOT, scratch_workspace
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, empty_mlflow_db):
-    (tmp_path / "models").mkdir()
-    shutil.copy(empty_mlflow_db, tmp_path / "models" / "mlflow.db")
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
+    config = scratch_workspace(tmp_path, monkeypatch, empty_mlflow_db)
     monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'loop.db'}")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("COLUMNS", "250")
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump(FAST_CONFIG))
     # The demo spec with deals taken to be closed 90 days after a lead was created (a demo deal
     # closes within 90): the export's own examples are then the same with or without logged
     # outcomes, and what training gains is exactly what the logged leads bring.

@@ -5,15 +5,13 @@ trains every candidate."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import numpy as np
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, X_EDUCATION
+from tests.conftest import DEMO_SPEC, X_EDUCATION, scratch_workspace
 from training.minimum_data import ALL_CANDIDATES_FROM_LEADS, data_plan, label_counts
 
 runner = CliRunner()
@@ -21,14 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, empty_mlflow_db):
-    (tmp_path / "models").mkdir()
-    shutil.copy(empty_mlflow_db, tmp_path / "models" / "mlflow.db")
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump(FAST_CONFIG))
-    return tmp_path, config
+    return tmp_path, scratch_workspace(tmp_path, monkeypatch, empty_mlflow_db)
 
 
 def small_crm(folder, leads: int, seed: int = 3):

@@ -6,12 +6,11 @@ get the same probabilities and stages."""
 from __future__ import annotations
 
 import copy
-import shutil
 
 import pandas as pd
 import pytest
 
-from tests.conftest import DEMO_SPEC, FAST_CONFIG
+from tests.conftest import DEMO_SPEC, scratch_workspace
 from tests.serving.conftest import api_leads, running_service
 
 AS_OF = "2026-06-01T00:00:00Z"
@@ -22,20 +21,12 @@ LEADS = 200
 def workspace(tmp_path_factory, empty_mlflow_db, demo_crm_dir):
     """A champion of demo-crm trained and registered by `leadscore train` in a scratch registry:
     (folder, training config file, get_settings, TrainOutcome)."""
-    import yaml
-
     from leadscore.jobs.train import run_train
     from leadscore.settings import get_settings
 
     tmp_path = tmp_path_factory.mktemp("registered")
-    (tmp_path / "models").mkdir()
-    shutil.copy(empty_mlflow_db, tmp_path / "models" / "mlflow.db")
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump(FAST_CONFIG))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
-        mp.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = scratch_workspace(tmp_path, mp, empty_mlflow_db)
         outcome = run_train(DEMO_SPEC, config, data=demo_crm_dir, show_progress=False)
         yield tmp_path, config, get_settings, outcome
 
