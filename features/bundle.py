@@ -9,6 +9,8 @@ Training writes it; the service and batch scoring read it, with or without an ML
     transform.json  the fitted LeadTransform
     profile.json    the training data's profile for validation (optional)
     spec.yaml       the dataset spec the model was trained with
+    sub_scores.json the fit and intent sub-scores and their grade grid (features.sub_scores;
+                    bundles trained before them have none)
 
 No pickles: a bundle written by one version of the code is readable by the next.
 """
@@ -80,6 +82,7 @@ class ModelBundle:
     card: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] | None = None
     spec_yaml: str | None = None
+    sub_scores: Any = None  # features.sub_scores.SubScores, or None
 
     # ------------------------------------------------------------------------------ scoring
     @property
@@ -154,6 +157,11 @@ class ModelBundle:
                 (tmp / "profile.json").write_text(json.dumps(self.profile, indent=1, default=_json_default))
             if self.spec_yaml is not None:
                 (tmp / "spec.yaml").write_text(self.spec_yaml)
+            if self.sub_scores is not None:
+                from features.sub_scores import FILE as SUB_SCORES_FILE
+
+                (tmp / SUB_SCORES_FILE).write_text(json.dumps(self.sub_scores.to_dict(), indent=1,
+                                                              default=_json_default))
             if folder.exists():
                 old = folder.with_name(f".{folder.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -189,6 +197,11 @@ class ModelBundle:
                                      LinearModel.load(folder / LINEAR_MODEL_FILE), float(meta["blend_weight"]))
             else:
                 booster = lgb.Booster(model_file=str(folder / "booster.txt"))
+            from features.sub_scores import FILE as SUB_SCORES_FILE, SubScores
+
+            sub_path = folder / SUB_SCORES_FILE
+            sub_scores = SubScores.from_dict(json.loads(sub_path.read_text()), transform) \
+                if sub_path.exists() else None
         except (OSError, ValueError, KeyError) as exc:
             raise BundleError(f"{folder}: the model bundle is damaged ({exc}); re-export it") from None
         profile_path = folder / "profile.json"
@@ -196,7 +209,7 @@ class ModelBundle:
         return cls(transform=transform, booster=booster, calibration=Calibration.from_dict(meta["calibration"]),
                    stages=meta["stages"], card=meta.get("card", {}),
                    profile=json.loads(profile_path.read_text()) if profile_path.exists() else None,
-                   spec_yaml=spec_path.read_text() if spec_path.exists() else None)
+                   spec_yaml=spec_path.read_text() if spec_path.exists() else None, sub_scores=sub_scores)
 
 
 def _json_default(value: Any) -> Any:

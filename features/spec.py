@@ -243,6 +243,21 @@ class FeatureWindows(_Strict):
         return before[-1] if before else ages[0]
 
 
+class NumberRange(_Strict):
+    """An ideal customer's range of a number column, bounds included; either may be left out."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "NumberRange":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both: {min: 50, max: 5000}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: swap them")
+        return self
+
+
 class DatasetSpec(_Strict):
     name: str = Field(max_length=64, description="The spec's name: its model is registered as "
                       "`leadscore-<name>` and the score log records it (64 characters at most).")
@@ -280,6 +295,12 @@ class DatasetSpec(_Strict):
         default_factory=list, description="Lead columns (under leads.categorical) the outcome report "
         "breaks down by, e.g. [lead_source, campaign]: per value, leads, share reaching MQL and SQL, "
         "observed buy rate, expected wins still open (`leadscore report`, docs/report.md).")
+    ideal_customer: dict[str, list[str] | NumberRange | bool] = Field(
+        default_factory=dict, description="The ideal customer marketing and sales agreed on: per lead "
+        "column, the values (a categorical column: [software, financial services]), the range (a "
+        "numeric one: {min: 51, max: 5000}) or the answer (a yes/no one: true) it has. A lead matches "
+        "when every listed column does; training reports how matching leads converted against the "
+        "rest, and the fit reasons say when a lead matches (features.ideal_customer).")
     source: Path | None = Field(None, exclude=True, description="The file this spec was read from.")
 
     @model_validator(mode="after")
@@ -341,6 +362,27 @@ class DatasetSpec(_Strict):
                 where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
                 raise ValueError(f"allow_leaky: {column!r} is {where}; list only model inputs (columns under "
                                  "leads.categorical, leads.numeric or leads.yes_no)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_ideal_customer(self) -> "DatasetSpec":
+        """Each column is a model input, stated in the form of its kind."""
+        lead = self.leads
+        kinds = {**{c: "categorical" for c in lead.categorical}, **{c: "numeric" for c in lead.numeric},
+                 **{c: "yes_no" for c in lead.yes_no}}
+        forms = {"categorical": (list, "a list of values: [software, financial services]"),
+                 "numeric": (NumberRange, "a range: {min: 51, max: 5000}"),
+                 "yes_no": (bool, "true or false")}
+        for column, stated in self.ideal_customer.items():
+            kind = kinds.get(column)
+            if kind is None:
+                raise ValueError(f"ideal_customer.{column}: {column!r} is not a column under leads.categorical, "
+                                 "numeric or yes_no (the ideal customer is described by what a lead tells of itself)")
+            form, example = forms[kind]
+            if not isinstance(stated, form):
+                raise ValueError(f"ideal_customer.{column}: {column!r} is under leads.{kind}; describe it as {example}")
+            if kind == "categorical" and not [v for v in stated if v.strip()]:
+                raise ValueError(f"ideal_customer.{column}: the list is empty; list the values, or leave the key out")
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,8 @@ Input (`serving.model_signature`): one row per lead with the dataset spec's lead
 `activities` (a list of {occurred_at, activity_type[, value]} objects, in the spec's activity
 column names) and `as_of` (ISO 8601; else `params["as_of"]`; else now, UTC).
 Output: one row per lead, in order: id, probability, score, stage, reasons_for,
-reasons_against, model_version. Input /score would refuse raises `serving.schema.InputError`
+reasons_against, model_version and, for a model with sub-scores (features.sub_scores), grade,
+fit, fit_grade, intent and intent_grade (the sub-scores' reasons are /score's and the batch's). Input /score would refuse raises `serving.schema.InputError`
 naming the row and field.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from serving.model_signature import ACTIVITIES, AS_OF, REASONS
+from serving.model_signature import ACTIVITIES, AS_OF, GRADE_COLUMNS, REASONS
 
 
 class LeadScorerModel(mlflow.pyfunc.PythonModel):
@@ -63,6 +64,12 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
                 answers[i] = answer
         columns = [self.scorer.id_key, "probability", "score", "stage", "reasons_for", "reasons_against",
                    "model_version"]
+        if self.scorer.grades is not None:
+            columns += list(GRADE_COLUMNS)
+            for answer in answers:
+                fit, intent = answer["fit"], answer["intent"] or {}
+                answer.update(fit=fit["probability"], fit_grade=fit["grade"], intent=intent.get("probability"),
+                              intent_grade=intent.get("grade"))
         return pd.DataFrame(answers, columns=columns)
 
 

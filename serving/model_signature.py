@@ -33,6 +33,8 @@ from serving.schema import answer_id_key  # the id's key in every answer of /sco
 ACTIVITIES = "activities"  # serving.scorer.ACTIVITIES_FIELD: the field /score reads them from
 AS_OF = "as_of"
 REASONS = "reasons"
+GRADE_COLUMNS = {"grade": "string", "fit": "double", "fit_grade": "string", "intent": "double", "intent_grade": "long"}
+"""The sub-scores in the MLflow model's output (features.sub_scores), for models that have them."""
 
 CODE_PACKAGES = ("features", "serving")
 """The project's packages the registered model runs (serving.mlflow_model imports serving and,
@@ -107,7 +109,8 @@ def model_signature(spec):
     inputs.append(ColSpec("string", AS_OF, required=False))
     outputs = [ColSpec("string", answer_id_key(spec.leads.id)), ColSpec("double", "probability"), ColSpec("long", "score"),
                ColSpec("string", "stage"), ColSpec(Array("string"), "reasons_for"),
-               ColSpec(Array("string"), "reasons_against"), ColSpec("string", "model_version")]
+               ColSpec(Array("string"), "reasons_against"), ColSpec("string", "model_version"),
+               *(ColSpec(kind, name, required=False) for name, kind in GRADE_COLUMNS.items())]
     params = ParamSchema([ParamSpec(AS_OF, "string", None), ParamSpec(REASONS, "long", 5)])
     return ModelSignature(Schema(inputs), Schema(outputs), params)
 

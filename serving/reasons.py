@@ -30,6 +30,9 @@ from features.i18n import DEFAULT_LANGUAGE, N_, month_name, number_text, transla
 from features.load import row_keys
 from features.transform import OTHER, LeadTransform, month_of_season
 
+MATCHES_IDEAL_CUSTOMER = N_("matches our ideal customer: {details}")
+ACTIVITY_NOT_COUNTED = N_("activity not counted: we don't sell what this lead is interested in")
+
 # Per known activity type: what the lead did, {times} in the last {days} days, and the words
 # when it did not (features.i18n: translated where used).
 ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
@@ -321,6 +324,17 @@ class ReasonWriter:
                      for i in _first_rows(codes).tolist()]
             return np.array(texts, dtype=object)[codes]
         return [self.phrase(group, X[r], leads[r]) for r in rows.tolist()]  # numbers, lists...: rare
+
+    def ideal_customer_phrase(self, columns: list[str], row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
+        """"matches our ideal customer: industry is Software, seniority is Director", each
+        listed column phrased as its own reason would be (features.ideal_customer)."""
+        index = {group.key: group for group in self.groups}
+        details = ", ".join(self.phrase(index[column], row, lead) for column in columns)
+        return self._tr.gettext(MATCHES_IDEAL_CUSTOMER).format(details=details)
+
+    def activity_not_counted(self) -> str:
+        """Why a not-a-fit lead's intent says nothing of its activity."""
+        return self._tr.gettext(ACTIVITY_NOT_COUNTED)
 
     # ------------------------------------------------------------------------------ phrasing
     def phrase(self, group: _Group, row: np.ndarray, lead: Mapping[str, Any] | None) -> str:

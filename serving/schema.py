@@ -80,7 +80,9 @@ class ScoreRequest(_Body):
 
 # ------------------------------------------------------------------ the lead's id in answers
 LEAD_ID = "lead_id"
-ANSWER_FIELDS = ("probability", "score", "stage", "reasons_for", "reasons_against", "model_version")
+ANSWER_FIELDS = ("probability", "score", "stage", "reasons_for", "reasons_against", "model_version", "cooling", "trend",
+                 "grade", "fit", "intent", "fit_grade", "fit_reasons_for", "fit_reasons_against", "intent_grade",
+                 "intent_reasons_for", "intent_reasons_against")
 OUTCOME_FIELDS = ("outcome", "closed_at", "status")
 
 
@@ -122,6 +124,19 @@ class ScoreTrend(BaseModel):
     days: float | None = Field(description="Days since the previous score (one decimal); null when new.")
 
 
+class SubScoreAnswer(BaseModel):
+    """Fit or intent of a lead (features.sub_scores)."""
+
+    probability: float = Field(description="Calibrated probability of buying from the profile alone (fit) or "
+                               "from the recent activity alone (intent), 0 to 1.")
+    grade: str | int = Field(description="Fit: A (the top quarter of past leads) to D (the bottom quarter, or a "
+                             "lead we cannot sell to). Intent: 1 (the top third of past leads whose activity "
+                             "counted) to 4 (no activity that counts). GET /stages says each in words.")
+    reasons_for: list[str] = Field(description="Up to 3, the strongest first; a fit reason \"matches our ideal "
+                                   "customer: ...\" comes first when the lead does.")
+    reasons_against: list[str] = Field(description="Up to 3, the strongest first.")
+
+
 def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
     """The answer of POST /score, with the lead's id under `id_key` (`answer_id_key`)."""
     lead_score = create_model(
@@ -138,7 +153,13 @@ def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
         trend=(ScoreTrend | None, Field(None, description="The change since the lead's previous logged score; "
                                         "null when the score log could not be read (the score is served and "
                                         "logged all the same) or the previous score is not known (a backfill "
-                                        "as_of before the lead's latest score).")))
+                                        "as_of before the lead's latest score).")),
+        grade=(str | None, Field(None, description="Fit letter and intent number, \"A1\" best to \"D4\" (the "
+                                 "letter alone without an activity log); absent for a model trained before "
+                                 "sub-scores (features.sub_scores).")),
+        fit=(SubScoreAnswer | None, Field(None, description="Who the lead is: the profile's probability of buying.")),
+        intent=(SubScoreAnswer | None, Field(None, description="What the lead does now: its recent activity's "
+                                             "probability of buying; null without an activity log.")))
     return create_model(
         "ScoreResponse", model_version=(str, ...),
         as_of=(str, Field(description="The moment the leads were scored as of (UTC, ISO 8601).")),

@@ -24,7 +24,9 @@ from features.i18n import DEFAULT_LANGUAGE
 from features.intent import cooling_arrays
 from features.logged import LeadRecorder, logged_spec, read_records
 from features.spec import DatasetSpec
+from features.ideal_customer import IdealCustomer
 from serving.cooling import cooling_text
+from serving.grades import BATCH_COLUMNS, GradeWriter
 from serving.reasons import ReasonWriter
 from serving.schema import answer_id_key
 from serving.treeshap import compile_booster
@@ -58,6 +60,9 @@ class LeadScorer:
         trees = {"lightgbm": bundle.booster, "blend": getattr(self.blend, "booster", None)}.get(bundle.model_kind)
         self.tables = compile_booster(trees) if trees is not None else None
         self.version = bundle.version
+        # Fit, intent and the grade (features.sub_scores); models trained before them have none.
+        self.grades = GradeWriter(bundle.sub_scores, self.transform, IdealCustomer.of(self.spec, self.transform)) \
+            if bundle.sub_scores is not None else None
         self.recorder = LeadRecorder(self.spec, ACTIVITIES_FIELD)
         self._logged_reading: DatasetSpec | None = None
         lead = self.spec.leads
@@ -85,6 +90,17 @@ class LeadScorer:
     # ------------------------------------------------------------------------------ metadata
     def stage_definitions(self) -> dict[str, Any]:
         return self.bundle.stages
+
+    def grade_definitions(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any] | None:
+        """The fit/intent grade grid in words (features.grade_words), None for a model without
+        sub-scores."""
+        if self.grades is None:
+            return None
+        from features.grade_words import grade_words
+
+        activity, subs = self.transform.activity, self.bundle.sub_scores
+        return grade_words(subs.grid(), {"fit": subs.fit.figures, "intent": subs.intent.figures if subs.intent else None},
+                           activity.windows[-1] if activity is not None and activity.windows else None, language)
 
     def model_card(self) -> dict[str, Any]:
         card = dict(self.bundle.card)
@@ -196,8 +212,13 @@ class LeadScorer:
     def _answers(self, X: np.ndarray, leads: list[Mapping[str, Any]] | None, ids: list[str],
                  reasons: int, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
         probability, grouped = self.probability_and_reasons(X, reasons > 0)
-        written = self.reasons_in(language).reasons_many(grouped, X, leads, reasons) if grouped is not None else None
-        return self.answer_dicts(ids, probability, written)
+        writer = self.reasons_in(language)
+        written = writer.reasons_many(grouped, X, leads, reasons) if grouped is not None else None
+        answers = self.answer_dicts(ids, probability, written)
+        if self.grades is not None:
+            for answer, parts in zip(answers, self.grades.answer_parts(self.grades.grade(X, leads, reasons, writer))):
+                answer.update(parts)
+        return answers
 
     def answer_dicts(self, ids: list[str], probability: np.ndarray,
                      written: list[tuple[list[str], list[str]]] | None) -> list[dict[str, Any]]:
@@ -258,6 +279,10 @@ class LeadScorer:
             else:
                 frame["reasons_for"], frame["reasons_against"] = "", ""
             frame["model_version"] = self.version
+            if self.grades is not None:
+                graded = self.grades.grade(X, None, reasons, self.reasons_in(language))
+                for column, values in self.grades.columns(graded).items():
+                    frame[column] = values
             if aggregator is not None:
                 found = cooling_arrays(len(part), *located, as_of_all[start:start + chunk].view(np.int64),
                                        aggregator.is_high_intent) if located is not None else None
@@ -267,6 +292,7 @@ class LeadScorer:
                 progress(len(part))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=[self.id_key, "probability", "score", "stage", "reasons_for", "reasons_against", "model_version",
+                     *(BATCH_COLUMNS if self.grades is not None else []),
                      *(["cooling"] if aggregator is not None else [])])
 
 

@@ -389,14 +389,16 @@ class LeadScoringService:
     # ------------------------------------------------------------------------- GET routes
     @routes.get("/stages", summary="The MQL/SQL definitions of the serving model, in words and numbers")
     def stages(self, request: Request) -> Response:
-        """Each stage's numbers, rule and `words`, in the language of Accept-Language (else
+        """Each stage's numbers, rule and `words`, and the fit/intent grade grid in words
+        (`grades`; null for a model without it), in the language of Accept-Language (else
         LEADSCORE_LANGUAGE); Content-Language says which."""
         from features.stage_words import stage_words
 
         language = choose_language(None, request.headers.get("accept-language"), self.config.language)
         stages = {key: {**definition, "words": stage_words(definition, language)}
                   for key, definition in self.scorer.stage_definitions().items()}
-        response = json_response({"model_version": self.scorer.version, "stages": stages})
+        response = json_response({"model_version": self.scorer.version, "stages": stages,
+                                  "grades": self.scorer.grade_definitions(language)})
         response.headers["Content-Language"] = language
         return response
 

@@ -35,6 +35,7 @@ import pandas as pd
 from features.blend import BlendModel, blend_probabilities
 from features.bundle import ModelBundle
 from features.examples import Examples
+from features.ideal_customer import IdealCustomer
 from features.leakage import LeakageFinding, training_leakage
 from features.metrics import roc_auc
 from features.spec import DatasetSpec
@@ -106,6 +107,7 @@ class TrainingResult:
     holdout_by_age: list[dict] = field(default_factory=list)  # the chosen model at every snapshot age
     calibrated_on: str = ""  # what the calibration learnt from, in words
     data_plan: DataPlan | None = None  # what the amount of data allowed (training.minimum_data)
+    ideal_customer: dict | None = None  # how leads matching the spec's ideal customer converted
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
@@ -215,6 +217,9 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=config.min_category_count)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
     transform.learn_missing(X[once], y[once])  # leads, not snapshots: each counted once
+    ideal = IdealCustomer.of(spec, transform)  # matched before missing values are filled in
+    counted_once = examples.is_evaluated  # every lead with an outcome, once
+    ideal_figures = ideal.conversion(X[counted_once], y[counted_once]) if ideal is not None else None
     X = transform.model_input(X)  # what every candidate learns from and is scored on
     lap("features")
 
@@ -249,6 +254,11 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     counted = split.validation_evaluated
     lap("calibration")
 
+    from training.sub_scores import fit_sub_scores
+
+    sub_scores = fit_sub_scores(examples, X, y, split, transform, config)
+    lap("sub-scores")
+
     refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
@@ -274,6 +284,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
                                      p, name in config.candidates)
     chosen = choose_candidate(candidates, config.candidates, metric)
     bundle = candidates[chosen].bundle
+    bundle.sub_scores = sub_scores
     p_holdout = candidates[chosen].holdout_probability
     metrics = candidates[chosen].holdout_metrics
     validation_metrics = evaluate(y[counted], bundle.predict_proba(X[counted]))
@@ -306,7 +317,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
         feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config,
         candidates=candidates, chosen=chosen, reliability=reliability_table(y[split.holdout], p_holdout),
-        holdout_by_age=by_age, calibrated_on=calibrated_on, data_plan=plan)
+        holdout_by_age=by_age, calibrated_on=calibrated_on, data_plan=plan, ideal_customer=ideal_figures)
 
 
 def _trees_for(best: int, rows: int, fit_rows: int) -> int:

@@ -29,7 +29,7 @@ from leadscore.jobs.signals import sigterm_as_interrupt
 from leadscore.settings import Settings, get_settings
 
 Promote = Literal["auto", "force", "never"]
-STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "logistic", "calibration", "refit",
+STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "logistic", "calibration", "sub-scores", "refit",
          "stages", "leakage", "gates", "mlflow", "champion"]
 NOT_PROMOTED_EXIT = 4  # `--promote auto` and a gate failed: registered as challenger, not champion
 
@@ -202,6 +202,20 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                        "after_contact_excluded": spec.leads.after_contact,
                        "training_data": {"won_leads": plan.counts.won, "lost_leads": plan.counts.lost,
                                          "candidates": list(result.candidates), "reason": plan.reason}}
+        sub_scores = bundle.sub_scores
+        bundle.card["sub_scores"] = {"fit": sub_scores.fit.figures,
+                                     "intent": sub_scores.intent.figures if sub_scores.intent else None,
+                                     "grid": sub_scores.grid()}
+        for name in ("fit", "intent"):
+            score = getattr(sub_scores, name)
+            if score is not None:
+                metrics |= {f"{name}_holdout_roc_auc": score.figures["holdout_roc_auc"],
+                            f"{name}_holdout_ece": score.figures["holdout_ece"]}
+        if result.ideal_customer is not None:
+            bundle.card["ideal_customer"] = result.ideal_customer
+            icp = result.ideal_customer
+            metrics |= {k: icp[k] for k in ("won_rate_matching", "won_rate_rest") if icp[k] is not None}
+            metrics["ideal_customer_matching"] = icp["matching"]
         if logged is not None:
             bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
@@ -478,6 +492,14 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
     for warning in examples.warnings():
         console.print(f"[bold yellow]warning[/]: {warning}", soft_wrap=True)
     _print_calibration(console, result)
+    from features.ideal_customer import conversion_words
+    from training.sub_scores import sub_score_lines
+
+    if result.bundle.sub_scores is not None:
+        for line in sub_score_lines(result.bundle.sub_scores):
+            console.print(line, highlight=False, soft_wrap=True)
+    if result.ideal_customer is not None:
+        console.print(conversion_words(result.ideal_customer), highlight=False, soft_wrap=True)
     for line in cleaning.lines():
         console.print(f"cleaning: {line}")
     flagged = [f for f in result.leakage if f.flagged and not f.after_contact and not f.allowed]

@@ -269,7 +269,7 @@ class Pages:
             "trend": trend(row.probability, row.previous_probability),
             "age": age_text(now - created, language) if created is not None else None,
             "scored": age_text(now - row.scored_at, language), "next_stage": NEXT_STAGE.get(row.stage),
-            "fields": self._fields(row.lead, language)}
+            "fields": self._fields(row.lead, language), "grades": self.scorer.grade_definitions(language)}
 
     def _fields(self, lead: Mapping, language: str) -> list[tuple[str, str]]:
         """The lead's profile as it was scored, each field by its display name: a category in
