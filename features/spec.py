@@ -295,7 +295,7 @@ class DatasetSpec(_Strict):
         default_factory=list, description="Lead columns (under leads.categorical) the outcome report "
         "breaks down by, e.g. [lead_source, campaign]: per value, leads, share reaching MQL and SQL, "
         "observed buy rate, expected wins still open (`leadscore report`, docs/report.md).")
-    ideal_customer: dict[str, list[str] | NumberRange | bool] = Field(
+    ideal_customer: dict[str, list[str | int | float | bool] | NumberRange | bool] = Field(
         default_factory=dict, description="The ideal customer marketing and sales agreed on: per lead "
         "column, the values (a categorical column: [software, financial services]), the range (a "
         "numeric one: {min: 51, max: 5000}) or the answer (a yes/no one: true) it has. A lead matches "
@@ -381,8 +381,12 @@ class DatasetSpec(_Strict):
             form, example = forms[kind]
             if not isinstance(stated, form):
                 raise ValueError(f"ideal_customer.{column}: {column!r} is under leads.{kind}; describe it as {example}")
-            if kind == "categorical" and not [v for v in stated if v.strip()]:
-                raise ValueError(f"ideal_customer.{column}: the list is empty; list the values, or leave the key out")
+            if kind == "categorical":
+                if not [v for v in stated if str(v).strip()]:
+                    raise ValueError(f"ideal_customer.{column}: the list is empty; list the values, or leave the key out")
+                # YAML reads `yes` as true and `2020` as a number: a category is its text
+                self.ideal_customer[column] = [v if isinstance(v, str) else str(v).lower() if isinstance(v, bool)
+                                               else f"{v:g}" for v in stated]
         return self
 
     @model_validator(mode="after")

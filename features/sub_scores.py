@@ -74,9 +74,11 @@ class SubScore:
         """(n,) calibrated probabilities of model rows X (n, features) as `model_input` gives them."""
         return self.calibration.apply(self.model.predict(X))
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """(n, features + 1) contributions in log-odds (bias last); zero outside its columns."""
-        return self.model.predict(X, pred_contrib=True)
+    def probability_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`probability(X)` and the (n, features + 1) contributions in log-odds (bias last; zero
+        outside its columns) from one reading of X."""
+        raw, contributions = self.model.raw_and_contributions(X)
+        return self.calibration.apply(1.0 / (1.0 + np.exp(-raw))), contributions
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "calibration": self.calibration.to_dict(), "cuts": list(self.cuts),
@@ -119,9 +121,10 @@ class SubScores:
         X[unfit, self.activity_start:] = self.no_activity
         return X
 
-    def fit_probability(self, X: np.ndarray, unfit: np.ndarray) -> np.ndarray:
-        """(n,) fit of model rows X; a not-a-fit lead's is the won rate of such training leads."""
-        p = self.fit.probability(X)
+    def fit_probability(self, X: np.ndarray, unfit: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
+        """(n,) fit of model rows X (or of the fit model's probabilities `p` of them); a
+        not-a-fit lead's is the won rate of such training leads."""
+        p = self.fit.probability(X) if p is None else p
         if unfit.any() and self.not_a_fit_won_rate is not None:
             p[unfit] = self.not_a_fit_won_rate
         return p

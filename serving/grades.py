@@ -58,27 +58,31 @@ class GradeWriter:
         X_model = self.transform.model_input(X)
         unfit = subs.not_a_fit(X)
         limit = min(reasons, SUB_REASONS)
-        fit = subs.fit_probability(X_model, unfit)
         fit_reasons = None
         if limit > 0:
-            fit_reasons = writer.reasons_many(writer.group_contributions(subs.fit.contributions(X_model)), X, leads,
-                                              limit)
+            fit, contributions = subs.fit.probability_and_contributions(X_model)
+            fit_reasons = writer.reasons_many(writer.group_contributions(contributions), X, leads, limit)
             if self.ideal is not None:
                 for i in np.flatnonzero(self.ideal.matches(X)).tolist():
                     pros = fit_reasons[i][0]
                     pros.insert(0, writer.ideal_customer_phrase(self.ideal.columns, X[i], leads[i] if leads else None))
                     del pros[limit:]
+        else:
+            fit = subs.fit.probability(X_model)
+        fit = subs.fit_probability(X_model, unfit, fit)
         intent = intent_grade = intent_reasons = None
         if subs.intent is not None:
             X_intent = subs.intent_input(X_model, unfit)
-            intent = subs.intent.probability(X_intent)
-            intent_grade = subs.intent_grades(intent, unfit)
             if limit > 0:
-                grouped = writer.group_contributions(subs.intent.contributions(X_intent))
+                intent, contributions = subs.intent.probability_and_contributions(X_intent)
+                grouped = writer.group_contributions(contributions)
                 grouped[unfit] = 0.0  # its activity is not counted: the one reason is that
                 intent_reasons = writer.reasons_many(grouped, X, leads, limit)
                 for i in np.flatnonzero(unfit).tolist():
                     intent_reasons[i] = ([], [writer.activity_not_counted()])
+            else:
+                intent = subs.intent.probability(X_intent)
+            intent_grade = subs.intent_grades(intent, unfit)
         return Graded(fit, subs.fit_grades(fit, unfit), intent, intent_grade, fit_reasons, intent_reasons)
 
     @staticmethod

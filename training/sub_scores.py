@@ -5,9 +5,14 @@ constraints as the baseline) on its own columns of the transform's rows:
 
 - fit on the profile columns, one row per training lead (its evaluation snapshot: a lead's
   profile is the same at every age, so more snapshots would only repeat it);
-- intent on the activity columns, every training snapshot of the leads the company can sell to
-  (a not-a-fit lead's activity says nothing of buying from us: it is left out, and scored as
-  none).
+- intent on the activity columns, also one row per training lead, of the leads the company can
+  sell to (a not-a-fit lead's activity says nothing of buying from us: it is left out, and
+  scored as none). One row per lead, at the evaluation age, rather than every snapshot: the
+  intent model does not read the lead's age, so it can be calibrated at one age only, and the
+  evaluation age is where the holdout, the stages and the main model's figures are measured.
+  On the 6,000-lead test CRM (seed 11) the holdout's expected calibration error was 0.0245
+  this way and 0.0686 trained on every snapshot (ROC-AUC 0.8006 and 0.7979). A younger lead's
+  activity so far is read as that of a lead at the evaluation age (it has had less time to act).
 
 Calibrated on out-of-fold predictions over the whole training window as the main model is
 (training.calibration: `calibration_folds` blocks in time order), with a sigmoid
@@ -61,7 +66,7 @@ def fit_sub_scores(examples: Examples, X: np.ndarray, y: np.ndarray, split: Spli
     columns = intent_columns(transform)
     if columns:
         X_intent = scores.intent_input(X, unfit)
-        rows = training[~unfit[training]]
+        rows = once[~unfit[once]]
         intent = scores.intent = _fit_one("intent", columns, X_intent, y, rows, examples, transform, config)
         none = np.zeros((1, X.shape[1]))
         none[0, scores.activity_start:] = scores.no_activity

@@ -199,6 +199,7 @@ class Pages:
         pros, cons = (answer["reasons_for"], answer["reasons_against"]) if answer is not None else ([], [])
         return {"lead_id": row.lead_id, "probability": row.probability, "stage": row.stage,
                 "reason_for": pros[0] if pros else None, "reason_against": cons[0] if cons else None,
+                "grade": answer.get("grade") if answer is not None else None,
                 "reasons_note": None if answer is not None else
                 "other_model" if row.model_version != self.scorer.version else "not_rebuilt",
                 "trend": trend(row.probability, row.previous_probability),

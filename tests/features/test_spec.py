@@ -117,3 +117,31 @@ def test_time_keys_that_cannot_apply_or_are_not_days_are_refused_naming_the_key(
         path.write_text(yaml.safe_dump({**flat, "features": features}))
         with pytest.raises(SpecError, match=words.replace("(", r"\(").replace(")", r"\)")):
             load_spec(path)
+
+
+ICP_BASE = BASE + "  categorical: [industry]\n  numeric: [employees]\n  yes_no: [opt_in]\n  after_contact: [rating]\n"
+
+
+@pytest.mark.parametrize("stated, message", [
+    ("  rating: [hot]\n", "ideal_customer.rating: 'rating' is not a column under leads.categorical, numeric or yes_no"),
+    ("  nope: [x]\n", "ideal_customer.nope: 'nope' is not a column under leads.categorical"),
+    ("  industry: {min: 1}\n", "ideal_customer.industry: 'industry' is under leads.categorical; describe it as a list"),
+    ("  employees: [10, 20]\n", "ideal_customer.employees: 'employees' is under leads.numeric; describe it as a range"),
+    ("  employees: {min: 500, max: 50}\n", "min 500 is above max 50: swap them"),
+    ("  employees: {}\n", "give min, max or both"),
+    ("  opt_in: [yes]\n", "ideal_customer.opt_in: 'opt_in' is under leads.yes_no; describe it as true or false"),
+    ("  industry: []\n", "ideal_customer.industry: the list is empty"),
+    ("  employees: {min: 5, most: 9}\n", "ideal_customer.employees"),
+])
+def test_an_ideal_customer_is_described_by_each_column_in_its_own_form(tmp_path, stated, message):
+    with pytest.raises(SpecError) as err:
+        load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n" + stated))
+    assert message in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_an_ideal_customer_in_every_form_loads(tmp_path):
+    spec = load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n  industry: [Software, fintech]\n"
+                                      "  employees: {min: 50}\n  opt_in: true\n"))
+    assert spec.ideal_customer["industry"] == ["Software", "fintech"]
+    assert spec.ideal_customer["employees"].min == 50 and spec.ideal_customer["employees"].max is None
+    assert spec.ideal_customer["opt_in"] is True

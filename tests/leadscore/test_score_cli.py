@@ -37,8 +37,11 @@ def test_scores_a_parquet_file_with_stages_and_reasons(demo_crm_dir, bundle_dir,
     leads = pd.read_parquet(demo_crm_dir / "leads.parquet").drop_duplicates()
     assert len(scores) == len(leads) and scores["lead_id"].is_unique
     assert list(scores.columns) == ["lead_id", "probability", "score", "stage", "reasons_for",
-                                    "reasons_against", "model_version", "cooling", "trend", "trend_points",
+                                    "reasons_against", "model_version", "grade", "fit", "fit_grade",
+                                    "fit_reasons_for", "fit_reasons_against", "intent", "intent_grade",
+                                    "intent_reasons_for", "intent_reasons_against", "cooling", "trend", "trend_points",
                                     "trend_days"]
+    assert set(scores["grade"]) <= {f + i for f in "ABCD" for i in "1234"} and scores["grade"].nunique() >= 8
     assert set(scores["trend"]) <= {"up", "down", "steady", "new"}
     assert scores["probability"].between(0, 1).all()
     assert (scores["score"] == (scores["probability"] * 100).round().astype(int)).all()

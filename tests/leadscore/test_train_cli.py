@@ -1,6 +1,7 @@
 """`leadscore train` end to end: validation first, the promotion gates, a champion and a
 challenger per spec, rollback, and nothing left registered when training fails."""
 
+import re
 import shutil
 
 import numpy as np
@@ -51,6 +52,10 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
     assert first.exit_code == 0, first.output
     assert "promoted: first champion" in first.output and "tuning: 2 trials" in first.output
     assert "SQL: probability" in first.output and "MQL: probability" in first.output
+    # fit and intent with their holdout figures, and how the spec's ideal customer converted
+    assert "fit (holdout): ROC-AUC " in first.output and "intent (holdout): ROC-AUC " in first.output
+    assert re.search(r"ideal customer: [\d,]+ of [\d,]+ leads match; \d+% of them bought, against \d+% of the other",
+                     first.output.replace("\n", " ")), first.output
     for title in ("no leak", "better than chance", "not below the baseline", "calibrated", "not below the champion"):
         assert gate_line(first.output, title).startswith("pass")
     assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").exists()

@@ -20,6 +20,17 @@ machine (serving.auth, DNS rebinding), and Starlette's default Host is `testserv
 """The id column of the renamed spec: a name with a space, as X Education's export has."""
 
 
+def as_api_leads(leads: pd.DataFrame, activities: pd.DataFrame) -> list[dict]:
+    """Canonical leads (one row each) and activities as POST /score takes them: JSON values,
+    each lead with its own activities."""
+    records = leads.assign(created_at=leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")) \
+        .astype(object).where(leads.notna(), None).to_dict("records")
+    acts = activities[activities["lead_id"].astype(str).isin(set(leads["lead_id"]))]
+    by = {k: [{"occurred_at": t, "activity_type": a} for t, a in zip(g["occurred_at"], g["activity_type"])]
+          for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}
+    return [dict(r, activities=by.get(r["lead_id"], [])) for r in records]
+
+
 def _save(result, tmp_path_factory, name: str, spec_yaml: str | None = None, profile: dict | None = None) -> Path:
     bundle = copy.copy(result.bundle)
     if profile is not None:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving.scorer import LeadScorer
+from tests.serving.conftest import as_api_leads
 
 AS_OF = datetime(2026, 11, 1)
 HIGH_INTENT = ["pricing_view", "demo_request", "form_fill"]
@@ -138,12 +139,7 @@ def test_batch_files_carry_the_same_grades_as_the_api(scorer, trained):
     _, tables, examples, _ = trained
     leads = examples.leads.drop_duplicates("lead_id").iloc[:300]
     table = scorer.score_table(leads, tables.activities, AS_OF, reasons=3, chunk=120)
-    records = leads.assign(created_at=leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")) \
-        .astype(object).where(leads.notna(), None).to_dict("records")
-    acts = tables.activities[tables.activities["lead_id"].astype(str).isin(set(leads["lead_id"]))]
-    by = {k: [{"occurred_at": t, "activity_type": a} for t, a in zip(g["occurred_at"], g["activity_type"])]
-          for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}
-    api = scorer.score_leads([dict(r, activities=by.get(r["lead_id"], [])) for r in records], as_of=AS_OF, reasons=3)
+    api = scorer.score_leads(as_api_leads(leads, tables.activities), as_of=AS_OF, reasons=3)
     assert table["grade"].tolist() == [a["grade"] for a in api]
     np.testing.assert_allclose(table["fit"], [a["fit"]["probability"] for a in api], atol=1e-6)
     np.testing.assert_allclose(table["intent"], [a["intent"]["probability"] for a in api], atol=1e-6)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from serving.scorer import LeadScorer
+from tests.serving.conftest import as_api_leads
 
 AS_OF = "2026-11-01T00:00:00"
 
@@ -108,12 +109,7 @@ def test_batch_scoring_of_frames_matches_the_api(scorer, trained):
     table = scorer.score_table(leads, tables.activities, AS_OF, reasons=0, chunk=100)
     with_reasons = scorer.score_table(leads, tables.activities, AS_OF, reasons=3, chunk=100)
     assert (table["probability"] == with_reasons["probability"]).all() and (table["stage"] == with_reasons["stage"]).all()
-    records = leads.assign(created_at=leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")) \
-        .astype(object).where(leads.notna(), None).to_dict("records")
-    acts = tables.activities[tables.activities["lead_id"].astype(str).isin(set(leads["lead_id"]))]
-    by = {k: [{"occurred_at": t, "activity_type": a} for t, a in zip(g["occurred_at"], g["activity_type"])]
-          for k, g in acts.groupby(acts["lead_id"].astype(str), observed=True)}
-    api = scorer.score_leads([dict(r, activities=by.get(r["lead_id"], [])) for r in records], as_of=AS_OF, reasons=0)
+    api = scorer.score_leads(as_api_leads(leads, tables.activities), as_of=AS_OF, reasons=0)
     np.testing.assert_allclose(table["probability"], [a["probability"] for a in api], atol=1e-6)
 
 

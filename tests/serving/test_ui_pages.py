@@ -72,6 +72,12 @@ def test_the_queue_shows_every_scored_lead_most_ready_first(client, scored):
     assert probabilities == sorted(probabilities, reverse=True)
 
 
+def test_the_queue_shows_each_leads_grade_as_the_api_gave_it(client, scored):
+    page = client.get("/ui/leads?" + urlencode({"order": "ready", "outcome": "all"})).text
+    grades = re.findall(r'<td class="grade"[^>]*>([^<]*)</td>', page)
+    assert grades and grades == [scored[i]["grade"] for i in _ids(page)]
+
+
 @pytest.mark.parametrize("stage", ["SQL", "MQL", "not yet"])
 def test_a_stage_filter_shows_exactly_that_stages_leads(client, scored, stage):
     expected = {i for i, a in scored.items() if a["stage"] == stage}
@@ -100,6 +106,12 @@ def test_a_lead_page_shows_the_reasons_the_api_gives(client, scored):
     for reason in answer["reasons_for"] + answer["reasons_against"]:
         assert reason in text
     assert answer["stage"] in text
+    # fit and intent: the grade, each part's own reasons and what its grade means
+    assert f'Fit and intent: <span class="grade">{answer["grade"]}</span>' in text
+    for part in (answer["fit"], answer["intent"]):
+        for reason in part["reasons_for"] + part["reasons_against"]:
+            assert reason in text
+    assert f'fit {answer["fit"]["grade"]}: ' in text and f'intent {answer["intent"]["grade"]}: ' in text
 
 
 def test_the_api_and_the_pages_speak_italian_when_asked(client, leads, scored):
