@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import LeadscoreError
 
@@ -124,6 +124,19 @@ class ServiceConfig(BaseModel):
             raise ValueError(f"{value!r}: list MQL, SQL or both, comma-separated (a lead reaching one of them is told)")
         return ",".join(dict.fromkeys(names))
 
+    @model_validator(mode="after")
+    def _webhook_settings_need_a_url(self) -> "ServiceConfig":
+        """Webhook settings without LEADSCORE_WEBHOOK_URL would do nothing: refused, not ignored."""
+        if not self.webhook_url:
+            given = [name for name in ("webhook_secret", "webhook_stages", "webhook_timeout_seconds",
+                                       "webhook_attempts", "webhook_queue")
+                     if getattr(self, name) != type(self).model_fields[name].default]
+            if given:
+                names = ", ".join(ENV_PREFIX + name.upper() for name in given)
+                raise ValueError(f"{names} set without {ENV_PREFIX}WEBHOOK_URL, so nobody would be told: set the "
+                                 "URL the notifications are posted to (`leadscore serve --webhook-url`), or unset them")
+        return self
+
     @property
     def notify_stages(self) -> frozenset[str]:
         """The stages whose reaching the webhook is told of (none without a webhook URL)."""
@@ -170,8 +183,8 @@ class ServiceConfig(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                                 for e in exc.errors())
+            problems = "; ".join((f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
+                                 + e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"service settings are not valid: {problems}") from None
 
     def to_env(self) -> dict[str, str]:

@@ -118,6 +118,12 @@ def resample_aucs(label: np.ndarray, score: np.ndarray, counts: np.ndarray) -> n
         return (pos * wins).sum(axis=1) / (n_pos * n_neg)
 
 
+SMALL_HOLDOUT_SHARE = 2 / 3
+"""A failed calibration gate explains itself when the error a perfectly calibrated model shows
+by chance on the holdout is above this share of `max_ece`: there the gate mostly measures luck.
+(The demo CRM's 3,223-lead holdout: 0.0130 by chance, against the default 0.03.)"""
+
+
 def chance_calibration_error(probability: np.ndarray, resamples: int = 200, seed: int = 7,
                              bins: int = ECE_BINS) -> float:
     """The expected calibration error a perfectly calibrated model shows on this many leads:
@@ -196,10 +202,13 @@ def check_gates(result: Any, rule: PromotionRule, champion: ChampionOnHoldout | 
 
     ece = result.metrics["ece"]
     floor = chance_calibration_error(result.holdout_probability, seed=rule.bootstrap_seed)
-    gates.append(Gate("calibration", ece <= rule.max_ece,
-                      f"expected calibration error {ece:.4f} {'<=' if ece <= rule.max_ece else '>'} "
-                      f"{rule.max_ece} (a perfectly calibrated model shows about {floor:.4f} on "
-                      f"{len(result.holdout_label):,} leads)", {"holdout_ece_by_chance": floor}))
+    detail = (f"expected calibration error {ece:.4f} {'<=' if ece <= rule.max_ece else '>'} {rule.max_ece} (a "
+              f"perfectly calibrated model shows about {floor:.4f} on {len(result.holdout_label):,} leads)")
+    if ece > rule.max_ece and floor > rule.max_ece * SMALL_HOLDOUT_SHARE:
+        detail += (f"; on a holdout this small chance alone comes near the limit, so even a well calibrated model "
+                   f"often fails this gate: more closed deals, or `promotion.max_ece` set for this data (about "
+                   f"{2 * floor:.2f}, twice what chance gives), make it a test of the model")
+    gates.append(Gate("calibration", ece <= rule.max_ece, detail, {"holdout_ece_by_chance": floor}))
 
     if champion is None:
         gates.append(Gate("champion", True, "no champion yet for this spec"))

@@ -118,13 +118,23 @@ def split_examples(examples: Examples, holdout_fraction: float, validation_fract
                  validation_evaluated=validation[counted[validation]])
 
 
-def _check_classes(label: np.ndarray, where: str) -> None:
+SLICES = {"fit": "the older training leads", "validation": "the most recent training leads",
+          "holdout": "the most recent leads overall"}
+
+
+def _check_classes(label: np.ndarray, where: str, plan: DataPlan) -> None:
+    """Refuse a slice of the time split that holds only won or only lost examples, with the
+    counts: the whole history passed the minimum (training.minimum_data), but the split cuts it
+    by time and each slice needs both."""
     won = int(label.sum())
     if won == 0 or won == len(label):
         from features.errors import DataError
 
-        raise DataError(f"the {where} slice has only {'lost' if won == 0 else 'won'} leads "
-                        f"({len(label)} examples); more history is needed to train")
+        lacking = "won" if won == 0 else "lost"
+        raise DataError(f"the {where} slice ({SLICES[where]}) has no {lacking} lead: {len(label):,} examples, all "
+                        f"{'lost' if won == 0 else 'won'}, while the history has {plan.counts.words()}; each slice of "
+                        f"the time split needs both, and the {lacking} deals all fell elsewhere. Add older closed "
+                        "deals to the export, or wait for more deals to close")
 
 
 def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: int, trees: int):
@@ -209,7 +219,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     split = split_examples(examples, spec.holdout_fraction, config.validation_fraction)
     y = examples.label.astype(int)
     for name in ("fit", "validation", "holdout"):
-        _check_classes(y[getattr(split, name)], name)
+        _check_classes(y[getattr(split, name)], name, plan)
 
     training_rows = split.training
     # Category codes count leads, not snapshots: each training lead once.

@@ -274,6 +274,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
     _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,
                    config.promotion.metric, bundle.card.get("logged_outcomes"))
+    if tune > 1 and not result.trials:
+        console.print(f"tuning: not done (--tune {tune}): it tunes LightGBM, and with this little data only the "
+                      "logistic model is trained (see candidates above)", highlight=False, soft_wrap=True)
     metric = config.promotion.metric
     champion_score = (champion_on_new_holdout.metrics or {}).get(metric) if champion_on_new_holdout else None
     return TrainOutcome(version, decision.promoted, decision.summary, metrics, result.metrics[metric], champion_score,

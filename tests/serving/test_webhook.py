@@ -255,7 +255,11 @@ def test_bad_webhook_settings_are_refused_at_start_with_the_setting_named(bundle
     for env, words in [({"LEADSCORE_WEBHOOK_URL": "ftp://crm.example.com/hook"}, "http:// or https://"),
                        ({"LEADSCORE_WEBHOOK_URL": "crm.example.com/hook"}, "http:// or https://"),
                        ({"LEADSCORE_WEBHOOK_URL": "https://x.example", "LEADSCORE_WEBHOOK_STAGES": "SQL,hot"}, "MQL, SQL"),
-                       ({"LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": "0"}, "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS")]:
+                       ({"LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": "0"}, "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS"),
+                       # a secret, or any webhook setting, without the URL would silently do nothing
+                       ({"LEADSCORE_WEBHOOK_SECRET": "s3cret"}, "LEADSCORE_WEBHOOK_SECRET set without "
+                                                                "LEADSCORE_WEBHOOK_URL, so nobody would be told"),
+                       ({"LEADSCORE_WEBHOOK_STAGES": "SQL"}, "LEADSCORE_WEBHOOK_STAGES set without")]:
         with pytest.raises(ConfigError, match=re.escape(words)) as refused:
             ServiceConfig.from_env({"LEADSCORE_BUNDLE": str(bundle_dir), **env})
         assert "LEADSCORE_WEBHOOK_" in str(refused.value)
@@ -263,6 +267,8 @@ def test_bad_webhook_settings_are_refused_at_start_with_the_setting_named(bundle
                                      "LEADSCORE_WEBHOOK_STAGES": " sql "})
     assert config.notify_stages == {"SQL"}
     assert ServiceConfig.from_env({"LEADSCORE_BUNDLE": str(bundle_dir)}).notify_stages == frozenset()
+    # what a worker process is given (every setting, defaults included) is taken back as it was
+    assert ServiceConfig.from_env(ServiceConfig.from_env({"LEADSCORE_BUNDLE": str(bundle_dir)}).to_env())
 
 
 def test_backoff_doubles_with_jitter_and_honours_retry_after():

@@ -101,10 +101,12 @@ def test_too_few_won_leads_to_learn_from_refuse_with_the_counts_and_register_not
 def test_a_small_crm_trains_the_logistic_model_only_and_says_why(workspace):
     tmp, config = workspace
     data = small_crm(tmp / "small", 900)  # 106 won, 617 lost
-    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(data), "--config", str(config)])
+    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(data), "--config", str(config),
+                                 "--tune", "3"])
     assert result.exit_code in (0, 4), result.output  # registered (champion, or challenger if a gate fails)
     assert "logistic model only: 723 leads with an outcome" in " ".join(result.output.split())
     summary = " ".join(result.output.split())
+    assert "tuning: not done (--tune 3): it tunes LightGBM, and with this little data only the logistic model" in summary
     assert "logistic, the baseline (chosen)" in summary and "x LightGBM" not in summary  # one column: logistic
     version = registry().model_names()
     assert version == ["leadscore-demo-crm"]
@@ -113,3 +115,18 @@ def test_a_small_crm_trains_the_logistic_model_only_and_says_why(workspace):
     assert run["tags.candidates"] == "logistic" and "fewer than 1,000" in run["tags.candidates_reason"]
     assert run["params.model"] == "logistic" and "metrics.lightgbm_roc_auc" not in runs
     assert "logistic model only" in run["tags.mlflow.note.content"]  # the model card
+
+
+def test_a_time_slice_without_won_or_lost_leads_is_refused_with_the_counts():
+    """Enough deals overall can still leave one slice of the time split with one outcome only
+    (40 won and 40 lost pass the minimum; the holdout takes the newest fifth)."""
+    from features.errors import DataError
+    from training.trainer import _check_classes
+
+    plan = data_plan(45, 41)
+    with pytest.raises(DataError) as refused:
+        _check_classes(np.ones(12), "validation", plan)
+    assert str(refused.value).startswith(
+        "the validation slice (the most recent training leads) has no lost lead: 12 examples, all won, while the "
+        "history has 45 won and 41 lost leads; each slice of the time split needs both")
+    _check_classes(np.array([0, 1, 0]), "holdout", plan)  # both: no refusal

@@ -86,6 +86,16 @@ def test_below_its_baseline_or_miscalibrated_is_not_promoted(calibrated):
     assert gate(gates, "chance").passed
 
 
+def test_a_calibration_gate_failed_on_a_small_holdout_says_chance_comes_near_the_limit(calibrated):
+    p, y = calibrated
+    small = check_gates(model_result(np.clip(p[:150] * 1.3, 0, 0.99), y[:150]), RULE, None)
+    detail = gate(small, "calibration").detail
+    assert not gate(small, "calibration").passed
+    assert "on a holdout this small chance alone comes near the limit" in detail and "promotion.max_ece" in detail
+    large = check_gates(model_result(np.clip(p * 1.6, 0, 0.99), y), RULE, None)
+    assert "this small" not in gate(large, "calibration").detail  # 3,000 leads: the failure is the model's
+
+
 @pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "log_loss", "brier"])
 def test_the_champion_is_compared_on_the_same_holdout_by_any_metric(calibrated, metric):
     p, y = calibrated
