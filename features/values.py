@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -201,6 +202,13 @@ def words(values: Iterable[str]) -> frozenset[str]:
 _SPACES = re.compile(r"\s+")
 
 
+def composed(text: str) -> str:
+    """Text in Unicode's composed form (NFC): "é" typed as one character or as "e" and a
+    combining accent (macOS file names, some exports) is one spelling, so one category or one
+    lead id. ASCII text is returned as it is (nothing to compose)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 def category(value: Any, missing: frozenset[str] = frozenset(), aliases: dict[str, str] | None = None) -> str | None:
     """A category value as text: trimmed, case-folded, spaces collapsed, aliases merged (alias
     keys and targets case-folded); None when missing."""
@@ -211,7 +219,7 @@ def category(value: Any, missing: frozenset[str] = frozenset(), aliases: dict[st
     elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         text = number_text(float(value))
     else:
-        text = _SPACES.sub(" ", str(value).strip().casefold())
+        text = _SPACES.sub(" ", composed(str(value)).strip().casefold())
     if aliases:
         return aliases.get(text, text)
     return text
@@ -219,7 +227,7 @@ def category(value: Any, missing: frozenset[str] = frozenset(), aliases: dict[st
 
 def folded_aliases(aliases: dict[str, str] | None) -> dict[str, str]:
     """Spec aliases spelled as `category` compares them."""
-    return {_SPACES.sub(" ", k.strip().casefold()): _SPACES.sub(" ", v.strip().casefold())
+    return {_SPACES.sub(" ", composed(k).strip().casefold()): _SPACES.sub(" ", composed(v).strip().casefold())
             for k, v in (aliases or {}).items()}
 
 
@@ -230,8 +238,8 @@ UNPRINTABLE_ID = ("the lead id has a control character or unprintable text in it
 
 
 def lead_id(value: Any) -> str | None:
-    """A lead id as the one key of every table: trimmed text; integral numbers and text such
-    as '101.0' (as spreadsheets write ids) are '101'. None when blank or missing; raises
+    """A lead id as the one key of every table: trimmed text in composed form (`composed`);
+    integral numbers and text such as '101.0' (as spreadsheets write ids) are '101'. None when blank or missing; raises
     Unreadable for true/false, non-finite numbers, objects and control characters."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -247,7 +255,7 @@ def lead_id(value: Any) -> str | None:
         return number_text(float(value))
     if not isinstance(value, str):
         raise Unreadable(f"the lead id must be text or a number, not {kind_of(value)}", "type_error")
-    text = value.strip()
+    text = composed(value.strip())
     if not text:
         return None
     if not text.isprintable():

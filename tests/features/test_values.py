@@ -235,3 +235,20 @@ def test_a_stated_dayfirst_settles_an_ambiguous_column():
     assert [str(pd.Timestamp(v).date()) for v in reading.values] == ["2024-01-12", "2024-02-01"]
     reading = V.read_times(pd.Series(["12/01/2024"], dtype=object), stated="%m/%d/%Y")
     assert str(pd.Timestamp(reading.values[0]).date()) == "2024-12-01"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12))
+def test_an_id_or_a_category_typed_composed_or_decomposed_is_one_value(text):
+    """"é" as one character or as "e" plus a combining accent (NFC or NFD) is one lead id and
+    one category, in the API's reading (lead_id) and a file's (read_ids) alike."""
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", text), unicodedata.normalize("NFD", text)
+    try:
+        one = V.lead_id(nfc)
+    except V.Unreadable:
+        return
+    assert V.lead_id(nfd) == one
+    assert V.read_ids(pd.Series([nfc, nfd], dtype=object)).values.tolist() == [one, one]
+    assert V.category(nfd) == V.category(nfc)
