@@ -224,9 +224,9 @@ class LeadScorer:
                      written: list[tuple[list[str], list[str]]] | None) -> list[dict[str, Any]]:
         """The API's answer per lead from its probability and its reasons (for, against); the
         id under `id_key`, the spec's own id column name."""
+        probability, scores = published(probability)
         stages = self.bundle.stages_of(probability).tolist()
-        rounded = [round(p, 6) for p in probability.tolist()]
-        scores = np.rint(probability * 100).astype(int).tolist()
+        rounded, scores = probability.tolist(), scores.tolist()
         version, key = self.version, self.id_key
         out = []
         for i, lead_id in enumerate(ids):
@@ -271,8 +271,9 @@ class LeadScorer:
                 located = (owner[lo:hi] - start, type_code[lo:hi], t_ns[lo:hi])
             X = self.transform.transform_frame(part, None, as_of_all[start:start + chunk], located=located)
             p, grouped = self.probability_and_reasons(X, reasons > 0)
-            frame = pd.DataFrame({self.id_key: part_ids.to_numpy(), "probability": np.round(p, 6),
-                                  "score": np.rint(p * 100).astype(int), "stage": bundle.stages_of(p)})
+            shown, score = published(p)
+            frame = pd.DataFrame({self.id_key: part_ids.to_numpy(), "probability": shown, "score": score,
+                                  "stage": bundle.stages_of(shown)})
             if grouped is not None:
                 frame["reasons_for"], frame["reasons_against"] = self.reasons_in(language).reasons_joined(
                     grouped, X, reasons)
@@ -294,6 +295,20 @@ class LeadScorer:
             columns=[self.id_key, "probability", "score", "stage", "reasons_for", "reasons_against", "model_version",
                      *(BATCH_COLUMNS if self.grades is not None else []),
                      *(["cooling"] if aggregator is not None else [])])
+
+
+PUBLISHED_DECIMALS = 6
+
+
+def published(probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The probability as answers, batch files and the score log carry it (rounded to
+    PUBLISHED_DECIMALS) and the score (n,) derived from that same number: the whole percent,
+    half to even. Stages are read from it too, so an answer agrees with itself and with its
+    logged copy: a trend or a stage recomputed from the log gives what the answer said (from
+    the unrounded probability, about 45 scores in a million showed a point the log's copy did
+    not)."""
+    shown = np.round(np.asarray(probability, dtype=np.float64), PUBLISHED_DECIMALS)
+    return shown, np.rint(shown * 100).astype(int)
 
 
 def _ns(moment: datetime) -> int:

@@ -128,3 +128,26 @@ def test_categories_sent_as_numbers_or_booleans_are_phrased_as_sent_alone_or_in_
         ["industry is True, rare in our history"], ["industry is 1, rare in our history"],
         ["industry is 1.0, rare in our history"], ["industry is Space Mining, rare in our history"],
         ["industry not given"], ["industry is Software"]]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(0, 1))
+def test_an_answer_agrees_with_itself_and_with_its_logged_copy(p):
+    """Score, stage and trend points read from the published probability (what the score log
+    keeps) give what the answer says, at any probability, the half-point edges included."""
+    from serving.scorer import published
+    from serving.trend import score_points
+
+    shown, score = published(np.array([p, 0.125, 0.4050000004, 0.0049999996]))
+    for value, points in zip(shown.tolist(), score.tolist()):
+        assert value == round(value, 6) and points == score_points(value) == score_points(float(repr(value)))
+
+
+def test_the_stage_is_read_from_the_published_probability(scorer):
+    sql = scorer.bundle.sql_threshold
+    answers = scorer.answer_dicts(["a", "b"], np.array([sql - 4e-7, sql - 6e-7]), None)
+    assert answers[0]["probability"] == round(sql, 6) and answers[0]["stage"] == "SQL"
+    assert answers[1]["stage"] == "MQL" and answers[1]["probability"] < sql
