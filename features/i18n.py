@@ -140,13 +140,14 @@ def percent_text(share: float, language: str) -> str:
     return localized(percent(share), language)
 
 
-_ELIDED = ("1", "11", "18")
+_ELIDED = ("1", "11")
 
 
 def with_article(number: str, language: str) -> str:
     """A number as the subject or object of a sentence, with the article Italian puts before
     it: "il 30%", "l'80%", "l'11%" (the article is elided before a number said with a vowel
-    first: uno, otto, undici, diciotto, ottanta...), "lo 0,4%"; English needs none ("30%")."""
+    first: uno, otto, undici, ottanta...; "il 18%": diciotto starts with a consonant), "lo 0,4%";
+    English needs none ("30%")."""
     if language != "it":
         return number
     whole = number.split(",")[0].replace(".", "").rstrip("%")

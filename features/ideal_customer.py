@@ -7,7 +7,8 @@ the range (bounds included), a yes/no answer equal to the stated one. A missing 
 matches.
 
 Matched on the transform's rows (n, features), the one encoding every path (API, batch, pages,
-training) already shares, so the same lead matches or not however it arrives. A listed value
+training) already shares, so the same lead matches or not however it arrives. A lead the company cannot sell to (spec
+`leads.not_a_fit`) never matches, whatever its other fields. A listed value
 that training saw too rarely to give it its own code (it reads as "(other)") cannot be told
 apart from other rare values: it is left out of the match and `unmatchable` names it (training
 prints it), rather than matching every rare value.
@@ -57,6 +58,9 @@ class IdealCustomer:
                     self.unmatchable[column] = missing
                 rules.append(_Rule(column, index, codes=tuple(known), categorical=True))
         self._rules = rules
+        from features.sub_scores import activity_start
+
+        self._activity_start = activity_start(transform)
 
     @classmethod
     def of(cls, spec: DatasetSpec, transform: LeadTransform) -> "IdealCustomer | None":
@@ -73,7 +77,9 @@ class IdealCustomer:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X.reshape(1, -1)
-        out = np.ones(len(X), dtype=bool)
+        from features.sub_scores import not_a_fit_rows
+
+        out = ~not_a_fit_rows(X, self._activity_start)
         for rule in self._rules:
             value = X[:, rule.index]
             if rule.categorical:
@@ -116,9 +122,9 @@ def conversion_words(figures: dict) -> str:
         if figures["difference_interval"]:
             low, high = figures["difference_interval"]
             verdict = ("they convert better" if low > 0 else "they convert worse" if high < 0
-                       else "no difference chance cannot explain")
-            line += f" (difference {low * 100:+.1f} to {high * 100:+.1f} points, 95%: {verdict})"
+                       else "a difference chance alone could make")
+            line += f" (difference {low * 100:+.1f} to {high * 100:+.1f} points, 95% interval: {verdict})"
     for column, values in figures["unmatchable"].items():
-        line += (f"; ideal_customer.{column}: {', '.join(repr(v) for v in values)} too rare in training to be "
-                 "recognised (left out of the match)")
+        line += (f"; ideal_customer.{column}: {', '.join(repr(v) for v in values)} never seen in training, or too "
+                 "rarely to be recognised (left out of the match)")
     return line

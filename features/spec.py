@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -295,7 +295,7 @@ class DatasetSpec(_Strict):
         default_factory=list, description="Lead columns (under leads.categorical) the outcome report "
         "breaks down by, e.g. [lead_source, campaign]: per value, leads, share reaching MQL and SQL, "
         "observed buy rate, expected wins still open (`leadscore report`, docs/report.md).")
-    ideal_customer: dict[str, list[str | int | float | bool] | NumberRange | bool] = Field(
+    ideal_customer: dict[str, Any] | None = Field(
         default_factory=dict, description="The ideal customer marketing and sales agreed on: per lead "
         "column, the values (a categorical column: [software, financial services]), the range (a "
         "numeric one: {min: 51, max: 5000}) or the answer (a yes/no one: true) it has. A lead matches "
@@ -366,27 +366,59 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_ideal_customer(self) -> "DatasetSpec":
-        """Each column is a model input, stated in the form of its kind."""
+        """Each column is a model input, stated in the form of its kind, read into that form: a
+        list of category texts, a NumberRange, a bool."""
+        from features.values import number_text
+
         lead = self.leads
         kinds = {**{c: "categorical" for c in lead.categorical}, **{c: "numeric" for c in lead.numeric},
                  **{c: "yes_no" for c in lead.yes_no}}
-        forms = {"categorical": (list, "a list of values: [software, financial services]"),
-                 "numeric": (NumberRange, "a range: {min: 51, max: 5000}"),
-                 "yes_no": (bool, "true or false")}
-        for column, stated in self.ideal_customer.items():
+        examples = {"categorical": "a list of values: [software, financial services]",
+                    "numeric": "a range: {min: 51, max: 5000}", "yes_no": "true or false"}
+        missing = {str(v).strip().casefold() for v in self.missing_values}
+        read: dict[str, Any] = {}
+        for column, stated in (self.ideal_customer or {}).items():
             kind = kinds.get(column)
+            where = f"ideal_customer.{column}"
             if kind is None:
-                raise ValueError(f"ideal_customer.{column}: {column!r} is not a column under leads.categorical, "
-                                 "numeric or yes_no (the ideal customer is described by what a lead tells of itself)")
-            form, example = forms[kind]
-            if not isinstance(stated, form):
-                raise ValueError(f"ideal_customer.{column}: {column!r} is under leads.{kind}; describe it as {example}")
+                raise ValueError(f"{where}: {column!r} is not a column under leads.categorical, numeric or yes_no "
+                                 "(the ideal customer is described by what a lead tells of itself)")
+            wrong = ValueError(f"{where}: {column!r} is under leads.{kind}; describe it as {examples[kind]}")
             if kind == "categorical":
-                if not [v for v in stated if str(v).strip()]:
-                    raise ValueError(f"ideal_customer.{column}: the list is empty; list the values, or leave the key out")
-                # YAML reads `yes` as true and `2020` as a number: a category is its text
-                self.ideal_customer[column] = [v if isinstance(v, str) else str(v).lower() if isinstance(v, bool)
-                                               else f"{v:g}" for v in stated]
+                values = stated if isinstance(stated, list) else [stated] if isinstance(stated, (str, int, float)) \
+                    and not isinstance(stated, bool) else None
+                if values is None or any(isinstance(v, (list, dict)) or v is None for v in values):
+                    raise wrong
+                # YAML reads an unquoted yes/no as true/false and 1e6 as a number: a category is its text
+                texts = [("yes" if v else "no") if isinstance(v, bool) else v if isinstance(v, str)
+                         else number_text(float(v)) for v in values]
+                if not [t for t in texts if t.strip()]:
+                    raise ValueError(f"{where}: the list is empty; list the values, or leave the key out")
+                placeholders = [t for t in texts if t.strip().casefold() in missing]
+                if placeholders:
+                    raise ValueError(f"{where}: {', '.join(map(repr, placeholders))} is under missing_values, and a "
+                                     "missing value never matches: list values a lead can have")
+                unsold = sorted({t.strip().casefold() for t in texts}
+                                & {v.strip().casefold() for v in lead.not_a_fit.get(column, [])})
+                if unsold:
+                    raise ValueError(f"{where}: {', '.join(map(repr, unsold))} is under leads.not_a_fit.{column}: "
+                                     "a lead we cannot sell to is never our ideal customer; remove it from one list")
+                read[column] = texts
+            elif kind == "numeric":
+                if not isinstance(stated, dict):
+                    raise wrong
+                try:
+                    read[column] = NumberRange.model_validate(stated)
+                except ValidationError as exc:
+                    problem = exc.errors()[0]
+                    key = ".".join(str(p) for p in problem["loc"])
+                    raise ValueError(f"{where}{'.' + key if key else ''}: "
+                                     f"{problem['msg'].removeprefix('Value error, ')}") from None
+            else:
+                if not isinstance(stated, bool):
+                    raise wrong
+                read[column] = stated
+        object.__setattr__(self, "ideal_customer", read)  # the model is frozen: its one reading, set once
         return self
 
     @model_validator(mode="after")

@@ -3,11 +3,13 @@
 - **fit**: the calibrated probability of buying from the profile alone (industry, size, role,
   source... every column under leads.categorical, numeric and yes_no): who the lead is.
 - **intent**: the calibrated probability of buying from the lead's activity alone (the event
-  log's counts over the last 7/30/90 days, days since the last activity and high-intent one):
-  what it does now. Old activity fades: an activity counts in every window it falls in, so its
-  weight is the sum of the weights of the windows not yet past it, which can only shrink as it
-  ages and is nothing after the longest window (the weights are kept >= 0 by the monotone
-  constraints; tested: moving an activity into the past never raises intent). A lead the
+  log's counts per activity type and in total over the spec's windows, 7/30/90 days in the
+  demo: `INTENT_KINDS`): what it does now. Old activity fades: an activity counts in every
+  window it falls in, so its weight is the sum of the weights of the windows not yet past it,
+  which can only shrink as it ages and is nothing after the longest window (the weights of
+  engaging types are kept >= 0 and those of negative ones, unsubscribes, <= 0 by the monotone
+  constraints; tested: moving an activity into the past never raises intent, and activity all
+  older than the longest window is intent 4). A lead the
   company cannot sell to (spec `leads.not_a_fit`) has its activity read as none, as the main
   model does.
 
@@ -49,12 +51,19 @@ def fit_columns(transform: LeadTransform) -> list[int]:
     return [i for i, f in enumerate(transform.features) if f.kind in PROFILE_KINDS]
 
 
+INTENT_KINDS = ("count", "total")
+"""What the intent model reads of the activity features: the counts per type and in total over
+the spec's windows, nothing else. Days since the last activity, days since the last high-intent
+one and the number of distinct types are left out: they remember activity of any age (a visit
+three years ago, an unsubscribe), so with them old activity never faded to nothing (a breaker
+found every lead whose activity was all older than 90 days at intent 3, and an old unsubscribe
+raising intent as one more "way of engaging")."""
+
+
 def intent_columns(transform: LeadTransform) -> list[int]:
-    """The transform's activity columns: what the intent model reads (none without an event log)."""
-    if transform.activity is None:
-        return []
-    first = len(transform.features) - len(transform.activity.features)
-    return list(range(first, len(transform.features)))
+    """The transform's windowed activity counts: what the intent model reads (none without an
+    event log)."""
+    return [i for i, f in enumerate(transform.features) if f.kind in INTENT_KINDS]
 
 
 @dataclass
@@ -108,10 +117,8 @@ class SubScores:
         return self
 
     def not_a_fit(self, X: np.ndarray) -> np.ndarray:
-        """(n,) bool: rows of leads the company cannot sell to (their activity inputs are NaN)."""
-        if self.no_activity is None:
-            return np.zeros(len(X), dtype=bool)
-        return np.isnan(X[:, self.activity_start])
+        """(n,) bool: rows of leads the company cannot sell to (`not_a_fit_rows`)."""
+        return not_a_fit_rows(X, self.activity_start if self.no_activity is not None else None)
 
     def intent_input(self, X: np.ndarray, unfit: np.ndarray) -> np.ndarray:
         """X with the activity of not-a-fit rows read as none (a copy only when there are some)."""
@@ -155,6 +162,22 @@ class SubScores:
     def from_dict(cls, data: dict[str, Any], transform: LeadTransform) -> "SubScores":
         intent = SubScore.from_dict("intent", data["intent"]) if data.get("intent") else None
         return cls(SubScore.from_dict("fit", data["fit"]), intent, data.get("not_a_fit_won_rate")).ready(transform)
+
+
+def not_a_fit_rows(X: np.ndarray, activity_start: int | None) -> np.ndarray:
+    """(n,) bool: rows of transform rows X (n, features) of leads the company cannot sell to
+    (spec `leads.not_a_fit`): the transform leaves their activity inputs, from column
+    `activity_start`, missing. None (no event log): no row can tell, none is."""
+    if activity_start is None:
+        return np.zeros(len(X), dtype=bool)
+    return np.isnan(X[:, activity_start])
+
+
+def activity_start(transform: LeadTransform) -> int | None:
+    """The first activity column of the transform's rows; None without an event log."""
+    if transform.activity is None:
+        return None
+    return len(transform.features) - len(transform.activity.features)
 
 
 def _grades(probability: np.ndarray, cuts: tuple[float, ...], names: tuple[str, ...]) -> np.ndarray:

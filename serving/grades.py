@@ -4,7 +4,7 @@ defines them; this module puts them into answers and batch columns).
 Each answer gets `grade` ("A1" ... "D4"; the fit letter alone without an event log), `fit`
 and `intent` ({probability, grade, reasons_for, reasons_against}; intent null without an event
 log). A lead matching the spec's ideal customer has "matches our ideal customer: ..." as its
-first fit reason; a not-a-fit lead's intent says its activity is not counted. Each sub-score
+first fit reason, and its ideal-customer fields are no other reason (each is said once); a not-a-fit lead's intent says its activity is not counted. Each sub-score
 gives up to SUB_REASONS reasons each way (none when the request asks for no reasons).
 """
 
@@ -61,12 +61,15 @@ class GradeWriter:
         fit_reasons = None
         if limit > 0:
             fit, contributions = subs.fit.probability_and_contributions(X_model)
-            fit_reasons = writer.reasons_many(writer.group_contributions(contributions), X, leads, limit)
-            if self.ideal is not None:
-                for i in np.flatnonzero(self.ideal.matches(X)).tolist():
-                    pros = fit_reasons[i][0]
-                    pros.insert(0, writer.ideal_customer_phrase(self.ideal.columns, X[i], leads[i] if leads else None))
-                    del pros[limit:]
+            grouped = writer.group_contributions(contributions)
+            matching = np.flatnonzero(self.ideal.matches(X)).tolist() if self.ideal is not None else []
+            if matching:  # the ideal customer's fields are said once, in its own reason
+                grouped[np.ix_(matching, writer.groups_of(self.ideal.columns))] = 0.0
+            fit_reasons = writer.reasons_many(grouped, X, leads, limit)
+            for i in matching:
+                pros = fit_reasons[i][0]
+                pros.insert(0, writer.ideal_customer_phrase(self.ideal.columns, X[i], leads[i] if leads else None))
+                del pros[limit:]
         else:
             fit = subs.fit.probability(X_model)
         fit = subs.fit_probability(X_model, unfit, fit)

@@ -325,6 +325,11 @@ class ReasonWriter:
             return np.array(texts, dtype=object)[codes]
         return [self.phrase(group, X[r], leads[r]) for r in rows.tolist()]  # numbers, lists...: rare
 
+    def groups_of(self, columns: list[str]) -> list[int]:
+        """The reason groups of these lead columns (one each)."""
+        index = {group.key: g for g, group in enumerate(self.groups)}
+        return [index[column] for column in columns]
+
     def ideal_customer_phrase(self, columns: list[str], row: np.ndarray, lead: Mapping[str, Any] | None) -> str:
         """"matches our ideal customer: industry is Software, seniority is Director", each
         listed column phrased as its own reason would be (features.ideal_customer)."""

@@ -30,12 +30,14 @@ def _design(X: np.ndarray, categories: dict[int, int], logged: frozenset[int] = 
             blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), code)), shape=(n, size)))
             columns += [("category", j, c) for c in range(size)]
             continue
-        fill = float(np.median(value[~missing])) if (~missing).any() else 0.0
-        read = NumericTerm(fill, 0.0, 1.0, 0.0, log=j in logged)
+        given = value[~missing]
+        fill = float(np.median(given)) if len(given) else 0.0
+        low, high = (float(given.min()), float(given.max())) if len(given) else (None, None)
+        read = NumericTerm(fill, 0.0, 1.0, 0.0, log=j in logged, low=low, high=high)
         plain = read.value(value)
         mean, scale = float(plain.mean()), float(plain.std())
         scale = scale if scale > 0 else 1.0
-        stats[j] = (fill, mean, scale)
+        stats[j] = (fill, mean, scale, low, high)
         blocks.append(sparse.csr_matrix(((plain - mean) / scale).reshape(n, 1)))
         columns.append(("number", j, None))
         if missing.any():
@@ -79,7 +81,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, categories: dict[int, int], monot
         if kind == "category":
             categories.setdefault(j, []).append(float(weight))
         elif kind == "number":
-            numbers[j] = NumericTerm(*stats[j], weight=float(weight), log=j in logged)
+            fill, mean, scale, low, high = stats[j]
+            numbers[j] = NumericTerm(fill, mean, scale, weight=float(weight), log=j in logged, low=low, high=high)
         else:
             numbers[j].missing_weight = float(weight)
     model = LinearModel(X.shape[1], b, categories, numbers, [0.0] * X.shape[1])

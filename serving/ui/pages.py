@@ -64,7 +64,10 @@ def _environment(language: str):
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(language), newstyle=True)
+    from features.grade_words import grade_percent
+
     env.globals.update(percent=lambda share: percent_text(share, language),
+                       grade_percent=lambda share: grade_percent(share, language),
                        number=lambda value, decimals=0: number_text(value, language, decimals))
     return env
 
@@ -321,7 +324,8 @@ class Pages:
                            "words": stage_words(d, language), "rule": rule_words(d, language),
                            "verdicts": [{"words": verdict_words(checks[k], language, definitions),
                                          "broken": checks[k]["broken"]} for k in keys if k in checks]})
-        return "stages.html", {"stages": stages, "report_ready": report is not None}
+        return "stages.html", {"stages": stages, "report_ready": report is not None,
+                               "grades": self.scorer.grade_definitions(language)}
 
     # ------------------------------------------------------------------------------ report
     def _report(self) -> dict | None:

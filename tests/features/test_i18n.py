@@ -121,7 +121,7 @@ def test_percentages_are_the_same_number_in_both_languages(share):
 
 @pytest.mark.parametrize("number, expected", [
     ("30%", "il 30%"), ("80%", "l'80%"), ("8%", "l'8%"), ("11%", "l'11%"), ("1%", "l'1%"),
-    ("1,5%", "l'1,5%"), ("18%", "l'18%"), ("100%", "il 100%"), ("0,4%", "lo 0,4%"), ("0%", "lo 0%"), ("81%", "l'81%"),
+    ("1,5%", "l'1,5%"), ("18%", "il 18%"), ("100%", "il 100%"), ("0,4%", "lo 0,4%"), ("0%", "lo 0%"), ("81%", "l'81%"),
 ])
 def test_italian_puts_the_right_article_before_a_number(number, expected):
     assert with_article(number, "it") == expected

@@ -42,7 +42,7 @@ def test_a_value_too_rare_to_have_its_own_code_is_named_and_never_matches_other_
     X = np.vstack([transform.transform_one({"industry": v}) for v in ("mining", "quarrying", "software")])
     assert ideal.matches(X).tolist() == [False, False, True]
     words = conversion_words(ideal.conversion(X, np.array([1, 0, 1])))
-    assert "ideal_customer.industry: 'mining' too rare in training to be recognised" in words
+    assert "ideal_customer.industry: 'mining' never seen in training, or too rarely to be recognised" in words
 
 
 def test_the_conversion_report_counts_matching_leads_against_the_rest():
@@ -57,5 +57,5 @@ def test_the_conversion_report_counts_matching_leads_against_the_rest():
     assert 0 < low < 0.3 < high
     assert conversion_words(figures) == ("ideal customer: 100 of 400 leads match; 40% of them bought, against 10% of "
                                          f"the other 300 (difference {low * 100:+.1f} to {high * 100:+.1f} points, "
-                                         "95%: they convert better)")
+                                         "95% interval: they convert better)")
     assert IdealCustomer.of(DatasetSpec.model_validate(SPEC), transform) is None

@@ -131,12 +131,32 @@ ICP_BASE = BASE + "  categorical: [industry]\n  numeric: [employees]\n  yes_no: 
     ("  employees: {}\n", "give min, max or both"),
     ("  opt_in: [yes]\n", "ideal_customer.opt_in: 'opt_in' is under leads.yes_no; describe it as true or false"),
     ("  industry: []\n", "ideal_customer.industry: the list is empty"),
-    ("  employees: {min: 5, most: 9}\n", "ideal_customer.employees"),
+    ("  employees: {min: 5, most: 9}\n", "ideal_customer.employees.most: Extra inputs are not permitted"),
+    ("  industry: [software, N/A]\n", "ideal_customer.industry: 'N/A' is under missing_values"),
+    ("  industry: [{a: 1}]\n", "describe it as a list of values"),
+    ("  opt_in: 'yes'\n", "ideal_customer.opt_in: 'opt_in' is under leads.yes_no; describe it as true or false"),
 ])
 def test_an_ideal_customer_is_described_by_each_column_in_its_own_form(tmp_path, stated, message):
     with pytest.raises(SpecError) as err:
         load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n" + stated))
     assert message in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_an_ideal_customer_value_we_cannot_sell_to_is_refused(tmp_path):
+    text = ICP_BASE + "  not_a_fit:\n    industry: [Home Users]\nideal_customer:\n  industry: [software, home users]\n"
+    with pytest.raises(SpecError, match="ideal_customer.industry: 'home users' is under leads.not_a_fit.industry: a "
+                                        "lead we cannot sell to is never our ideal customer"):
+        load_spec(_write(tmp_path, text))
+
+
+def test_an_ideal_customer_is_read_as_written(tmp_path):
+    """One value without a list, YAML's unquoted yes and big numbers are the texts written; an
+    empty key states nothing."""
+    spec = load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n  industry: [yes, 1234567, 2.5]\n"))
+    assert spec.ideal_customer == {"industry": ["yes", "1234567", "2.5"]}
+    assert load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n  industry: software\n")).ideal_customer == \
+        {"industry": ["software"]}
+    assert load_spec(_write(tmp_path, ICP_BASE + "ideal_customer:\n")).ideal_customer == {}
 
 
 def test_an_ideal_customer_in_every_form_loads(tmp_path):

@@ -78,11 +78,25 @@ def test_a_home_edition_lead_has_the_fit_such_leads_had(scorer):
 
 @SETTINGS
 @given(profile=profiles, acts=activities,
-       burst=st.lists(st.tuples(st.sampled_from(HIGH_INTENT), st.floats(0.01, 6.99)), min_size=2, max_size=10))
-def test_a_lead_with_two_high_intent_actions_this_week_is_intent_1_or_2(scorer, profile, acts, burst):
+       burst=st.lists(st.tuples(st.sampled_from(HIGH_INTENT), st.floats(0.01, 6.99)), min_size=4, max_size=10))
+def test_a_lead_with_four_high_intent_actions_this_week_is_intent_1_or_2(scorer, profile, acts, burst):
+    """On this CRM four pricing-page views, demo requests or form fills in the last week, in
+    any mix and whatever else the lead did (short of unsubscribing), make intent 1 or 2."""
     answer = score_one(scorer, profile, acts + burst)
     assert answer["intent"]["grade"] in (1, 2), answer["intent"]
     assert answer["grade"][1] in "12"
+
+
+@SETTINGS
+@given(acts=st.lists(st.tuples(st.sampled_from(ENGAGING + ["unsubscribe"]), st.floats(90.01, 4000)), max_size=25),
+       unsubscribes=st.lists(st.floats(0.01, 4000), max_size=3))
+def test_activity_older_than_the_longest_window_or_only_unsubscribes_is_intent_4(scorer, acts, unsubscribes):
+    floor = scorer.bundle.sub_scores.intent.floor
+    answer = score_one(scorer, {}, acts + [("unsubscribe", d) for d in unsubscribes])
+    assert answer["intent"]["grade"] == 4
+    assert answer["intent"]["probability"] <= round(floor, 6)
+    if not any(d < 90 for d in unsubscribes):
+        assert answer["intent"]["probability"] == round(floor, 6)  # old activity is no activity
 
 
 def test_a_lead_with_no_activity_is_intent_4_and_one_action_lifts_it(scorer):
@@ -155,9 +169,13 @@ def test_a_lead_matching_the_ideal_customer_is_told_so_first(scorer):
                                                 "employee count is 300, seniority is Director")
     italian = score_one(scorer, icp, [], language="it")
     assert italian["fit"]["reasons_for"][0].startswith("corrisponde al nostro cliente ideale: ")
-    for off in ({"employee_count": 6000}, {"seniority": "Manager"}, {"industry": "Retail"}, {"industry": None}):
+    for off in ({"employee_count": 6000}, {"seniority": "Manager"}, {"industry": "Retail"}, {"industry": None},
+                {"product_interest": "Home Edition"}):  # a lead we cannot sell to is never our ideal customer
         other = score_one(scorer, {**icp, **off}, [])
         assert not any("ideal customer" in r for r in other["fit"]["reasons_for"]), off
+    # its fields are said once, in the ideal customer's reason, never again for or against
+    said = answer["fit"]["reasons_for"][1:] + answer["fit"]["reasons_against"]
+    assert not [r for r in said if r.startswith(("industry ", "employee count ", "seniority "))], said
 
 
 def test_no_reasons_asked_means_no_sub_score_reasons(scorer):

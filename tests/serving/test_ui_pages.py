@@ -168,6 +168,12 @@ def test_stages_page_gives_the_definitions_in_both_languages(client):
     assert "SQL: probability" in english and "of such leads bought" in english
     italian = html.unescape(client.get("/ui/stages?lang=it").text)
     assert "SQL: probabilità da" in italian and "degli acquirenti" in italian
+    # and the fit/intent grid, as GET /stages words it
+    for language, text in (("en", english), ("it", italian)):
+        grades = client.get("/stages", headers={"Accept-Language": language}).json()["grades"]
+        for words in [grades["grid"], *grades["fit"].values(), *grades["intent"].values()]:
+            assert words in text
+    assert "fit D: " in english and "affinità D: " in italian
     client.cookies.clear()
 
 
