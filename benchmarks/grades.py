@@ -39,12 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     trend = _trend_benchmark()
     if args.bundle is None:
-        loader = importlib.util.spec_from_file_location("serving_benchmark", Path(__file__).with_name("serving.py"))
-        bench = importlib.util.module_from_spec(loader)
-        sys.modules["serving_benchmark"] = bench
-        loader.loader.exec_module(bench)
-        setup = bench.setup(args.workdir, 1_000, fresh=False)
-        args.bundle, args.crm = setup["bundle"], args.workdir / "demo"
+        args.bundle, args.crm = trend.serving_setup(args.workdir)
 
     import pandas as pd
 

@@ -61,6 +61,19 @@ def typical_lead(crm: Path) -> dict:
     return lead
 
 
+def serving_setup(workdir: Path) -> tuple[Path, Path]:
+    """The serving benchmark's model bundle and demo CRM folder under `workdir`, made there if
+    missing (its large CRM is not needed: made with 1,000 leads)."""
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("serving_benchmark", Path(__file__).with_name("serving.py"))
+    bench = importlib.util.module_from_spec(loader)
+    sys.modules["serving_benchmark"] = bench
+    loader.loader.exec_module(bench)
+    setup = bench.setup(workdir, 1_000, fresh=False)
+    return setup["bundle"], workdir / "demo"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "results" / "serving-work")
@@ -71,15 +84,8 @@ def main() -> int:
     parser.add_argument("--crm", type=Path)
     args = parser.parse_args()
 
-    if args.bundle is None:  # the serving benchmark's model and demo CRM, made there if missing
-        import importlib.util
-
-        loader = importlib.util.spec_from_file_location("serving_benchmark", Path(__file__).with_name("serving.py"))
-        bench = importlib.util.module_from_spec(loader)
-        sys.modules["serving_benchmark"] = bench
-        loader.loader.exec_module(bench)
-        setup = bench.setup(args.workdir, 1_000, fresh=False)
-        args.bundle, args.crm = setup["bundle"], args.workdir / "demo"
+    if args.bundle is None:
+        args.bundle, args.crm = serving_setup(args.workdir)
     typical = typical_lead(args.crm)
 
     from serving.scorer import LeadScorer
