@@ -9,6 +9,8 @@ Training writes it; the service and batch scoring read it, with or without an ML
     transform.json  the fitted LeadTransform
     profile.json    the training data's profile for validation (optional)
     spec.yaml       the dataset spec the model was trained with
+    segments.json, segments/<n>/  the segment models, with the spec's `segment_by` (optional;
+                    features.segment_models)
 
 No pickles: a bundle written by one version of the code is readable by the next.
 """
@@ -80,6 +82,7 @@ class ModelBundle:
     card: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] | None = None
     spec_yaml: str | None = None
+    segments: Any = None  # features.segment_models.SegmentModels, None without segment_by
 
     # ------------------------------------------------------------------------------ scoring
     @property
@@ -154,6 +157,8 @@ class ModelBundle:
                 (tmp / "profile.json").write_text(json.dumps(self.profile, indent=1, default=_json_default))
             if self.spec_yaml is not None:
                 (tmp / "spec.yaml").write_text(self.spec_yaml)
+            if self.segments is not None:
+                self.segments.save_into(tmp)
             if folder.exists():
                 old = folder.with_name(f".{folder.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -193,10 +198,13 @@ class ModelBundle:
             raise BundleError(f"{folder}: the model bundle is damaged ({exc}); re-export it") from None
         profile_path = folder / "profile.json"
         spec_path = folder / "spec.yaml"
+        from features.segment_models import SegmentModels
+
         return cls(transform=transform, booster=booster, calibration=Calibration.from_dict(meta["calibration"]),
                    stages=meta["stages"], card=meta.get("card", {}),
                    profile=json.loads(profile_path.read_text()) if profile_path.exists() else None,
-                   spec_yaml=spec_path.read_text() if spec_path.exists() else None)
+                   spec_yaml=spec_path.read_text() if spec_path.exists() else None,
+                   segments=SegmentModels.load_from(folder))
 
 
 def _json_default(value: Any) -> Any:

@@ -28,9 +28,9 @@ from serving.model_signature import ACTIVITIES, AS_OF, REASONS
 class LeadScorerModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         from serving.schema import LeadValidator
-        from serving.scorer import LeadScorer
+        from serving.segments import load_scorer
 
-        self.scorer = LeadScorer.from_bundle_dir(context.artifacts["bundle"])
+        self.scorer = load_scorer(context.artifacts["bundle"])  # routed by segment when it has segments
         self.validator = LeadValidator.for_scorer(self.scorer)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -62,7 +62,7 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
             for i, answer in zip(rows, self.scorer.score_leads(batch, as_of=moment, reasons=reasons)):
                 answers[i] = answer
         columns = [self.scorer.id_key, "probability", "score", "stage", "reasons_for", "reasons_against",
-                   "model_version"]
+                   "model_version", *(["segment"] if hasattr(self.scorer, "segment_of") else [])]
         return pd.DataFrame(answers, columns=columns)
 
 

@@ -81,7 +81,7 @@ class Pages:
         self.default_language = default_language
         self.envs = {language: _environment(language) for language in LANGUAGES}
         spec = scorer.spec
-        self.dimensions = list(spec.report_by)
+        self.dimensions = list(spec.report_dimensions)
         spellings = (scorer.bundle.profile or {}).get("spellings") or {}
         self.dimension_values = {c: sorted(set((spellings.get(c) or {}).values()), key=str.casefold)
                                  for c in self.dimensions}
