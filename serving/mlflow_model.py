@@ -10,7 +10,7 @@ Input (`serving.model_signature`): one row per lead with the dataset spec's lead
 `activities` (a list of {occurred_at, activity_type[, value]} objects, in the spec's activity
 column names) and `as_of` (ISO 8601; else `params["as_of"]`; else now, UTC).
 Output: one row per lead, in order: id, probability, score, stage, reasons_for,
-reasons_against, model_version. Input /score would refuse raises `serving.schema.InputError`
+reasons_against, model_version (and segment, with segment models: serving.segments). Input /score would refuse raises `serving.schema.InputError`
 naming the row and field.
 """
 

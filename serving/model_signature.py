@@ -108,6 +108,8 @@ def model_signature(spec):
     outputs = [ColSpec("string", answer_id_key(spec.leads.id)), ColSpec("double", "probability"), ColSpec("long", "score"),
                ColSpec("string", "stage"), ColSpec(Array("string"), "reasons_for"),
                ColSpec(Array("string"), "reasons_against"), ColSpec("string", "model_version")]
+    if spec.segment_by:  # which segment's model scored the lead, missing for the global model (serving.segments)
+        outputs.append(ColSpec("string", "segment", required=False))
     params = ParamSchema([ParamSpec(AS_OF, "string", None), ParamSpec(REASONS, "long", 5)])
     return ModelSignature(Schema(inputs), Schema(outputs), params)
 

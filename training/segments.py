@@ -15,7 +15,8 @@ The rule, decided here and nowhere else:
 - A segment model trained, then failing any of its gates (no leak, better than chance, not
   below its logistic baseline, calibrated), is not used: the segment falls back to the global
   model with a note naming the gates. A segment whose training stops for want of one class in
-  a slice falls back the same way. The version's promotion is decided by the global model's
+  a slice, or whose holdout cannot meet the configured stage rules (training.stages, e.g. no
+  group of its leads reaches the SQL precision), falls back the same way, with the reason. The version's promotion is decided by the global model's
   gates and the champion comparison only.
 
 Figures: each segment model's holdout (the most recent `holdout_fraction` of its own leads,
@@ -41,6 +42,7 @@ from features.spec import DatasetSpec
 from training.config import TrainingConfig
 from training.minimum_data import MIN_LOST, MIN_WON, data_plan, label_counts
 from training.promotion import Gate, check_gates, gate_summary
+from training.stages import PolicyError
 
 MAX_SEGMENTS = 10
 """Segments trained at most: the values of `segment_by` with the most leads."""
@@ -164,8 +166,8 @@ def train_segments(spec: DatasetSpec, examples: Examples, activities: pd.DataFra
             continue
         try:
             result = train(spec, part, activities, config)
-        except DataError as error:
-            outcome.note = f"could not be trained ({error}); scored by the global model"
+        except (DataError, PolicyError) as error:  # a slice with one class, a stage rule its holdout cannot meet
+            outcome.note = f"could not be trained on its own: {error}; scored by the global model"
             continue
         outcome.result = result
         outcome.gates = [g for g in check_gates(result, config.promotion, None) if g.name != "champion"]

@@ -119,3 +119,26 @@ def test_the_segment_models_travel_inside_the_bundle_and_an_old_bundle_has_none(
             assert again.card["segment"]["value"] == s.value
     assert [e["value"] for e in loaded.card["segments"]["segments"]] == [s.value for s in segments.segments]
     assert ModelBundle.load(bundle_dir).segments is None
+
+
+def test_a_segment_whose_holdout_cannot_meet_the_stage_rules_falls_back_saying_why(segmented):
+    from training.stages import PolicyError
+
+    spec, tables, examples, result, segments, _ = segmented
+    trained = {(s.won, s.lost): s.result for s in segments.segments if s.result is not None}
+
+    def strict_stages(spec, part, activities, config):
+        counts = label_counts(part.lead_of, part.label)
+        if part.leads["product_interest"].iloc[0] == "service desk":
+            raise PolicyError("stages.sql.min_precision: 0.9 cannot be reached: the best precision with at least "
+                              "10 leads is 0.61")
+        return trained[(counts.won, counts.lost)]
+
+    redone = train_segments(spec, examples, tables.activities, TrainingConfig.model_validate(
+        {"promotion": {"max_ece": 0.12}}), result, strict_stages)
+    by_value = {s.value: s for s in redone.segments}
+    assert not by_value["service desk"].used
+    assert by_value["service desk"].note == ("could not be trained on its own: stages.sql.min_precision: 0.9 cannot "
+                                             "be reached: the best precision with at least 10 leads is 0.61; scored "
+                                             "by the global model")
+    assert by_value["sales cloud"].used
