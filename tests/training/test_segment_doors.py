@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import SEGMENT_CONFIG, scratch_workspace, segment_spec_yaml
 from tests.serving.conftest import api_leads, running_service
+from tests.serving.test_report_route import report_when
 from tests.training.test_three_doors import batch_files
 
 AS_OF = "2026-06-01T00:00:00Z"
@@ -66,6 +67,8 @@ def test_every_door_routes_each_lead_to_its_own_segments_model(workspace, demo_c
         stages = client.get("/stages").json()
         card = client.get("/model").json()
         one = client.post("/score", json={"lead": copy.deepcopy(leads[3]), "as_of": AS_OF})
+        report = report_when(client, lambda body: "product_interest" in body.get("by_dimension", {}) and
+                             body["period"]["leads"] == LEADS, "the report of the scored leads")
     assert response.status_code == 200, response.text
     served = pd.DataFrame(response.json()["scores"])
     assert one.json()["scores"][0] == response.json()["scores"][3] | {"trend": one.json()["scores"][0]["trend"]}
@@ -76,6 +79,10 @@ def test_every_door_routes_each_lead_to_its_own_segments_model(workspace, demo_c
     assert set(stages["segments"]) == set(served["segment"].dropna())
     assert all("words" in d for s in stages["segments"].values() for d in s.values())
     assert {e["value"]: e["used"] for e in card["segments"]["segments"]}["home edition"] is False
+    # the report breaks down by the segment column: each segment's leads, as they were routed
+    reported = {row["value"]: row["leads"] for row in report["by_dimension"]["product_interest"]}
+    assert {value: reported[value] for value in stages["segments"]} == served["segment"].value_counts().to_dict()
+    assert set(report["by_dimension"]) == {"lead_source", "campaign", "product_interest"}
 
     model = Registry.from_settings(settings).mlflow.pyfunc.load_model("models:/leadscore-demo-crm-segments@champion")
     from_mlflow = model.predict(pd.DataFrame(copy.deepcopy(leads)).assign(as_of=AS_OF))
