@@ -107,11 +107,14 @@ def bundle_dir(trained, tmp_path_factory) -> Path:
     return result.bundle.save(tmp_path_factory.mktemp("bundles") / "champion")
 
 
-SEGMENT_CONFIG = {**FAST_CONFIG, "promotion": {**FAST_CONFIG["promotion"], "max_ece": 0.12}}
+SEGMENT_CONFIG = {**FAST_CONFIG, "promotion": {**FAST_CONFIG["promotion"], "max_ece": 0.12, "max_drop": 0.1}}
 """FAST_CONFIG for segment models: a segment's holdout on the 6,000-lead CRM is 150 to 300
 leads, where a perfectly calibrated model shows an expected calibration error of 0.05 to 0.07
 by chance alone (training.promotion.chance_calibration_error), so the calibration gate allows
-more."""
+more; and the CRM's product lines share one buying pattern, so a model of one line, learning
+from a quarter of the leads, ranks them up to 0.06 worse than the global model: the gate "not
+below the global model" allows that here so that routing is exercised (tests/training/
+test_segments.py checks that gate with the default allowance)."""
 
 
 def segment_spec_yaml(data_dir: Path) -> str:

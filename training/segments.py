@@ -13,7 +13,9 @@ The rule, decided here and nowhere else:
   with a note naming its counts. The whole training is refused only when all the data together
   is short (the global model's own rule).
 - A segment model trained, then failing any of its gates (no leak, better than chance, not
-  below its logistic baseline, calibrated), is not used: the segment falls back to the global
+  below its logistic baseline, calibrated, as the global model's; and not below the global
+  model on the same leads: a segment model that ranks its leads worse than the global model
+  does would make their scores worse), is not used: the segment falls back to the global
   model with a note naming the gates. A segment whose training stops for want of one class in
   a slice, or whose holdout cannot meet the configured stage rules (training.stages, e.g. no
   group of its leads reaches the SQL precision), falls back the same way, with the reason. The version's promotion is decided by the global model's
@@ -36,12 +38,12 @@ import pandas as pd
 from features.bundle import ModelBundle
 from features.errors import DataError
 from features.examples import Examples
-from features.metrics import roc_auc
 from features.segment_models import SegmentModels
 from features.spec import DatasetSpec
-from training.config import TrainingConfig
+from training.config import PromotionRule, TrainingConfig
 from training.minimum_data import MIN_LOST, MIN_WON, data_plan, label_counts
-from training.promotion import Gate, check_gates, gate_summary
+from training.evaluation import evaluate, shortfall
+from training.promotion import GATE_TITLES, Gate, check_gates, gate_summary
 from training.stages import PolicyError
 
 MAX_SEGMENTS = 10
@@ -170,30 +172,43 @@ def train_segments(spec: DatasetSpec, examples: Examples, activities: pd.DataFra
             outcome.note = f"could not be trained on its own: {error}; scored by the global model"
             continue
         outcome.result = result
+        against_global = _compare_with_global(outcome, result, part, activities, global_result, global_holdout,
+                                              config.promotion)
         outcome.gates = [g for g in check_gates(result, config.promotion, None) if g.name != "champion"]
+        outcome.gates.append(against_global)
         failed = [g for g in outcome.gates if not g.passed]
         if failed:
-            outcome.note = ("failed its gates (" + "; ".join(f"{g.name}: {g.detail}" for g in failed)
+            outcome.note = ("failed its gates (" + "; ".join(f"{GATE_TITLES[g.name]}: {g.detail}" for g in failed)
                             + "); scored by the global model")
         else:
             outcome.used = True
-        _compare_with_global(outcome, result, part, activities, global_result, global_holdout)
     return SegmentTraining(column, outcomes, notes)
 
 
 def _compare_with_global(outcome: SegmentOutcome, result, part: Examples, activities, global_result,
-                         global_holdout: set[str]) -> None:
-    """Both models' ROC-AUC on the segment's holdout leads that are in the global holdout too."""
+                         global_holdout: set[str], rule: PromotionRule) -> Gate:
+    """Both models on the segment's holdout leads that are in the global holdout too (neither
+    learnt from them): their ROC-AUC into `outcome`, and the gate "not below the global model":
+    the segment model's configured metric there no worse than the global model's by more than
+    `max_drop` (the champion gate's allowance). Without such leads of both outcomes the two
+    cannot be compared, and the gate fails."""
     ids = np.asarray(result.holdout_ids).astype(str)
     shared = np.isin(ids, list(global_holdout))
     outcome.shared_leads = int(shared.sum())
     label = result.holdout_label[shared]
     if not shared.any() or label.min() == label.max():
-        return
+        return Gate("global", False, f"its holdout shares {outcome.shared_leads} leads of both outcomes with the "
+                                     "global model's holdout: the two cannot be compared")
     rows = result.split.holdout[shared]
     leads = part.leads.iloc[rows]
     as_of = part.as_of[rows] if part.as_of is not None else None
     bundle = global_result.bundle
     p_global = bundle.predict_proba(bundle.transform.transform_frame(leads, activities, as_of))
-    outcome.shared_roc_auc = roc_auc(label, result.holdout_probability[shared])
-    outcome.global_roc_auc = roc_auc(label, p_global)
+    ours, theirs = evaluate(label, result.holdout_probability[shared]), evaluate(label, p_global)
+    outcome.shared_roc_auc, outcome.global_roc_auc = ours["roc_auc"], theirs["roc_auc"]
+    metric = rule.metric
+    gap = shortfall(metric, ours[metric], theirs[metric])
+    return Gate("global", gap <= rule.max_drop,
+                f"{metric} {ours[metric]:.4f} vs the global model's {theirs[metric]:.4f} on the same "
+                f"{outcome.shared_leads:,} holdout leads ({'worse' if gap > 0 else 'better'} by {abs(gap):.4f}, "
+                f"allowed drop {rule.max_drop})")

@@ -302,11 +302,15 @@ def segment_metrics(segments) -> dict[str, float]:
 def print_segments(console: Console, segments, result) -> None:
     """One line per segment: its counts, its model's holdout figures, the global model's beside
     them on the shared holdout leads, used or why not."""
-    table = Table(title=f"segment models ({segments.column}); the global model on all leads: holdout ROC-AUC "
-                        f"{result.metrics['roc_auc']:.4f}, ECE {result.metrics['ece']:.4f}", title_justify="left")
-    for col in ("segment", "won", "lost", "holdout ROC-AUC", "ECE", "shared holdout leads",
-                "ROC-AUC there", "global model there", "model used"):
-        table.add_column(col, justify="left" if col in ("segment", "model used") else "right")
+    from rich import box
+
+    console.print(f"[bold]Segment models[/] ({segments.column}): each on its own holdout (ROC-AUC, ECE), then both "
+                  "models on the holdout leads it shares with the global model's (leads, its ROC-AUC, the global "
+                  f"model's); the global model on all leads: ROC-AUC {result.metrics['roc_auc']:.4f}, "
+                  f"ECE {result.metrics['ece']:.4f}", soft_wrap=True, highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("segment", "won", "lost", "ROC-AUC", "ECE", "shared", "its", "global", "model"):
+        table.add_column(col, justify="left" if col in ("segment", "model") else "right", no_wrap=True)
 
     def figure(value):
         return "" if value is None else f"{value:.4f}"

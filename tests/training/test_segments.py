@@ -10,6 +10,7 @@ from features.examples import Examples
 from features.spec import DatasetSpec
 from training.config import TrainingConfig
 from training.minimum_data import MIN_WON, label_counts
+from tests.conftest import SEGMENT_CONFIG
 from training.segments import MAX_SEGMENTS, segment_values, train_segments
 
 PRODUCTS = ["sales cloud", "marketing hub", "analytics suite", "service desk"]
@@ -29,7 +30,7 @@ def test_each_product_line_with_enough_deals_gets_its_own_calibrated_staged_mode
         assert set(leads[~leads.index.duplicated()].reindex(s.result.holdout_ids)) == {value}
         assert set(s.result.bundle.stages) == {"sql", "mql"}  # stages from its own holdout
         assert s.result.bundle.stages != result.bundle.stages
-        assert [g.name for g in s.gates] == ["leakage", "chance", "baseline", "calibration"]
+        assert [g.name for g in s.gates] == ["leakage", "chance", "baseline", "calibration", "global"]
         assert all(g.passed for g in s.gates)
         assert 0.5 < s.holdout_roc_auc <= 1 and 0 <= s.holdout_ece < 0.12
         assert s.shared_leads > 0 and s.global_roc_auc is not None
@@ -69,7 +70,7 @@ def test_a_segment_model_failing_its_gates_is_not_used_and_says_which(segmented)
     for s in redone.segments:
         assert not s.used
         if s.result is not None:
-            assert s.note.startswith("failed its gates (calibration: expected calibration error")
+            assert s.note.startswith("failed its gates (calibrated: expected calibration error")
             assert s.note.endswith("scored by the global model")
 
 
@@ -134,11 +135,30 @@ def test_a_segment_whose_holdout_cannot_meet_the_stage_rules_falls_back_saying_w
                               "10 leads is 0.61")
         return trained[(counts.won, counts.lost)]
 
-    redone = train_segments(spec, examples, tables.activities, TrainingConfig.model_validate(
-        {"promotion": {"max_ece": 0.12}}), result, strict_stages)
+    redone = train_segments(spec, examples, tables.activities, TrainingConfig.model_validate(SEGMENT_CONFIG), result,
+                            strict_stages)
     by_value = {s.value: s for s in redone.segments}
     assert not by_value["service desk"].used
     assert by_value["service desk"].note == ("could not be trained on its own: stages.sql.min_precision: 0.9 cannot "
                                              "be reached: the best precision with at least 10 leads is 0.61; scored "
                                              "by the global model")
     assert by_value["sales cloud"].used
+
+
+def test_a_segment_model_ranking_its_leads_below_the_global_model_is_not_used(segmented):
+    spec, tables, examples, result, segments, _ = segmented
+    trained = {(s.won, s.lost): s.result for s in segments.segments if s.result is not None}
+    worse = [s for s in segments.segments if s.result is not None and s.shared_roc_auc < s.global_roc_auc - 0.005]
+    assert worse  # on this CRM some product line's own model ranks its leads worse than the global one
+
+    def again(spec, part, activities, config):
+        counts = label_counts(part.lead_of, part.label)
+        return trained[(counts.won, counts.lost)]
+
+    default_drop = TrainingConfig.model_validate({"promotion": {"max_ece": 0.12}})
+    redone = {s.value: s for s in train_segments(spec, examples, tables.activities, default_drop, result, again).segments}
+    for s in worse:
+        again_s = redone[s.value]
+        assert not again_s.used
+        assert (f"not below the global model: roc_auc {s.shared_roc_auc:.4f} vs the global model's "
+                f"{s.global_roc_auc:.4f} on the same {s.shared_leads:,} holdout leads (worse by") in again_s.note
