@@ -99,4 +99,13 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
     holdout = scorer.bundle.card.get("holdout_metrics") or {}
     report["model"] = {"spec": spec.name, "champion_version": scorer.version,
                        "holdout": {key: holdout.get(key) for key in ("roc_auc", "ece", "won_rate")}}
+    by_segment = getattr(scorer, "segment_stage_definitions", None)  # serving.segments
+    if by_segment is not None:
+        report["model"]["segments"] = {
+            "column": scorer.column,
+            "promised_conversion": {value: {key: d.get("conversion") for key, d in stages.items()}
+                                    for value, stages in by_segment().items()},
+            "note": "the stage verdicts judge every lead against the global model's stages; leads of a segment "
+                    "with its own model were staged by its thresholds, with these promises: compare each with "
+                    f"by_dimension.{scorer.column}"}
     return report

@@ -85,6 +85,9 @@ def test_every_door_routes_each_lead_to_its_own_segments_model(workspace, demo_c
     reported = {row["value"]: row["leads"] for row in report["by_dimension"]["product_interest"]}
     assert {value: reported[value] for value in stages["segments"]} == served["segment"].value_counts().to_dict()
     assert set(report["by_dimension"]) == {"lead_source", "campaign", "product_interest"}
+    promised = report["model"]["segments"]["promised_conversion"]
+    assert set(promised) == set(stages["segments"])
+    assert promised["sales cloud"]["sql"] == stages["segments"]["sales cloud"]["sql"]["conversion"]
 
     model = Registry.from_settings(settings).mlflow.pyfunc.load_model("models:/leadscore-demo-crm-segments@champion")
     from_mlflow = model.predict(pd.DataFrame(copy.deepcopy(leads)).assign(as_of=AS_OF))
