@@ -306,11 +306,11 @@ def print_segments(console: Console, segments, result) -> None:
 
     console.print(f"[bold]Segment models[/] ({segments.column}): each on its own holdout (ROC-AUC, ECE), then both "
                   "models on the holdout leads it shares with the global model's (leads, its ROC-AUC, the global "
-                  f"model's); the global model on all leads: ROC-AUC {result.metrics['roc_auc']:.4f}, "
+                  f"model's); model: its own or the global model; the global model on all leads: ROC-AUC {result.metrics['roc_auc']:.4f}, "
                   f"ECE {result.metrics['ece']:.4f}", soft_wrap=True, highlight=False)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     for col in ("segment", "won", "lost", "ROC-AUC", "ECE", "shared", "its", "global", "model"):
-        table.add_column(col, justify="left" if col in ("segment", "model") else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col in ("segment", "model") else "right", no_wrap=col != "segment")
 
     def figure(value):
         return "" if value is None else f"{value:.4f}"
@@ -318,7 +318,7 @@ def print_segments(console: Console, segments, result) -> None:
     for s in segments.segments:
         table.add_row(s.value, f"{s.won:,}", f"{s.lost:,}", figure(s.holdout_roc_auc), figure(s.holdout_ece),
                       f"{s.shared_leads:,}" if s.result is not None else "", figure(s.shared_roc_auc),
-                      figure(s.global_roc_auc), "its own" if s.used else "global")
+                      figure(s.global_roc_auc), "own" if s.used else "global")
     console.print(table)
     for s in segments.segments:
         if not s.used:

@@ -43,9 +43,9 @@ def test_train_prints_each_segment_and_registers_them_with_the_version(workspace
     assert outcome.promoted
     assert "Segment models (product_interest)" in printed
     rows = {line.split("  ")[0].strip(): line.split()[-2:] for line in printed.splitlines()
-            if line.strip().endswith(("its own", "global"))}
+            if line.strip().endswith((" own", " global"))}
     for value in ("sales cloud", "marketing hub", "analytics suite", "service desk"):
-        assert rows[value] == ["its", "own"], printed
+        assert rows[value][-1] == "own", printed
     assert rows["home edition"][-1] == "global"
     assert "product_interest = home edition: too few deals for a model of its own" in printed
     assert outcome.metrics["segment.sales_cloud.used"] == 1.0 and outcome.metrics["segment.home_edition.used"] == 0.0
