@@ -53,6 +53,12 @@ def test_train_prints_each_segment_and_registers_them_with_the_version(workspace
 
     champion = ModelBundle.load(get_settings().champion_bundle_dir("demo-crm-segments"))
     assert set(champion.segments.models) == {"sales cloud", "marketing hub", "analytics suite", "service desk"}
+    from training.registry import Registry
+
+    registry = Registry.from_settings(get_settings(), "leadscore-demo-crm-segments")
+    described = registry.client.get_model_version("leadscore-demo-crm-segments", str(outcome.version)).description
+    assert "**Segment models** (by `product_interest`" in described
+    assert "| home edition |" in described and "global: too few deals for a model of its own" in described
 
 
 def test_every_door_routes_each_lead_to_its_own_segments_model(workspace, demo_crm_dir):
