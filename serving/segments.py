@@ -149,6 +149,11 @@ class SegmentedScorer:
         return out.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)
 
     # ------------------------------------------------------------------------------ metadata
+    def stage_definitions_of(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """The stage definitions of the model that scores `lead` (raw fields): the lead page
+        shows the definition its stage was given by."""
+        return self._scorer(self.segment_of(lead.get(self.column))).stage_definitions()
+
     def segment_stage_definitions(self) -> dict[str, dict[str, Any]]:
         """Each segment model's stage definitions, by segment value."""
         return {value: scorer.stage_definitions() for value, scorer in self.scorers.items()}

@@ -254,7 +254,8 @@ class Pages:
         answers = self.rescored([row], language, reasons=5)
         answer = answers.get(row.lead_id)
         history = lead_history(self.engine, self.scorer.spec.name, lead_id)
-        definitions = self.scorer.stage_definitions()
+        of_lead = getattr(self.scorer, "stage_definitions_of", None)  # serving.segments: its own model's
+        definitions = of_lead(row.lead) if of_lead is not None else self.scorer.stage_definitions()
         key = STAGE_KEYS.get(row.stage)
         definition = stage_words(definitions[key], language) if key in definitions else None
         # what-ifs start from the lead as scored: only when its record gives back its score

@@ -103,3 +103,6 @@ def test_the_model_card_and_stages_show_each_segment(router):
     assert segments["sales cloud"]["used"] and set(segments["sales cloud"]["stages"]) == {"sql", "mql"}
     assert not segments["home edition"]["used"] and "too few deals" in segments["home edition"]["note"]
     assert set(router.segment_stage_definitions()) == {v for v, e in segments.items() if e["used"]}
+    own = router.segment_stage_definitions()["sales cloud"]
+    assert router.stage_definitions_of({"product_interest": "Sales Cloud"}) == own != router.stage_definitions()
+    assert router.stage_definitions_of({"product_interest": "home edition"}) == router.stage_definitions()
