@@ -11,6 +11,8 @@ Training writes it; the service and batch scoring read it, with or without an ML
     spec.yaml       the dataset spec the model was trained with
     sub_scores.json the fit and intent sub-scores and their grade grid (features.sub_scores;
                     bundles trained before them have none)
+    segments.json, segments/<n>/  the segment models, with the spec's `segment_by` (optional;
+                    features.segment_models)
 
 No pickles: a bundle written by one version of the code is readable by the next.
 """
@@ -83,6 +85,7 @@ class ModelBundle:
     profile: dict[str, Any] | None = None
     spec_yaml: str | None = None
     sub_scores: Any = None  # features.sub_scores.SubScores, or None
+    segments: Any = None  # features.segment_models.SegmentModels, None without segment_by
 
     # ------------------------------------------------------------------------------ scoring
     @property
@@ -162,6 +165,8 @@ class ModelBundle:
 
                 (tmp / SUB_SCORES_FILE).write_text(json.dumps(self.sub_scores.to_dict(), indent=1,
                                                               default=_json_default))
+            if self.segments is not None:
+                self.segments.save_into(tmp)
             if folder.exists():
                 old = folder.with_name(f".{folder.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -206,10 +211,13 @@ class ModelBundle:
             raise BundleError(f"{folder}: the model bundle is damaged ({exc}); re-export it") from None
         profile_path = folder / "profile.json"
         spec_path = folder / "spec.yaml"
+        from features.segment_models import SegmentModels
+
         return cls(transform=transform, booster=booster, calibration=Calibration.from_dict(meta["calibration"]),
                    stages=meta["stages"], card=meta.get("card", {}),
                    profile=json.loads(profile_path.read_text()) if profile_path.exists() else None,
-                   spec_yaml=spec_path.read_text() if spec_path.exists() else None, sub_scores=sub_scores)
+                   spec_yaml=spec_path.read_text() if spec_path.exists() else None, sub_scores=sub_scores,
+                   segments=SegmentModels.load_from(folder))
 
 
 def _json_default(value: Any) -> Any:

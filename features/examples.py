@@ -61,6 +61,25 @@ class Examples:
     def is_evaluated(self) -> np.ndarray:
         return self.evaluated if self.evaluated is not None else np.ones(len(self.label), dtype=bool)
 
+    def of_leads(self, keep: np.ndarray) -> "Examples":
+        """The examples of some leads: `keep` says per example whether its lead is kept, and
+        must say the same for every snapshot of a lead (a lead is never cut in two: its
+        snapshots stay together, in the same order). Counts of what was left out are not
+        carried over (they describe the whole export)."""
+        keep = np.asarray(keep, dtype=bool)
+        lead = self.lead_of
+        kept_leads = np.unique(lead[keep])
+        if np.isin(lead[~keep], kept_leads).any():
+            raise ValueError("Examples.of_leads: keep must take every snapshot of a lead or none")
+        rows = np.flatnonzero(keep)
+
+        def take(values):
+            return values[rows] if values is not None else None
+
+        return Examples(self.leads.iloc[rows].reset_index(drop=True), take(self.as_of), self.label[rows],
+                        self.order[rows], {}, lead=take(self.lead), age_days=take(self.age_days),
+                        evaluated=take(self.evaluated), drawn=take(self.drawn))
+
     def age_groups(self, rows: np.ndarray) -> list[tuple[float | None, np.ndarray]]:
         """The given rows by snapshot age: (age, rows) per listed age, ascending, then (None,
         rows) for the ages drawn at random; one group (None, rows) without snapshots."""

@@ -301,6 +301,12 @@ class DatasetSpec(_Strict):
         "numeric one: {min: 51, max: 5000}) or the answer (a yes/no one: true) it has. A lead matches "
         "when every listed column does; training reports how matching leads converted against the "
         "rest, and the fit reasons say when a lead matches (features.ideal_customer).")
+    segment_by: str | None = Field(
+        None, description="A lead column (under leads.categorical) to train one model per value of, e.g. "
+        "product_interest: the 10 largest values (cleaned, aliases applied) each get their own model, "
+        "calibration, stages and gates when they have enough won and lost leads; other values, missing ones "
+        "and segments that fall short are scored by the global model (docs/segments.md). The outcome report "
+        "breaks down by it too.")
     source: Path | None = Field(None, exclude=True, description="The file this spec was read from.")
 
     @model_validator(mode="after")
@@ -357,6 +363,14 @@ class DatasetSpec(_Strict):
                 where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
                 raise ValueError(f"report_by: {column!r} is {where}; list columns under leads.categorical "
                                  "(a source, a campaign, a segment)")
+        if self.segment_by is not None:
+            column = self.segment_by
+            if seen.get(column) != "categorical":
+                where = (f"under leads.{seen[column]}" if column in seen else
+                         "the id, time or label column" if column in (lead.id, lead.created_at, lead.label, lead.order_by)
+                         else "not a lead column of the spec")
+                raise ValueError(f"segment_by: {column!r} is {where}; name one column under leads.categorical "
+                                 "(known before sales contact, e.g. a product line), or remove segment_by")
         for column in self.allow_leaky:
             if seen.get(column) not in ("categorical", "numeric", "yes_no"):
                 where = f"under leads.{seen[column]}" if column in seen else "not a lead column of the spec"
@@ -487,6 +501,14 @@ class DatasetSpec(_Strict):
         """Lead age (days since created, as of the moment of scoring) is a model input when
         training sees leads at more than one age."""
         return len(self.snapshot_ages or ()) > 1
+
+    @property
+    def report_dimensions(self) -> list[str]:
+        """The columns the outcome report and the lead queue break down by: `report_by`, then
+        `segment_by` when it is set and not already listed (each segment's stages against what
+        its leads did)."""
+        extra = [self.segment_by] if self.segment_by and self.segment_by not in self.report_by else []
+        return [*self.report_by, *extra]
 
     @property
     def profile_columns(self) -> list[str]:

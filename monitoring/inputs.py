@@ -127,7 +127,7 @@ def dimensions_and_drift(spec: DatasetSpec, records: pd.DataFrame,
     each is read on its own), the others' read alone (benchmarks/report.py: 9.0 s instead of
     10.3 s for the two readings apart); records of distinct leads, as logged_records gives
     them."""
-    columns = list(spec.report_by)
+    columns = list(spec.report_dimensions)
     if lead_ids is None:
         return (logged_canonical(spec, records, columns=columns) if columns else None), None
     wanted = _records_of(records, lead_ids)
@@ -151,7 +151,7 @@ def with_dimensions(scores: pd.DataFrame, spec: DatasetSpec, canonical: CRMTable
     the lead's value as last logged, missing for leads without a record."""
     out = scores.copy()
     leads = canonical.leads.drop_duplicates(LEAD_ID, keep="last").set_index(LEAD_ID)
-    for column in spec.report_by:
+    for column in spec.report_dimensions:
         values = leads[column] if column in leads else pd.Series(dtype=object)
         out[column] = out["lead_id"].astype(str).map(values)
     return out

@@ -10,8 +10,9 @@ Input (`serving.model_signature`): one row per lead with the dataset spec's lead
 `activities` (a list of {occurred_at, activity_type[, value]} objects, in the spec's activity
 column names) and `as_of` (ISO 8601; else `params["as_of"]`; else now, UTC).
 Output: one row per lead, in order: id, probability, score, stage, reasons_for,
-reasons_against, model_version and, for a model with sub-scores (features.sub_scores), grade,
-fit, fit_grade, intent and intent_grade (the sub-scores' reasons are /score's and the batch's). Input /score would refuse raises `serving.schema.InputError`
+reasons_against, model_version, for a model with sub-scores (features.sub_scores) grade, fit,
+fit_grade, intent and intent_grade (the sub-scores' reasons are /score's and the batch's), and
+segment with segment models (serving.segments). Input /score would refuse raises `serving.schema.InputError`
 naming the row and field.
 """
 
@@ -29,9 +30,9 @@ from serving.model_signature import ACTIVITIES, AS_OF, GRADE_COLUMNS, REASONS
 class LeadScorerModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         from serving.schema import LeadValidator
-        from serving.scorer import LeadScorer
+        from serving.segments import load_scorer
 
-        self.scorer = LeadScorer.from_bundle_dir(context.artifacts["bundle"])
+        self.scorer = load_scorer(context.artifacts["bundle"])  # routed by segment when it has segments
         self.validator = LeadValidator.for_scorer(self.scorer)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -63,7 +64,7 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
             for i, answer in zip(rows, self.scorer.score_leads(batch, as_of=moment, reasons=reasons)):
                 answers[i] = answer
         columns = [self.scorer.id_key, "probability", "score", "stage", "reasons_for", "reasons_against",
-                   "model_version"]
+                   "model_version", *(["segment"] if hasattr(self.scorer, "segment_of") else [])]
         if self.scorer.grades is not None:
             columns += list(GRADE_COLUMNS)
             for answer in answers:

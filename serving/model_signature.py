@@ -111,6 +111,8 @@ def model_signature(spec):
                ColSpec("string", "stage"), ColSpec(Array("string"), "reasons_for"),
                ColSpec(Array("string"), "reasons_against"), ColSpec("string", "model_version"),
                *(ColSpec(kind, name, required=False) for name, kind in GRADE_COLUMNS.items())]
+    if spec.segment_by:  # which segment's model scored the lead, missing for the global model (serving.segments)
+        outputs.append(ColSpec("string", "segment", required=False))
     params = ParamSchema([ParamSpec(AS_OF, "string", None), ParamSpec(REASONS, "long", 5)])
     return ModelSignature(Schema(inputs), Schema(outputs), params)
 

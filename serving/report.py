@@ -65,9 +65,9 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
                  if scorer.bundle.profile else {})
     drift: dict = {}
     canonical = logged_canonical(spec, pd.DataFrame())  # no records: no dimension values
-    if len(scores) and (spec.report_by or reference):
+    if len(scores) and (spec.report_dimensions or reference):
         last = scores["scored_at"].max().to_pydatetime()
-        earliest = scores["scored_at"].min().to_pydatetime() if spec.report_by else \
+        earliest = scores["scored_at"].min().to_pydatetime() if spec.report_dimensions else \
             last - timedelta(days=DRIFT_RECENT_DAYS)
         records = logged_records(engine, spec.name, since=earliest)
         records = records[records["lead_id"].isin(set(scores["lead_id"].astype(str).tolist()))]
@@ -86,17 +86,26 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
             drift = drift_inputs(spec, reference, recent)
     else:
         replaced = set()
-    if spec.report_by:
+    if spec.report_dimensions:
         scores = with_dimensions(scores, spec, canonical)
         again = scores["lead_id"].astype(str).isin(replaced).to_numpy()
-        for column in spec.report_by:
+        for column in spec.report_dimensions:
             scores[column] = scores[column].astype(object).where(~again, SCORED_AGAIN)
     stages = scorer.stage_definitions()
     capacity = (stages.get("sql") or {}).get("leads_per_week")
-    report = build_report(scores, outcomes, stages, dimensions=spec.report_by, since=since, until=until,
+    report = build_report(scores, outcomes, stages, dimensions=spec.report_dimensions, since=since, until=until,
                           capacity_per_week=capacity, drift_inputs=drift or None)
     report["period"]["records_replaced"] = len(replaced)
     holdout = scorer.bundle.card.get("holdout_metrics") or {}
     report["model"] = {"spec": spec.name, "champion_version": scorer.version,
                        "holdout": {key: holdout.get(key) for key in ("roc_auc", "ece", "won_rate")}}
+    by_segment = getattr(scorer, "segment_stage_definitions", None)  # serving.segments
+    if by_segment is not None:
+        report["model"]["segments"] = {
+            "column": scorer.column,
+            "promised_conversion": {value: {key: d.get("conversion") for key, d in stages.items()}
+                                    for value, stages in by_segment().items()},
+            "note": "the stage verdicts judge every lead against the global model's stages; leads of a segment "
+                    "with its own model were staged by its thresholds, with these promises: compare each with "
+                    f"by_dimension.{scorer.column}"}
     return report

@@ -82,7 +82,7 @@ class ScoreRequest(_Body):
 LEAD_ID = "lead_id"
 ANSWER_FIELDS = ("probability", "score", "stage", "reasons_for", "reasons_against", "model_version", "cooling", "trend",
                  "grade", "fit", "intent", "fit_grade", "fit_reasons_for", "fit_reasons_against", "intent_grade",
-                 "intent_reasons_for", "intent_reasons_against")
+                 "intent_reasons_for", "intent_reasons_against", "segment")
 OUTCOME_FIELDS = ("outcome", "closed_at", "status")
 
 
@@ -147,6 +147,10 @@ def score_response_model(id_key: str = LEAD_ID) -> type[BaseModel]:
         reasons_for=(list[str], Field(description="Why the lead may buy, in words, the strongest first.")),
         reasons_against=(list[str], Field(description="Why it may not, the strongest first.")),
         model_version=(str, ...),
+        segment=(str | None, Field(None, description="With segment models (the spec's segment_by): the segment "
+                                   "whose own model scored the lead, its cleaned value; null when the global model "
+                                   "did (a value without a model of its own, or none). Absent without segment "
+                                   "models.")),
         cooling=(str | None, Field(None, description="Words when the lead's intent is cooling: a burst of "
                                    "high-intent activity (the spec's activities.high_intent), then none in the "
                                    "last 30 days; null otherwise (features.intent).")),

@@ -63,7 +63,7 @@ from serving.openapi import SERVICE_DESCRIPTION, PublishedDocument
 from serving.runtime import exit_with_parent, fix_bentoml_request_timers, mark_server, tune_gc
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
                             check_moment, check_outcomes, outcome_models, refuse, score_response_model)
-from serving.scorer import LeadScorer
+from serving.segments import load_scorer
 from serving.report_cache import (PENDING_RETRY_SECONDS, REPORT_PARAMS, ReportCache, failure_reason, iso_utc,
                                   report_answer)
 from serving.store import Outcome, Receipt, ScoreLogUnavailable, ScoreStore, make_engine
@@ -196,7 +196,7 @@ class LeadScoringService:
                            "inside this Bento's folder (a new log per build, deleted with the Bento, not the one "
                            "`leadscore report` reads); set LEADSCORE_DATABASE_URL to keep them",
                            self.config.database_url)
-        self.scorer = LeadScorer.from_bundle_dir(self.config.bundle)
+        self.scorer = load_scorer(self.config.bundle)  # routed by segment when the bundle has segments
         if self.scorer.id_key != ID_KEY:  # the bodies were made for another bundle's spec
             from serving.config import ConfigError
 
@@ -208,7 +208,7 @@ class LeadScoringService:
         self.stage_watch = self._stage_watch()
         self.store = ScoreStore(self.config.database_url, flush_seconds=self.config.log_flush_seconds,
                                 max_buffered=self.config.log_max_buffered, stage_watch=self.stage_watch)
-        self.store.index_dimensions(self.scorer.spec.name, self.scorer.spec.report_by)  # the lead queue's filters
+        self.store.index_dimensions(self.scorer.spec.name, self.scorer.spec.report_dimensions)  # the lead queue's filters
         self._warm_up()
         self.report_engine = make_engine(self.config.database_url)  # its own connections: never the writer's
         self.trends = TrendReader(self.report_engine, self.scorer.spec.name)  # each score's trend, read at /score
@@ -397,8 +397,15 @@ class LeadScoringService:
         language = choose_language(None, request.headers.get("accept-language"), self.config.language)
         stages = {key: {**definition, "words": stage_words(definition, language)}
                   for key, definition in self.scorer.stage_definitions().items()}
-        response = json_response({"model_version": self.scorer.version, "stages": stages,
-                                  "grades": self.scorer.grade_definitions(language)})
+        body = {"model_version": self.scorer.version, "stages": stages,
+                "grades": self.scorer.grade_definitions(language)}
+        by_segment = getattr(self.scorer, "segment_stage_definitions", None)  # serving.segments
+        if by_segment is not None:
+            body["segment_by"] = self.scorer.column
+            body["segments"] = {value: {key: {**definition, "words": stage_words(definition, language)}
+                                        for key, definition in definitions.items()}
+                                for value, definitions in by_segment().items()}
+        response = json_response(body)
         response.headers["Content-Language"] = language
         return response
 

@@ -51,6 +51,15 @@ def card_description(card: dict[str, Any], stages: dict[str, dict[str, Any]], ga
     if stages:
         lines += ["", "**Stages**", ""]
         lines += [f"- {stage.get('words') or name}" for name, stage in stages.items()]
+    segments = card.get("segments")
+    if segments:  # training.segments: every segment looked at, used or why not
+        lines += ["", f"**Segment models** (by `{segments['column']}`; the figures above are the global model's, these each "
+                  "segment model's on its own holdout)", "",
+                  "| segment | won | lost | holdout ROC-AUC | ECE | scored by |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+        for s in segments["segments"]:
+            lines.append(f"| {s['value']} | {s['won']:,} | {s['lost']:,} | {_figure(s.get('holdout_roc_auc'))} | "
+                         f"{_figure(s.get('holdout_ece'))} | {'its own model' if s['used'] else 'global: ' + s['note']} |")
+        lines += [f"- {note}" for note in segments.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,8 @@ from training.evaluation import LOWER_IS_BETTER, evaluate, shortfall
 
 GATES = ("leakage", "chance", "baseline", "calibration", "champion")
 GATE_TITLES = {"leakage": "no leak", "chance": "better than chance", "baseline": "not below the baseline",
-               "calibration": "calibrated", "champion": "not below the champion"}
+               "calibration": "calibrated", "champion": "not below the champion",
+               "global": "not below the global model"}  # a segment model's (training.segments)
 ECE_BINS = 10
 
 

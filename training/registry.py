@@ -214,7 +214,8 @@ class Registry:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         local = Path(mlflow.artifacts.download_artifacts(f"models:/{self.model_name}/{int(version)}", dst_path=str(tmp)))
-        found = next(local.rglob("bundle.json"), None)
+        # the shallowest: a bundle with segment models holds more bundles (features.segment_models)
+        found = min(local.rglob("bundle.json"), key=lambda p: len(p.parts), default=None)
         if found is None:
             raise RegistryError(f"version {version} of {self.model_name!r} holds no model bundle")
         shutil.rmtree(target, ignore_errors=True)

@@ -84,11 +84,11 @@ def run_build(spec: str | Path | None = None, bundle: Path | None = None, settin
               echo=print) -> str:
     """Save the champion in BentoML's model store and build the Bento; its tag."""
     from leadscore.jobs.serve import resolve_bundle
-    from serving.scorer import LeadScorer
+    from serving.segments import load_scorer
 
     settings = settings or get_settings()
     path = resolve_bundle(settings, bundle, echo, spec)
-    scorer = LeadScorer.from_bundle_dir(path)  # it loads, as the service will load it
+    scorer = load_scorer(path)  # it loads, as the service will load it
     model_tag = save_champion(path, scorer.spec.name, scorer.version, echo)
     tag = build_bento(model_tag)
     echo(f"built the Bento {tag} (the scoring service with {model_tag}, model version {scorer.version} of "

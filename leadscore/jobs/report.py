@@ -34,7 +34,7 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
     """Build the report of the period; returns (report, exit code)."""
     from leadscore.jobs.serve import resolve_bundle
     from serving.report import report_from_store
-    from serving.scorer import LeadScorer
+    from serving.segments import load_scorer
     from serving.store import make_engine
     from serving.store.database import create_tables
 
@@ -55,7 +55,7 @@ def run_report(spec: str | Path | None = None, since: str | None = None, until: 
     end = parse_time(until, "--until") if until is not None else None
     if start is not None and end is not None and end <= start:
         raise LeadscoreError(f"--until {until} is not after --since {since}: the period is empty")
-    scorer = LeadScorer.from_bundle_dir(resolve_bundle(settings, spec=spec, echo=lambda text: console.print(text)))
+    scorer = load_scorer(resolve_bundle(settings, spec=spec, echo=lambda text: console.print(text)))
     engine = make_engine(settings.resolved_database_url)
     try:
         create_tables(engine)

@@ -179,7 +179,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     from features.spec import load_spec
     from features.validation import ValidationFailed, validate_tables
     from leadscore.jobs.serve import resolve_bundle
-    from serving.scorer import LeadScorer
+    from serving.segments import load_scorer
 
     settings = settings or get_settings()
     console = console or Console()
@@ -210,7 +210,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     spec = load_spec(spec_path) if spec_path is not None and Path(spec_path).is_file() else None
     path = resolve_bundle(settings, bundle, echo=lambda text: err.print(text),
                           spec=spec.name if spec is not None else spec_path)
-    scorer = LeadScorer.from_bundle_dir(path)
+    scorer = load_scorer(path)
     spec = spec or scorer.spec
     if scorer.spec.name != spec.name:
         raise LeadscoreError(f"the model (version {scorer.version}) was trained with the dataset spec "

@@ -86,13 +86,13 @@ def service_environment(settings: Settings, bundle: Path, workers: int,
 def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, spec: str | Path | None = None,
             webhook_url: str | None = None):
     """Resolve and load the model, create the tables; returns (scorer, environment)."""
-    from serving.scorer import LeadScorer
+    from serving.segments import load_scorer
     from serving.store import create_tables, make_engine
 
     if workers < 1:
         raise LeadscoreError(f"--workers {workers}: at least one worker is needed")
     path = resolve_bundle(settings, bundle, echo, spec)
-    scorer = LeadScorer.from_bundle_dir(path)
+    scorer = load_scorer(path)
     env = service_environment(settings, path, workers, webhook_url)
     engine = make_engine(env["LEADSCORE_DATABASE_URL"])
     try:

@@ -172,6 +172,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                                                           f"{t.validation_roc_auc:.4f} {t.params}"))
         config = result.config or config
         lap("train")
+        segments = _train_segments(spec, examples, tables.activities, config, result, err)  # None without segment_by
 
         truth = _truth(tables.paths)
         best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
@@ -220,6 +221,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
         bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
         bundle.spec_yaml = spec_text
+        if segments is not None:
+            segments.attach_to(bundle)
+            metrics |= segment_metrics(segments)
 
         champion = registry.champion()
         champion_on_new_holdout = None
@@ -274,6 +278,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
     _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,
                    config.promotion.metric, bundle.card.get("logged_outcomes"))
+    if segments is not None:
+        print_segments(console, segments, result)
     if tune > 1 and not result.trials:
         console.print(f"tuning: not done (--tune {tune}): it tunes LightGBM, and with this little data only the "
                       "logistic model is trained (see candidates above)", highlight=False, soft_wrap=True)
@@ -283,6 +289,59 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                         {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id,
                         {**timings, **{f"  {k}": v for k, v in result.timings.items()}}, decision,
                         registry.model_name, result.chosen)
+
+
+def _train_segments(spec, examples, activities, config, result, err: Console):
+    """The segment models of `spec.segment_by` (training.segments), None without it."""
+    if spec.segment_by is None:
+        return None
+    from training.segments import train_segments
+    from training.trainer import train_model
+
+    return train_segments(spec, examples, activities, config, result, train_model,
+                          on_segment=lambda value: err.print(f"  training the segment {spec.segment_by} = {value}",
+                                                             highlight=False))
+
+
+def segment_metrics(segments) -> dict[str, float]:
+    """Each segment's holdout figures as run metrics (segment.<value>.holdout_roc_auc, ...)."""
+    out = {}
+    for s in segments.segments:
+        name = "".join(ch if ch.isalnum() else "_" for ch in s.value)
+        for key in ("holdout_roc_auc", "holdout_ece", "shared_roc_auc", "global_roc_auc"):
+            value = getattr(s, key)
+            if value is not None:
+                out[f"segment.{name}.{key}"] = float(value)
+        out[f"segment.{name}.used"] = float(s.used)
+    return out
+
+
+def print_segments(console: Console, segments, result) -> None:
+    """One line per segment: its counts, its model's holdout figures, the global model's beside
+    them on the shared holdout leads, used or why not."""
+    from rich import box
+
+    console.print(f"[bold]Segment models[/] ({segments.column}): each on its own holdout (ROC-AUC, ECE), then both "
+                  "models on the holdout leads it shares with the global model's (leads, its ROC-AUC, the global "
+                  f"model's); model: its own or the global model; the global model on all leads: ROC-AUC {result.metrics['roc_auc']:.4f}, "
+                  f"ECE {result.metrics['ece']:.4f}", soft_wrap=True, highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    for col in ("segment", "won", "lost", "ROC-AUC", "ECE", "shared", "its", "global", "model"):
+        table.add_column(col, justify="left" if col in ("segment", "model") else "right", no_wrap=col != "segment")
+
+    def figure(value):
+        return "" if value is None else f"{value:.4f}"
+
+    for s in segments.segments:
+        table.add_row(s.value, f"{s.won:,}", f"{s.lost:,}", figure(s.holdout_roc_auc), figure(s.holdout_ece),
+                      f"{s.shared_leads:,}" if s.result is not None else "", figure(s.shared_roc_auc),
+                      figure(s.global_roc_auc), "own" if s.used else "global")
+    console.print(table)
+    for s in segments.segments:
+        if not s.used:
+            console.print(f"  {segments.column} = {s.value}: {s.note}", highlight=False, soft_wrap=True)
+    for note in segments.notes:
+        console.print(f"  {note}", highlight=False, soft_wrap=True)
 
 
 LOGGED_PARAMS = ("used", "won", "skipped_in_export", "skipped_no_record", "open", "in_examples", "examples",

@@ -84,7 +84,7 @@ class Pages:
         self.default_language = default_language
         self.envs = {language: _environment(language) for language in LANGUAGES}
         spec = scorer.spec
-        self.dimensions = list(spec.report_by)
+        self.dimensions = list(spec.report_dimensions)
         spellings = (scorer.bundle.profile or {}).get("spellings") or {}
         self.dimension_values = {c: sorted(set((spellings.get(c) or {}).values()), key=str.casefold)
                                  for c in self.dimensions}
@@ -258,7 +258,8 @@ class Pages:
         answers = self.rescored([row], language, reasons=5)
         answer = answers.get(row.lead_id)
         history = lead_history(self.engine, self.scorer.spec.name, lead_id)
-        definitions = self.scorer.stage_definitions()
+        of_lead = getattr(self.scorer, "stage_definitions_of", None)  # serving.segments: its own model's
+        definitions = of_lead(row.lead) if of_lead is not None else self.scorer.stage_definitions()
         key = STAGE_KEYS.get(row.stage)
         definition = stage_words(definitions[key], language) if key in definitions else None
         # what-ifs start from the lead as scored: only when its record gives back its score
@@ -273,7 +274,9 @@ class Pages:
             "trend": trend(row.probability, row.previous_probability),
             "age": age_text(now - created, language) if created is not None else None,
             "scored": age_text(now - row.scored_at, language), "next_stage": NEXT_STAGE.get(row.stage),
-            "fields": self._fields(row.lead, language), "grades": self.scorer.grade_definitions(language)}
+            "fields": self._fields(row.lead, language),
+            "grades": self.scorer.grade_definitions_of(row.lead, language) if hasattr(self.scorer, "segment_of")
+            else self.scorer.grade_definitions(language)}
 
     def _fields(self, lead: Mapping, language: str) -> list[tuple[str, str]]:
         """The lead's profile as it was scored, each field by its display name: a category in

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "data" / "specs"
 
 
-@pytest.mark.parametrize("name", ["demo_crm.yaml", "x_education.yaml"])
+@pytest.mark.parametrize("name", ["demo_crm.yaml", "demo_crm_segments.yaml", "x_education.yaml"])
 def test_shipped_specs_load(name):
     spec = load_spec(SPECS / name)
     assert spec.leads.id
@@ -165,3 +165,25 @@ def test_an_ideal_customer_in_every_form_loads(tmp_path):
     assert spec.ideal_customer["industry"] == ["Software", "fintech"]
     assert spec.ideal_customer["employees"].min == 50 and spec.ideal_customer["employees"].max is None
     assert spec.ideal_customer["opt_in"] is True
+
+
+@pytest.mark.parametrize("column, where", [("regoin", "not a lead column of the spec"),
+                                           ("visits", "under leads.numeric"),
+                                           ("rating", "under leads.after_contact"),
+                                           ("id", "the id, time or label column")])
+def test_segment_by_names_a_categorical_column_or_is_refused_with_the_fix(tmp_path, column, where):
+    path = _write(tmp_path, BASE + "  categorical: [region]\n  numeric: [visits]\n  after_contact: [rating]\n"
+                  f"segment_by: {column}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert str(path) in message and f"segment_by: {column!r} is {where}" in message
+    assert "name one column under leads.categorical" in message
+
+
+def test_the_segment_column_is_reported_by_without_being_listed_twice(tmp_path):
+    spec = load_spec(_write(tmp_path, BASE + "  categorical: [region, source]\nsegment_by: region\nreport_by: [source]\n"))
+    assert spec.segment_by == "region" and spec.report_dimensions == ["source", "region"]
+    spec = load_spec(_write(tmp_path, BASE + "  categorical: [region]\nsegment_by: region\nreport_by: [region]\n"))
+    assert spec.report_dimensions == ["region"]
+    assert load_spec(_write(tmp_path, BASE + "  categorical: [region]\n")).report_dimensions == []
