@@ -105,7 +105,7 @@ def _report(engine: Engine, scorer, since: datetime | None, until: datetime | No
             "column": scorer.column,
             "promised_conversion": {value: {key: d.get("conversion") for key, d in stages.items()}
                                     for value, stages in by_segment().items()},
-            "note": "the stage verdicts judge every lead against the global model's stages; leads of a segment "
-                    "with its own model were staged by its thresholds, with these promises: compare each with "
-                    f"by_dimension.{scorer.column}"}
+            "note": "each lead is counted in the stage its own model gave it (a segment's by its thresholds), "
+                    "and each stage's verdict compares them all with the global model's promise; a segment "
+                    "model's own promises are these (a verdict per segment and stage is not computed yet)"}
     return report

@@ -35,6 +35,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from features import values as V
+
 from features.bundle import ModelBundle
 from features.errors import DataError
 from features.examples import Examples
@@ -128,9 +130,16 @@ def segment_values(spec: DatasetSpec, examples: Examples) -> tuple[list[str], li
     values = examples.leads[column].iloc[first].astype(object)
     missing = int(values.isna().sum())
     counts = values.dropna().astype(str).value_counts()
+    notes = []
+    # A value we cannot sell to (leads.not_a_fit) is no business line: its leads' activity is
+    # not read, so a model of their own could learn nothing of intent.
+    unsold = {V.category(v) for v in spec.leads.not_a_fit.get(column, [])}
+    for value in sorted(unsold & set(counts.index)):
+        notes.append(f"{column} = {value} is not a fit (leads.not_a_fit): its {int(counts[value]):,} leads are scored "
+                     "by the global model")
+    counts = counts[~counts.index.isin(unsold)]
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     chosen = [value for value, _ in ranked[:MAX_SEGMENTS]]
-    notes = []
     rest = ranked[MAX_SEGMENTS:]
     if rest:
         notes.append(f"{len(rest)} more values of {column} beyond the {MAX_SEGMENTS} largest "
@@ -139,6 +148,24 @@ def segment_values(spec: DatasetSpec, examples: Examples) -> tuple[list[str], li
     if missing:
         notes.append(f"{missing:,} leads with no {column} are scored by the global model")
     return chosen, notes
+
+
+def segment_config(config: TrainingConfig, segment_leads: int, all_leads: int) -> TrainingConfig:
+    """The training config of a segment: a stage rule that counts leads a week (sales or
+    marketing capacity) gets the segment's share of it, by its share of the leads, so that the
+    segments together ask for what the rule says and not that many times over (a breaker found
+    10 leads a week per segment giving sales 37 a week); other rules are shares or precisions,
+    the same for a part as for the whole."""
+    share = segment_leads / max(all_leads, 1)
+    stages = config.stages
+    update = {}
+    for key in ("sql", "mql"):
+        rule = getattr(stages, key)
+        if rule.rule == "capacity_per_week" and rule.leads_per_week:
+            update[key] = rule.model_copy(update={"leads_per_week": max(round(rule.leads_per_week * share, 2), 0.01)})
+    if not update:
+        return config
+    return config.model_copy(update={"stages": stages.model_copy(update=update)})
 
 
 def train_segments(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame | None,
@@ -167,7 +194,8 @@ def train_segments(spec: DatasetSpec, examples: Examples, activities: pd.DataFra
                             f"{MIN_LOST} lost are needed (missing {plan.missing}); scored by the global model")
             continue
         try:
-            result = train(spec, part, activities, config)
+            result = train(spec, part, activities, segment_config(config, len(np.unique(part.lead_of)),
+                                                                  len(np.unique(examples.lead_of))))
         except (DataError, PolicyError) as error:  # a slice with one class, a stage rule its holdout cannot meet
             outcome.note = f"could not be trained on its own: {error}; scored by the global model"
             continue

@@ -67,6 +67,12 @@ def fit_sub_scores(examples: Examples, X: np.ndarray, y: np.ndarray, split: Spli
     if columns:
         X_intent = scores.intent_input(X, unfit)
         rows = once[~unfit[once]]
+        if not len(rows) or y[rows].min() == y[rows].max():
+            from features.errors import DataError
+
+            raise DataError(f"the intent sub-score needs won and lost leads the company can sell to; the "
+                            f"{len(rows):,} training leads that are a fit (not leads.not_a_fit) have "
+                            f"{int(y[rows].sum()) if len(rows) else 0:,} won")
         intent = scores.intent = _fit_one("intent", columns, X_intent, y, rows, examples, transform, config)
         none = np.zeros((1, X.shape[1]))
         none[0, scores.activity_start:] = scores.no_activity

@@ -41,6 +41,8 @@ class StagesOutcome:
     decision: str
     stages: dict[str, dict]  # the new definitions (StageDefinition.to_dict)
     previous_stages: dict[str, dict] = field(default_factory=dict)
+    segment_column: str | None = None  # with segment models: they keep their own stages
+    segments_kept: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,8 +147,13 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
             registry.discard_run_versions(run_id, champion.version if champion else None)
         raise
 
+    from features.segment_models import SEGMENTS_FILE
+
+    segments_path = source_dir / SEGMENTS_FILE  # (read before the source's files may go: a plain JSON file)
+    segments = json.loads(segments_path.read_text()) if segments_path.is_file() else {}
     outcome = StagesOutcome(registry.model_name, source.version, new_version, decision.promoted, decision.summary,
-                            new_stages, meta.get("stages", {}))
+                            new_stages, meta.get("stages", {}), segments.get("column"),
+                            [entry["value"] for entry in segments.get("segments", []) if entry.get("folder")])
     _print(console, outcome, len(holdout.label), decision, registry.spec_name)
     return outcome
 
@@ -242,6 +249,11 @@ def _print(console: Console, outcome: StagesOutcome, holdout_leads: int, decisio
                   soft_wrap=True)
     for gate in decision.gates:
         console.print(f"  {gate.line()}", soft_wrap=True, highlight=False)
+    if outcome.segments_kept:
+        console.print(f"[bold yellow]note[/]: only the global model's stages were re-planned; the segment models of "
+                      f"{outcome.segment_column} ({', '.join(outcome.segments_kept)}) keep the stages they were "
+                      "trained with, and score their leads by them. Train again (`leadscore train`) to plan theirs "
+                      "with this config (docs/segments.md)", soft_wrap=True, highlight=False)
     if not outcome.promoted:
         console.print(f"To make it the champion: leadscore promote {outcome.version} --spec {spec_name}",
                       soft_wrap=True, highlight=False)

@@ -110,3 +110,18 @@ def test_every_door_routes_each_lead_to_its_own_segments_model(workspace, demo_c
         return door["segment"].astype(object).where(door["segment"].notna(), None).tolist()
 
     assert segments(served) == segments(from_mlflow) == segments(batch)
+
+
+def test_replanning_stages_says_the_segment_models_keep_their_own(workspace):
+    """`leadscore stages` re-plans the global model's stages from its stored holdout; the
+    segment models keep theirs, and it says so (run last: it registers a version)."""
+    from rich.console import Console
+
+    from leadscore.jobs.stages import run_stages
+
+    tmp_path, spec_path, get_settings, _, _ = workspace
+    console = Console(record=True, width=200)
+    outcome = run_stages(spec_path, tmp_path / "fast.yaml", promote="never", console=console)
+    printed = " ".join(console.export_text().split())
+    assert outcome.segment_column == "product_interest" and "sales cloud" in outcome.segments_kept
+    assert "only the global model's stages were re-planned; the segment models of product_interest (" in printed

@@ -70,7 +70,7 @@ def test_a_segment_model_failing_its_gates_is_not_used_and_says_which(segmented)
     for s in redone.segments:
         assert not s.used
         if s.result is not None:
-            assert s.note.startswith("failed its gates (calibrated: expected calibration error")
+            assert s.note.startswith("failed its gates (") and "calibrated: expected calibration error" in s.note
             assert s.note.endswith("scored by the global model")
 
 
@@ -94,6 +94,29 @@ def test_at_most_ten_segments_the_largest_and_the_rest_said():
                                f"({8 + 9 + 10} leads, e.g. p10, p11, p12)")
     assert notes[1] == "5 leads with no product_interest are scored by the global model"
     assert segment_values(SPEC.model_copy(update={"segment_by": None}), _examples(values)) == ([], [])
+
+
+def test_a_value_we_cannot_sell_to_is_never_a_segment():
+    """Its leads' activity is not read: a model of its own could learn nothing of intent (a
+    breaker's CRM with 89 Home Edition deals stopped the training there)."""
+    spec = DatasetSpec.model_validate({**SPEC.model_dump(exclude={"source"}),
+                                       "leads": {**SPEC.leads.model_dump(), "not_a_fit": {"product_interest": ["Home Ed"]}}})
+    chosen, notes = segment_values(spec, _examples(["a"] * 30 + ["home ed"] * 50 + ["b"] * 20))
+    assert chosen == ["a", "b"]
+    assert notes == ["product_interest = home ed is not a fit (leads.not_a_fit): its 50 leads are scored by the "
+                     "global model"]
+
+
+def test_a_weekly_capacity_is_shared_between_the_segments_by_their_leads():
+    from training.segments import segment_config
+
+    config = TrainingConfig.model_validate({"stages": {"sql": {"rule": "capacity_per_week", "leads_per_week": 10},
+                                                       "mql": {"rule": "capacity_per_week", "leads_per_week": 40}}})
+    part = segment_config(config, 300, 1000)
+    assert part.stages.sql.leads_per_week == 3 and part.stages.mql.leads_per_week == 12
+    assert config.stages.sql.leads_per_week == 10  # the global model's own is left as it is
+    shares = TrainingConfig.model_validate({"stages": {"sql": {"rule": "capacity_share", "capacity_share": 0.1}}})
+    assert segment_config(shares, 300, 1000) is shares  # a share is the same for a part as for the whole
 
 
 def test_a_subset_of_examples_never_cuts_a_lead_in_two(segmented):
