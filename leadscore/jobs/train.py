@@ -303,11 +303,20 @@ def _train_segments(spec, examples, activities, config, result, err: Console):
                                                              highlight=False))
 
 
+SEGMENT_NAME_CHARS = 64
+"""A segment value in a metric name, at most: longer ones keep their start and a digest of the
+whole (a 255-character value made MLflow refuse the run's metrics, after all the training)."""
+
+
 def segment_metrics(segments) -> dict[str, float]:
     """Each segment's holdout figures as run metrics (segment.<value>.holdout_roc_auc, ...)."""
     out = {}
     for s in segments.segments:
         name = "".join(ch if ch.isalnum() else "_" for ch in s.value)
+        if len(name) > SEGMENT_NAME_CHARS:  # MLflow refuses metric names over 250 characters
+            import hashlib
+
+            name = f"{name[:SEGMENT_NAME_CHARS - 9]}_{hashlib.sha1(s.value.encode()).hexdigest()[:8]}"
         for key in ("holdout_roc_auc", "holdout_ece", "shared_roc_auc", "global_roc_auc"):
             value = getattr(s, key)
             if value is not None:

@@ -185,3 +185,16 @@ def test_a_segment_model_ranking_its_leads_below_the_global_model_is_not_used(se
         assert not again_s.used
         assert (f"not below the global model: roc_auc {s.shared_roc_auc:.4f} vs the global model's "
                 f"{s.global_roc_auc:.4f} on the same {s.shared_leads:,} holdout leads (worse by") in again_s.note
+
+
+def test_a_long_segment_value_gives_metric_names_mlflow_takes():
+    from types import SimpleNamespace
+
+    from leadscore.jobs.train import segment_metrics
+
+    long = "x" * 255
+    segment = SimpleNamespace(value=long, holdout_roc_auc=0.8, holdout_ece=0.02, shared_roc_auc=None,
+                              global_roc_auc=None, used=True)
+    other = SimpleNamespace(**{**vars(segment), "value": long[:-1] + "y"})
+    names = segment_metrics(SimpleNamespace(segments=[segment, other]))
+    assert len(names) == 6 and max(len(n) for n in names) <= 250
