@@ -22,6 +22,7 @@ from typing import Mapping
 import numpy as np
 
 from features.spec import DatasetSpec, NumberRange
+from features.sub_scores import activity_start, not_a_fit_rows
 from features.transform import OTHER, LeadTransform
 
 
@@ -58,8 +59,6 @@ class IdealCustomer:
                     self.unmatchable[column] = missing
                 rules.append(_Rule(column, index, codes=tuple(known), categorical=True))
         self._rules = rules
-        from features.sub_scores import activity_start
-
         self._activity_start = activity_start(transform)
 
     @classmethod
@@ -77,8 +76,6 @@ class IdealCustomer:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X.reshape(1, -1)
-        from features.sub_scores import not_a_fit_rows
-
         out = ~not_a_fit_rows(X, self._activity_start)
         for rule in self._rules:
             value = X[:, rule.index]

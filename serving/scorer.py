@@ -25,6 +25,7 @@ from features.intent import cooling_arrays
 from features.logged import LeadRecorder, logged_spec, read_records
 from features.spec import DatasetSpec
 from features.ideal_customer import IdealCustomer
+from features.sub_scores import activity_start, not_a_fit_rows
 from serving.cooling import cooling_text
 from serving.grades import BATCH_COLUMNS, GradeWriter
 from serving.reasons import ReasonWriter
@@ -102,6 +103,11 @@ class LeadScorer:
         return grade_words(subs.grid(), {"fit": subs.fit.figures, "intent": subs.intent.figures if subs.intent else None},
                            activity.windows[-1] if activity is not None and activity.windows else None, language)
 
+    def grade_definitions_of(self, lead: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> dict[str, Any] | None:
+        """The grade grid in words of the model that scores `lead`: this one (a segmented scorer
+        answers with the lead's segment model's, serving.segments)."""
+        return self.grade_definitions(language)
+
     def model_card(self) -> dict[str, Any]:
         card = dict(self.bundle.card)
         card["version"] = self.version
@@ -153,7 +159,7 @@ class LeadScorer:
         aggregator = self.transform.activity
         if found is None or aggregator is None or not aggregator.high_intent:
             return [None] * len(X)
-        unfit = np.isnan(X[:, len(self.transform.features) - len(aggregator.features)])
+        unfit = not_a_fit_rows(X, activity_start(self.transform))
         return [None if unfit[i] or not burst else cooling_text(burst, quiet, language)
                 for i, (burst, quiet) in enumerate(zip(found.burst.tolist(), found.quiet_days.tolist()))]
 

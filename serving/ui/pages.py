@@ -275,8 +275,7 @@ class Pages:
             "age": age_text(now - created, language) if created is not None else None,
             "scored": age_text(now - row.scored_at, language), "next_stage": NEXT_STAGE.get(row.stage),
             "fields": self._fields(row.lead, language),
-            "grades": self.scorer.grade_definitions_of(row.lead, language) if hasattr(self.scorer, "segment_of")
-            else self.scorer.grade_definitions(language)}
+            "grades": self.scorer.grade_definitions_of(row.lead, language)}
 
     def _fields(self, lead: Mapping, language: str) -> list[tuple[str, str]]:
         """The lead's profile as it was scored, each field by its display name: a category in
