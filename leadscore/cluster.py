@@ -1,0 +1,84 @@
+"""Where `--dask` work runs: an existing Dask scheduler, or a LocalCluster sized to this machine.
+
+`validate`, `train` and `score` take `--dask ADDRESS` (or the environment variable
+LEADSCORE_DASK_ADDRESS): a scheduler address such as `tcp://scheduler:8786`, or `local` for a
+LocalCluster of one single-threaded worker process per core, each allowed an equal share of the
+machine's memory. Without either, nothing here runs and Dask is not imported (it is the optional
+`leadscore[dask]` install).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+from features.errors import LeadscoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+
+ENV = "LEADSCORE_DASK_ADDRESS"
+LOCAL = "local"
+CONNECT_TIMEOUT_S = 20
+log = logging.getLogger(__name__)
+
+
+def dask_address(option: str | None) -> str | None:
+    """The scheduler to use: the `--dask` option, else LEADSCORE_DASK_ADDRESS, else None (no Dask).
+    An empty value is refused (a typo such as `--dask ""` must not silently mean one machine)."""
+    value = option if option is not None else os.environ.get(ENV)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        where = "--dask" if option is not None else ENV
+        raise LeadscoreError(f"{where} is empty: give a scheduler address (tcp://host:8786) or 'local' for a "
+                             "LocalCluster on this machine, or leave it out to run without Dask")
+    return value
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise LeadscoreError("--dask needs Dask, which is not installed: pip install 'leadscore[dask]' "
+                             "(dask[dataframe] and distributed, the versions pinned in pyproject.toml)") from None
+    return distributed
+
+
+def local_cluster_size() -> tuple[int, int]:
+    """(workers, bytes of memory each) for `--dask local`: one single-threaded worker per core,
+    the machine's memory shared equally (psutil's total, as Dask's own default does)."""
+    import psutil
+
+    workers = max(1, os.cpu_count() or 1)
+    return workers, psutil.virtual_memory().total // workers
+
+
+@contextmanager
+def connect(address: str) -> Iterator["Client"]:
+    """A Dask client on `address` ('local' starts a LocalCluster and stops it on exit).
+
+    Raises LeadscoreError naming the address when no scheduler answers within 20 s, or when
+    Dask is not installed."""
+    distributed = _import_distributed()
+    if address == LOCAL:
+        workers, memory = local_cluster_size()
+        log.info("starting a LocalCluster: %d workers, 1 thread and %.1f GiB each", workers, memory / 2**30)
+        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory,
+                                      processes=True, dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise LeadscoreError(f"--dask {address}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
+                             f"({type(exc).__name__}: {exc}). Check the address (tcp://host:8786) and that the "
+                             "scheduler is running, or use --dask local") from None
+    try:
+        yield client
+    finally:
+        client.close()
