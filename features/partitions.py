@@ -245,25 +245,37 @@ def spellings_of(spec: DatasetSpec, found: Survey) -> dict[str, dict[str, str]]:
 
 
 # ================================================================================ per partition
-def _raw_of(spec: DatasetSpec, purpose: str, parts: dict[str, pd.DataFrame | None]) -> CRMTables:
-    frames = {what: _without_place(_in_export_order(frame)) for what, frame in parts.items()}
+RawBuilder = Callable[[DatasetSpec, str, dict], CRMTables]
+"""Turns one partition's tables (by name, PLACE kept) into the raw `CRMTables` the single-machine
+command would have read: `load_raw` by default; batch scoring's own (`leadscore.jobs.score_cluster`)."""
+
+
+def _load_raw(spec: DatasetSpec, purpose: str, frames: dict) -> CRMTables:
     return load_raw(spec, None, purpose, frames=frames)
 
 
-def _survey_part(spec: DatasetSpec, purpose: str, parts: dict) -> Survey:
-    return survey(spec, _raw_of(spec, purpose, parts))
+def _raw_of(spec: DatasetSpec, purpose: str, parts: dict, build: RawBuilder | None) -> CRMTables:
+    return (build or _load_raw)(spec, purpose, {what: _in_export_order(frame) for what, frame in parts.items()})
 
 
-def _read_part(spec: DatasetSpec, purpose: str, parts: dict) -> "Part":
+def _survey_part(spec: DatasetSpec, purpose: str, parts: dict, build: RawBuilder | None = None) -> Survey:
+    raw = _raw_of(spec, purpose, parts, build)
+    for what in TABLES:
+        setattr(raw, what, _without_place(getattr(raw, what)))
+    return survey(spec, raw)
+
+
+def _read_part(spec: DatasetSpec, purpose: str, parts: dict, build: RawBuilder | None = None) -> "Part":
     """One partition read as `load_clean` reads a whole export (clean, coerce), each kept row's
     PLACE beside it."""
-    ordered = {what: _in_export_order(frame) for what, frame in parts.items()}
+    raw = _raw_of(spec, purpose, parts, build)
     places = {}
-    for what, frame in ordered.items():
+    for what in TABLES:
+        frame = getattr(raw, what)
         if frame is not None:  # the rows `clean` keeps: the first of exactly equal rows
             kept = ~frame.drop(columns=[PLACE]).duplicated(keep="first").to_numpy()
             places[what] = frame[PLACE].to_numpy()[kept]
-    raw = load_raw(spec, None, purpose, frames={what: _without_place(f) for what, f in ordered.items()})
+            setattr(raw, what, _without_place(frame))
     cleaned, report = clean(spec, raw)
     canonical = coerce(spec, cleaned)
     return Part(cleaned, canonical, places, report.duplicate_rows_dropped, report.placeholders_replaced)
@@ -391,12 +403,13 @@ class PartitionedTables:
 
 
 def tables_on_cluster(client: "Client", spec: DatasetSpec, tables: dict[str, "dd.DataFrame"], *,
-                      purpose: str = "train", partitions: int | None = None) -> PartitionedTables:
+                      purpose: str = "train", partitions: int | None = None,
+                      build: RawBuilder | None = None) -> PartitionedTables:
     """Raw tables (`read_on_cluster`, by name: leads, and activities and outcomes when present)
     partitioned by lead, cleaned and coerced on the cluster as `features.load.load_clean` does
     on one machine, with what needs the whole export decided once (`global_spec`, the
     spellings, the export's end). partitions: default the leads' own partition count, at least
-    one per worker. Refused: `leads.id: row_number` (ids come from the file's row order) and
+    one per worker. build: how a partition's raw tables are made (`RawBuilder`). Refused: `leads.id: row_number` (ids come from the file's row order) and
     `drop_invalid_rows` (its 5% ceiling is judged per table, on one machine)."""
     if spec.leads.id == ROW_NUMBER:
         raise LeadscoreError("leads.id: row_number numbers the leads by their row in one file; on a cluster the "
@@ -415,11 +428,11 @@ def tables_on_cluster(client: "Client", spec: DatasetSpec, tables: dict[str, "dd
                 if what in futures or what == "leads"}
 
     found = Survey()
-    for one in client.gather([client.submit(_survey_part, spec, purpose, parts_of(i)) for i in range(partitions)]):
+    for one in client.gather([client.submit(_survey_part, spec, purpose, parts_of(i), build) for i in range(partitions)]):
         found.add(one)
     stated = global_spec(spec, found)
     spellings = spellings_of(spec, found)
-    parts = [client.submit(_read_part, stated, purpose, parts_of(i)) for i in range(partitions)]
+    parts = [client.submit(_read_part, stated, purpose, parts_of(i), build) for i in range(partitions)]
     moments = [m for ms in client.gather([client.submit(_moments, p) for p in parts]) for m in ms]
     end = max(moments) if moments else pd.Timestamp.now()
     parts = [client.submit(_with_export, p, stated, end, spellings) for p in parts]

@@ -61,10 +61,12 @@ def parse_time(text: str, option: str) -> datetime:
     return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
 
 
-def _read_leads(spec, path: Path) -> pd.DataFrame:
+def _read_leads(spec, path: Path, leads: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The leads to score, checked for the spec's columns (`leads`: already read, a partition
+    on a cluster)."""
     from features.load import read_table
 
-    leads = read_table(path, "leads", spec.leads)
+    leads = read_table(path, "leads", spec.leads) if leads is None else leads
     lead = spec.leads
     from features.spec import ROW_NUMBER
 
@@ -81,11 +83,12 @@ def _read_leads(spec, path: Path) -> pd.DataFrame:
     return leads
 
 
-def _read_activities(spec, path: Path | None, lead_ids: pd.Series
+def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: pd.DataFrame | None = None
                      ) -> tuple[pd.DataFrame | None, Path | None, str | None]:
     """(the activities of the given leads, the file they came from, a note counting the rows
-    of other leads that were left out, with examples, or None)."""
-    from features.load import read_table
+    of other leads that were left out, with examples, or None). `activities`: already read
+    from `path` (a partition on a cluster)."""
+    from features.load import read_table, table_exists
 
     act = spec.activities
     if act is None:
@@ -95,10 +98,11 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series
         return None, None, None
     if path is None:
         path = spec.table_path(act.file)
-        if not path.exists():
+        if not table_exists(path):
             raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
                             "counts activities, so pass --activities FILE (or put the file there)")
-    activities = read_table(path, "activities", spec.activities)
+    if activities is None:
+        activities = read_table(path, "activities", spec.activities)
     missing = [c for c in (act.lead_id, act.time, act.type, act.value) if c and c not in activities.columns]
     if missing:
         raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
@@ -172,7 +176,12 @@ class _Progress:
 def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path, *, bundle: Path | None = None,
               as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
               settings: Settings | None = None, console: Console | None = None,
-              show_progress: bool = True, log: bool = True, language: str | None = None) -> ScoreResult:
+              show_progress: bool = True, log: bool = True, language: str | None = None,
+              dask: str | None = None) -> ScoreResult:
+    """Score a leads table with the spec's champion and write the scores. `dask`: a scheduler
+    address or 'local' (leadscore.cluster): the table, which may then be a folder or glob of
+    Parquet files, is scored on the cluster and OUTPUT is a folder of Parquet files
+    (`leadscore.jobs.score_cluster`)."""
     from features.load import CRMTables, clean, coerce
     from features.logged import records_from_tables
     from features.profile import DataProfile
@@ -185,13 +194,18 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     console = console or Console()
     err = Console(stderr=True)
     output_path, input_path = Path(output_path), Path(input_path)
-    if output_path.suffix not in FORMATS:
-        raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
-    if not input_path.is_file():
-        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv, .xlsx or .parquet)")
-    from features.read import READABLE_SUFFIXES
+    from features.read import READABLE_SUFFIXES, is_partitioned, table_exists
 
-    if input_path.suffix.lower() not in READABLE_SUFFIXES:
+    if dask is not None:
+        from leadscore.jobs.score_cluster import check_cluster_options
+
+        check_cluster_options(output_path, log)
+    elif output_path.suffix not in FORMATS:
+        raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
+    if not table_exists(input_path):
+        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv, .xlsx or .parquet, or a "
+                        "folder or glob of .parquet files)")
+    if not is_partitioned(input_path) and input_path.suffix.lower() not in READABLE_SUFFIXES:
         raise DataError(f"INPUT {input_path}: unknown file type {input_path.suffix!r}; use "
                         f"{', '.join(READABLE_SUFFIXES)}")
     if output_path.resolve() == input_path.resolve():
@@ -217,6 +231,11 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
                              f"{scorer.spec.name!r}, not {spec.name!r}: pass --spec for {scorer.spec.name!r} "
                              "or --bundle of a model trained on this spec")
 
+    if dask is not None:
+        from leadscore.jobs.score_cluster import score_on_cluster
+
+        return score_on_cluster(dask, spec, path, input_path, output_path, activities=activities, moment=moment,
+                                reasons=reasons, language=language, console=console)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     leads = _read_leads(spec, input_path)
