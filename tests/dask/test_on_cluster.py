@@ -1,0 +1,125 @@
+"""On a Dask LocalCluster, the export partitioned by lead gives what one machine gives, bit for
+bit: the training examples and their model rows, the validation report, the batch scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.examples import build_examples
+from features.load import load_clean
+from features.partitions import examples_on_cluster, model_rows, read_export, tables_on_cluster
+from features.spec import load_spec
+from features.transform import LeadTransform
+from features.validation import validate_tables
+from leadscore.cli import app
+from tests.conftest import DEMO_SPEC
+
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
+AS_OF = "2026-06-01T00:00:00Z"
+
+
+def test_examples_and_model_rows_are_identical_to_one_machine(client, small_crm, partitioned_crm):
+    spec = load_spec(DEMO_SPEC)
+    _, tables, _ = load_clean(spec, small_crm)
+    single = build_examples(spec, tables)
+    on_cluster = examples_on_cluster(client, spec, partitioned_crm, partitions=4)
+    examples = on_cluster.to_examples()
+
+    pd.testing.assert_frame_equal(examples.leads, single.leads)
+    for name in ("as_of", "label", "order", "lead", "age_days", "evaluated", "drawn"):
+        mine, theirs = getattr(examples, name), getattr(single, name)
+        assert mine.dtype == theirs.dtype, name
+        np.testing.assert_array_equal(mine, theirs, err_msg=name)
+    assert examples.excluded == single.excluded and examples.counts == single.counts
+    assert on_cluster.spellings == tables.spellings
+    assert on_cluster.frame.npartitions == 4
+
+    transform = LeadTransform.fit(spec, single.leads, tables.activities)
+    rows = pd.concat([part for part in client.gather(client.compute(model_rows(transform, on_cluster).to_delayed()))
+                      if len(part)])
+    matrix = transform.transform_frame(single.leads, tables.activities, single.as_of)
+    # the cluster's rows come partition by partition: put them in the single path's order
+    frame = pd.concat([f for f in _frames(on_cluster) if len(f)])
+    position = pd.Series(np.arange(len(single)), index=pd.MultiIndex.from_arrays([single.leads["lead_id"],
+                                                                                 single.age_days]))
+    mine = np.empty_like(matrix)
+    mine[position.loc[pd.MultiIndex.from_arrays([frame["lead_id"], frame["age_days"]])].to_numpy()] = rows.to_numpy()
+    np.testing.assert_array_equal(mine, matrix)
+
+
+def _frames(examples):
+    from features.partitions import _gather
+
+    return _gather(examples.frame)
+
+
+def broken_export(small_crm: Path, folder: Path) -> Path:
+    """`small_crm` with what validation refuses: a duplicated lead id, activities of unknown
+    leads, an unreadable time, an outcome neither won nor lost; as 3 files per table."""
+    from tests.dask.conftest import split
+
+    leads = pd.read_parquet(small_crm / "leads.parquet")
+    leads = pd.concat([leads, leads.iloc[[5]].assign(industry="Retail")], ignore_index=True)
+    activities = pd.read_parquet(small_crm / "activities.parquet")
+    activities["lead_id"] = activities["lead_id"].astype(str)
+    activities.loc[activities.index[:7], "lead_id"] = [f"X{i}" for i in range(7)]
+    outcomes = pd.read_parquet(small_crm / "outcomes.parquet")
+    outcomes.loc[outcomes.index[3], "outcome"] = "maybe"
+    for name, frame in (("leads", leads), ("activities", activities), ("outcomes", outcomes)):
+        split(frame, folder / name, 3)
+    return folder
+
+
+def test_the_validation_report_is_the_one_machine_report(client, small_crm, tmp_path):
+    spec = load_spec(DEMO_SPEC)
+    folder = broken_export(small_crm, tmp_path / "broken")
+    cleaned, canonical, _ = load_clean(spec, folder)
+    now = pd.Timestamp("2026-12-01")
+    single = validate_tables(spec, cleaned, canonical, purpose="train", now=now)
+    cluster = tables_on_cluster(client, spec, read_export(spec, folder), purpose="train", partitions=3)
+    report = cluster.validate(now=now)
+    assert not single.success and len(single.failures) >= 2  # the test data breaks rules
+    assert report.failures == single.failures
+    assert (report.success, report.checked, report.rows, report.notes) == (
+        single.success, single.checked, single.rows, single.notes)
+
+
+def score(*args: str):
+    return CliRunner().invoke(app, ["score", "--spec", str(DEMO_SPEC), *args, "--as-of", AS_OF, "--no-progress"],
+                              catch_exceptions=False)
+
+
+def test_score_on_the_cluster_writes_the_one_machine_scores(cluster, bundle_dir, small_crm, partitioned_crm,
+                                                            tmp_path):
+    single = tmp_path / "single.parquet"
+    result = score(str(small_crm / "leads.parquet"), str(single), "--bundle", str(bundle_dir), "--activities",
+                   str(small_crm / "activities.parquet"), "--no-log")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "scores"
+    result = score(str(partitioned_crm / "leads"), str(folder), "--bundle", str(bundle_dir), "--activities",
+                   str(partitioned_crm / "activities" / "*.parquet"), "--no-log", "--dask", cluster)
+    assert result.exit_code == 0, result.output
+    assert "scored 2,000 leads" in result.output.replace("\n", " ")
+    files = sorted(folder.glob("*.parquet"))
+    assert len(files) >= 2 and not list(tmp_path.glob(".scores.*"))  # partitioned, nothing left behind
+    mine = pd.read_parquet(folder).sort_values("lead_id").reset_index(drop=True)
+    theirs = pd.read_parquet(single).sort_values("lead_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, theirs)  # same columns, dtypes, values, stages and reasons
+
+
+def test_scores_that_fail_validation_write_nothing(cluster, bundle_dir, small_crm, tmp_path):
+    leads = pd.read_parquet(small_crm / "leads.parquet")
+    leads["created_at"] = leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # times as text
+    leads.loc[leads.index[:3], "created_at"] = "yesterday"
+    leads.to_parquet(tmp_path / "leads.parquet", index=False)
+    folder = tmp_path / "scores"
+    result = score(str(tmp_path / "leads.parquet"), str(folder), "--bundle", str(bundle_dir), "--activities",
+                   str(small_crm / "activities.parquet"), "--no-log", "--dask", cluster)
+    assert result.exit_code == 1
+    assert "created_at" in result.output and "yesterday" in result.output
+    assert not folder.exists() and not list(tmp_path.glob(".scores.*"))
