@@ -61,6 +61,12 @@ the file. Sorting a partition on it restores the export's order among its rows."
 BUCKET = "_lead_bucket"
 """A row's lead bucket: a hash of its canonical lead id, the column every table is shuffled on."""
 _FILE_SHIFT = 40
+ROWS_PER_PARTITION = 1_000_000
+"""By default a lead partition holds about this many rows of its largest table. The demo CRM's
+activities take 20 bytes a row as read and 33 once canonical (`DataFrame.memory_usage(deep=True)`
+on `leadscore generate --leads 2000`), so a partition's few copies of a million rows stay
+within a few hundred MB, far below a worker's share of a 2-core, 24 GiB machine
+(`leadscore.cluster.local_cluster_size`)."""
 EXAMPLE_COLUMNS = ("as_of", "label", "order", "age_days", "evaluated", "drawn", PLACE)
 """The columns `examples_on_cluster` adds beside the canonical lead columns, one per field of
 `features.examples.Examples` (as_of datetime64[ns], label int8, order float64, age_days float64
@@ -79,8 +85,22 @@ def read_on_cluster(path: Path | str, what: str, options: TableFile | None = Non
     base, files = table_files(path, what)
     parts = [(i, f) for i, f in enumerate(files)]
     with _dtypes_kept():
-        return dd.from_map(_read_one, parts, base=base, path=str(path), what=what, options=options,
-                           enforce_metadata=False)
+        frame = dd.from_map(_read_one, parts, base=base, path=str(path), what=what, options=options,
+                            enforce_metadata=False)
+    frame.attrs_rows = _parquet_rows(files)
+    return frame
+
+
+def _parquet_rows(files: list[Path]) -> int | None:
+    """Rows of Parquet files from their footers (nothing else is read); None for other files."""
+    import pyarrow.parquet as pq
+
+    if any(f.suffix.lower() != ".parquet" for f in files):
+        return None
+    try:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except Exception:  # noqa: BLE001 - the reader reports an unreadable file with its path
+        return None
 
 
 def _dtypes_kept():
@@ -408,8 +428,8 @@ def tables_on_cluster(client: "Client", spec: DatasetSpec, tables: dict[str, "dd
     """Raw tables (`read_on_cluster`, by name: leads, and activities and outcomes when present)
     partitioned by lead, cleaned and coerced on the cluster as `features.load.load_clean` does
     on one machine, with what needs the whole export decided once (`global_spec`, the
-    spellings, the export's end). partitions: default the leads' own partition count, at least
-    one per worker. build: how a partition's raw tables are made (`RawBuilder`). Refused: `leads.id: row_number` (ids come from the file's row order) and
+    spellings, the export's end). partitions: default the leads' own file count, at least one
+    per worker and one per ROWS_PER_PARTITION rows of the largest table (from Parquet footers). build: how a partition's raw tables are made (`RawBuilder`). Refused: `leads.id: row_number` (ids come from the file's row order) and
     `drop_invalid_rows` (its 5% ceiling is judged per table, on one machine)."""
     if spec.leads.id == ROW_NUMBER:
         raise LeadscoreError("leads.id: row_number numbers the leads by their row in one file; on a cluster the "
@@ -419,7 +439,9 @@ def tables_on_cluster(client: "Client", spec: DatasetSpec, tables: dict[str, "dd
         raise LeadscoreError("drop_invalid_rows: true is not supported with --dask (its 5% ceiling is judged on "
                              "the whole table): run without --dask, or fix the rows and set it to false")
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    partitions = partitions or max(workers, tables["leads"].npartitions)
+    partitions = partitions or max(workers, tables["leads"].npartitions,
+                                   *(-(-frame.attrs_rows // ROWS_PER_PARTITION) for frame in tables.values()
+                                     if getattr(frame, "attrs_rows", None)))
     shuffled = partition_by_lead(client, spec, tables, partitions)
     futures = {what: client.compute(parts) for what, parts in shuffled.items()}
 
