@@ -252,9 +252,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
         later = (created > pd.Timestamp(moment)).to_numpy()
         if later.any():
             first = int(np.flatnonzero(later)[0])
-            unborn = (f"{int(later.sum()):,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. "
-                      f"{canonical.leads['lead_id'].iloc[first]} on {created.iloc[first]:%Y-%m-%d %H:%M}): scored as "
-                      "brand-new leads with no activity; to backtest, score each period's leads as of its end")
+            unborn = unborn_note(int(later.sum()), canonical.leads['lead_id'].iloc[first], created.iloc[first], moment)
 
     started = time.perf_counter()
     profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
@@ -300,6 +298,13 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     return result
 
 
+
+
+def unborn_note(count: int, lead_id: str, created: pd.Timestamp, moment: datetime) -> str:
+    """The note on leads created after --as-of (`count` of them, the first being `lead_id`)."""
+    return (f"{count:,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. {lead_id} on "
+            f"{created:%Y-%m-%d %H:%M}): scored as brand-new leads with no activity; to backtest, score each "
+            "period's leads as of its end")
 
 
 def _open_log(settings: Settings, moment: datetime):

@@ -94,6 +94,18 @@ def _score_part(part, bundle: str, moment: datetime, reasons: int, language: str
     return len(scores), {str(k): int(v) for k, v in scores["stage"].value_counts().items()}
 
 
+def _unborn(part, moment: datetime) -> tuple[int, int, str | None, pd.Timestamp | None]:
+    """(leads created after `moment`, then the first one's PLACE, id and creation time)."""
+    leads = part.canonical.leads
+    if "created_at" not in leads:
+        return 0, 0, None, None
+    later = (leads["created_at"] > pd.Timestamp(moment)).to_numpy()
+    if not later.any():
+        return 0, 0, None, None
+    first = int(later.nonzero()[0][0])
+    return int(later.sum()), int(part.places["leads"][first]), leads["lead_id"].iloc[first], leads["created_at"].iloc[first]
+
+
 def _replace_folder(tmp: Path, output: Path) -> None:
     """`tmp` becomes `output`; a folder already there is replaced (moved aside, then removed)."""
     old = None
@@ -118,7 +130,7 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
     from features.profile import DataProfile
     from features.validation import ValidationFailed
     from leadscore.cluster import connect
-    from leadscore.jobs.score import ScoreResult, _print_summary
+    from leadscore.jobs.score import ScoreResult, _print_summary, unborn_note
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -137,6 +149,7 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
         seconds["validate"] = time.perf_counter() - started
         if not report.success:
             raise ValidationFailed(report)
+        unborn = [u for u in client.gather([client.submit(_unborn, part, moment) for part in export.parts]) if u[0]]
         started = time.perf_counter()
         output_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = output_path.parent / f".{output_path.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -154,7 +167,11 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
         for stage, n in counts.items():
             stages[stage] = stages.get(stage, 0) + n
     result = ScoreResult(output_path, sum(n for n, _ in done), scorer.version, moment, stages, seconds)
+    notes = []
+    if unborn:
+        first = min(unborn, key=lambda u: u[1])
+        notes.append(unborn_note(sum(u[0] for u in unborn), first[2], first[3], moment))
     _print_summary(console, result, export.cleaning_lines(),
-                   [*report.notes, f"scored on the Dask cluster in {len(export.parts)} partitions; the score log "
+                   [*notes, *report.notes, f"scored on the Dask cluster in {len(export.parts)} partitions; the score log "
                                    "was not written (--no-log)"])
     return result

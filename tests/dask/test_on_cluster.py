@@ -100,11 +100,15 @@ def test_score_on_the_cluster_writes_the_one_machine_scores(cluster, bundle_dir,
     result = score(str(small_crm / "leads.parquet"), str(single), "--bundle", str(bundle_dir), "--activities",
                    str(small_crm / "activities.parquet"), "--no-log")
     assert result.exit_code == 0, result.output
+    single_output = result.output
     folder = tmp_path / "scores"
     result = score(str(partitioned_crm / "leads"), str(folder), "--bundle", str(bundle_dir), "--activities",
                    str(partitioned_crm / "activities" / "*.parquet"), "--no-log", "--dask", cluster)
     assert result.exit_code == 0, result.output
     assert "scored 2,000 leads" in result.output.replace("\n", " ")
+    single_notes = [line for line in single_output.splitlines() if line.startswith("note:")]
+    assert single_notes[0].startswith("note: ") and "created after --as-of" in single_notes[0]
+    assert single_notes[0] in result.output  # the same leads created after --as-of, the same example
     files = sorted(folder.glob("*.parquet"))
     assert len(files) >= 2 and not list(tmp_path.glob(".scores.*"))  # partitioned, nothing left behind
     mine = pd.read_parquet(folder).sort_values("lead_id").reset_index(drop=True)
