@@ -298,7 +298,8 @@ def _read_part(spec: DatasetSpec, purpose: str, parts: dict, build: RawBuilder |
             setattr(raw, what, _without_place(frame))
     cleaned, report = clean(spec, raw)
     canonical = coerce(spec, cleaned)
-    return Part(cleaned, canonical, places, report.duplicate_rows_dropped, report.placeholders_replaced)
+    return Part(cleaned, canonical, places, report.duplicate_rows_dropped, report.placeholders_replaced,
+                getattr(raw, "facts", {}))
 
 
 @dataclass
@@ -311,6 +312,8 @@ class Part:
     """Per table, each row's PLACE (rows of `cleaned` and `canonical` align)."""
     duplicates: dict[str, int]
     placeholders: dict[str, int]
+    facts: dict = field(default_factory=dict)
+    """What the RawBuilder noted beside the tables (e.g. batch scoring's left-out activities)."""
 
 
 def _with_export(part: Part, spec: DatasetSpec, end: pd.Timestamp, spellings: dict) -> Part:
@@ -396,6 +399,8 @@ class PartitionedTables:
     rows: dict[str, int]
     duplicates: dict[str, int]
     placeholders: dict[str, int]
+    facts: dict = field(default_factory=dict)
+    """What the RawBuilder noted beside the tables (e.g. batch scoring's left-out activities)."""
 
     def cleaning_lines(self) -> list[str]:
         """`features.load.CleaningReport.lines` of the whole export."""

@@ -101,6 +101,7 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: p
         if not table_exists(path):
             raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
                             "counts activities, so pass --activities FILE (or put the file there)")
+    given = activities
     if activities is None:
         activities = read_table(path, "activities", spec.activities)
     missing = [c for c in (act.lead_id, act.time, act.type, act.value) if c and c not in activities.columns]
@@ -108,21 +109,30 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: p
         raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
                         "names it under activities")
     keep = _of_leads(activities[act.lead_id], lead_ids)
-    if len(keep) and not keep.any():
-        examples = ", ".join(map(repr, pd.unique(activities[act.lead_id].dropna().astype(str))[:5]))
-        raise DataError(f"{path}: none of its {len(keep):,} activities belongs to a lead of the leads file "
-                        f"(activity ids such as {examples}); the two files use different ids or come from "
-                        "different exports. Fix the export, or pass the right --activities file")
+    partition = given is not None  # a partition on a cluster: judged over the whole table there
+    if len(keep) and not keep.any() and not partition:
+        raise none_belong(path, len(keep), pd.unique(activities[act.lead_id].dropna().astype(str))[:5].tolist())
     left_out, note = int((~keep).sum()), None
-    if left_out:
-        examples = ", ".join(map(str, pd.unique(activities.loc[~keep, act.lead_id].astype(str))[:5]))
-        note = (f"{left_out:,} of {len(keep):,} activities belong to no lead of this file and were left out "
-                f"(e.g. {examples})")
+    if left_out and not partition:
+        note = left_out_note(left_out, len(keep), pd.unique(activities.loc[~keep, act.lead_id].astype(str))[:5].tolist())
     if not keep.all():
         activities = activities.loc[keep].reset_index(drop=True)
         if isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
             activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
     return activities, path, note
+
+
+def none_belong(path: Path, rows: int, examples: list[str]) -> DataError:
+    """The error for an activities table none of whose `rows` belongs to a lead being scored."""
+    return DataError(f"{path}: none of its {rows:,} activities belongs to a lead of the leads file (activity ids "
+                     f"such as {', '.join(map(repr, examples))}); the two files use different ids or come from "
+                     "different exports. Fix the export, or pass the right --activities file")
+
+
+def left_out_note(left_out: int, rows: int, examples: list[str]) -> str:
+    """The note on the activities of no lead being scored (`examples`: their first ids)."""
+    return (f"{left_out:,} of {rows:,} activities belong to no lead of this file and were left out "
+            f"(e.g. {', '.join(examples)})")
 
 
 def _of_leads(column: pd.Series, lead_ids: pd.Series):

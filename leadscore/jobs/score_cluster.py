@@ -66,14 +66,40 @@ def _score_raw(spec, purpose: str, frames: dict, *, input_path: Path, activities
     from features.load import CRMTables
     from leadscore.jobs.score import _read_activities, _read_leads
 
+    from features.partitions import PLACE
+
     leads = _read_leads(spec, input_path, leads=frames["leads"])
-    acts = None
-    if frames.get("activities") is not None and len(leads):
-        acts, _, _ = _read_activities(spec, activities_path, leads[spec.leads.id], activities=frames["activities"])
-    elif frames.get("activities") is not None:
-        acts = frames["activities"].iloc[:0]
-    return CRMTables(leads=leads, activities=acts,
-                     paths={"leads": input_path, **({"activities": activities_path} if activities_path else {})})
+    given = frames.get("activities")
+    acts, facts = None, {}
+    if given is not None:
+        acts, _, _ = _read_activities(spec, activities_path, leads[spec.leads.id], activities=given)
+        orphans = given[~given[PLACE].isin(acts[PLACE])]
+        ids = orphans[spec.activities.lead_id].astype(str)
+        first = pd.Series(orphans[PLACE].to_numpy(), index=ids.to_numpy()).groupby(level=0).min().nsmallest(5)
+        facts = {"activities": len(given), "left_out": len(orphans),
+                 "examples": list(zip(first.tolist(), first.index.tolist()))}
+    raw = CRMTables(leads=leads, activities=acts,
+                    paths={"leads": input_path, **({"activities": activities_path} if activities_path else {})})
+    raw.facts = facts  # read back by features.partitions into Part.facts
+    return raw
+
+
+def _activity_facts(part) -> dict:
+    return part.facts
+
+
+def _left_out(client, export, activities_path: Path | None) -> str | None:
+    """The note on activities of no lead being scored, over the whole table; refused as one
+    machine refuses it when none belongs to a lead (`none_belong`)."""
+    from leadscore.jobs.score import left_out_note, none_belong
+
+    facts = [f for f in client.gather([client.submit(_activity_facts, p) for p in export.parts]) if f]
+    rows = sum(f["activities"] for f in facts)
+    left_out = sum(f["left_out"] for f in facts)
+    examples = [name for _, name in sorted(e for f in facts for e in f["examples"])[:5]]
+    if rows and left_out == rows:
+        raise none_belong(activities_path, rows, examples)
+    return left_out_note(left_out, rows, examples) if left_out else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -142,6 +168,7 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
             tables["activities"] = read_on_cluster(activities_path, "activities", spec.activities)
         build = functools.partial(_score_raw, input_path=input_path, activities_path=activities_path)
         export = tables_on_cluster(client, spec, tables, purpose="score", partitions=partitions, build=build)
+        left_out = _left_out(client, export, activities_path)
         seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
         profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
@@ -167,7 +194,7 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
         for stage, n in counts.items():
             stages[stage] = stages.get(stage, 0) + n
     result = ScoreResult(output_path, sum(n for n, _ in done), scorer.version, moment, stages, seconds)
-    notes = []
+    notes = [left_out] if left_out else []
     if unborn:
         first = min(unborn, key=lambda u: u[1])
         notes.append(unborn_note(sum(u[0] for u in unborn), first[2], first[3], moment))

@@ -127,3 +127,30 @@ def test_scores_that_fail_validation_write_nothing(cluster, bundle_dir, small_cr
     assert result.exit_code == 1
     assert "created_at" in result.output and "yesterday" in result.output
     assert not folder.exists() and not list(tmp_path.glob(".scores.*"))
+
+
+def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, small_crm, tmp_path):
+    """The activities of other leads are left out, counted over the whole log as one machine
+    counts them; an activity log of another export is refused as one machine refuses it."""
+    leads = pd.read_parquet(small_crm / "leads.parquet").iloc[::40]
+    leads.to_parquet(tmp_path / "few.parquet", index=False)
+    common = ["--bundle", str(bundle_dir), "--activities", str(small_crm / "activities.parquet"), "--no-log"]
+    single = score(str(tmp_path / "few.parquet"), str(tmp_path / "single.parquet"), *common)
+    mine = score(str(tmp_path / "few.parquet"), str(tmp_path / "scores"), *common, "--dask", cluster)
+    assert (single.exit_code, mine.exit_code) == (0, 0), mine.output
+    flat = " ".join(mine.output.split())
+    note = " ".join(single.output.split()).split("note: ")[1].split(" note:")[0]
+    assert "activities belong to no lead of this file" in note and note in flat
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "scores").sort_values("lead_id").reset_index(drop=True),
+        pd.read_parquet(tmp_path / "single.parquet").sort_values("lead_id").reset_index(drop=True))
+
+    other = pd.read_parquet(small_crm / "activities.parquet")
+    other["lead_id"] = "Z" + other["lead_id"].astype(str)
+    other.to_parquet(tmp_path / "other.parquet", index=False)
+    common = ["--bundle", str(bundle_dir), "--activities", str(tmp_path / "other.parquet"), "--no-log"]
+    single = score(str(tmp_path / "few.parquet"), str(tmp_path / "single2.parquet"), *common)
+    mine = score(str(tmp_path / "few.parquet"), str(tmp_path / "scores2"), *common, "--dask", cluster)
+    assert (single.exit_code, mine.exit_code) == (1, 1)
+    assert " ".join(mine.output.split()) == " ".join(single.output.split())
+    assert "none of its" in mine.output and not (tmp_path / "scores2").exists()
