@@ -14,20 +14,24 @@ the one definition: `features.load.clean` and `coerce`, `features.validation.val
 What a partition cannot know alone is computed once over the whole export and given to every
 partition, so that its result equals the single-machine one bit for bit:
 
-- how each column is written (a time column's format, a table's number marks): the one
-  detection (`features.values.infer_time_format`, `detect_marks`) on the column's distinct
-  values over all partitions, then stated to every partition. Parquet timestamps and numbers
-  need no detection; a CSV-like text time column in Parquet has its distinct texts gathered
-  once (state `date_format` in the spec to skip that);
+- how a time column written as text is written: the one detection
+  (`features.values.infer_time_format`) on the column's distinct texts gathered from every
+  partition, then stated to every partition as `date_format`. Parquet timestamps need no
+  detection; state `date_format` in the spec to skip the gathering. Numbers written as text
+  need their marks stated (`decimal`): on one machine they are detected from the whole table
+  together with which values stay ambiguous, which a stated mark cannot reproduce;
 - a category's most common spelling (`features.values.category_spellings`), from value counts
   summed over the partitions;
 - the export's end (`features.load.export_end`) and `features.outcome_maturity_days: auto`
   (a quantile over every closed lead);
+- validation: each partition derives its rules and views, which are merged and judged once
+  (`PartitionedTables.validate`);
 - the random snapshot ages come from a hash of each lead's own id (`lead_uniforms`): no global
   view needed.
 
-`leads.id: row_number` (ids from the file's row order) is refused on a cluster: give the leads
-an id column.
+Refused on a cluster with the fix: `leads.id: row_number` (ids from one file's row order) and
+`drop_invalid_rows: true` (its 5% ceiling is judged on the whole table before the rules run).
+A flat export's text `order_by` column is read per partition (`read_order`): state its format.
 """
 
 from __future__ import annotations
@@ -521,6 +525,8 @@ class PartitionedExamples:
     export_end: pd.Timestamp
     tables: PartitionedTables | None = None
     has_ages: bool = True
+    futures: list = field(default_factory=list)
+    """The partitions of `frame` as futures of pandas frames on the workers."""
 
     def to_examples(self) -> "Examples":
         """All the examples on this machine as one `features.examples.Examples`, equal to
@@ -528,7 +534,7 @@ class PartitionedExamples:
         counts and exclusions), for small data and tests."""
         from features.examples import Examples
 
-        frames = _gather(self.frame)
+        frames = self.tables.client.gather(self.futures)
         frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         age = frame["age_days"].to_numpy(dtype="float64")
         ranked = np.lexsort((np.nan_to_num(age), frame[PLACE].to_numpy(), frame["order"].to_numpy()))
@@ -618,12 +624,13 @@ def examples_on_cluster(client: "Client", spec: DatasetSpec, data: Path | None =
     excluded, counts = summaries[0][0], summaries[0][1]
     for e, c, _ in summaries[1:]:
         excluded, counts = _merge_counts(excluded, e), _merge_counts(counts, c)
-    frame = _frame_of(client, [client.submit(lambda r: r[0], p) for p in parts])
+    futures = [client.submit(lambda r: r[0], p) for p in parts]
+    frame = _frame_of(client, futures)
     activities = None
     if spec.activities is not None:
         activities = _frame_of(client, [client.submit(_activities_part, p) for p in tables.parts])
     return PartitionedExamples(frame, activities, excluded, counts, tables.spellings, stated, tables.end,
-                               tables=tables, has_ages=summaries[0][2])
+                               tables=tables, has_ages=summaries[0][2], futures=futures)
 
 
 def _frame_of(client: "Client", futures: list) -> "dd.DataFrame":
@@ -633,15 +640,7 @@ def _frame_of(client: "Client", futures: list) -> "dd.DataFrame":
 
     with _dtypes_kept():
         meta = client.submit(lambda r: r.iloc[:0], futures[0]).result()
-        frame = dd.from_delayed(futures, meta=meta, verify_meta=False)
-    frame.attrs_futures = futures
-    return frame
-
-
-def _gather(frame: "dd.DataFrame") -> list[pd.DataFrame]:
-    from distributed import default_client
-
-    return default_client().gather(frame.attrs_futures)
+        return dd.from_delayed(futures, meta=meta, verify_meta=False)
 
 
 def _model_rows(examples: pd.DataFrame, activities: pd.DataFrame | None, transform: "LeadTransform") -> pd.DataFrame:

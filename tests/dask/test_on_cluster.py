@@ -44,18 +44,12 @@ def test_examples_and_model_rows_are_identical_to_one_machine(client, small_crm,
                       if len(part)])
     matrix = transform.transform_frame(single.leads, tables.activities, single.as_of)
     # the cluster's rows come partition by partition: put them in the single path's order
-    frame = pd.concat([f for f in _frames(on_cluster) if len(f)])
+    frame = pd.concat([f for f in client.gather(on_cluster.futures) if len(f)])
     position = pd.Series(np.arange(len(single)), index=pd.MultiIndex.from_arrays([single.leads["lead_id"],
                                                                                  single.age_days]))
     mine = np.empty_like(matrix)
     mine[position.loc[pd.MultiIndex.from_arrays([frame["lead_id"], frame["age_days"]])].to_numpy()] = rows.to_numpy()
     np.testing.assert_array_equal(mine, matrix)
-
-
-def _frames(examples):
-    from features.partitions import _gather
-
-    return _gather(examples.frame)
 
 
 def broken_export(small_crm: Path, folder: Path) -> Path:
