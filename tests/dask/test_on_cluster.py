@@ -148,3 +148,23 @@ def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, 
     assert (single.exit_code, mine.exit_code) == (1, 1)
     assert " ".join(mine.output.split()) == " ".join(single.output.split())
     assert "none of its" in mine.output and not (tmp_path / "scores2").exists()
+
+
+def test_times_written_as_text_are_read_with_the_whole_column_s_format(client, small_crm, tmp_path):
+    """Day-first times written as text: the format the whole column shows is stated to every
+    partition, which reads them as one machine does."""
+    from tests.dask.conftest import split
+
+    spec = load_spec(DEMO_SPEC)
+    leads = pd.read_parquet(small_crm / "leads.parquet")
+    leads["created_at"] = leads["created_at"].dt.strftime("%d/%m/%Y %H:%M")
+    split(leads, tmp_path / "text" / "leads", 4)
+    for table in ("activities", "outcomes"):
+        split(pd.read_parquet(small_crm / f"{table}.parquet"), tmp_path / "text" / table, 2)
+    _, single, _ = load_clean(spec, tmp_path / "text")
+    assert single.leads["created_at"].notna().all()
+    cluster = tables_on_cluster(client, spec, read_export(spec, tmp_path / "text"), purpose="train", partitions=4)
+    parts = client.gather(cluster.parts)
+    mine = pd.concat([p.canonical.leads.assign(_place=p.places["leads"]) for p in parts]).sort_values("_place")
+    pd.testing.assert_frame_equal(mine.drop(columns="_place").reset_index(drop=True), single.leads)
+    assert cluster.spec.leads.date_format == {"created_at": "%d/%m/%Y %H:%M"}
