@@ -29,6 +29,10 @@ partition, so that its result equals the single-machine one bit for bit:
 - the random snapshot ages come from a hash of each lead's own id (`lead_uniforms`): no global
   view needed.
 
+For training on a cluster: `examples_on_cluster` gives the examples (`PartitionedExamples`),
+`model_rows` their model matrix for a fitted `LeadTransform`, `profile_of(examples.tables)` the
+training profile a bundle carries; each equals its single-machine counterpart (tests/dask).
+
 Refused on a cluster with the fix: `leads.id: row_number` (ids from one file's row order) and
 `drop_invalid_rows: true` (its 5% ceiling is judged on the whole table before the rules run).
 A flat export's text `order_by` column is read per partition (`read_order`): state its format.
@@ -429,6 +433,38 @@ class PartitionedTables:
         plans = self.client.gather([self.client.submit(_plans, part, self.spec, self.purpose, profile, now)
                                     for part in self.parts])
         return judge_plans(self.spec, merge_plans(plans), purpose=self.purpose, profile=profile, docs_dir=docs_dir)
+
+
+def _profile_part(part: Part) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from features.load import ACTIVITY_TYPE
+
+    leads = part.canonical.leads.assign(**{PLACE: part.places["leads"]})
+    acts = part.canonical.activities
+    if acts is None:
+        return leads, None
+    return leads, pd.DataFrame({ACTIVITY_TYPE: acts[ACTIVITY_TYPE].to_numpy(), PLACE: part.places["activities"]})
+
+
+def _in_place_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    whole = pd.concat(frames, ignore_index=True)
+    return whole.sort_values(PLACE, kind="stable").drop(columns=[PLACE]).reset_index(drop=True)
+
+
+def profile_of(tables: "PartitionedTables") -> "DataProfile":
+    """`features.profile.DataProfile.from_tables` of the whole export: the canonical leads and
+    the activities' types are gathered here in the export's order (the drift reference samples
+    rows by position, the ranges are quantiles) and profiled by the one function. This machine
+    holds the leads table and one value per activity: for billions of activities, the part of
+    training that still needs one machine."""
+    from features.profile import DataProfile
+
+    pieces = tables.client.gather([tables.client.submit(_profile_part, p) for p in tables.parts])
+    leads = _in_place_order([leads for leads, _ in pieces])
+    acts = [a for _, a in pieces if a is not None]
+    activities = _in_place_order(acts) if acts else None
+    return DataProfile.from_tables(tables.spec, CRMTables(leads=leads, activities=activities,
+                                                          spellings=tables.spellings))
 
 
 def tables_on_cluster(client: "Client", spec: DatasetSpec, tables: dict[str, "dd.DataFrame"], *,

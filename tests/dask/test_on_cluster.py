@@ -37,6 +37,10 @@ def test_examples_and_model_rows_are_identical_to_one_machine(client, small_crm,
         np.testing.assert_array_equal(mine, theirs, err_msg=name)
     assert examples.excluded == single.excluded and examples.counts == single.counts
     assert on_cluster.spellings == tables.spellings
+    from features.partitions import profile_of
+    from features.profile import DataProfile
+
+    assert profile_of(on_cluster.tables) == DataProfile.from_tables(spec, tables)  # what the bundle carries
     assert on_cluster.frame.npartitions == 4
 
     transform = LeadTransform.fit(spec, single.leads, tables.activities)
