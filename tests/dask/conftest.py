@@ -16,7 +16,7 @@ def cluster():
     """The scheduler address of a LocalCluster: 2 workers, 1 thread each, processes."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="2GiB",
-                                  dashboard_address=None) as local:
+                                  dashboard_address=":0") as local:  # any free port
         yield local.scheduler_address
 
 
