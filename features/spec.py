@@ -535,14 +535,15 @@ class DatasetSpec(_Strict):
 
     def table_path(self, file: str, data: Path | None = None) -> Path:
         """Where a table lives. `data` may be a folder (overrides data_dir) or, for the leads
-        table of a flat export, the file itself."""
+        table of a flat export, the file itself. `file` may name a folder or a glob of Parquet
+        files (`features.read.table_files`)."""
         if data is not None and Path(data).is_file():
             if file == self.leads.file:
                 return Path(data)
             data = Path(data).parent
         folder = self.resolve_dir(data)
         candidate = folder / file
-        if candidate.suffix.lower() in (".csv", ".parquet", ".xlsx", ".tsv", ".txt"):
+        if candidate.suffix.lower() in (".csv", ".parquet", ".xlsx", ".tsv", ".txt") or candidate.is_dir():
             return candidate
         for suffix in (".parquet", ".csv", ".xlsx"):
             if candidate.with_suffix(suffix).exists():
