@@ -55,7 +55,7 @@ def test_the_benchmark_times_every_command():
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["serve", "--help"], ["models", "--help"],
                                   ["keys", "list", "--help"], ["outcomes", "import", "--help"]])
 def test_help_imports_no_heavy_module(args):
-    assert not modules_after(*args) & set(HEAVY)
+    assert not modules_after(*args) & {*HEAVY, "pydantic"}  # pydantic: see leadscore.cli.CommandGroup
 
 
 def test_listing_the_embedded_registry_does_not_import_mlflow(tmp_path, empty_mlflow_db):
