@@ -106,19 +106,30 @@ class SubScores:
     fit: SubScore
     intent: SubScore | None
     not_a_fit_won_rate: float | None = None  # the fit of a not-a-fit lead: how such training leads bought
-    no_activity: np.ndarray | None = None  # the activity inputs of a lead with none (set by `ready`)
-    activity_start: int = 0
+    activity_start: int = 0  # the first activity column (set by `ready`)
+    _transform: LeadTransform | None = field(default=None, repr=False, compare=False)
+    _no_activity: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def ready(self, transform: LeadTransform) -> "SubScores":
-        """Bind to the transform the models were trained with: what "no activity" reads as."""
-        if transform.activity is not None:
-            self.no_activity = transform.activity.aggregate_one(0, ())
-            self.activity_start = len(transform.features) - len(self.no_activity)
+        """Bind to the transform the models were trained with: what "no activity" reads as
+        (`no_activity`, worked out when first needed)."""
+        self._transform, self._no_activity = transform, None
+        self.activity_start = activity_start(transform) or 0
         return self
+
+    @property
+    def no_activity(self) -> np.ndarray | None:
+        """The activity inputs of a lead with none ((activity features,) float64); None without
+        an event log. Computed on first use by the activity kernel, not when a bundle is loaded:
+        the kernel's first call in a process sets numba up (about 1.2 s of CPU here), which
+        `leadscore serve`'s check that the bundle loads does not need (benchmarks/startup.py)."""
+        if self._no_activity is None and self._transform is not None and self._transform.activity is not None:
+            self._no_activity = self._transform.activity.aggregate_one(0, ())
+        return self._no_activity
 
     def not_a_fit(self, X: np.ndarray) -> np.ndarray:
         """(n,) bool: rows of leads the company cannot sell to (`not_a_fit_rows`)."""
-        return not_a_fit_rows(X, self.activity_start if self.no_activity is not None else None)
+        return not_a_fit_rows(X, activity_start(self._transform) if self._transform is not None else None)
 
     def intent_input(self, X: np.ndarray, unfit: np.ndarray) -> np.ndarray:
         """X with the activity of not-a-fit rows read as none (a copy only when there are some)."""

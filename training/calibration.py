@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from features.bundle import Calibration
 
@@ -22,12 +20,16 @@ PROBABILITY_FLOOR = 0.002
 def fit_calibration(method: str, raw_probability: np.ndarray, label: np.ndarray) -> Calibration:
     p = np.asarray(raw_probability, dtype=np.float64)
     if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression  # here: scikit-learn (with SciPy) is a second to import
+
         # Never exactly 0 or 1: no history of a few thousand leads can promise certainty.
         iso = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1 - PROBABILITY_FLOOR, out_of_bounds="clip",
                                  increasing=True)
         iso.fit(p, label)
         return Calibration("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
     if method == "sigmoid":
+        from sklearn.linear_model import LogisticRegression
+
         logit = np.log(np.clip(p, 1e-12, 1 - 1e-12) / np.clip(1 - p, 1e-12, 1)).reshape(-1, 1)
         lr = LogisticRegression(C=1e6).fit(logit, label)
         return Calibration("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))

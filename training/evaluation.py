@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
 
 from features.metrics import expected_calibration_error, roc_auc
 
@@ -45,6 +44,10 @@ def top_share(label: np.ndarray, probability: np.ndarray, share: float) -> tuple
 
 
 def evaluate(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    # imported here: scikit-learn (with SciPy) takes about a second to import, which `leadscore
+    # train` and `stages` would pay before looking at their input (benchmarks/startup.py)
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
+
     label = np.asarray(label).astype(int)
     probability = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
     lift10, capture10 = top_share(label, probability, 0.10)

@@ -8,17 +8,22 @@ the same monotone constraints as LightGBM: more engagement never lowers a score 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import sparse
-from scipy.optimize import minimize
 
 from features.linear import LinearModel, NumericTerm
+
+if TYPE_CHECKING:  # SciPy is imported where a model is fitted, not before a command looks at its input
+    from scipy import sparse
 
 
 def _design(X: np.ndarray, categories: dict[int, int], logged: frozenset[int] = frozenset()
             ) -> tuple[sparse.csr_matrix, list[tuple], dict]:
     """The design matrix of the training rows, what each of its columns is, and the numbers'
     fill values and scales (`logged` columns read as log(1 + x))."""
+    from scipy import sparse
+
     n, m = X.shape
     blocks, columns, stats = [], [], {}
     for j in range(m):
@@ -51,6 +56,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, categories: dict[int, int], monot
     """Fit on the rows given (X, y). categories: feature index -> number of codes of a
     categorical feature; monotone[j] = 1 (-1) keeps feature j's weight >= 0 (<= 0) (log(1 + x)
     is increasing, so a logged column keeps its sign); logged: columns read as log(1 + x)."""
+    from scipy.optimize import minimize
+
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     A, columns, stats = _design(X, categories, logged)

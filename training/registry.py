@@ -10,6 +10,14 @@ MLFLOW_TRACKING_URI. Every alias name and every registry call lives here, in one
 
 Champion history is kept as a registered-model tag (`champion_history`, oldest first), so
 `rollback` can put the previous champion back even after several promotions.
+
+Reading the embedded store (`LocalStoreReader`): what `leadscore models`, `serve` and `score`
+ask before any work (the model names, a model's aliases, its versions with their tags and
+run metrics) is read straight from the SQLite file with Python's sqlite3, the same rows and
+filters as MLflow's SQL store, because importing MLflow and opening its store cost most of
+those commands' start-up (benchmarks/startup.py; tests/training/test_registry_reader.py
+shows both answer the same). A tracking server, another database, a separate registry URI
+or MLflow workspaces go through MLflow, as does every write and every artifact download.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from features.bundle import ModelBundle
 from features.errors import LeadscoreError
+
+if TYPE_CHECKING:  # the bundle (pandas, LightGBM, numba) is imported only by what loads one
+    from features.bundle import ModelBundle
 
 HISTORY_TAG = "champion_history"
 MODEL_PREFIX = "leadscore-"
@@ -104,15 +114,18 @@ class Registry:
 
     def model_names(self) -> list[str]:
         """Every registered leadscore model (`leadscore-<spec name>`) in the store, sorted."""
-        found = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'")
-        names = []
-        page = found
-        while True:
-            names += [m.name for m in page]
-            if not getattr(page, "token", None):
-                break
-            page = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'",
-                                                        page_token=page.token)
+        reader = self.reader
+        if reader is not None:
+            names = reader.model_names()
+        else:
+            names = []
+            page = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'")
+            while True:
+                names += [m.name for m in page]
+                if not getattr(page, "token", None):
+                    break
+                page = self.client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'",
+                                                            page_token=page.token)
         return sorted(n for n in names if n.startswith(MODEL_PREFIX))
 
     # ------------------------------------------------------------------------------ plumbing
@@ -141,14 +154,41 @@ class Registry:
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         return mlflow.create_experiment(name, artifact_location=str(self.artifact_root / name))
 
-    def _model_exists(self) -> bool:
+    @property
+    def reader(self) -> LocalStoreReader | None:
+        """The direct reader of the embedded store, or None when MLflow must answer (asked
+        once per Registry: a store MLflow creates later in the run is read by MLflow)."""
+        if not hasattr(self, "_reader"):
+            self._reader = LocalStoreReader.for_uri(self.tracking_uri)
+        return self._reader
+
+    def _aliases(self) -> dict[str, int] | None:
+        """The model's aliases (alias -> version); None when the model is not registered."""
+        reader = self.reader
+        if reader is not None:
+            return reader.aliases(self.model_name)
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.get_registered_model(self.model_name)
-            return True
+            model = self.client.get_registered_model(self.model_name)
         except MlflowException:
-            return False
+            return None
+        return {alias: int(version) for alias, version in model.aliases.items()}
+
+    def _model_exists(self) -> bool:
+        return self._aliases() is not None
+
+    def _version_rows(self) -> list[tuple[int, str, int, dict[str, str], dict[str, float]]]:
+        """(version, run id, creation time in ms, version tags, run metrics) of every version,
+        newest first."""
+        reader = self.reader
+        if reader is not None:
+            return reader.versions(self.model_name)
+        rows = []
+        for mv in self.client.search_model_versions(f"name='{self.model_name}'", order_by=["version_number DESC"]):
+            metrics = self.client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+            rows.append((int(mv.version), mv.run_id or "", int(mv.creation_timestamp), dict(mv.tags), dict(metrics)))
+        return rows
 
     # ------------------------------------------------------------------------------ logging
     def log_model_version(self, bundle_dir: Path, model, run_id: str) -> int:
@@ -169,19 +209,18 @@ class Registry:
 
     # ------------------------------------------------------------------------------ reading
     def versions(self) -> list[VersionInfo]:
-        if not self._model_exists():
+        from datetime import datetime, timezone
+
+        by_alias = self._aliases()
+        if by_alias is None:
             return []
         aliases: dict[int, list[str]] = {}
-        for alias, version in self.client.get_registered_model(self.model_name).aliases.items():
+        for alias, version in by_alias.items():
             aliases.setdefault(int(version), []).append(alias)
         out = []
-        for mv in self.client.search_model_versions(f"name='{self.model_name}'", order_by=["version_number DESC"]):
-            metrics = self.client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-            from datetime import datetime, timezone
-
-            created = datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
-            out.append(VersionInfo(int(mv.version), mv.run_id or "", created, aliases.get(int(mv.version), []),
-                                   dict(metrics), dict(mv.tags)))
+        for version, run_id, created_ms, tags, metrics in self._version_rows():
+            created = datetime.fromtimestamp(created_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+            out.append(VersionInfo(version, run_id, created, aliases.get(version, []), metrics, tags))
         return out
 
     def version(self, version: int) -> VersionInfo:
@@ -198,9 +237,7 @@ class Registry:
         return self._aliased(CHALLENGER_ALIAS)
 
     def _aliased(self, alias: str) -> VersionInfo | None:
-        if not self._model_exists():
-            return None
-        version = self.client.get_registered_model(self.model_name).aliases.get(alias)
+        version = (self._aliases() or {}).get(alias)
         return None if version is None else self.version(int(version))
 
     def bundle_path(self, version: int) -> Path:
@@ -224,6 +261,8 @@ class Registry:
         return target
 
     def load_bundle(self, version: int) -> ModelBundle:
+        from features.bundle import ModelBundle
+
         return ModelBundle.load(self.bundle_path(version))
 
     # ------------------------------------------------------------------------------ aliases
@@ -304,6 +343,111 @@ class Registry:
         return current.version, previous
 
 
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+"""MLflow keeps prompts as registered models with this tag "true"; its searches leave them out."""
+DEFAULT_WORKSPACE = "default"
+"""The workspace every row of a single-tenant MLflow store belongs to (MLflow's
+DEFAULT_WORKSPACE_NAME)."""
+
+
+class LocalStoreReader:
+    """Registered models, aliases, versions, version tags and run metrics read from MLflow's
+    embedded SQLite store with sqlite3 (read-only), as MLflow's SQL store answers them: only
+    the default workspace, no deleted version (stage "Deleted_Internal"), no prompt, a run's
+    metrics as its latest values (NaN where MLflow stored one).
+
+    Why not MLflow: `leadscore models` on a two-version store took 4.16 s of CPU through
+    MLflow (importing it and opening its store: SQLAlchemy, alembic's schema check) and takes
+    0.40 s with this reader (`benchmarks/startup.py`, README.md). The rows read here are the ones MLflow's
+    own reads give (tests/training/test_registry_reader.py compares the two on a store MLflow
+    wrote); a store without these tables and columns (another MLflow schema) is left to MLflow
+    (`for_uri` answers None)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def for_uri(cls, uri: str) -> LocalStoreReader | None:
+        """A reader when `uri` is an existing SQLite file that MLflow would read as one
+        single-tenant store with its registry in it; else None (MLflow answers)."""
+        if not uri.startswith("sqlite:///"):
+            return None
+        if os.environ.get("MLFLOW_REGISTRY_URI") or os.environ.get("MLFLOW_WORKSPACE") \
+                or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("true", "1"):
+            return None
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return None
+        reader = cls(path)
+        return reader if reader._readable() else None
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        import sqlite3
+
+        connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def _readable(self) -> bool:
+        """Whether the store has the tables and columns read here."""
+        import sqlite3
+
+        try:
+            self._query("SELECT name, workspace FROM registered_models LIMIT 0")
+            self._query("SELECT alias, version, name, workspace FROM registered_model_aliases LIMIT 0")
+            self._query("SELECT key, value, name, workspace FROM registered_model_tags LIMIT 0")
+            self._query("SELECT name, version, run_id, creation_time, current_stage, workspace FROM model_versions "
+                        "LIMIT 0")
+            self._query("SELECT key, value, name, version, workspace FROM model_version_tags LIMIT 0")
+            self._query("SELECT key, value, is_nan, run_uuid FROM latest_metrics LIMIT 0")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def model_names(self) -> list[str]:
+        """Every registered model's name (prompts left out), sorted."""
+        rows = self._query(
+            "SELECT name FROM registered_models WHERE workspace = ? AND name NOT IN "
+            "(SELECT name FROM registered_model_tags WHERE key = ? AND value = 'true' AND workspace = ?)",
+            (DEFAULT_WORKSPACE, PROMPT_TAG, DEFAULT_WORKSPACE))
+        return sorted(name for (name,) in rows)
+
+    def aliases(self, model_name: str) -> dict[str, int] | None:
+        """alias -> version of a registered model; None when there is no such model."""
+        if not self._query("SELECT 1 FROM registered_models WHERE name = ? AND workspace = ?",
+                           (model_name, DEFAULT_WORKSPACE)):
+            return None
+        rows = self._query("SELECT alias, version FROM registered_model_aliases WHERE name = ? AND workspace = ?",
+                           (model_name, DEFAULT_WORKSPACE))
+        return {alias: int(version) for alias, version in rows}
+
+    def versions(self, model_name: str) -> list[tuple[int, str, int, dict[str, str], dict[str, float]]]:
+        """(version, run id, creation time in ms, version tags, run metrics), newest first."""
+        prompt = self._query("SELECT 1 FROM model_version_tags WHERE name = ? AND key = ? AND value = 'true' "
+                             "AND workspace = ?", (model_name, PROMPT_TAG, DEFAULT_WORKSPACE))
+        if prompt:
+            return []
+        versions = self._query(
+            "SELECT version, run_id, creation_time FROM model_versions WHERE name = ? AND workspace = ? "
+            "AND current_stage != 'Deleted_Internal' ORDER BY version DESC", (model_name, DEFAULT_WORKSPACE))
+        tags: dict[int, dict[str, str]] = {}
+        for version, key, value in self._query(
+                "SELECT version, key, value FROM model_version_tags WHERE name = ? AND workspace = ?",
+                (model_name, DEFAULT_WORKSPACE)):
+            tags.setdefault(int(version), {})[key] = value
+        runs = sorted({run_id for _, run_id, _ in versions if run_id})
+        metrics: dict[str, dict[str, float]] = {}
+        if runs:
+            marks = ",".join("?" * len(runs))
+            for run_id, key, value, is_nan in self._query(
+                    f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({marks})", tuple(runs)):
+                metrics.setdefault(run_id, {})[key] = float("nan") if is_nan else float(value)
+        return [(int(version), run_id or "", int(created), tags.get(int(version), {}), metrics.get(run_id, {}))
+                for version, run_id, created in versions]
+
+
 def export_bundle(registry: Registry, version: int | None, folder: Path) -> tuple[int, Path]:
     """Copy a version's bundle (default: the champion) to folder/v<N>, and to folder/champion
     when it is the champion; `folder` is the spec's own (models/bundles/<spec name>). Returns
@@ -313,6 +457,8 @@ def export_bundle(registry: Registry, version: int | None, folder: Path) -> tupl
         if champion is None:
             raise RegistryError(f"{registry.model_name} has no champion yet: train one with `leadscore train`")
         version = champion.version
+    from features.bundle import ModelBundle
+
     source = registry.bundle_path(int(version))
     bundle = ModelBundle.load(source)
     bundle.card = {**bundle.card, "version": str(version), "registered_model": registry.model_name}

@@ -624,36 +624,3 @@ def _print_calibration(console: Console, result) -> None:
             table.add_row("drawn at random" if a["age_days"] is None else f"{a['age_days']:g}", f"{a['n']:,}", f"{a['won_rate']:.3f}", f"{a['mean_probability']:.3f}",
                           "" if a["roc_auc"] is None else f"{a['roc_auc']:.4f}", f"{a['ece']:.4f}")
         console.print(table)
-
-
-def versions_facts(model_name: str, versions) -> dict:
-    """A registered model's versions as `leadscore models` shows them (and, with `--format
-    json`, writes them): holdout metrics, aliases and each champion decision in words."""
-    def metric(v, name: str) -> float | None:
-        value = v.metrics.get(name)
-        return None if value is None or value != value else round(float(value), 4)
-
-    return {"model": model_name, "versions": [
-        {"version": v.version, "created": v.created, "aliases": list(v.aliases), "model": v.tags.get("model", ""),
-         "roc_auc": metric(v, "holdout_roc_auc"), "pr_auc": metric(v, "holdout_pr_auc"),
-         "ece": metric(v, "holdout_ece"), "run_id": v.run_id, "promotion": v.tags.get("promotion") or None}
-        for v in versions]}
-
-
-def format_versions(model_name: str, versions) -> list:
-    """The versions as a table (one line each) and, below it, each version's champion decision
-    in words (with the gates it failed)."""
-    from rich import box
-    from rich.text import Text
-
-    facts = versions_facts(model_name, versions)
-    table = Table(title=f"{facts['model']} versions", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for col in ("version", "created", "aliases", "model", "ROC-AUC", "PR-AUC", "ECE"):
-        table.add_column(col, no_wrap=True, justify="right" if col in ("ROC-AUC", "PR-AUC", "ECE") else "left")
-    decisions = []
-    for v in facts["versions"]:
-        table.add_row(str(v["version"]), v["created"], ", ".join(v["aliases"]), v["model"],
-                      *(f"{v[name]:.4f}" if v[name] is not None else "nan" for name in ("roc_auc", "pr_auc", "ece")))
-        if v["promotion"]:
-            decisions.append(Text(f"v{v['version']}: {v['promotion']}"))
-    return [table, *decisions]
