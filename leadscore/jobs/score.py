@@ -84,8 +84,13 @@ def _read_leads(spec, path: Path) -> pd.DataFrame:
 def _read_activities(spec, path: Path | None, lead_ids: pd.Series
                      ) -> tuple[pd.DataFrame | None, Path | None, str | None]:
     """(the activities of the given leads, the file they came from, a note counting the rows
-    of other leads that were left out, with examples, or None)."""
-    from features.load import read_table
+    of other leads that were left out, with examples, or None).
+
+    From Parquet only those rows are read: the lead id column first, alone, then the rows whose
+    raw id reads as one of the leads' ids (`features.read.read_parquet_where`, pushed down to
+    pyarrow); the whole file in one read when every row is wanted. Other files are read whole
+    and filtered."""
+    from features.read import parquet_column, read_parquet_where, read_table
 
     act = spec.activities
     if act is None:
@@ -98,41 +103,64 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series
         if not path.exists():
             raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
                             "counts activities, so pass --activities FILE (or put the file there)")
-    activities = read_table(path, "activities", spec.activities)
-    missing = [c for c in (act.lead_id, act.time, act.type, act.value) if c and c not in activities.columns]
-    if missing:
-        raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
-                        "names it under activities")
-    keep = _of_leads(activities[act.lead_id], lead_ids)
+    needed = [c for c in (act.lead_id, act.time, act.type, act.value) if c]
+    activities = None
+    if path.suffix.lower() == ".parquet" and path.is_file():
+        owners = parquet_column(path, "activities", act.lead_id)
+    else:
+        activities = read_table(path, "activities", spec.activities)
+        owners = activities[act.lead_id] if act.lead_id in activities.columns else None
+    if owners is None or activities is not None:
+        have = activities.columns if activities is not None else []
+        missing = [c for c in needed if c not in have]
+        if missing:
+            raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
+                            "names it under activities")
+    keep, kept_raw = _of_leads(owners, lead_ids)
     if len(keep) and not keep.any():
-        examples = ", ".join(map(repr, pd.unique(activities[act.lead_id].dropna().astype(str))[:5]))
+        examples = ", ".join(map(repr, pd.unique(owners.dropna().astype(str))[:5]))
         raise DataError(f"{path}: none of its {len(keep):,} activities belongs to a lead of the leads file "
                         f"(activity ids such as {examples}); the two files use different ids or come from "
                         "different exports. Fix the export, or pass the right --activities file")
     left_out, note = int((~keep).sum()), None
     if left_out:
-        examples = ", ".join(map(str, pd.unique(activities.loc[~keep, act.lead_id].astype(str))[:5]))
+        examples = ", ".join(map(str, pd.unique(owners[~keep].astype(str))[:5]))
         note = (f"{left_out:,} of {len(keep):,} activities belong to no lead of this file and were left out "
                 f"(e.g. {examples})")
-    if not keep.all():
+    if activities is None:  # Parquet: read only the wanted rows
+        activities = (read_table(path, "activities", spec.activities) if keep.all()
+                      else read_parquet_where(path, "activities", act.lead_id, kept_raw))
+        missing = [c for c in needed if c not in activities.columns]
+        if missing:
+            raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
+                            "names it under activities")
+        if len(activities) != int(keep.sum()):  # the push-down and the check must agree
+            raise AssertionError(f"{path}: read {len(activities):,} activity rows of the scored leads, "
+                                 f"expected {int(keep.sum()):,}")
+    elif not keep.all():
         activities = activities.loc[keep].reset_index(drop=True)
-        if isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
-            activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
+    if not keep.all() and isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
+        activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
     return activities, path, note
 
 
-def _of_leads(column: pd.Series, lead_ids: pd.Series):
-    """Which rows of an activity lead-id column belong to the given leads (a boolean array).
-    Ids are compared as `features.values.lead_id` reads them (' 101', 101 and '101.0' are one
-    id), each distinct id once, then looked up with Arrow's hash set."""
+def _of_leads(column: pd.Series, lead_ids: pd.Series) -> tuple[np.ndarray, list]:
+    """(which rows of an activity lead-id column belong to the given leads (n,) bool, the
+    distinct raw values of those rows). Ids are compared as `features.values.lead_id` reads
+    them (' 101', 101 and '101.0' are one id), each distinct raw value read once and looked up
+    in Arrow's hash set, then mapped back to the rows by its code: on a 20M-row categorical
+    column this is a lookup of its distinct values, not of 20M texts."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from features.values import read_ids
+    from features.values import distinct, read_ids
 
     wanted = pa.array(pd.unique(pd.Series(read_ids(lead_ids).values).dropna()).astype(object), type=pa.string())
-    ids = pa.array(read_ids(column).values, type=pa.string())
-    return pc.is_in(ids, value_set=wanted).fill_null(False).to_numpy(zero_copy_only=False)
+    codes, uniques = distinct(column)
+    read = pa.array(read_ids(uniques).values, type=pa.string())
+    member = pc.is_in(read, value_set=wanted).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    keep = np.append(member, False)[codes]
+    return keep, [value for value, kept in zip(uniques.tolist(), member.tolist()) if kept]
 
 
 def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
@@ -205,6 +233,9 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     except LanguageError as exc:
         raise DataError(str(exc)) from None
     moment = parse_as_of(as_of)
+    from features.validation import preload_great_expectations
+
+    preload_great_expectations()  # its import (seconds) overlaps loading the model and reading
     # --spec: a spec file (its champion scores it), or a spec or model name (the spec the
     # model carries reads the file); left out, the only model there is.
     spec = load_spec(spec_path) if spec_path is not None and Path(spec_path).is_file() else None
