@@ -125,6 +125,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/batch-speed/work"))
     parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--before", type=Path, default=None, help="also run `leadscore score --reasons 3` of this "
+                        "checkout (e.g. `git archive` of the commit before the speed-ups), in the same run")
     parser.add_argument("--code", type=Path, default=ROOT, help="run `leadscore score` of this checkout (e.g. a "
                         "`git archive` of an earlier commit, to measure before and after); default: this one")
     args = parser.parse_args()
@@ -137,8 +139,10 @@ def main() -> int:
     log("floor: reading the files, building the model rows (not timed), the raw booster")
     base = floor(setup_["bundle"], setup_["big"])
     runs = []
+    if args.before is not None:
+        runs.append(("before: ", 3, True, score_run(setup_, 3, True, args.before)))
     for reasons, log_scores in ((3, True), (0, True), (3, False)):
-        runs.append((reasons, log_scores, score_run(setup_, reasons, log_scores, args.code)))
+        runs.append(("", reasons, log_scores, score_run(setup_, reasons, log_scores, args.code)))
 
     from rich.console import Console
     from rich.table import Table
@@ -153,23 +157,23 @@ def main() -> int:
     table.add_row(f"floor: booster.predict, {base['rows']:,} model rows", f"{base['predict']:.2f}",
                   f"{base['rows'] / base['predict']:,.0f}", "", "")
     table.add_row("floor: total", f"{floor_s:.2f}", f"{base['rows'] / floor_s:,.0f}", "", "1.00")
-    for reasons, log_scores, result in runs:
+    for before, reasons, log_scores, result in runs:
         steps = dict(result["steps"])
         named = ", ".join(f"{k} {v:.1f}" for k, v in steps.items())
         model_load = result["total"] - sum(v for k, v in steps.items() if not k.startswith("score:"))
         ratio = result["total"] / floor_s
-        label = f"leadscore score --reasons {reasons}" + ("" if log_scores else " --no-log")
+        label = f"{before}leadscore score --reasons {reasons}" + ("" if log_scores else " --no-log")
         table.add_row(label, f"{result['total']:.2f}", f"{result['rows'] / result['total']:,.0f}",
                       f"model and set-up {model_load:.1f}, {named}",
                       f"{ratio:.2f} {'PASS' if ratio <= TARGET_RATIO else 'MISS'}")
     console = Console(width=200)
     console.print(table)
-    console.print(f"seconds: run_score's call in a fresh process (its imports, {runs[0][2]['imports']:.1f} s, not "
+    console.print(f"seconds: run_score's call in a fresh process (its imports, {runs[-1][3]['imports']:.1f} s, not "
                   "counted); the score log is on by default (SQLite, a fresh database per run); --as-of "
                   f"{AS_OF}. Load average at start {load_at_start}, at end "
                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs; "
                   f"total benchmark time {time.time() - started:.0f} s.")
-    print(json.dumps({"floor": base, "runs": [r for _, _, r in runs]}), file=sys.stderr)
+    print(json.dumps({"floor": base, "runs": [r for *_, r in runs]}), file=sys.stderr)
     return 0
 
 

@@ -292,7 +292,10 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     store = _open_log(settings, moment) if log else None  # a database that cannot take them: nothing written
     try:
         # each score's trend since the lead's previous logged score (serving.trend)
+        started = time.perf_counter()
         trend_note = _add_trends(scores, store.engine, scorer, moment) if store is not None else None
+        if store is not None:
+            seconds["trend"] = time.perf_counter() - started
         started = time.perf_counter()
         _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
         seconds["write"] = time.perf_counter() - started
