@@ -43,7 +43,8 @@ SPEC = ROOT / "data" / "specs" / "demo_crm.yaml"
 AS_OF = "2026-10-01T00:00:00Z"
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
+sys.path.insert(0, os.environ["BENCH_CODE"])  # before the current folder, which `python -c` puts first
 from pathlib import Path
 started = time.perf_counter()
 from leadscore.jobs.score import run_score
@@ -54,6 +55,8 @@ started = time.perf_counter()
 result = run_score(spec, Path(leads), Path(out), bundle=Path(bundle), as_of=as_of, activities=Path(acts),
                    reasons=int(reasons), console=Console(stderr=True), show_progress=False, log=log == "1")
 total = time.perf_counter() - started
+import leadscore
+assert leadscore.__file__.startswith(os.environ["BENCH_CODE"]), leadscore.__file__
 print(json.dumps({"imports": imported, "total": total, "rows": result.rows, "steps": result.seconds}))
 """
 
@@ -113,7 +116,7 @@ def score_run(setup_: dict, reasons: int, log_scores: bool, code: Path) -> dict:
     big = setup_["big"]
     with tempfile.TemporaryDirectory(prefix="batch-score-") as work:
         env = {**setup_["env"], "LEADSCORE_DATABASE_URL": f"sqlite:///{work}/leadscore.db",
-               "PYTHONPATH": str(code)}
+               "BENCH_CODE": str(code)}
         result = measure(CHILD, str(SPEC), str(big / "leads.parquet"), str(big / "activities.parquet"),
                          f"{work}/scores.parquet", str(setup_["bundle"]), AS_OF, str(reasons),
                          "1" if log_scores else "0", env=env)
