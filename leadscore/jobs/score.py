@@ -236,9 +236,6 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     except LanguageError as exc:
         raise DataError(str(exc)) from None
     moment = parse_as_of(as_of)
-    from features.validation import preload_great_expectations
-
-    preload_great_expectations()  # its import (seconds) overlaps loading the model and reading
     # --spec: a spec file (its champion scores it), or a spec or model name (the spec the
     # model carries reads the file); left out, the only model there is.
     spec = load_spec(spec_path) if spec_path is not None and Path(spec_path).is_file() else None
