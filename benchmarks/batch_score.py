@@ -12,11 +12,12 @@ on the model rows the scorer builds, measured side by side in the same run.
   model rows themselves are built beforehand (`LeadScorer.transform.transform_frame` on the
   canonical tables), so building them is not in the floor.
 * `leadscore score`: `leadscore.jobs.score.run_score` (what the command runs) in a fresh child
-  process, timed around the call: resolving and loading the model, then the command's own
-  steps (load, validate, score, write, log) as it prints them, with the score step split by the
-  scorer (`features`, `model`, `reasons`, `grades`, `cooling`, `frame`). The score log is on by
-  default (each lead's score and its record, features.logged), so the default rows log to a
-  fresh SQLite database; one row shows --no-log.
+  process, timed around the call (wall and CPU seconds): resolving and loading the model ("model
+  and set-up": the call's time outside its steps), then the command's own steps as it prints
+  them (load: read, clean, coerce; validate; score: features, model, reasons, grades; trend;
+  write; log). The score log is on by default (each lead's score and its record,
+  features.logged), so the default rows log to a fresh SQLite database; one row shows --no-log.
+  --before DIR adds the default run of another checkout (a `git archive` of an earlier commit).
 
 The model and the CRM come from benchmarks/serving.py's setup (a LightGBM model trained on the
 20,000-lead demo CRM, and a generated CRM of --leads leads, seed 11), cached in --workdir.
@@ -169,7 +170,7 @@ def main() -> int:
     for before, reasons, log_scores, result in runs:
         steps = dict(result["steps"])
         named = ", ".join(f"{k} {v:.1f}" for k, v in steps.items())
-        model_load = result["total"] - sum(v for k, v in steps.items() if not k.startswith("score:"))
+        model_load = result["total"] - sum(steps.values())
         ratio = result["total"] / floor_s
         label = f"{before}leadscore score --reasons {reasons}" + ("" if log_scores else " --no-log")
         table.add_row(label, f"{result['total']:.2f}", f"{result['cpu']:.2f}", f"{result['rows'] / result['total']:,.0f}",
