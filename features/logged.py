@@ -119,7 +119,7 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
     before `as_of` (naive UTC) only.
 
     Built column by column: each distinct value of a column is written once, as `to_json`
-    writes it in a record (`_plain`, `_json_of`), and Arrow's string kernels join the pieces;
+    writes it in a record (`_plain`, `_fragments`), and Arrow's string kernels join the pieces;
     the texts are those of `to_json` on each lead's dict and activity list (property-tested
     in tests/features/test_logged.py). Writing each lead's dict and list in Python took 11.2 s
     of 75 s for 100,000 leads and 2M activities (cProfile of `leadscore score`)."""
@@ -152,14 +152,14 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
     kinds = pd.Series(known[ACTIVITY_TYPE].astype(object).to_numpy()[order], dtype=object)
     amounts = (pd.to_numeric(known[VALUE], errors="coerce").to_numpy(dtype="float64")[order] if VALUE in known
                else np.full(len(known), np.nan))
-    entries = _joined(["[", pc.cast(pa.array(ns, type=pa.int64()), pa.string()), ",",
+    entries = _joined(["[", pc.cast(pa.array(ns, type=pa.int64()), pa.large_string()), ",",
                        _column_fragments(kinds, "", lambda k: None if pd.isna(k) else str(k)), ",",
                        _fragments(amounts.view(np.int64), lambda bits: to_json(_plain(_float(bits))).decode(), "",
                                   missing=np.isnan(amounts)), "]"], len(ns), as_list=False)
     # owner -1 (an activity of no lead here) sorts first and belongs to no record
     bounds = np.searchsorted(owner, np.arange(n + 1))
     lists = pa.ListArray.from_arrays(pa.array(bounds - bounds[0], type=pa.int32()), entries.slice(bounds[0]))
-    acts = _joined(["[", pc.binary_join(lists, ","), "]"], n)
+    acts = _joined(["[", pc.binary_join(lists, pa.scalar(",", pa.large_string())), "]"], n)
     return list(zip(texts, acts))
 
 
@@ -175,15 +175,17 @@ def _commas(pieces: list) -> list:
 
 
 def _joined(parts: list, n: int, as_list: bool = True):
-    """Element-wise concatenation of Arrow string arrays (n,) and constant texts: a list of str
-    (or the Arrow array with as_list=False)."""
+    """Element-wise concatenation of Arrow large_string arrays (n,) and constant texts: a list
+    of str (or the Arrow array with as_list=False). Large strings: the activity texts of a
+    batch pass 2 GiB from about 50M activities."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrays = [p if isinstance(p, (pa.Array, pa.ChunkedArray)) else pa.scalar(p, type=pa.string()) for p in parts]
+    arrays = [p if isinstance(p, (pa.Array, pa.ChunkedArray)) else pa.scalar(p, type=pa.large_string())
+              for p in parts]
     if not any(isinstance(p, (pa.Array, pa.ChunkedArray)) for p in arrays):
-        arrays[0] = pa.array([parts[0]] * n, type=pa.string())
-    joined = pc.binary_join_element_wise(*arrays, pa.scalar("", type=pa.string()))
+        arrays[0] = pa.array([parts[0]] * n, type=pa.large_string())
+    joined = pc.binary_join_element_wise(*arrays, pa.scalar("", type=pa.large_string()))
     return joined.to_pylist() if as_list else joined
 
 
@@ -192,16 +194,16 @@ def _column_fragments(values: pd.Series, key: str, plain=None):
     an Arrow string array, each distinct value written once."""
     import pyarrow as pa
 
-    codes, uniques = V.distinct(values)
     if values.dtype.kind == "f" and not isinstance(values.dtype, pd.CategoricalDtype):
         # -0.0 and 0.0 are one value to factorize but not to JSON: tell them apart by their bits
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
         return _fragments(floats.view(np.int64), lambda bits: to_json(_plain(_float(bits))).decode(), key,
                           missing=np.isnan(floats))
+    codes, uniques = V.distinct(values)
     write = plain or _plain
     table = [key + to_json(write(u)).decode() for u in uniques.tolist()] + [key + "null"]
     return pa.DictionaryArray.from_arrays(pa.array(np.where(codes < 0, len(table) - 1, codes), type=pa.int64()),
-                                          pa.array(table, type=pa.string())).cast(pa.string())
+                                          pa.array(table, type=pa.large_string())).cast(pa.large_string())
 
 
 def _time_fragments(stamps: pd.Series, key: str):
@@ -216,8 +218,10 @@ def _time_fragments(stamps: pd.Series, key: str):
     text = np.datetime_as_string(ns.view("datetime64[ns]"), unit="s").astype(object)
     fractional = np.flatnonzero((ns % 1_000_000_000 != 0) & ~missing)
     text[fractional] = [pd.Timestamp(int(t)).isoformat() for t in ns[fractional].tolist()]
-    written = pc.binary_join_element_wise(pa.scalar(key + '"'), pa.array(text, type=pa.string()), pa.scalar('"'), "")
-    return pc.if_else(pa.array(missing), pa.scalar(key + "null"), written)
+    large = pa.large_string()
+    written = pc.binary_join_element_wise(pa.scalar(key + '"', large), pa.array(text, type=large),
+                                          pa.scalar('"', large), pa.scalar("", large))
+    return pc.if_else(pa.array(missing), pa.scalar(key + "null", large), written)
 
 
 def _fragments(exact: np.ndarray, write, key: str, missing: np.ndarray):
@@ -229,7 +233,7 @@ def _fragments(exact: np.ndarray, write, key: str, missing: np.ndarray):
     table = [key + write(int(u)) for u in uniques.tolist()] + [key + "null"]
     codes = np.where(missing, len(table) - 1, codes)
     return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int64()),
-                                          pa.array(table, type=pa.string())).cast(pa.string())
+                                          pa.array(table, type=pa.large_string())).cast(pa.large_string())
 
 
 def logged_spec(spec: DatasetSpec) -> DatasetSpec:
