@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := False
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test bench screenshot messages clean
+.PHONY: install demo test test-dask bench screenshot messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: $(STAMP)
 	$(need_chromium)
 	$(need_postgresql)
 	$(BIN)/python -m pytest
+
+# The Dask tests alone (issue 16): a LocalCluster of 2 workers on small data, a few minutes.
+test-dask: $(STAMP)
+	$(BIN)/python -m pytest -m dask tests/dask
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py

@@ -204,15 +204,19 @@ def _flat_examples(spec: DatasetSpec, tables: CRMTables) -> Examples:
     return Examples(chosen, as_of, label, order, {"no label": int((~labelled).sum())}, age_days=age, counts=counts)
 
 
-def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] | None, random: int) -> Examples:
-    leads = tables.leads
-    excluded: dict[str, int] = {}
+def lead_outcomes(tables: CRMTables) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
+    """(the leads with the WON and CLOSED_AT of their outcome (the last known one), per lead
+    whether it closed, outcome rows left out by reason)."""
     all_outcomes = outcome_rows(tables)
     known = all_outcomes[WON].notna()
-    excluded["unknown outcome value"] = int((~known).sum())
     outcomes = all_outcomes[known].drop_duplicates(LEAD_ID, keep="last")
-    merged = leads.merge(outcomes[[LEAD_ID, WON, CLOSED_AT]], on=LEAD_ID, how="left", validate="one_to_one")
+    merged = tables.leads.merge(outcomes[[LEAD_ID, WON, CLOSED_AT]], on=LEAD_ID, how="left", validate="one_to_one")
     closed = merged[CLOSED_AT].notna().to_numpy() & merged[WON].notna().to_numpy()
+    return merged, closed, {"unknown outcome value": int((~known).sum())}
+
+
+def _snapshot_examples(spec: DatasetSpec, tables: CRMTables, ages: list[float] | None, random: int) -> Examples:
+    merged, closed, excluded = lead_outcomes(tables)
     won = merged[WON].fillna(False).to_numpy(dtype=bool) & closed
     excluded["still open"] = int((~closed).sum())
     if CREATED_AT in merged:

@@ -49,6 +49,9 @@ class CRMTables:
     """Per categorical lead column and cleaned value, the export's most common raw spelling
     (`features.values.category_spellings`): reasons show "Financial Services", not the
     cleaned "financial services". Set by `clean`, kept by `coerce`."""
+    end: pd.Timestamp | None = None
+    """The moment the export stands for, when known from outside these rows (a partition of
+    the export on a cluster: `features.partitions`); else `export_end` computes it."""
 
 
 @dataclass
@@ -70,7 +73,7 @@ class CleaningReport:
 # ---------------------------------------------------------------------------------- reading
 # One table's file (CSV dialect and encoding, Excel, Parquet): features/read.py. Imported
 # here too, so `from features.load import read_table` keeps working.
-from features.read import read_table  # noqa: E402
+from features.read import read_table, table_exists  # noqa: E402
 
 
 def _require_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> None:
@@ -82,15 +85,22 @@ def _require_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -
                         f"{' ...' if frame.shape[1] > 12 else ''}. Fix the spec or the export.")
 
 
-def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train") -> CRMTables:
+def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train",
+             frames: dict[str, pd.DataFrame] | None = None) -> CRMTables:
     """Read the tables a spec names, with their own column names.
 
     purpose="score" reads leads to be scored: no outcomes, no label, no after-contact columns
-    needed (they are filled with missing when absent), and the event log only if it exists."""
+    needed (they are filled with missing when absent), and the event log only if it exists.
+    `frames`: the tables already read, by name (a partition of the export on a cluster,
+    `features.partitions`); a table it lacks counts as absent, none is read from a file."""
+
+    def read(path: Path, what: str, options: TableFile) -> pd.DataFrame:
+        return read_table(path, what, options) if frames is None else frames[what]
+
     lead = spec.leads
     scoring = purpose == "score"
     path = spec.table_path(lead.file, data)
-    leads = read_table(path, "leads", lead)
+    leads = read(path, "leads", lead)
     optional = [*lead.after_contact, *([lead.label] if lead.label else [])] if scoring else []
     for column in optional:
         if column not in leads.columns:
@@ -106,10 +116,12 @@ def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train"
     _require_columns(leads, wanted, path)
     tables = CRMTables(leads=leads, paths={"leads": path})
 
-    if spec.activities is not None and not (scoring and not spec.table_path(spec.activities.file, data).exists()):
+    present = (lambda what, file: table_exists(spec.table_path(file, data))) if frames is None else (
+        lambda what, file: frames.get(what) is not None)
+    if spec.activities is not None and not (scoring and not present("activities", spec.activities.file)):
         act = spec.activities
         apath = spec.table_path(act.file, data)
-        activities = read_table(apath, "activities", act)
+        activities = read(apath, "activities", act)
         cols = {"activities.lead_id": act.lead_id, "activities.time": act.time, "activities.type": act.type}
         if act.value:
             cols["activities.value"] = act.value
@@ -120,7 +132,7 @@ def load_raw(spec: DatasetSpec, data: Path | None = None, purpose: str = "train"
     if spec.outcomes is not None and not scoring:
         out = spec.outcomes
         opath = spec.table_path(out.file, data)
-        outcomes = read_table(opath, "outcomes", out)
+        outcomes = read(opath, "outcomes", out)
         _require_columns(outcomes, {"outcomes.lead_id": out.lead_id, "outcomes.closed_at": out.closed_at,
                                     **({"outcomes.outcome": out.outcome} if out.outcome else {})}, opath)
         tables.outcomes = outcomes
@@ -413,14 +425,22 @@ def absent_lost(spec: DatasetSpec, canonical: CRMTables) -> pd.DataFrame | None:
 
 def export_end(canonical: CRMTables) -> pd.Timestamp:
     """The latest time in an export (lead created, activity, outcome closed): the moment the
-    export stands for."""
+    export stands for (`CRMTables.end` when set: a partition's tables know the whole export's)."""
+    if canonical.end is not None:
+        return canonical.end
+    moments = export_moments(canonical)
+    return max(moments) if moments else pd.Timestamp.now()
+
+
+def export_moments(canonical: CRMTables) -> list[pd.Timestamp]:
+    """The latest time of each table that has one (lead created, activity, outcome closed):
+    `export_end` is the latest of them, over every partition on a cluster."""
     moments = [canonical.leads[CREATED_AT].max()] if CREATED_AT in canonical.leads else []
     if canonical.activities is not None and len(canonical.activities):
         moments.append(canonical.activities[OCCURRED_AT].max())
     if canonical.outcomes is not None and len(canonical.outcomes):
         moments.append(canonical.outcomes[CLOSED_AT].max())
-    moments = [m for m in moments if pd.notna(m)]
-    return max(moments) if moments else pd.Timestamp.now()
+    return [m for m in moments if pd.notna(m)]
 
 
 def load_clean(spec: DatasetSpec, data: Path | None = None,

@@ -75,9 +75,104 @@ def read_table(path: Path, what: str, options: TableFile | None = None) -> pd.Da
     return frame
 
 
-def read_table_info(path: Path, what: str, options: TableFile | None = None) -> tuple[pd.DataFrame, ReadInfo]:
-    """`read_table`, returning how the file was read beside the frame."""
+_GLOB = re.compile(r"[*?\[]")
+
+
+def is_partitioned(path: Path | str) -> bool:
+    """Whether a table path names several Parquet files: a folder or a glob (`table_files`)."""
+    return bool(_GLOB.search(str(path))) or Path(path).is_dir()
+
+
+def table_exists(path: Path | str) -> bool:
+    """Whether a table path names something to read: a file, a folder, or a glob that matches."""
+    return Path(path).exists() or (bool(_GLOB.search(str(path))) and any(_glob(Path(path))))
+
+
+def _glob(path: Path) -> list[Path]:
+    anchor = Path(path.anchor) if path.is_absolute() else Path(".")
+    pattern = str(path.relative_to(anchor)) if path.is_absolute() else str(path)
+    return [p for p in anchor.glob(pattern) if p.is_file()]
+
+
+def _part_key(path: Path) -> list:
+    """Natural order of part files (part.2 before part.10), as Spark and Dask number them."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def table_files(path: Path | str, what: str) -> tuple[Path, list[Path]]:
+    """What a table path means: (the folder hive-style `key=value` subfolders are read from,
+    the Parquet files in natural order). A file is itself; a folder holds `.parquet` files, at
+    any depth (hive-style subfolders such as `country=IT/`); a glob (`*`, `?`, `[`) matches
+    `.parquet` files. Files whose name starts with `_` or `.` (Spark's `_SUCCESS`, `_metadata`,
+    checksums) are skipped as Spark and Dask skip them. Both the single-machine reader
+    (`read_table`) and the Dask one (`features.partitions`) read exactly these files in this order.
+
+    Raises DataError naming the path: a missing file or folder, a folder with no Parquet files,
+    a glob matching nothing, a glob or folder holding other file types."""
     path = Path(path)
+    if _GLOB.search(str(path)):
+        matched = _glob(path)
+        base = Path(*[part for part in path.parts[:next(i for i, part in enumerate(path.parts) if _GLOB.search(part))]])
+        if not matched:
+            raise DataError(f"{path}: the glob for the {what} table matches no file; check `{what}.file` in the "
+                            "spec or --data (a folder of .parquet files, or a glob such as leads/*.parquet)")
+    elif path.is_dir():
+        base, matched = path, [p for p in path.rglob("*") if p.is_file()]
+        if not any(p.suffix.lower() == ".parquet" for p in matched):
+            raise DataError(f"{path}: the folder for the {what} table holds no .parquet files; a table may be one "
+                            f"file ({_READ}) or a folder of .parquet files (as Spark and Dask write them)")
+    else:
+        if not path.exists():
+            raise DataError(f"{path}: the {what} table is missing; check `{what}.file` and `data_dir` in the spec, "
+                            "or pass --data")
+        return path.parent, [path]
+    files = [p for p in matched if not any(part.startswith(("_", ".")) for part in p.relative_to(base).parts)]
+    other = [p for p in files if p.suffix.lower() != ".parquet"]
+    if other:
+        raise DataError(f"{path}: the {what} table's files must all be .parquet, but {other[0]} is not "
+                        "(a table of several files is read as partitioned Parquet only)")
+    if not files:
+        raise DataError(f"{path}: the {what} table has no .parquet file to read (only hidden or _ files)")
+    return base, sorted(files, key=_part_key)
+
+
+def _read_parts(path: Path, what: str) -> pd.DataFrame:
+    base, files = table_files(path, what)
+    return read_parquet_files(base, files, path, what)
+
+
+def read_parquet_files(base: Path, files: list[Path], path: Path | str, what: str) -> pd.DataFrame:
+    """Parquet files (`table_files`) as one frame: pyarrow.dataset over them, hive partition
+    columns (`key=value` folders under `base`) included, then pandas' own Parquet conversion
+    (as `pd.read_parquet`). The single-machine path reads all a table's files at once; a
+    cluster reads each file with this same function (`features.partitions`): `dask.dataframe.
+    read_parquet` would give strings another dtype (pandas' `string` with pd.NA, not `str`
+    with NaN: seen on the demo CRM with Dask 2026.8), so the parsers would see other values.
+    DataError names `path` when pyarrow cannot read a file."""
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
+                             partition_base_dir=str(base))
+        return parquet_frame(dataset.to_table())
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem to report
+        raise DataError(f"{path}: could not read the {what} table's Parquet files: {exc}") from None
+
+
+def parquet_frame(table) -> pd.DataFrame:
+    """A pyarrow Table as pandas, converted as `pd.read_parquet` converts (strings to pandas'
+    string dtype, pandas metadata honoured): the one conversion of Parquet data on both paths."""
+    from pandas.io._util import arrow_table_to_pandas
+
+    return arrow_table_to_pandas(table)
+
+
+def read_table_info(path: Path, what: str, options: TableFile | None = None) -> tuple[pd.DataFrame, ReadInfo]:
+    """`read_table`, returning how the file was read beside the frame. `path` may also be a
+    folder or glob of Parquet files (`table_files`), read as one table."""
+    path = Path(path)
+    if is_partitioned(path):
+        return _read_parts(path, what), ReadInfo()
     if not path.exists():
         raise DataError(f"{path}: the {what} table is missing; check `{what}.file` and `data_dir` "
                         f"in the spec, or pass --data")

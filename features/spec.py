@@ -309,6 +309,18 @@ class DatasetSpec(_Strict):
         "breaks down by it too.")
     source: Path | None = Field(None, exclude=True, description="The file this spec was read from.")
 
+    @field_validator("segment_by", mode="before")
+    @classmethod
+    def _one_segment_column(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            names = ", ".join(map(str, value))
+            raise ValueError(f"segments come from one column, not a list ({names}): name one column under "
+                             "leads.categorical; to segment by a combination, add a column that joins them to the "
+                             "leads export and name that one")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"give a column name under leads.categorical, not {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _check_roles(self) -> "DatasetSpec":
         if self.name.startswith("leadscore-"):
@@ -523,14 +535,15 @@ class DatasetSpec(_Strict):
 
     def table_path(self, file: str, data: Path | None = None) -> Path:
         """Where a table lives. `data` may be a folder (overrides data_dir) or, for the leads
-        table of a flat export, the file itself."""
+        table of a flat export, the file itself. `file` may name a folder or a glob of Parquet
+        files (`features.read.table_files`)."""
         if data is not None and Path(data).is_file():
             if file == self.leads.file:
                 return Path(data)
             data = Path(data).parent
         folder = self.resolve_dir(data)
         candidate = folder / file
-        if candidate.suffix.lower() in (".csv", ".parquet", ".xlsx", ".tsv", ".txt"):
+        if candidate.suffix.lower() in (".csv", ".parquet", ".xlsx", ".tsv", ".txt") or candidate.is_dir():
             return candidate
         for suffix in (".parquet", ".csv", ".xlsx"):
             if candidate.with_suffix(suffix).exists():
@@ -549,7 +562,7 @@ def _format_errors(path: Path, error: ValidationError) -> str:
         elif kind == "missing":
             lines.append(f"  - key `{key}` is required: add it")
         else:
-            lines.append(f"  - key `{key}`: {item['msg']}")
+            lines.append(f"  - key `{key}`: {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 

@@ -186,7 +186,21 @@ def validate_tables(spec: DatasetSpec, cleaned: CRMTables, canonical: CRMTables,
         if rejected:
             plans = table_plans(spec, cleaned, canonical, purpose, profile, now)
 
-    notes = [note for plan in plans for note in plan.notes] + notes_too_many
+    return judge_plans(spec, plans, purpose=purpose, profile=profile, docs_dir=docs_dir, gx_project=gx_project,
+                       on_step=on_step, rejected=rejected, notes=notes_too_many, started=started)
+
+
+def judge_plans(spec: DatasetSpec, plans: list, *, purpose: Purpose, profile: DataProfile | None,
+                docs_dir: Path | None = None, gx_project: Path | None = None,
+                on_step: Callable[[str, int, int], None] | None = None,
+                rejected: dict[str, pd.DataFrame] | None = None, notes: list[str] | None = None,
+                started: float | None = None) -> ValidationReport:
+    """The report of the rules in `plans` (`features.validation_rules.table_plans`), checked
+    by Great Expectations: the second half of `validate_tables`, also run on the plans of a
+    whole export merged from its partitions (`features.partitions.validate_on_cluster`)."""
+    started = time.perf_counter() if started is None else started
+    rejected = rejected or {}
+    notes = [note for plan in plans for note in plan.notes] + list(notes or [])
     for table, rows in rejected.items():
         notes.append(f"dropped {len(rows):,} invalid {table} rows (drop_invalid_rows: true)")
     if profile is None:

@@ -63,7 +63,22 @@ class TablePlan:
         self.columns: dict[str, pd.Series] = {}
         self.rules: list[Rule] = []
         self.repetitive: set[str] = set()
-        self.notes: list[str] = []
+        self.unmatched: list[tuple[str, str]] = []
+        """(view column, what the rows are) of each unknown-lead rule: its note is counted from the view."""
+
+    @property
+    def notes(self) -> list[str]:
+        """Notes for the report, counted from the view (so a view merged from partitions counts
+        the whole table): the rows that match no lead, with examples."""
+        out = []
+        for target, what in self.unmatched:
+            marked = self.columns[target]
+            unmatched = int(marked.notna().sum())
+            if unmatched:
+                examples = ", ".join(str(v) for v in pd.unique(marked.dropna().astype(str))[:MAX_EXAMPLES])
+                out.append(f"{unmatched:,} of {self.rows:,} {what} ({unmatched / max(self.rows, 1):.1%}) match no "
+                           f"lead of the leads table, e.g. {examples}; they are not used")
+        return out
 
     def show(self, name: str, values: pd.Series | np.ndarray, repetitive: bool = False) -> None:
         """Put a column in the view. `repetitive` text (categories, yes/no, outcomes) is
@@ -309,11 +324,7 @@ def _unmatched_rule(plan: TablePlan, column: str, raw: pd.Series, ids: pd.Series
     target = f"{column} (not a known lead)"
     marked = _unknown_leads(raw, ids, lead_ids)
     plan.show(target, marked)
-    unmatched = int(marked.notna().sum())
-    if unmatched:
-        examples = ", ".join(str(v) for v in pd.unique(marked.dropna().astype(str))[:MAX_EXAMPLES])
-        plan.notes.append(f"{unmatched:,} of {len(raw):,} {what} ({unmatched / max(len(raw), 1):.1%}) match no lead "
-                          f"of the leads table, e.g. {examples}; they are not used")
+    plan.unmatched.append((target, what))
     plan.rule(f"at most {share:.0%} of {what}' {column} values match no lead of the leads table (more usually "
               f"means the two files use different ids or come from different exports; "
               f"{table}.max_unmatched_share sets the share)", column, "null", target,

@@ -578,14 +578,19 @@ def read_categories(values: pd.Series, missing: frozenset[str] = frozenset(),
 
 
 def category_spellings(values: pd.Series, missing: frozenset[str] = frozenset(),
-                       aliases: dict[str, str] | None = None) -> dict[str, str]:
+                       aliases: dict[str, str] | None = None, counts: list[int] | None = None) -> dict[str, str]:
     """Per category value (as `category` reads it), the column's most common way of writing it,
     trimmed with inner spaces collapsed: what people read in reasons ("Financial Services", not
     the reading "financial services"). A spelling merged in by an alias ("fin services") is
     used only when the value is never written otherwise; then the reading itself is. Ties go
-    to the first spelling in sort order. Each distinct value is read once."""
-    codes, uniques = _distinct(values)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques)).tolist()
+    to the first spelling in sort order. Each distinct value is read once. With `counts`,
+    `values` are distinct values and `counts` how often each occurs (a column's value counts
+    summed over the partitions of a table on a cluster: `features.partitions`)."""
+    if counts is None:
+        codes, uniques = _distinct(values)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques)).tolist()
+    else:
+        uniques = pd.Series(list(values), dtype=object)
     tally: dict[str, dict[str, int]] = {}
     for raw, n in zip(uniques.tolist(), counts):
         read = category(raw, missing, aliases) if n else None

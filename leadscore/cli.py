@@ -11,6 +11,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from leadscore.cluster import dask_address
+
 app = typer.Typer(
     name="leadscore",
     help="Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score.",
@@ -46,6 +48,7 @@ class OutputFormat(str, Enum):
 FormatOption = Annotated[OutputFormat, typer.Option(
     "--format", help="text: for people; json: one JSON document on stdout for scripts (messages go to stderr; "
     "the exit code is the same).")]
+DaskOption = Annotated[Optional[str], typer.Option("--dask", help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster of one worker per core on this machine; default: the LEADSCORE_DASK_ADDRESS environment variable, else no Dask. Tables may be folders or globs of Parquet files. Needs pip install 'leadscore[dask]'.")]
 
 
 def _console(format: OutputFormat):
@@ -137,6 +140,7 @@ def validate(
     save: Annotated[bool, typer.Option("--save", help="Also write a Great Expectations project (the suites, the tables as checked, a checkpoint) that runs with GX alone, to gx/<spec name>/ beside the spec.")] = False,
     save_to: Annotated[Optional[Path], typer.Option("--save-to", file_okay=False, help="Write that Great Expectations project to this folder instead (not with --save); only a project leadscore saved there for the same spec is replaced.")] = None,
     format: FormatOption = OutputFormat.text,
+    dask: DaskOption = None,
 ) -> None:
     """Check a CRM export against its spec (and the training profile): exit 1 if a rule fails.
 
@@ -149,7 +153,8 @@ def validate(
                                  param_hint="'--save' / '--save-to'")
     run = run_validate(spec, data=data, profile_path=profile, docs_dir=docs, purpose=purpose.value,
                        use_champion=not no_profile, console=_console(format),
-                       show_progress=format == OutputFormat.text, save=save, save_to=save_to)
+                       show_progress=format == OutputFormat.text, save=save, save_to=save_to,
+                       dask=dask_address(dask))
     if format == OutputFormat.json:
         _print_json(run.facts())
     if not run.success:
@@ -205,12 +210,14 @@ def train(
     tune: Annotated[int, typer.Option("--tune", min=0, help="Try N hyperparameter settings (nested MLflow runs) and keep the best on validation.")] = 0,
     by: Annotated[Optional[str], typer.Option("--by", help="Who forces a promotion (recorded with --promote force); default: the user name of the environment.")] = None,
     with_logged_outcomes: Annotated[bool, typer.Option("--with-logged-outcomes", help="Add the leads scored under this spec (the score log in LEADSCORE_DATABASE_URL) whose outcomes were recorded since, as they were scored (profile and activities known then), to the export's history; leads the export holds are taken from the export. Exit 1 when there are none.")] = False,
+    dask: DaskOption = None,
 ) -> None:
     """Validate, train, set MQL/SQL thresholds, check the gates, register the version in the
     spec's own model and make it champion or challenger. Exit 4: registered, not promoted."""
     from leadscore.jobs.train import NOT_PROMOTED_EXIT, run_train
 
-    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by, with_logged_outcomes=with_logged_outcomes)
+    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by, with_logged_outcomes=with_logged_outcomes,
+                        dask=dask_address(dask))
     if promote == PromoteChoice.auto and not outcome.promoted:
         raise typer.Exit(code=NOT_PROMOTED_EXIT)
 
@@ -355,8 +362,8 @@ def build(
 @app.command()
 @reports_errors
 def score(
-    input: Annotated[Path, typer.Argument(help="Leads file to score (.csv, .tsv, .txt, .xlsx or .parquet), with the spec's lead columns.")],
-    output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet); written only if every check passes.")],
+    input: Annotated[Path, typer.Argument(help="Leads file to score (.csv, .tsv, .txt, .xlsx or .parquet), or a folder or glob of .parquet files, with the spec's lead columns.")],
+    output: Annotated[Path, typer.Argument(help="Where to write the scores (.csv or .parquet; with --dask a folder of Parquet files); written only if every check passes.")],
     spec: Annotated[Optional[str], typer.Option("--spec", help="Dataset spec (YAML) of the file, whose champion scores it; or a spec or model name (the spec the model carries is used); default: the only registered model.")] = None,
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Model bundle folder; default: the spec's champion.")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_iso_time, help="Score as of this time (ISO 8601); default: now, UTC.")] = None,
@@ -364,14 +371,15 @@ def score(
     reasons: Annotated[int, typer.Option("--reasons", min=0, max=5, help="Reasons for and against per lead (0-5; 0 is fastest).")] = 3,
     language: Annotated[Optional[str], typer.Option("--language", help="Language of the reasons: en or it; default: LEADSCORE_LANGUAGE, else en.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
-    log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of; the output then has each lead's trend since its previous logged score (trend, trend_points, trend_days).")] = True,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Write the scores to the score log (the database the service and `leadscore report` use), as of --as-of; the output then has each lead's trend since its previous logged score (trend, trend_points, trend_days). Not with --dask: add --no-log there.")] = True,
+    dask: DaskOption = None,
 ) -> None:
     """Score a file of leads: probability, score, stage and top reasons, after validating it;
     the scores also go to the score log, so outcomes can be reported for these leads."""
     from leadscore.jobs.score import run_score
 
     run_score(spec, input, output, bundle=bundle, as_of=as_of, activities=activities, reasons=reasons,
-              language=language, show_progress=progress, log=log)
+              language=language, show_progress=progress, log=log, dask=dask_address(dask))
 
 
 outcomes_app = typer.Typer(help="Outcomes of closed deals, for `leadscore report`.", no_args_is_help=True)

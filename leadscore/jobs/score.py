@@ -64,10 +64,12 @@ def parse_time(text: str, option: str) -> datetime:
     return datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
 
 
-def _read_leads(spec, path: Path) -> pd.DataFrame:
+def _read_leads(spec, path: Path, leads: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The leads to score, checked for the spec's columns (`leads`: already read, a partition
+    on a cluster)."""
     from features.load import read_table
 
-    leads = read_table(path, "leads", spec.leads)
+    leads = read_table(path, "leads", spec.leads) if leads is None else leads
     lead = spec.leads
     from features.spec import ROW_NUMBER
 
@@ -84,16 +86,18 @@ def _read_leads(spec, path: Path) -> pd.DataFrame:
     return leads
 
 
-def _read_activities(spec, path: Path | None, lead_ids: pd.Series
+def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: pd.DataFrame | None = None
                      ) -> tuple[pd.DataFrame | None, Path | None, str | None]:
     """(the activities of the given leads, the file they came from, a note counting the rows
-    of other leads that were left out, with examples, or None).
+    of other leads that were left out, with examples, or None). `activities`: already read
+    from `path` (a partition on a cluster).
 
-    From Parquet only those rows are read: the lead id column first, alone, then the rows whose
-    raw id reads as one of the leads' ids (`features.read.read_parquet_where`, pushed down to
-    pyarrow); the whole file in one read when every row is wanted. Other files are read whole
-    and filtered."""
-    from features.read import parquet_column, read_parquet_where, read_table
+    From one Parquet file only those rows are read: the lead id column first, alone, then the
+    rows whose raw id reads as one of the leads' ids (`features.read.read_parquet_where`, pushed
+    down to pyarrow); the whole file in one read when every row is wanted. Other tables are
+    read whole and filtered."""
+    from features.load import read_table, table_exists
+    from features.read import parquet_column, read_parquet_where
 
     act = spec.activities
     if act is None:
@@ -103,34 +107,32 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series
         return None, None, None
     if path is None:
         path = spec.table_path(act.file)
-        if not path.exists():
+        if not table_exists(path):
             raise DataError(f"{path}: the activities table of the spec {spec.name!r} is missing; the model "
                             "counts activities, so pass --activities FILE (or put the file there)")
     needed = [c for c in (act.lead_id, act.time, act.type, act.value) if c]
-    activities = None
-    if path.suffix.lower() == ".parquet" and path.is_file():
+    partition = activities is not None  # a partition on a cluster: judged over the whole table there
+    if activities is None and path.suffix.lower() == ".parquet" and path.is_file():
         owners = parquet_column(path, "activities", act.lead_id)
+        pushed_down = True
     else:
-        activities = read_table(path, "activities", spec.activities)
+        if activities is None:
+            activities = read_table(path, "activities", spec.activities)
         owners = activities[act.lead_id] if act.lead_id in activities.columns else None
-    if owners is None or activities is not None:
+        pushed_down = False
+    if owners is None or not pushed_down:
         have = activities.columns if activities is not None else []
         missing = [c for c in needed if c not in have]
         if missing:
             raise DataError(f"{path}: column {', '.join(map(repr, missing))} not found; the spec {spec.name!r} "
                             "names it under activities")
     keep, kept_raw = _of_leads(owners, lead_ids)
-    if len(keep) and not keep.any():
-        examples = ", ".join(map(repr, pd.unique(owners.dropna().astype(str))[:5]))
-        raise DataError(f"{path}: none of its {len(keep):,} activities belongs to a lead of the leads file "
-                        f"(activity ids such as {examples}); the two files use different ids or come from "
-                        "different exports. Fix the export, or pass the right --activities file")
+    if len(keep) and not keep.any() and not partition:
+        raise none_belong(path, len(keep), pd.unique(owners.dropna().astype(str))[:5].tolist())
     left_out, note = int((~keep).sum()), None
-    if left_out:
-        examples = ", ".join(map(str, pd.unique(owners[~keep].astype(str))[:5]))
-        note = (f"{left_out:,} of {len(keep):,} activities belong to no lead of this file and were left out "
-                f"(e.g. {examples})")
-    if activities is None:  # Parquet: read only the wanted rows
+    if left_out and not partition:
+        note = left_out_note(left_out, len(keep), pd.unique(owners[~keep].astype(str))[:5].tolist())
+    if pushed_down:  # read only the wanted rows
         activities = (read_table(path, "activities", spec.activities) if keep.all()
                       else read_parquet_where(path, "activities", act.lead_id, kept_raw))
         missing = [c for c in needed if c not in activities.columns]
@@ -145,6 +147,19 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series
     if not keep.all() and isinstance(activities[act.lead_id].dtype, pd.CategoricalDtype):
         activities[act.lead_id] = activities[act.lead_id].cat.remove_unused_categories()
     return activities, path, note
+
+
+def none_belong(path: Path, rows: int, examples: list[str]) -> DataError:
+    """The error for an activities table none of whose `rows` belongs to a lead being scored."""
+    return DataError(f"{path}: none of its {rows:,} activities belongs to a lead of the leads file (activity ids "
+                     f"such as {', '.join(map(repr, examples))}); the two files use different ids or come from "
+                     "different exports. Fix the export, or pass the right --activities file")
+
+
+def left_out_note(left_out: int, rows: int, examples: list[str]) -> str:
+    """The note on the activities of no lead being scored (`examples`: their first ids)."""
+    return (f"{left_out:,} of {rows:,} activities belong to no lead of this file and were left out "
+            f"(e.g. {', '.join(examples)})")
 
 
 def _of_leads(column: pd.Series, lead_ids: pd.Series) -> tuple[np.ndarray, list]:
@@ -203,7 +218,12 @@ class _Progress:
 def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path, *, bundle: Path | None = None,
               as_of: str | None = None, activities: Path | None = None, reasons: int = 3,
               settings: Settings | None = None, console: Console | None = None,
-              show_progress: bool = True, log: bool = True, language: str | None = None) -> ScoreResult:
+              show_progress: bool = True, log: bool = True, language: str | None = None,
+              dask: str | None = None) -> ScoreResult:
+    """Score a leads table with the spec's champion and write the scores. `dask`: a scheduler
+    address or 'local' (leadscore.cluster): the table, which may then be a folder or glob of
+    Parquet files, is scored on the cluster and OUTPUT is a folder of Parquet files
+    (`leadscore.jobs.score_cluster`)."""
     from features.load import CRMTables, clean, coerce
     from features.logged import records_from_tables
     from features.profile import DataProfile
@@ -216,13 +236,18 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     console = console or Console()
     err = Console(stderr=True)
     output_path, input_path = Path(output_path), Path(input_path)
-    if output_path.suffix not in FORMATS:
-        raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
-    if not input_path.is_file():
-        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv, .xlsx or .parquet)")
-    from features.read import READABLE_SUFFIXES
+    from features.read import READABLE_SUFFIXES, is_partitioned, table_exists
 
-    if input_path.suffix.lower() not in READABLE_SUFFIXES:
+    if dask is not None:
+        from leadscore.jobs.score_cluster import check_cluster_options
+
+        check_cluster_options(output_path, log)
+    elif output_path.suffix not in FORMATS:
+        raise DataError(f"OUTPUT {output_path}: unknown file type {output_path.suffix!r}; end it in .csv or .parquet")
+    if not table_exists(input_path):
+        raise DataError(f"INPUT {input_path}: no such file; pass a leads table (.csv, .xlsx or .parquet, or a "
+                        "folder or glob of .parquet files)")
+    if not is_partitioned(input_path) and input_path.suffix.lower() not in READABLE_SUFFIXES:
         raise DataError(f"INPUT {input_path}: unknown file type {input_path.suffix!r}; use "
                         f"{', '.join(READABLE_SUFFIXES)}")
     if output_path.resolve() == input_path.resolve():
@@ -248,6 +273,11 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
                              f"{scorer.spec.name!r}, not {spec.name!r}: pass --spec for {scorer.spec.name!r} "
                              "or --bundle of a model trained on this spec")
 
+    if dask is not None:
+        from leadscore.jobs.score_cluster import score_on_cluster
+
+        return score_on_cluster(dask, spec, path, input_path, output_path, activities=activities, moment=moment,
+                                reasons=reasons, language=language, console=console)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     leads = _read_leads(spec, input_path)
@@ -264,9 +294,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
         later = (created > pd.Timestamp(moment)).to_numpy()
         if later.any():
             first = int(np.flatnonzero(later)[0])
-            unborn = (f"{int(later.sum()):,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. "
-                      f"{canonical.leads['lead_id'].iloc[first]} on {created.iloc[first]:%Y-%m-%d %H:%M}): scored as "
-                      "brand-new leads with no activity; to backtest, score each period's leads as of its end")
+            unborn = unborn_note(int(later.sum()), canonical.leads['lead_id'].iloc[first], created.iloc[first], moment)
 
     started = time.perf_counter()
     profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
@@ -315,6 +343,13 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     return result
 
 
+
+
+def unborn_note(count: int, lead_id: str, created: pd.Timestamp, moment: datetime) -> str:
+    """The note on leads created after --as-of (`count` of them, the first being `lead_id`)."""
+    return (f"{count:,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. {lead_id} on "
+            f"{created:%Y-%m-%d %H:%M}): scored as brand-new leads with no activity; to backtest, score each "
+            "period's leads as of its end")
 
 
 def _open_log(settings: Settings, moment: datetime):

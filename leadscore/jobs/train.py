@@ -84,7 +84,7 @@ def _truth(tables_paths: dict[str, Path]) -> pd.DataFrame | None:
 def run_train(spec_path: Path, config_path: Path | None = None, data: Path | None = None,
               promote: Promote = "auto", settings: Settings | None = None,
               console: Console | None = None, show_progress: bool = True, tune: int = 0,
-              by: str | None = None, with_logged_outcomes: bool = False) -> TrainOutcome:
+              by: str | None = None, with_logged_outcomes: bool = False, dask: str | None = None) -> TrainOutcome:
     from features.examples import build_examples
     from features.leakage import refuse_leaking_columns, training_leakage
     from features.load import load_clean
@@ -98,6 +98,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     from training.tracking import audited_run, log_tables
     from training.trainer import best_achievable, train_model
 
+    if dask is not None:  # training on Dask (issue 16) comes from the dask-train branch
+        raise LeadscoreError("train --dask is not available in this version: train without --dask")
     settings = settings or get_settings()
     console = console or Console()
     err = Console(stderr=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from features.errors import DataError
+from features.errors import DataError, LeadscoreError
 from features.load import load_clean
 from features.profile import DataProfile
 from features.spec import DatasetSpec, load_spec
@@ -74,14 +74,16 @@ class ValidationRun:
 def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path | None = None,
                  docs_dir: Path | None = None, purpose: str = "train", use_champion: bool = True,
                  console: Console | None = None, show_progress: bool = True, save: bool = False,
-                 save_to: Path | None = None) -> ValidationRun:
+                 save_to: Path | None = None, dask: str | None = None) -> ValidationRun:
     """Validate the export a spec describes; print the report; return it (never raises on
     failed rules: the caller decides the exit code). With `show_progress`, a bar on stderr
     follows the Great Expectations checks when stderr is a terminal. With `save` or `save_to`,
     the Great Expectations project is written to `save_to`, or with `save` to
     `gx/<spec name>/` beside the spec (not both), whether the rules pass or not: its checkpoint
     gives the same answer with GX alone. A folder that holds anything but the project leadscore
-    wrote for this spec is refused before the export is read."""
+    wrote for this spec is refused before the export is read. `dask`: a scheduler address or
+    'local' (leadscore.cluster): the checks run on the export's partitions and the report is
+    the single-machine one (`features.partitions.PartitionedTables.validate`); not with `save`."""
     from features.gx_project import check_target, default_project_dir
     from features.validation import preload_great_expectations
 
@@ -97,7 +99,14 @@ def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path |
     profile, profile_label = _choose_profile(spec, profile_path, use_champion, console)
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(spec)
 
+    if dask is not None and (save or save_to is not None):
+        raise LeadscoreError("--save and --save-to write the checked tables as files: not with --dask; validate "
+                             "without --dask to save the Great Expectations project")
     console.print(f"Validating [bold]{spec.name}[/] for {purpose}")
+    if dask is not None:
+        run = _validate_on_cluster(dask, spec, data, purpose, profile, profile_label, docs_dir, console)
+        print_facts(run.facts(), console)
+        return run
     cleaned, canonical, cleaning = load_clean(spec, data)
     reading, cleaning_lines = reading_lines(cleaned, canonical), cleaning.lines()
     for line in reading:
@@ -117,6 +126,22 @@ def run_validate(spec_path: Path, data: Path | None = None, profile_path: Path |
                           f"(drop_invalid_rows): {path}")
     print_facts(run.facts(), console)
     return run
+
+
+def _validate_on_cluster(address: str, spec: DatasetSpec, data: Path | None, purpose: str, profile,
+                         profile_label, docs_dir: Path, console: Console) -> ValidationRun:
+    """`run_validate` with the export partitioned by lead on the Dask cluster at `address`."""
+    from features.partitions import read_export, tables_on_cluster
+    from leadscore.cluster import connect
+
+    with connect(address) as client:
+        tables = tables_on_cluster(client, spec, read_export(spec, data, purpose), purpose=purpose)
+        cleaning_lines = tables.cleaning_lines()
+        for line in cleaning_lines:
+            console.print(f"  cleaning: {line}")
+        report = tables.validate(profile=profile, docs_dir=docs_dir)
+    return ValidationRun(report, profile_label, [f"read on the Dask cluster in {len(tables.parts)} lead partitions"],
+                         cleaning_lines)
 
 
 class _ChecksProgress:

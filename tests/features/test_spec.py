@@ -181,6 +181,15 @@ def test_segment_by_names_a_categorical_column_or_is_refused_with_the_fix(tmp_pa
     assert "name one column under leads.categorical" in message
 
 
+def test_segment_by_a_list_of_columns_is_refused_with_the_fix(tmp_path):
+    path = _write(tmp_path, BASE + "  categorical: [region, source]\nsegment_by: [region, source]\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert str(path) in message and "key `segment_by`: segments come from one column, not a list (region, source)" in message
+    assert "add a column that joins them" in message and "Value error" not in message
+
+
 def test_the_segment_column_is_reported_by_without_being_listed_twice(tmp_path):
     spec = load_spec(_write(tmp_path, BASE + "  categorical: [region, source]\nsegment_by: region\nreport_by: [source]\n"))
     assert spec.segment_by == "region" and spec.report_dimensions == ["source", "region"]

@@ -1,0 +1,80 @@
+"""`--dask` on the command line: what it refuses, `validate --dask` printing the one-machine
+report, and Dask never imported without it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from tests.conftest import DEMO_SPEC, ROOT
+
+pytestmark = pytest.mark.dask
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_an_empty_address_is_refused(small_crm, tmp_path):
+    result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", "")
+    assert result.exit_code == 1 and "--dask is empty" in result.output
+    result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm),
+                    env={"LEADSCORE_DASK_ADDRESS": " "})
+    assert result.exit_code == 1 and "LEADSCORE_DASK_ADDRESS is empty" in result.output
+
+
+def test_an_address_where_no_scheduler_answers_is_refused_naming_it(small_crm, monkeypatch):
+    import leadscore.cluster
+
+    monkeypatch.setattr(leadscore.cluster, "CONNECT_TIMEOUT_S", 2)
+    result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", "tcp://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "--dask tcp://127.0.0.1:9: no Dask scheduler answered" in result.output.replace("\n", " ")
+
+
+def test_score_on_a_cluster_refuses_what_it_cannot_do(small_crm, bundle_dir, tmp_path):
+    common = ["score", "--spec", str(DEMO_SPEC), str(small_crm / "leads.parquet")]
+    result = invoke(*common, str(tmp_path / "scores"), "--bundle", str(bundle_dir), "--dask", "local")
+    assert result.exit_code == 1 and "--dask does not write the score log" in result.output and "--no-log" in result.output
+    result = invoke(*common, str(tmp_path / "scores.csv"), "--no-log", "--dask", "local")
+    assert result.exit_code == 1 and "a folder of Parquet files" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_refuses_dask_until_it_trains_there(small_crm):
+    result = invoke("train", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", "local")
+    assert result.exit_code == 1 and "train --dask" in result.output
+
+
+@pytest.mark.slow
+def test_validate_on_a_cluster_prints_the_one_machine_report(cluster, partitioned_crm, small_crm, tmp_path):
+    common = ["validate", "--spec", str(DEMO_SPEC), "--no-profile", "--format", "json", "--docs", str(tmp_path)]
+    single = invoke(*common, "--data", str(small_crm))
+    mine = invoke(*common, "--data", str(partitioned_crm), "--dask", cluster)
+    assert (mine.exit_code, single.exit_code) == (0, 0), mine.output
+    facts, theirs = json.loads(mine.stdout), json.loads(single.stdout)
+    for key in ("success", "checked", "rows", "failures", "notes", "cleaning", "conclusion"):
+        assert facts[key] == theirs[key], key
+
+
+def test_without_dask_nothing_imports_it(small_crm, bundle_dir, tmp_path):
+    """A command run without --dask leaves Dask out of the process (it is an optional install)."""
+    code = f"""
+import sys
+from typer.testing import CliRunner
+from leadscore.cli import app
+result = CliRunner().invoke(app, ["score", "--spec", r"{DEMO_SPEC}", r"{small_crm / 'leads.parquet'}",
+                                  r"{tmp_path / 'scores.parquet'}", "--bundle", r"{bundle_dir}", "--no-log",
+                                  "--no-progress", "--activities", r"{small_crm / 'activities.parquet'}"])
+assert result.exit_code == 0, result.output
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
+print("LOADED", loaded)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOADED []" in done.stdout
