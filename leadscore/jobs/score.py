@@ -131,7 +131,8 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: p
         raise none_belong(path, len(keep), pd.unique(owners.dropna().astype(str))[:5].tolist())
     left_out, note = int((~keep).sum()), None
     if left_out and not partition:
-        note = left_out_note(left_out, len(keep), pd.unique(owners[~keep].astype(str))[:5].tolist())
+        # a missing id is shown as "nan" (pandas' str dtype keeps it NaN through astype(str))
+        note = left_out_note(left_out, len(keep), [str(v) for v in pd.unique(owners[~keep].astype(str))[:5]])
     if pushed_down:  # read only the wanted rows
         activities = (read_table(path, "activities", spec.activities) if keep.all()
                       else read_parquet_where(path, "activities", act.lead_id, kept_raw))
