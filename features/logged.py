@@ -116,21 +116,30 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
                         as_of: datetime) -> list[tuple[str, str | None]]:
     """Records of canonical tables (features.load.coerce, as batch scoring has them), one per
     lead in `leads` order: (lead JSON text, activities JSON text or None), activities at or
-    before `as_of` (naive UTC) only."""
+    before `as_of` (naive UTC) only.
+
+    Built column by column: each distinct value of a column is written once, as `to_json`
+    writes it in a record (`_plain`, `_fragments`), and Arrow's string kernels join the pieces;
+    the texts are those of `to_json` on each lead's dict and activity list (property-tested
+    in tests/features/test_logged.py). Writing each lead's dict and list in Python took 11.2 s
+    of 75 s for 100,000 leads and 2M activities (cProfile of `leadscore score`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     lead = spec.leads
     names = {lead.id: LEAD_ID, **({lead.created_at: CREATED_AT} if lead.created_at else {})}
-    columns: dict[str, list] = {}
+    n = len(leads)
+    pieces: list[Any] = []
     for column in lead_columns(spec):
+        key = to_json(column).decode() + ":"
         source = names.get(column, column)
         if source not in leads:
-            columns[column] = [None] * len(leads)
+            pieces.append(key + "null")
         elif source == CREATED_AT:
-            columns[column] = [None if pd.isna(t) else t.isoformat() for t in pd.to_datetime(leads[source])]
+            pieces.append(_time_fragments(pd.to_datetime(leads[source]), key))
         else:
-            columns[column] = [_plain(v) for v in leads[source].tolist()]
-    names_in_order = list(columns)
-    texts = [to_json(dict(zip(names_in_order, row))).decode() for row in zip(*columns.values())] \
-        if columns else ["{}"] * len(leads)
+            pieces.append(_column_fragments(leads[source], key))
+    texts = _joined(["{", *_commas(pieces), "}"], n) if pieces else ["{}"] * n
     if activities is None or spec.activities is None:
         return [(text, None) for text in texts]
     moment = pd.Timestamp(as_of)
@@ -140,13 +149,91 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
     order = np.argsort(owner, kind="stable")
     owner = owner[order]
     ns = known[OCCURRED_AT].to_numpy("datetime64[ns]").view(np.int64)[order]
-    kinds = known[ACTIVITY_TYPE].astype(object).to_numpy()[order]
+    kinds = pd.Series(known[ACTIVITY_TYPE].astype(object).to_numpy()[order], dtype=object)
     amounts = (pd.to_numeric(known[VALUE], errors="coerce").to_numpy(dtype="float64")[order] if VALUE in known
                else np.full(len(known), np.nan))
-    rows = list(zip(ns.tolist(), [None if pd.isna(k) else str(k) for k in kinds.tolist()],
-                    [None if a != a else a for a in amounts.tolist()]))
-    bounds = np.searchsorted(owner, np.arange(len(leads) + 1))
-    return [(text, to_json(rows[bounds[i]:bounds[i + 1]]).decode()) for i, text in enumerate(texts)]
+    entries = _joined(["[", pc.cast(pa.array(ns, type=pa.int64()), pa.large_string()), ",",
+                       _column_fragments(kinds, "", lambda k: None if pd.isna(k) else str(k)), ",",
+                       _fragments(amounts.view(np.int64), lambda bits: to_json(_plain(_float(bits))).decode(), "",
+                                  missing=np.isnan(amounts)), "]"], len(ns), as_list=False)
+    # owner -1 (an activity of no lead here) sorts first and belongs to no record
+    bounds = np.searchsorted(owner, np.arange(n + 1))
+    lists = pa.ListArray.from_arrays(pa.array(bounds - bounds[0], type=pa.int32()), entries.slice(bounds[0]))
+    acts = _joined(["[", pc.binary_join(lists, pa.scalar(",", pa.large_string())), "]"], n)
+    return list(zip(texts, acts))
+
+
+def _float(bits: int) -> float:
+    return float(np.array(bits, dtype=np.int64).view(np.float64))
+
+
+def _commas(pieces: list) -> list:
+    out: list = []
+    for i, piece in enumerate(pieces):
+        out += [","] * (i > 0) + [piece]
+    return out
+
+
+def _joined(parts: list, n: int, as_list: bool = True):
+    """Element-wise concatenation of Arrow large_string arrays (n,) and constant texts: a list
+    of str (or the Arrow array with as_list=False). Large strings: the activity texts of a
+    batch pass 2 GiB from about 50M activities."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = [p if isinstance(p, (pa.Array, pa.ChunkedArray)) else pa.scalar(p, type=pa.large_string())
+              for p in parts]
+    if not any(isinstance(p, (pa.Array, pa.ChunkedArray)) for p in arrays):
+        arrays[0] = pa.array([parts[0]] * n, type=pa.large_string())
+    joined = pc.binary_join_element_wise(*arrays, pa.scalar("", type=pa.large_string()))
+    return joined.to_pylist() if as_list else joined
+
+
+def _column_fragments(values: pd.Series, key: str, plain=None):
+    """Per row, `key` then the JSON of the value as a record writes it (`_plain`, or `plain`):
+    an Arrow string array, each distinct value written once."""
+    import pyarrow as pa
+
+    if values.dtype.kind == "f" and not isinstance(values.dtype, pd.CategoricalDtype):
+        # -0.0 and 0.0 are one value to factorize but not to JSON: tell them apart by their bits
+        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return _fragments(floats.view(np.int64), lambda bits: to_json(_plain(_float(bits))).decode(), key,
+                          missing=np.isnan(floats))
+    codes, uniques = V.distinct(values)
+    write = plain or _plain
+    table = [key + to_json(write(u)).decode() for u in uniques.tolist()] + [key + "null"]
+    return pa.DictionaryArray.from_arrays(pa.array(np.where(codes < 0, len(table) - 1, codes), type=pa.int64()),
+                                          pa.array(table, type=pa.large_string())).cast(pa.large_string())
+
+
+def _time_fragments(stamps: pd.Series, key: str):
+    """Per row, `key` then the JSON of the time's `Timestamp.isoformat()` (null when missing):
+    numpy writes the whole seconds (the same text: 4-digit years, nothing after the seconds),
+    `isoformat` the others."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ns = stamps.to_numpy("datetime64[ns]").view(np.int64)
+    missing = np.asarray(pd.isna(stamps))
+    text = np.datetime_as_string(ns.view("datetime64[ns]"), unit="s").astype(object)
+    fractional = np.flatnonzero((ns % 1_000_000_000 != 0) & ~missing)
+    text[fractional] = [pd.Timestamp(int(t)).isoformat() for t in ns[fractional].tolist()]
+    large = pa.large_string()
+    written = pc.binary_join_element_wise(pa.scalar(key + '"', large), pa.array(text, type=large),
+                                          pa.scalar('"', large), pa.scalar("", large))
+    return pc.if_else(pa.array(missing), pa.scalar(key + "null", large), written)
+
+
+def _fragments(exact: np.ndarray, write, key: str, missing: np.ndarray):
+    """Per row, `key` then `write(value)` ("null" where `missing`), each distinct int64 value of
+    `exact` written once: an Arrow string array."""
+    import pyarrow as pa
+
+    codes, uniques = pd.factorize(exact)
+    table = [key + write(int(u)) for u in uniques.tolist()] + [key + "null"]
+    codes = np.where(missing, len(table) - 1, codes)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int64()),
+                                          pa.array(table, type=pa.large_string())).cast(pa.large_string())
 
 
 def logged_spec(spec: DatasetSpec) -> DatasetSpec:

@@ -456,6 +456,13 @@ class Reading:
     """For a time column: the day/month order its own values showed, else None."""
 
 
+def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes (n,) int64, uniques): each distinct value of a column once, as every column
+    parser here sees them (`True` and `1` stay apart); code -1 for missing (None/NaN). A check
+    of a column's values may run on `uniques` and be mapped back with `codes`."""
+    return _distinct(values)
+
+
 def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """(codes, uniques): codes -1 for missing (None/NaN)."""
     if isinstance(values.dtype, pd.CategoricalDtype):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from leadscore.cli import app
@@ -217,3 +219,44 @@ def test_reasons_come_in_the_language_asked_and_an_unknown_one_is_refused(demo_c
     refused = run(str(leads_csv), str(tmp_path / "fr.csv"), *common, "--language", "fr")
     assert refused.exit_code != 0 and "--language: 'fr'" in refused.output and "en, it" in refused.output
     assert not (tmp_path / "fr.csv").exists()
+
+
+ID_SPELLINGS = {"101": ["101", " 101 ", "101.0"], "102": ["102", "102.00"], "L7": ["L7", " L7"], "9": ["9"]}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(owners=st.lists(st.sampled_from([s for spellings in ID_SPELLINGS.values() for s in spellings] + [None]),
+                       min_size=1, max_size=30),
+       scored=st.lists(st.sampled_from(sorted(ID_SPELLINGS)), min_size=1, max_size=4, unique=True),
+       dictionary=st.booleans())
+def test_only_the_activities_of_the_scored_leads_are_read_however_their_ids_are_written(tmp_path_factory, owners,
+                                                                                          scored, dictionary):
+    """From Parquet, `leadscore score` reads only the activity rows of the leads it scores (the
+    filter pushed down to the reader, on the raw ids that read as theirs): the same rows, in file
+    order, as reading the whole file and keeping those whose id reads, row by row, as a scored
+    lead's (' 101 ' and '101.0' are lead 101), with the same note on the rows left out."""
+    from features import values as V
+    from features.spec import load_spec
+    from leadscore.jobs.score import _read_activities
+
+    spec = load_spec(SPEC)
+    act = spec.activities
+    folder = tmp_path_factory.mktemp("pushdown")
+    frame = pd.DataFrame({act.lead_id: pd.Series(owners, dtype=object),
+                          act.time: pd.date_range("2026-01-01", periods=len(owners), freq="h"),
+                          act.type: ["email_open"] * len(owners), **({act.value: 1.0} if act.value else {})})
+    if dictionary:  # as pandas writes a categorical column (the demo CRM's): a Parquet dictionary
+        frame[act.lead_id] = frame[act.lead_id].astype("category")
+    frame.to_parquet(folder / "activities.parquet", index=False)
+    wanted = [V.lead_id(o) in scored if o is not None else False for o in owners]
+    if not any(wanted):
+        with pytest.raises(Exception, match="none of its"):
+            _read_activities(spec, folder / "activities.parquet", pd.Series(scored))
+        return
+    read, _, note = _read_activities(spec, folder / "activities.parquet", pd.Series(scored))
+    expected = pd.read_parquet(folder / "activities.parquet")[wanted].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read.astype({act.lead_id: object}), expected.astype({act.lead_id: object}))
+    left_out = len(owners) - sum(wanted)
+    assert (note is None) == (left_out == 0)
+    if note:
+        assert note.startswith(f"{left_out:,} of {len(owners):,} activities belong to no lead of this file")
