@@ -193,3 +193,16 @@ def test_linear_trees_keep_lightgbm_and_still_load():
                         lgb.Dataset(X, y), num_boost_round=5)
     assert TreeTables.from_booster(_as_served(booster)) is None
     assert compile_booster(_as_served(booster)) is None
+
+
+def test_a_model_that_keeps_pred_contrib_says_so_on_its_card(bundle_dir, monkeypatch, caplog):
+    monkeypatch.setattr(treeshap, "MAX_TABLE_MIB", 0)
+    with caplog.at_level(logging.WARNING, logger="leadscore"):
+        scorer = LeadScorer.from_bundle_dir(bundle_dir)
+    assert scorer.tables is None
+    why = scorer.model_card()["contributions"]
+    assert why.startswith("LightGBM pred_contrib (the trees were not tabulated: its tables would take more than 0 MiB")
+    assert "scoring with LightGBM's pred_contrib" in caplog.text
+    assert scorer.score_leads([{"lead_id": "L1", "industry": "Software"}], as_of=AS_OF)[0]["reasons_for"] \
+        == LeadScorer.from_bundle_dir(bundle_dir).score_leads([{"lead_id": "L1", "industry": "Software"}],
+                                                              as_of=AS_OF)[0]["reasons_for"]
