@@ -16,12 +16,14 @@ share: the product of the path's child/parent training counts on that feature, L
 combines it). Scoring a lead is then, per tree: one comparison per split node, the leaf it
 reaches for the score, and per leaf `d` bit tests and `d` additions for the contributions.
 
-So any tree shape is tabulated (the default `num_leaves: 15`, the tuned ones up to 63 leaves and
-beyond) as long as the tables fit: a tree has at most MAX_SPLITS split nodes (the bits of one
-integer) and the tables take at most MAX_TABLE_MIB (`2**d * d` numbers per leaf). The tables
-are checked against `pred_contrib` and the booster's raw score when they are built (`verify`);
-a model whose trees do not fit, or that fails the check, keeps LightGBM's own `pred_contrib`
-and `tabulate` says why, so answers never depend on this module being right.
+A leaf whose path splits on more than TABLE_FEATURES inputs keeps no table: the same formula
+(`_leaf_phi`, O(d**2)) runs for each lead instead, so memory stays bounded for deep trees. So
+every tree shape is covered (the default `num_leaves: 15`, the tuned ones, 63 leaves) as long
+as a tree has at most MAX_SPLITS split nodes (the bits of one integer) and the tables take at
+most MAX_TABLE_MIB. The tables are checked against `pred_contrib` and the booster's raw score
+when they are built (`verify`); a model whose trees do not fit, or that fails the check, keeps
+LightGBM's own `pred_contrib` and `tabulate` says why, so answers never depend on this module
+being right.
 
 The splits follow LightGBM's prediction rules (include/LightGBM/tree.h, 4.x): numerical splits go
 left when `value <= threshold`, with NaN and zero handled by the node's missing type and default
@@ -43,6 +45,8 @@ import numba
 
 MAX_SPLITS = 63  # per tree: one bit per split node in an int64 pattern
 MAX_TABLE_MIB = 512  # all the trees' tables together; larger models keep LightGBM's pred_contrib
+VERIFY_WORK = 400_000_000  # see verify_rows
+TABLE_FEATURES = 10  # a leaf whose path splits on more inputs has its numbers computed per lead
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float: 1.0000000180025095e-35)
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 _MISSING = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
@@ -89,7 +93,7 @@ def _go_right(value, kind, missing, default_left, threshold, cat_start, cat_len,
 @_jit
 def _score(XT, out_raw, out_groups_t, group_of, node_start, feature, kind, missing, default_left, threshold,
            cat_start, cat_len, cat_left, left, right, leaf_start, leaf_value, path_start, path_feature, path_mask,
-           path_want, table_start, table):
+           path_want, share, table_start, table, weight):
     """Leads in blocks, and within a block tree by tree. XT is the model matrix transposed
     (one row per input), out_groups_t one row per group; with no group rows, only the raw
     score is computed. Each lead's raw score is summed in tree order, as LightGBM sums it, so
@@ -97,6 +101,7 @@ def _score(XT, out_raw, out_groups_t, group_of, node_start, feature, kind, missi
     n_trees = len(node_start) - 1
     pattern = np.zeros(BLOCK, np.int64)  # bit i: the lead goes right at the tree's split i
     index = np.zeros(BLOCK, np.int64)  # per leaf: which of its path's features the lead meets
+    e, q, phi = np.zeros(weight.shape[0] + 1), np.zeros(weight.shape[0] + 1), np.zeros(weight.shape[0] + 1)
     with_groups = out_groups_t.shape[0] > 0
     for start in range(0, XT.shape[1], BLOCK):
         m = min(BLOCK, XT.shape[1] - start)
@@ -145,75 +150,92 @@ def _score(XT, out_raw, out_groups_t, group_of, node_start, feature, kind, missi
                     for r in range(m):
                         index[r] |= np.int64((pattern[r] & mask) == want) << j
                 base = table_start[leaf]
-                for j in range(d):
-                    g = group_of[path_feature[first_path + j]]
+                if table_start[leaf + 1] > base:  # looked up
+                    for j in range(d):
+                        g = group_of[path_feature[first_path + j]]
+                        for r in range(m):
+                            out_groups_t[g, start + r] += table[base + index[r] * d + j]
+                else:  # a long path: the same numbers computed for each lead
+                    value = leaf_value[leaf]
                     for r in range(m):
-                        out_groups_t[g, start + r] += table[base + index[r] * d + j]
+                        _leaf_phi(share, first_path, d, weight, value, index[r], e, q, phi, 0)
+                        for j in range(d):
+                            out_groups_t[group_of[path_feature[first_path + j]], start + r] += phi[j]
 
 
 @_jit
-def _leaf_tables(path_start, share, leaf_value, table_start, table):
-    """For every leaf and every pattern of its path's features (bit j: the lead meets the
-    conditions on feature j), each feature's Shapley value in the leaf's game
-    v(S) = value * prod(bit_j, j in S) * prod(share_j, j not in S).
+def _leaf_phi(share, first, d, weight, value, pattern, e, q, out, at):
+    """One leaf's contributions for one pattern of its path's features (bit j: the lead meets
+    the conditions on feature j): out[at + j], the exact Shapley value of feature j in the
+    leaf's game v(S) = value * prod(bit_j, j in S) * prod(share_j, j not in S).
 
     Only subsets of the met features B count, so for j in B
     phi_j = value * (1 - share_j) * prod(share, not in B) * sum_t e_t(share over B - j) w(|B|-1-t)
     and for j not in B
     phi_j = -value * share_j * prod(share, not in B or j) * sum_t e_t(share over B) w(|B|-t),
-    with e_t the elementary symmetric polynomials and w(s) = s! (d-s-1)! / d!. The polynomial
-    without j is the one with j divided by (1 + share_j x), as TreeSHAP's "unwind" does."""
-    n_leaves = len(path_start) - 1
-    top = 0
-    for leaf in range(n_leaves):
-        top = max(top, path_start[leaf + 1] - path_start[leaf])
-    weight = np.zeros(top + 1)
-    e = np.zeros(top + 2)
-    q = np.zeros(top + 2)
-    for leaf in range(n_leaves):
+    with e_t the elementary symmetric polynomials and w(s) = s! (d-s-1)! / d! (weight[d, s]).
+    The polynomial without j is the one with j divided by (1 + share_j x), as TreeSHAP's
+    "unwind" does. O(d**2)."""
+    e[0] = 1.0
+    n = 0
+    unmet = 1.0
+    for j in range(d):
+        if (pattern >> j) & 1:
+            n += 1
+            e[n] = 0.0
+            for t in range(n, 0, -1):
+                e[t] += share[first + j] * e[t - 1]
+        else:
+            unmet *= share[first + j]
+    with_all = 0.0
+    for t in range(n + 1):
+        with_all += e[t] * weight[d, n - t]
+    for j in range(d):
+        r = share[first + j]
+        if (pattern >> j) & 1:
+            if r <= 1.0:
+                q[0] = 1.0
+                for t in range(1, n):
+                    q[t] = e[t] - r * q[t - 1]
+            else:  # divided from the top, where it is stable
+                q[n - 1] = e[n] / r
+                for t in range(n - 1, 0, -1):
+                    q[t - 1] = (e[t] - q[t]) / r
+            total = 0.0
+            for t in range(n):
+                total += q[t] * weight[d, n - 1 - t]
+            out[at + j] = value * (1.0 - r) * unmet * total
+        else:
+            others = 1.0
+            for k in range(d):
+                if k != j and not (pattern >> k) & 1:
+                    others *= share[first + k]
+            out[at + j] = -value * r * others * with_all
+
+
+@_jit
+def _leaf_tables(path_start, share, leaf_value, table_start, table, weight):
+    """`_leaf_phi` for every pattern of every leaf with a table (table_start[leaf + 1] >
+    table_start[leaf]), stored at table_start[leaf] + pattern * d."""
+    e = np.zeros(weight.shape[0] + 1)
+    q = np.zeros(weight.shape[0] + 1)
+    for leaf in range(len(path_start) - 1):
         first = path_start[leaf]
         d = path_start[leaf + 1] - first
-        if d == 0:
+        if d == 0 or table_start[leaf + 1] == table_start[leaf]:
             continue
-        value, base = leaf_value[leaf], table_start[leaf]
-        for s in range(d):  # s! (d - s - 1)! / d!
-            weight[s] = math.exp(math.lgamma(s + 1) + math.lgamma(d - s) - math.lgamma(d + 1))
         for pattern in range(1 << d):
-            e[0] = 1.0
-            n = 0
-            unmet = 1.0
-            for j in range(d):
-                if (pattern >> j) & 1:
-                    n += 1
-                    e[n] = 0.0
-                    for t in range(n, 0, -1):
-                        e[t] += share[first + j] * e[t - 1]
-                else:
-                    unmet *= share[first + j]
-            with_all = 0.0
-            for t in range(n + 1):
-                with_all += e[t] * weight[n - t]
-            for j in range(d):
-                r = share[first + j]
-                if (pattern >> j) & 1:
-                    if r <= 1.0:
-                        q[0] = 1.0
-                        for t in range(1, n):
-                            q[t] = e[t] - r * q[t - 1]
-                    else:  # divided from the top, where it is stable
-                        q[n - 1] = e[n] / r
-                        for t in range(n - 1, 0, -1):
-                            q[t - 1] = (e[t] - q[t]) / r
-                    total = 0.0
-                    for t in range(n):
-                        total += q[t] * weight[n - 1 - t]
-                    table[base + pattern * d + j] = value * (1.0 - r) * unmet * total
-                else:
-                    others = 1.0
-                    for k in range(d):
-                        if k != j and not (pattern >> k) & 1:
-                            others *= share[first + k]
-                    table[base + pattern * d + j] = -value * r * others * with_all
+            _leaf_phi(share, first, d, weight, leaf_value[leaf], pattern, e, q, table, table_start[leaf] + pattern * d)
+
+
+def _shapley_weights(top: int) -> np.ndarray:
+    """weight[d, s] = s! (d - s - 1)! / d!: the Shapley weight of a subset of s of the other
+    d - 1 players, for d up to `top`."""
+    weight = np.zeros((top + 1, top + 1))
+    for d in range(1, top + 1):
+        for s in range(d):
+            weight[d, s] = math.exp(math.lgamma(s + 1) + math.lgamma(d - s) - math.lgamma(d + 1))
+    return weight
 
 
 # ================================================================================ the tables
@@ -223,6 +245,8 @@ class TreeTables:
     sigmoid: float
     expected_value: float  # the sum of the trees' expectations: pred_contrib's last column
     arrays: tuple[np.ndarray, ...]
+    longest_path: int = 0  # the most distinct inputs a leaf's path splits on
+    treeshap_cost: int = 0  # sum over leaves of their path length squared: TreeSHAP's work per lead
 
     @classmethod
     def from_booster(cls, booster: Any) -> "TreeTables | None":
@@ -264,6 +288,7 @@ class TreeTables:
         if len(exact) != len(model["tree_info"]):
             raise NotTabulated("its model text and its dump list different numbers of trees")
         limit = MAX_TABLE_MIB * 2**20 // 8
+        longest, self_cost = 0, 0
         for number, (tree, tree_thresholds) in enumerate(zip(model["tree_info"], exact)):
             if tree.get("is_linear"):
                 raise NotTabulated("its trees are linear (linear_tree): a leaf is a model, not a value")
@@ -287,10 +312,11 @@ class TreeTables:
                     path_want.append(want)
                     share.append(fraction)
                 path_start.append(len(path_feature))
-                table_start.append(table_start[-1] + (d << d))
+                table_start.append(table_start[-1] + ((d << d) if d <= TABLE_FEATURES else 0))
                 if table_start[-1] > limit:
-                    raise NotTabulated(f"its tables would take more than {MAX_TABLE_MIB} MiB (tree {number} has "
-                                       f"a leaf whose path splits on {d} inputs: 2**{d} patterns)")
+                    raise NotTabulated(f"its tables would take more than {MAX_TABLE_MIB} MiB")
+                longest = max(longest, d)
+                self_cost += len(path) ** 2
                 product = value
                 for _, _, fraction in bits.values():
                     product *= fraction
@@ -330,7 +356,8 @@ class TreeTables:
         leaf_value_a = np.array(leaf_values or [0.0])
         table_start_a = np.array(table_start, dtype=np.int64)
         table = np.zeros(max(table_start[-1], 1))
-        _leaf_tables(path_start_a, share_a, leaf_value_a, table_start_a, table)
+        weight = _shapley_weights(max(longest, 1))
+        _leaf_tables(path_start_a, share_a, leaf_value_a, table_start_a, table, weight)
         arrays = (
             np.array(node_start, dtype=np.int64),
             np.array(nodes["feature"] or [0], dtype=np.int64),
@@ -349,11 +376,13 @@ class TreeTables:
             np.array(path_feature or [0], dtype=np.int64),
             np.array(path_mask or [0], dtype=np.int64),
             np.array(path_want or [0], dtype=np.int64),
+            share_a,
             table_start_a,
             table,
+            weight,
         )
         return cls(n_features=int(model["max_feature_idx"]) + 1, sigmoid=sigmoid,
-                   expected_value=float(expected), arrays=arrays)
+                   expected_value=float(expected), arrays=arrays, longest_path=longest, treeshap_cost=self_cost)
 
     @property
     def nbytes(self) -> int:
@@ -509,7 +538,7 @@ def tabulate(booster: Any) -> Tabulated:
         problem = f"the trees could not be tabulated ({type(exc).__name__}: {exc})"
     if tables is not None:
         try:
-            problem = tables.verify(booster, tables.probe_rows())
+            problem = tables.verify(booster, tables.probe_rows(verify_rows(tables)))
         except Exception as exc:  # LightGBM cannot explain this model itself (e.g. linear trees)
             problem = f"LightGBM's pred_contrib failed on it ({exc})"
     seconds = time.perf_counter() - started
@@ -518,6 +547,14 @@ def tabulate(booster: Any) -> Tabulated:
         return Tabulated(None, problem, seconds)
     log.info("contributions from tables: %.1f MiB, built and checked in %.2f s", tables.nbytes / 2**20, seconds)
     return Tabulated(tables, None, seconds)
+
+
+def verify_rows(tables: TreeTables) -> int:
+    """How many probe rows the check at load compares: 2,000, fewer for models whose
+    pred_contrib is slow (at least 250). LightGBM's TreeSHAP costs about 5 ns per unit of
+    `treeshap_cost` per row here (2,000 rows of 200 trees of 63 leaves: 13 s), so the check
+    takes at most about VERIFY_WORK * 5 ns = 2 s of pred_contrib."""
+    return int(min(2_000, max(250, VERIFY_WORK // max(tables.treeshap_cost, 1))))
 
 
 def compile_booster(booster: Any) -> TreeTables | None:

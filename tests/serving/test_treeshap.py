@@ -3,6 +3,7 @@ scorer is trained with, and the scorer falls back to LightGBM, saying why, where
 apply."""
 
 import logging
+from unittest import mock
 
 import lightgbm as lgb
 import numpy as np
@@ -103,16 +104,35 @@ def test_every_tree_shape_is_tabulated_and_exact(num_leaves, max_depth):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), num_leaves=st.integers(2, 63), max_depth=st.sampled_from([-1, 3, 6, 12]),
-       missing=st.sampled_from([0.0, 0.1, 0.5]), zero_as_missing=st.booleans(), rounds=st.integers(1, 8))
-def test_tables_equal_pred_contrib_for_any_shape(seed, num_leaves, max_depth, missing, zero_as_missing, rounds):
+       missing=st.sampled_from([0.0, 0.1, 0.5]), zero_as_missing=st.booleans(), rounds=st.integers(1, 8),
+       table_features=st.sampled_from([0, 2, treeshap.TABLE_FEATURES]))
+def test_tables_equal_pred_contrib_for_any_shape(seed, num_leaves, max_depth, missing, zero_as_missing, rounds,
+                                                 table_features):
+    # table_features: leaves with longer paths compute their numbers per lead (0: all of them)
     X, y = _mixed_data(seed, 600, missing)
     params = {"objective": "binary", "num_leaves": num_leaves, "max_depth": max_depth, "min_data_in_leaf": 3,
               "min_data_per_group": 3, "cat_smooth": 1, "zero_as_missing": zero_as_missing, "verbose": -1}
     booster = _as_served(lgb.train(params, lgb.Dataset(X, y, categorical_feature=[0], params=params),
                                    num_boost_round=rounds))
-    made = tabulate(booster)
+    with mock.patch.object(treeshap, "TABLE_FEATURES", table_features):
+        made = tabulate(booster)
     assert made.tables is not None, made.why_not
     _agrees_with_lightgbm(made.tables, booster, np.vstack([X[:200], made.tables.probe_rows(300, seed=seed)]))
+
+
+def test_paths_on_many_inputs_are_exact_too():
+    # 63 leaves on 20 inputs: some leaves' paths split on more inputs than TABLE_FEATURES, and
+    # their numbers are computed per lead with the same formula
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4000, 20))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (np.nansum(X[:, :10] * X[:, 10:], axis=1) + rng.normal(size=4000) > 0).astype(int)
+    booster = _as_served(lgb.train({"objective": "binary", "num_leaves": 63, "min_data_in_leaf": 3,
+                                    "verbose": -1}, lgb.Dataset(X, y), num_boost_round=10))
+    made = tabulate(booster)
+    assert made.tables is not None, made.why_not
+    assert made.tables.longest_path > treeshap.TABLE_FEATURES
+    _agrees_with_lightgbm(made.tables, booster, np.vstack([X[:500], made.tables.probe_rows(500)]))
 
 
 def test_models_the_tables_do_not_fit_keep_lightgbm_and_say_why(caplog, monkeypatch):
