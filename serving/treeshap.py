@@ -16,6 +16,9 @@ share: the product of the path's child/parent training counts on that feature, L
 combines it). Scoring a lead is then, per tree: one comparison per split node, the leaf it
 reaches for the score, and per leaf `d` bit tests and `d` additions for the contributions.
 
+A tree of at most PATTERN_SPLITS splits also gets one table by its whole pattern (which way
+the lead goes at each split: `2**m` cases), summed from its leaves' numbers: one lookup per tree,
+as fast as the per-tree tables this module used before (which covered only such trees).
 A leaf whose path splits on more than TABLE_FEATURES inputs keeps no table: the same formula
 (`_leaf_phi`, O(d**2)) runs for each lead instead, so memory stays bounded for deep trees. So
 every tree shape is covered (the default `num_leaves: 15`, the tuned ones, 63 leaves) as long
@@ -46,6 +49,7 @@ import numba
 MAX_SPLITS = 63  # per tree: one bit per split node in an int64 pattern
 MAX_TABLE_MIB = 512  # all the trees' tables together; larger models keep LightGBM's pred_contrib
 VERIFY_WORK = 400_000_000  # see verify_rows
+PATTERN_SPLITS = 8  # a tree with at most this many splits also gets one table by its whole pattern
 TABLE_FEATURES = 10  # a leaf whose path splits on more inputs has its numbers computed per lead
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float: 1.0000000180025095e-35)
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
@@ -93,7 +97,8 @@ def _go_right(value, kind, missing, default_left, threshold, cat_start, cat_len,
 @_jit
 def _score(XT, out_raw, out_groups_t, group_of, node_start, feature, kind, missing, default_left, threshold,
            cat_start, cat_len, cat_left, left, right, leaf_start, leaf_value, path_start, path_feature, path_mask,
-           path_want, share, table_start, table, weight):
+           path_want, share, table_start, table, weight, pattern_start, pattern_leaf, used_start, used_feature,
+           tree_table_start, tree_table):
     """Leads in blocks, and within a block tree by tree. XT is the model matrix transposed
     (one row per input), out_groups_t one row per group; with no group rows, only the raw
     score is computed. Each lead's raw score is summed in tree order, as LightGBM sums it, so
@@ -124,6 +129,18 @@ def _score(XT, out_raw, out_groups_t, group_of, node_start, feature, kind, missi
                                      cat_start[i], cat_len[i], cat_left):
                             pattern[r] |= np.int64(1) << shift
             leaves = leaf_start[t]
+            if pattern_start[t + 1] > pattern_start[t]:  # a small tree: everything by its pattern
+                at = pattern_start[t]
+                for r in range(m):
+                    out_raw[start + r] += leaf_value[leaves + pattern_leaf[at + pattern[r]]]
+                if with_groups:
+                    first_used, base = used_start[t], tree_table_start[t]
+                    k = used_start[t + 1] - first_used
+                    for j in range(k):
+                        g = group_of[used_feature[first_used + j]]
+                        for r in range(m):
+                            out_groups_t[g, start + r] += tree_table[base + pattern[r] * k + j]
+                continue
             if node_start[t + 1] == first:  # a tree of one leaf
                 for r in range(m):
                     out_raw[start + r] += leaf_value[leaves]
@@ -228,6 +245,48 @@ def _leaf_tables(path_start, share, leaf_value, table_start, table, weight):
             _leaf_phi(share, first, d, weight, leaf_value[leaf], pattern, e, q, table, table_start[leaf] + pattern * d)
 
 
+@_jit
+def _tree_patterns(node_start, leaf_start, leaf_value, path_start, path_feature, path_mask, path_want, share,
+                   table_start, table, weight, pattern_start, pattern_leaf, used_start, used_feature,
+                   tree_table_start, tree_table):
+    """For each tree with pattern tables (pattern_start[t + 1] > pattern_start[t]): per
+    pattern of its splits (bit i: right at split i), the leaf reached and each used input's
+    contribution, summed from its leaves' numbers (`_leaf_phi`, looked up or computed): a
+    cache of the same numbers, for trees small enough that one lookup per tree is cheaper."""
+    e = np.zeros(weight.shape[0] + 1)
+    q = np.zeros(weight.shape[0] + 1)
+    phi = np.zeros(weight.shape[0] + 1)
+    for t in range(len(node_start) - 1):
+        at = pattern_start[t]
+        if pattern_start[t + 1] == at:
+            continue
+        first_used, base = used_start[t], tree_table_start[t]
+        k = used_start[t + 1] - first_used
+        for pattern in range(pattern_start[t + 1] - at):
+            for leaf in range(leaf_start[t], leaf_start[t + 1]):
+                first = path_start[leaf]
+                d = path_start[leaf + 1] - first
+                index = 0
+                for j in range(d):
+                    if (pattern & path_mask[first + j]) == path_want[first + j]:
+                        index |= 1 << j
+                if index == (1 << d) - 1:
+                    pattern_leaf[at + pattern] = leaf - leaf_start[t]
+                if d == 0:
+                    continue
+                if table_start[leaf + 1] > table_start[leaf]:
+                    for j in range(d):
+                        phi[j] = table[table_start[leaf] + index * d + j]
+                else:
+                    _leaf_phi(share, first, d, weight, leaf_value[leaf], index, e, q, phi, 0)
+                for j in range(d):
+                    f = path_feature[first + j]
+                    for jj in range(k):
+                        if used_feature[first_used + jj] == f:
+                            tree_table[base + pattern * k + jj] += phi[j]
+                            break
+
+
 def _shapley_weights(top: int) -> np.ndarray:
     """weight[d, s] = s! (d - s - 1)! / d!: the Shapley weight of a subset of s of the other
     d - 1 players, for d up to `top`."""
@@ -289,6 +348,7 @@ class TreeTables:
             raise NotTabulated("its model text and its dump list different numbers of trees")
         limit = MAX_TABLE_MIB * 2**20 // 8
         longest, self_cost = 0, 0
+        pattern_start, used_start, used, tree_table_start = [0], [0], [], [0]
         for number, (tree, tree_thresholds) in enumerate(zip(model["tree_info"], exact)):
             if tree.get("is_linear"):
                 raise NotTabulated("its trees are linear (linear_tree): a leaf is a model, not a value")
@@ -347,6 +407,15 @@ class TreeTables:
                 else:
                     raise NotTabulated(f"tree {number} has a split of a kind tables do not know "
                                        f"({node['decision_type']!r})")
+            if m <= PATTERN_SPLITS:
+                features = sorted(set(flat["split_feature"]))
+                used.extend(features)
+                pattern_start.append(pattern_start[-1] + (1 << m))
+                tree_table_start.append(tree_table_start[-1] + (len(features) << m))
+            else:
+                pattern_start.append(pattern_start[-1])
+                tree_table_start.append(tree_table_start[-1])
+            used_start.append(len(used))
             nodes["left"].extend(flat["left"][:m])
             nodes["right"].extend(flat["right"][:m])
             node_start.append(node_start[-1] + m)
@@ -358,8 +427,22 @@ class TreeTables:
         table = np.zeros(max(table_start[-1], 1))
         weight = _shapley_weights(max(longest, 1))
         _leaf_tables(path_start_a, share_a, leaf_value_a, table_start_a, table, weight)
+        leaf_start_a = np.array(leaf_start, dtype=np.int64)
+        node_start_a = np.array(node_start, dtype=np.int64)
+        path_feature_a = np.array(path_feature or [0], dtype=np.int64)
+        path_mask_a = np.array(path_mask or [0], dtype=np.int64)
+        path_want_a = np.array(path_want or [0], dtype=np.int64)
+        pattern_start_a = np.array(pattern_start, dtype=np.int64)
+        pattern_leaf = np.zeros(max(pattern_start[-1], 1), dtype=np.int64)
+        used_start_a = np.array(used_start, dtype=np.int64)
+        used_a = np.array(used or [0], dtype=np.int64)
+        tree_table_start_a = np.array(tree_table_start, dtype=np.int64)
+        tree_table = np.zeros(max(tree_table_start[-1], 1))
+        _tree_patterns(node_start_a, leaf_start_a, leaf_value_a, path_start_a, path_feature_a, path_mask_a,
+                       path_want_a, share_a, table_start_a, table, weight, pattern_start_a, pattern_leaf,
+                       used_start_a, used_a, tree_table_start_a, tree_table)
         arrays = (
-            np.array(node_start, dtype=np.int64),
+            node_start_a,
             np.array(nodes["feature"] or [0], dtype=np.int64),
             np.array(nodes["kind"] or [0], dtype=np.int8),
             np.array(nodes["missing"] or [0], dtype=np.int8),
@@ -370,16 +453,22 @@ class TreeTables:
             np.array(cat_left or [False], dtype=np.bool_),
             np.array(nodes["left"] or [0], dtype=np.int64),
             np.array(nodes["right"] or [0], dtype=np.int64),
-            np.array(leaf_start, dtype=np.int64),
+            leaf_start_a,
             leaf_value_a,
             path_start_a,
-            np.array(path_feature or [0], dtype=np.int64),
-            np.array(path_mask or [0], dtype=np.int64),
-            np.array(path_want or [0], dtype=np.int64),
+            path_feature_a,
+            path_mask_a,
+            path_want_a,
             share_a,
             table_start_a,
             table,
             weight,
+            pattern_start_a,
+            pattern_leaf,
+            used_start_a,
+            used_a,
+            tree_table_start_a,
+            tree_table,
         )
         return cls(n_features=int(model["max_feature_idx"]) + 1, sigmoid=sigmoid,
                    expected_value=float(expected), arrays=arrays, longest_path=longest, treeshap_cost=self_cost)
