@@ -7,7 +7,10 @@ if missing) and runs, for each body, what the service runs for it: parse the JSO
 request model, check the leads, build the model rows, the tables (score and contributions),
 the reasons, the answers and their JSON. Median milliseconds per call over --repeat calls,
 with the garbage collector tuned as the service tunes it. Also the memory the tables cost: the
-resident size of this process before and after numba compiles them.
+resident size of this process before and after numba compiles them. Then, unless --skip-shapes,
+the contributions for every tree shape (num_leaves 4 to 63): a model of each fitted to the demo
+CRM, whether the tables are used and exact, what they cost to build, check and hold, and their
+speed against LightGBM's pred_contrib.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def tables_memory(bundle: Path) -> tuple[float, float]:
 TREE_SHAPES = (4, 7, 15, 31, 63)  # num_leaves: the demo config, the tuned ones, the default (15), 63
 
 
-def tree_shapes(bundle_dir: Path, demo: Path, rows_1000) -> list[tuple]:
+def tree_shapes(bundle_dir: Path, demo: Path, rows_1000, trees: int | None = None) -> list[tuple]:
     """Per num_leaves: a LightGBM model of the demo model's size (trees, inputs, training
     defaults otherwise) fitted to the demo CRM's leads labelled by the served model, then what
     tabulating it costs and gives: (leaves, path, longest path, seconds to build and check,
@@ -85,7 +88,7 @@ def tree_shapes(bundle_dir: Path, demo: Path, rows_1000) -> list[tuple]:
                   "subsample": defaults.subsample, "subsample_freq": 1, "reg_lambda": defaults.reg_lambda,
                   "cat_smooth": defaults.cat_smooth, "verbose": -1, "num_threads": 1, "seed": 7}
         data = lgb.Dataset(X, y, categorical_feature=transform.categorical_indices or "auto", params=params)
-        booster = lgb.Booster(model_str=lgb.train(params, data, num_boost_round=served.num_trees()).model_to_string())
+        booster = lgb.Booster(model_str=lgb.train(params, data, num_boost_round=trees or served.num_trees()).model_to_string())
         made = tabulate(booster)
         theirs_started = time.perf_counter()
         theirs = booster.predict(probe[:200], pred_contrib=True, num_threads=1)
@@ -125,6 +128,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "results" / "serving-work")
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--skip-shapes", action="store_true", help="leave out the table of tree shapes")
+    parser.add_argument("--shape-trees", type=int, default=None,
+                        help="trees per model in the table of tree shapes (default: the demo model's count)")
     parser.add_argument("--file-leads", type=int, default=1_000_000,
                         help="the size of benchmarks/serving.py's batch CRM, made by its setup if missing")
     args = parser.parse_args()
@@ -188,14 +193,17 @@ def main() -> int:
                   f"compiled the tables (+{after - before:.0f} MiB)")
 
     if not args.skip_shapes:
-        shapes = Table(title=f"contributions for every tree shape ({bundle.booster.num_trees()} trees, the demo "
-                             "model's count; training defaults otherwise): target tables used and exact")
+        trees = args.shape_trees or bundle.booster.num_trees()
+        shapes = Table(title=f"contributions for every tree shape ({trees} trees (the demo model has "
+                             f"{bundle.booster.num_trees()}), {bundle.booster.num_feature()} inputs, training defaults "
+                             "otherwise; leads/s on one thread for the bodies' 1,000 leads): target tables used and exact")
         for column in ["num_leaves", "contributions", "longest path", "build + check s", "tables MiB",
                        "tables leads/s", "pred_contrib leads/s", "worst difference", "target"]:
             shapes.add_column(column, justify="right")
         X1000 = scorer.transform.model_input(scorer.transform.transform_records(
             leads, [scorer._canonical_activities(lead.get("activities")) for lead in leads], as_of))
-        for leaves, path, seconds, contrib_rate, *rest in tree_shapes(setup["bundle"], args.workdir / "demo", X1000):
+        for leaves, path, seconds, contrib_rate, *rest in tree_shapes(setup["bundle"], args.workdir / "demo", X1000,
+                                                                    args.shape_trees):
             if rest:
                 longest, mib, rate, worst = rest
                 ok = path == "tables" and worst <= 1e-9

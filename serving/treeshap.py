@@ -19,14 +19,14 @@ reaches for the score, and per leaf `d` bit tests and `d` additions for the cont
 A tree of at most PATTERN_SPLITS splits also gets one table by its whole pattern (which way
 the lead goes at each split: `2**m` cases), summed from its leaves' numbers: one lookup per tree,
 as fast as the per-tree tables this module used before (which covered only such trees).
-A leaf whose path splits on more than TABLE_FEATURES inputs keeps no table: the same formula
-(`_leaf_phi`, O(d**2)) runs for each lead instead, so memory stays bounded for deep trees. So
-every tree shape is covered (the default `num_leaves: 15`, the tuned ones, 63 leaves) as long
-as a tree has at most MAX_SPLITS split nodes (the bits of one integer) and the tables take at
-most MAX_TABLE_MIB. The tables are checked against `pred_contrib` and the booster's raw score
-when they are built (`verify`); a model whose trees do not fit, or that fails the check, keeps
-LightGBM's own `pred_contrib` and `tabulate` says why, so answers never depend on this module
-being right.
+A leaf whose path splits on more than TABLE_FEATURES inputs keeps no table, nor do the leaves
+with the longest paths once the tables would pass TABLE_MIB: the same formula (`_leaf_phi`,
+O(d**2)) runs for each lead instead, so memory stays bounded for deep trees and many of them.
+So every tree shape is covered (the default `num_leaves: 15`, the tuned ones, 63 leaves) as long
+as a tree has at most MAX_SPLITS split nodes (the bits of one integer). The tables are checked
+against `pred_contrib` and the booster's raw score when they are built (`verify`); a model
+whose trees do not fit, or that fails the check, keeps LightGBM's own `pred_contrib` and
+`tabulate` says why, so answers never depend on this module being right.
 
 The splits follow LightGBM's prediction rules (include/LightGBM/tree.h, 4.x): numerical splits go
 left when `value <= threshold`, with NaN and zero handled by the node's missing type and default
@@ -47,7 +47,7 @@ import numpy as np
 import numba
 
 MAX_SPLITS = 63  # per tree: one bit per split node in an int64 pattern
-MAX_TABLE_MIB = 512  # all the trees' tables together; larger models keep LightGBM's pred_contrib
+TABLE_MIB = 64  # the leaves' tables together; past it, leaves with the longest paths are computed per lead
 VERIFY_WORK = 400_000_000  # see verify_rows
 PATTERN_SPLITS = 8  # a tree with at most this many splits also gets one table by its whole pattern
 TABLE_FEATURES = 10  # a leaf whose path splits on more inputs has its numbers computed per lead
@@ -321,7 +321,7 @@ class TreeTables:
         """Tables for a binary LightGBM booster (not yet checked against it: `verify`).
 
         Raises NotTabulated, saying why, for another objective, linear trees, a tree with more
-        than MAX_SPLITS split nodes or tables larger than MAX_TABLE_MIB."""
+        than MAX_SPLITS split nodes."""
         model = booster.dump_model()
         text = booster.model_to_string()
         if "is_linear=1" in text:  # leaves are linear models: no tables
@@ -342,11 +342,10 @@ class TreeTables:
         node_start, leaf_start = [0], [0]
         leaf_values: list[float] = []
         path_start, path_feature, path_mask, path_want, share = [0], [], [], [], []
-        table_start = [0]
         expected = 0.0
         if len(exact) != len(model["tree_info"]):
             raise NotTabulated("its model text and its dump list different numbers of trees")
-        limit = MAX_TABLE_MIB * 2**20 // 8
+        leaf_d: list[int] = []
         longest, self_cost = 0, 0
         pattern_start, used_start, used, tree_table_start = [0], [0], [], [0]
         for number, (tree, tree_thresholds) in enumerate(zip(model["tree_info"], exact)):
@@ -372,9 +371,7 @@ class TreeTables:
                     path_want.append(want)
                     share.append(fraction)
                 path_start.append(len(path_feature))
-                table_start.append(table_start[-1] + ((d << d) if d <= TABLE_FEATURES else 0))
-                if table_start[-1] > limit:
-                    raise NotTabulated(f"its tables would take more than {MAX_TABLE_MIB} MiB")
+                leaf_d.append(d)
                 longest = max(longest, d)
                 self_cost += len(path) ** 2
                 product = value
@@ -423,6 +420,16 @@ class TreeTables:
         path_start_a = np.array(path_start, dtype=np.int64)
         share_a = np.array(share or [0.0])
         leaf_value_a = np.array(leaf_values or [0.0])
+        # Leaves whose path splits on at most `cut` inputs keep a table: the largest cut (up to
+        # TABLE_FEATURES) whose tables fit in TABLE_MIB; the others are computed per lead.
+        depths = np.array(leaf_d, dtype=np.int64)
+        sizes = depths << depths
+        budget = TABLE_MIB * 2**20 // 8
+        cut = TABLE_FEATURES
+        while cut > 0 and int(sizes[depths <= cut].sum()) > budget:
+            cut -= 1
+        sizes[depths > cut] = 0
+        table_start = [0, *np.cumsum(sizes).tolist()]
         table_start_a = np.array(table_start, dtype=np.int64)
         table = np.zeros(max(table_start[-1], 1))
         weight = _shapley_weights(max(longest, 1))

@@ -148,11 +148,12 @@ def test_models_the_tables_do_not_fit_keep_lightgbm_and_say_why(caplog, monkeypa
     assert made.path.startswith("LightGBM pred_contrib (the trees were not tabulated: tree 0 has 79 split nodes")
     assert "scoring with LightGBM's pred_contrib" in caplog.text and "79 split nodes" in caplog.text
 
-    deep = lgb.train({"objective": "binary", "num_leaves": 31, "min_data_in_leaf": 5, "verbose": -1},
-                     lgb.Dataset(X, y), num_boost_round=3)
-    monkeypatch.setattr(treeshap, "MAX_TABLE_MIB", 0)
+    deep = _as_served(lgb.train({"objective": "binary", "num_leaves": 31, "min_data_in_leaf": 5, "verbose": -1},
+                                lgb.Dataset(X, y), num_boost_round=3))
+    monkeypatch.setattr(treeshap, "TABLE_MIB", 0)  # no room for tables: every leaf computed per lead, still exact
     made = tabulate(deep)
-    assert made.tables is None and "its tables would take more than 0 MiB" in made.why_not
+    assert made.tables is not None, made.why_not
+    _agrees_with_lightgbm(made.tables, deep, np.vstack([X[:300], made.tables.probe_rows(300)]))
 
     regression = lgb.train({"objective": "regression", "num_leaves": 4, "verbose": -1},
                            lgb.Dataset(X, X[:, 0]), num_boost_round=5)
@@ -216,12 +217,13 @@ def test_linear_trees_keep_lightgbm_and_still_load():
 
 
 def test_a_model_that_keeps_pred_contrib_says_so_on_its_card(bundle_dir, monkeypatch, caplog):
-    monkeypatch.setattr(treeshap, "MAX_TABLE_MIB", 0)
+    monkeypatch.setattr(treeshap, "MAX_SPLITS", 1)
     with caplog.at_level(logging.WARNING, logger="leadscore"):
         scorer = LeadScorer.from_bundle_dir(bundle_dir)
     assert scorer.tables is None
     why = scorer.model_card()["contributions"]
-    assert why.startswith("LightGBM pred_contrib (the trees were not tabulated: its tables would take more than 0 MiB")
+    assert why.startswith("LightGBM pred_contrib (the trees were not tabulated: tree ")
+    assert "split nodes, more than the 1 a table pattern holds" in why
     assert "scoring with LightGBM's pred_contrib" in caplog.text
     assert scorer.score_leads([{"lead_id": "L1", "industry": "Software"}], as_of=AS_OF)[0]["reasons_for"] \
         == LeadScorer.from_bundle_dir(bundle_dir).score_leads([{"lead_id": "L1", "industry": "Software"}],
