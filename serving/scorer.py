@@ -30,7 +30,7 @@ from serving.cooling import cooling_text
 from serving.grades import BATCH_COLUMNS, GradeWriter
 from serving.reasons import ReasonWriter
 from serving.schema import answer_id_key
-from serving.treeshap import compile_booster
+from serving.treeshap import tabulate
 
 ACTIVITIES_FIELD = "activities"
 
@@ -59,7 +59,10 @@ class LeadScorer:
         # A blend's LightGBM part is tabulated the same way; its logistic part is cheap as it is.
         self.blend = bundle.booster if bundle.model_kind == "blend" else None
         trees = {"lightgbm": bundle.booster, "blend": getattr(self.blend, "booster", None)}.get(bundle.model_kind)
-        self.tables = compile_booster(trees) if trees is not None else None
+        made = tabulate(trees) if trees is not None else None
+        self.tables = made.tables if made is not None else None
+        # How contributions are computed, in words (GET /model, the contributions metric).
+        self.contributions = made.path if made is not None else "the logistic model's own (exact)"
         self.version = bundle.version
         # Fit, intent and the grade (features.sub_scores); models trained before them have none.
         self.grades = GradeWriter(bundle.sub_scores, self.transform, IdealCustomer.of(self.spec, self.transform)) \
@@ -111,6 +114,7 @@ class LeadScorer:
     def model_card(self) -> dict[str, Any]:
         card = dict(self.bundle.card)
         card["version"] = self.version
+        card["contributions"] = self.contributions
         card["stages"] = {k: v.get("words") for k, v in self.bundle.stages.items()}
         return card
 

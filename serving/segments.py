@@ -173,6 +173,7 @@ class SegmentedScorer:
             scorer = self.scorers.get(entry.get("value"))
             if scorer is not None:
                 entry["stages"] = {k: v.get("words") for k, v in scorer.bundle.stages.items()}
+                entry["contributions"] = scorer.contributions
             entries.append(entry)
         card["segments"] = {"column": self.column, "segments": entries, "notes": list(self.segment_models.notes)}
         return card

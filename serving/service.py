@@ -82,6 +82,11 @@ leads_scored = bentoml.metrics.Counter(
 webhook_deliveries = bentoml.metrics.Counter(
     name="leadscore_webhook_deliveries", documentation="Stage-rise notifications to the webhook, by outcome "
     "(serving.webhook.OUTCOMES).", labelnames=["outcome"])
+contributions_path = bentoml.metrics.Gauge(
+    name="leadscore_contributions", documentation="1 for how each serving model computes the contributions "
+    "behind reasons: path=tables (serving.treeshap), pred_contrib (LightGBM's, slower; GET /model and the log "
+    "say why) or logistic; segment is empty for the global model.", labelnames=["model_version", "segment", "path"],
+    multiprocess_mode="livemax")  # one series per model, not per worker
 outcomes_received = bentoml.metrics.Counter(
     name="leadscore_outcomes", documentation="Outcomes received, by what happened to them.",
     labelnames=["status"])
@@ -203,6 +208,11 @@ class LeadScoringService:
             raise ConfigError(f"this process imported the service for answers keyed {ID_KEY!r}, but the "
                               f"bundle's spec keys them {self.scorer.id_key!r}: set LEADSCORE_BUNDLE before "
                               "serving.service is imported (`leadscore serve` does)")
+        for segment, scorer in [("", getattr(self.scorer, "global_scorer", self.scorer)),
+                                *getattr(self.scorer, "scorers", {}).items()]:
+            path = "tables" if scorer.tables is not None else \
+                "pred_contrib" if scorer.contributions.startswith("LightGBM") else "logistic"
+            contributions_path.labels(model_version=scorer.version, segment=segment, path=path).set(1)
         self.validator = LeadValidator.for_scorer(self.scorer, self.config.max_field_chars,
                                                   self.config.max_activities)
         self.stage_watch = self._stage_watch()

@@ -336,6 +336,7 @@ def test_model_card(client):
     card = client.get("/model").json()
     assert card["version"] == "test" and card["spec"] == "demo-crm"
     assert "sql" in card["stages"]
+    assert card["contributions"] == "tables"  # reasons from the exact tables, not pred_contrib
 
 
 def test_health_metrics_and_openapi(client):
@@ -346,6 +347,7 @@ def test_health_metrics_and_openapi(client):
     assert metrics.status_code == 200
     assert "bentoml_service_request_total" in metrics.text
     assert "leadscore_leads_scored_total" in metrics.text
+    assert 'leadscore_contributions{model_version="test",path="tables",segment=""} 1.0' in metrics.text
     assert "leadscore_refused_requests_total" in metrics.text
     spec = client.get("/docs.json").json()
     assert {"/score", "/outcomes", "/stages", "/model", "/livez", "/readyz", "/metrics"} <= set(spec["paths"])

@@ -1,12 +1,19 @@
-"""The lookup tables give LightGBM's own scores and pred_contrib, and the scorer falls back to
-LightGBM where they do not apply."""
+"""The lookup tables give LightGBM's own scores and pred_contrib for every tree shape a lead
+scorer is trained with, and the scorer falls back to LightGBM, saying why, where they do not
+apply."""
+
+import logging
+from unittest import mock
 
 import lightgbm as lgb
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from serving import treeshap
 from serving.scorer import LeadScorer
-from serving.treeshap import TreeTables, compile_booster
+from serving.treeshap import TreeTables, compile_booster, tabulate
 
 AS_OF = "2026-11-01T00:00:00"
 
@@ -65,17 +72,93 @@ def test_every_kind_of_split_follows_lightgbm(params):
     assert tables.verify(booster, test) is None
 
 
-def test_trees_too_large_for_tables_keep_lightgbm():
+def _mixed_data(seed: int, n: int, missing: float):
+    """Four inputs: a category code, two numbers with NaN, a count with many zeros."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.integers(0, 12, n).astype(float), rng.normal(size=n), rng.poisson(1.0, n).astype(float),
+                         rng.normal(size=n)])
+    X[rng.random(n) < missing, 1] = np.nan
+    X[rng.random(n) < missing / 2, 0] = np.nan
+    X[rng.random(n) < missing / 2, 3] = np.nan
+    logit = (np.isin(X[:, 0], [2, 5, 7]) * 1.5 + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 3])
+             + 0.6 * X[:, 2] - (X[:, 2] == 0) * 1.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("max_depth", [-1, 4, 8])
+@pytest.mark.parametrize("num_leaves", [2, 4, 7, 15, 31, 63])
+def test_every_tree_shape_is_tabulated_and_exact(num_leaves, max_depth):
+    # the default (15 leaves), the tuned ones (4 to 31) and 63, deep or depth-limited
+    X, y = _mixed_data(num_leaves, 3000, 0.15)
+    params = {"objective": "binary", "num_leaves": num_leaves, "max_depth": max_depth, "learning_rate": 0.2,
+              "min_data_in_leaf": 5, "min_data_per_group": 5, "cat_smooth": 1, "verbose": -1}
+    booster = _as_served(lgb.train(params, lgb.Dataset(X, y, categorical_feature=[0], params=params),
+                                   num_boost_round=15))
+    made = tabulate(booster)
+    assert made.tables is not None, made.why_not
+    assert made.path == "tables"
+    test = np.vstack([X[:500], made.tables.probe_rows(1000)])
+    _agrees_with_lightgbm(made.tables, booster, test)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), num_leaves=st.integers(2, 63), max_depth=st.sampled_from([-1, 3, 6, 12]),
+       missing=st.sampled_from([0.0, 0.1, 0.5]), zero_as_missing=st.booleans(), rounds=st.integers(1, 8),
+       table_features=st.sampled_from([0, 2, treeshap.TABLE_FEATURES]))
+def test_tables_equal_pred_contrib_for_any_shape(seed, num_leaves, max_depth, missing, zero_as_missing, rounds,
+                                                 table_features):
+    # table_features: leaves with longer paths compute their numbers per lead (0: all of them)
+    X, y = _mixed_data(seed, 600, missing)
+    params = {"objective": "binary", "num_leaves": num_leaves, "max_depth": max_depth, "min_data_in_leaf": 3,
+              "min_data_per_group": 3, "cat_smooth": 1, "zero_as_missing": zero_as_missing, "verbose": -1}
+    booster = _as_served(lgb.train(params, lgb.Dataset(X, y, categorical_feature=[0], params=params),
+                                   num_boost_round=rounds))
+    with mock.patch.object(treeshap, "TABLE_FEATURES", table_features):
+        made = tabulate(booster)
+    assert made.tables is not None, made.why_not
+    _agrees_with_lightgbm(made.tables, booster, np.vstack([X[:200], made.tables.probe_rows(300, seed=seed)]))
+
+
+def test_paths_on_many_inputs_are_exact_too():
+    # 63 leaves on 20 inputs: some leaves' paths split on more inputs than TABLE_FEATURES, and
+    # their numbers are computed per lead with the same formula
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4000, 20))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (np.nansum(X[:, :10] * X[:, 10:], axis=1) + rng.normal(size=4000) > 0).astype(int)
+    booster = _as_served(lgb.train({"objective": "binary", "num_leaves": 63, "min_data_in_leaf": 3,
+                                    "verbose": -1}, lgb.Dataset(X, y), num_boost_round=10))
+    made = tabulate(booster)
+    assert made.tables is not None, made.why_not
+    assert made.tables.longest_path > treeshap.TABLE_FEATURES
+    _agrees_with_lightgbm(made.tables, booster, np.vstack([X[:500], made.tables.probe_rows(500)]))
+
+
+def test_models_the_tables_do_not_fit_keep_lightgbm_and_say_why(caplog, monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 5))
-    y = (X[:, 0] + rng.normal(size=3000) > 0).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1},
-                        lgb.Dataset(X, y), num_boost_round=5)
-    assert TreeTables.from_booster(booster) is None
-    assert compile_booster(booster) is None
+    y = (X[:, 0] * X[:, 1] + rng.normal(size=3000) > 0).astype(int)
+    many = lgb.train({"objective": "binary", "num_leaves": 80, "min_data_in_leaf": 5, "verbose": -1},
+                     lgb.Dataset(X, y), num_boost_round=3)
+    with caplog.at_level(logging.WARNING, logger="leadscore"):
+        made = tabulate(many)
+    assert made.tables is None and compile_booster(many) is None
+    assert "split nodes, more than the 63" in made.why_not
+    assert made.path.startswith("LightGBM pred_contrib (the trees were not tabulated: tree 0 has 79 split nodes")
+    assert "scoring with LightGBM's pred_contrib" in caplog.text and "79 split nodes" in caplog.text
+
+    deep = _as_served(lgb.train({"objective": "binary", "num_leaves": 31, "min_data_in_leaf": 5, "verbose": -1},
+                                lgb.Dataset(X, y), num_boost_round=3))
+    monkeypatch.setattr(treeshap, "TABLE_MIB", 0)  # no room for tables: every leaf computed per lead, still exact
+    made = tabulate(deep)
+    assert made.tables is not None, made.why_not
+    _agrees_with_lightgbm(made.tables, deep, np.vstack([X[:300], made.tables.probe_rows(300)]))
+
     regression = lgb.train({"objective": "regression", "num_leaves": 4, "verbose": -1},
                            lgb.Dataset(X, X[:, 0]), num_boost_round=5)
     assert TreeTables.from_booster(regression) is None  # only a probability of buying is tabulated
+    assert "objective is 'regression'" in tabulate(regression).why_not
 
 
 def test_many_threads_give_the_same_numbers_as_one(trained):
@@ -131,3 +214,17 @@ def test_linear_trees_keep_lightgbm_and_still_load():
                         lgb.Dataset(X, y), num_boost_round=5)
     assert TreeTables.from_booster(_as_served(booster)) is None
     assert compile_booster(_as_served(booster)) is None
+
+
+def test_a_model_that_keeps_pred_contrib_says_so_on_its_card(bundle_dir, monkeypatch, caplog):
+    monkeypatch.setattr(treeshap, "MAX_SPLITS", 1)
+    with caplog.at_level(logging.WARNING, logger="leadscore"):
+        scorer = LeadScorer.from_bundle_dir(bundle_dir)
+    assert scorer.tables is None
+    why = scorer.model_card()["contributions"]
+    assert why.startswith("LightGBM pred_contrib (the trees were not tabulated: tree ")
+    assert "split nodes, more than the 1 a table pattern holds" in why
+    assert "scoring with LightGBM's pred_contrib" in caplog.text
+    assert scorer.score_leads([{"lead_id": "L1", "industry": "Software"}], as_of=AS_OF)[0]["reasons_for"] \
+        == LeadScorer.from_bundle_dir(bundle_dir).score_leads([{"lead_id": "L1", "industry": "Software"}],
+                                                              as_of=AS_OF)[0]["reasons_for"]
