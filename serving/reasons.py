@@ -131,11 +131,12 @@ def shown_text(value: Any) -> str:
     return "".join(ch for ch in str(value) if ch.isprintable()).strip()
 
 
-def _times(n: float, tr) -> str:
+def _times(n: float, tr, language: str) -> str:
+    """'once', 'twice', '12 times', '10,000 times' (the count grouped the language's way)."""
     n = int(n)
     if n == 2:
         return tr.gettext("twice")
-    return tr.ngettext("once", "{n} times", n).format(n=n)
+    return tr.ngettext("once", "{n} times", n).format(n=number_text(n, language))
 
 
 def _ago(days: float, tr) -> str:
@@ -405,8 +406,9 @@ class ReasonWriter:
                 if some is None:
                     return self._tr.ngettext("{n} marketing touch in the last {days} days",
                                              "{n} marketing touches in the last {days} days",
-                                             int(count)).format(n=int(count), days=days)
-                return some.format(times=_times(count, self._tr), days=days)
+                                             int(count)).format(n=number_text(int(count), self.language),
+                                                                days=days)
+                return some.format(times=_times(count, self._tr, self.language), days=days)
         return none.format(days=windows[-1][0])
 
     def _engagement_phrase(self, kind: str, value: float) -> str:

@@ -315,3 +315,18 @@ def test_a_batch_file_and_the_api_give_the_same_reasons_keyed_by_the_specs_id(re
     industries = {name for name in re.findall(r"industry is ([^;,]+)", shown) if not name.startswith("rare in")}
     assert industries and all(name[0].isupper() for name in industries), industries  # "Software", never "software"
     assert not re.search(r"\d\.\d{4}|e\+\d", shown)  # no 1532.4127 or 1.2e+06
+
+
+@pytest.mark.parametrize("language, count, words", [("en", 10_000, "10,000"), ("it", 10_000, "10.000"),
+                                                     ("en", 999, "999"), ("it", 1_234, "1.234")])
+def test_activity_counts_in_reasons_are_grouped_as_the_language_writes_them(scorer, language, count, words):
+    """A lead with thousands of touches reads '10,000 marketing touches', not '10000'."""
+    writer = scorer.reasons_in(language)
+    windowed = [i for i, f in enumerate(writer.transform.features) if getattr(f, "window_days", None)]
+    row = np.zeros(len(writer.transform.features))
+    row[windowed] = count
+    touches = writer._windowed(tuple(windowed), row, None, "none in {days} days")
+    typed = writer._windowed(tuple(windowed), row, "pricing page viewed {times} in the last {days} days",
+                             "none in {days} days")
+    assert re.search(rf"^{re.escape(words)} \w+", touches), touches
+    assert f" {words} " in typed, typed
