@@ -11,6 +11,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from leadscore.cluster import dask_address
+
 app = typer.Typer(
     name="leadscore",
     help="Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score.",
@@ -46,6 +48,7 @@ class OutputFormat(str, Enum):
 FormatOption = Annotated[OutputFormat, typer.Option(
     "--format", help="text: for people; json: one JSON document on stdout for scripts (messages go to stderr; "
     "the exit code is the same).")]
+DaskOption = Annotated[Optional[str], typer.Option("--dask", help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster of one worker per core on this machine; default: the LEADSCORE_DASK_ADDRESS environment variable, else no Dask. Tables may be folders or globs of Parquet files. Needs pip install 'leadscore[dask]'.")]
 
 
 def _console(format: OutputFormat):
@@ -112,10 +115,18 @@ def generate(
     won_rate: Annotated[float, typer.Option("--won-rate", help="Target share of closed leads that are won.")] = 0.15,
     careless_history: Annotated[float, typer.Option("--careless-history", help="Share of older deals whose outcome the CRM recorded at random (worse training data; the most recent 30% stay true).")] = 0.0,
     seasonality: Annotated[float, typer.Option("--seasonality", help="Swing of the won rate with the month a lead was created, in log-odds (0 to 3; with 0.5 the default 15% goes from about 10% to 21% by month, highest in May).")] = 0.0,
+    chunk_leads: Annotated[Optional[int], typer.Option("--chunk-leads", min=1, help="Generate this many leads at a time into partitioned Parquet (a folder of files per table, one file per chunk), for CRMs too big for memory; each chunk has its own seed, so the data differ from an unchunked run with the same seed (docs/scale.md). Parquet only.")] = None,
 ) -> None:
     """Generate a synthetic B2B CRM export whose true probability of buying is known."""
-    from leadscore.jobs.generate import run_generate
+    from leadscore.jobs.generate import run_generate, run_generate_chunks
 
+    if chunk_leads is not None:
+        if format != TableFormat.parquet or careless_history:
+            raise typer.BadParameter("--chunk-leads writes Parquet only, without --careless-history",
+                                     param_hint="'--chunk-leads'")
+        run_generate_chunks(out=out, n_leads=leads, chunk_leads=chunk_leads, seed=seed, won_rate=won_rate,
+                            seasonality=seasonality)
+        return
     run_generate(out=out, n_leads=leads, seed=seed, file_format=format.value, won_rate=won_rate,
                  careless_history=careless_history, seasonality=seasonality)
 
@@ -205,12 +216,14 @@ def train(
     tune: Annotated[int, typer.Option("--tune", min=0, help="Try N hyperparameter settings (nested MLflow runs) and keep the best on validation.")] = 0,
     by: Annotated[Optional[str], typer.Option("--by", help="Who forces a promotion (recorded with --promote force); default: the user name of the environment.")] = None,
     with_logged_outcomes: Annotated[bool, typer.Option("--with-logged-outcomes", help="Add the leads scored under this spec (the score log in LEADSCORE_DATABASE_URL) whose outcomes were recorded since, as they were scored (profile and activities known then), to the export's history; leads the export holds are taken from the export. Exit 1 when there are none.")] = False,
+    dask: DaskOption = None,
 ) -> None:
     """Validate, train, set MQL/SQL thresholds, check the gates, register the version in the
     spec's own model and make it champion or challenger. Exit 4: registered, not promoted."""
     from leadscore.jobs.train import NOT_PROMOTED_EXIT, run_train
 
-    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by, with_logged_outcomes=with_logged_outcomes)
+    outcome = run_train(spec, config, data, promote.value, tune=tune, by=by, with_logged_outcomes=with_logged_outcomes,
+                        dask=dask_address(dask))
     if promote == PromoteChoice.auto and not outcome.promoted:
         raise typer.Exit(code=NOT_PROMOTED_EXIT)
 
