@@ -19,6 +19,7 @@ The CRMs go to --cache (reused when there: generation is timed only when it runs
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ STEPS = ("generate", "validate", "train", "score", "single")
 def has_dask_option(command: str) -> bool:
     """Whether `leadscore <command>` takes --dask in this build."""
     out = subprocess.run([LEADSCORE, command, "--help"], capture_output=True, text=True,
-                         env={"COLUMNS": "300", "PATH": ""}).stdout
+                         env={**os.environ, "COLUMNS": "300"}).stdout
     return "--dask" in out
 
 
