@@ -13,8 +13,10 @@ What runs where:
   codes, missing values), the logistic model (the baseline), the calibration and the blend
   weight on the out-of-fold predictions, the holdout predictions and metrics, the sub-scores,
   the stages and the leakage report. All of these need the examples' model inputs in client
-  memory: 1,000,000 demo leads are about 5.4 million examples of 35 inputs, 1.5 GB as float64
-  (`benchmarks/dask_quality.py` prints the peak memory of the client and its workers).
+  memory: a demo lead is 5.64 examples (snapshots) of 46 inputs, so 1,000,000 leads are 2.1 GB
+  of float64 model inputs plus 1.1 GB of the examples' lead rows (measured on the 20,000-lead
+  demo CRM, seed 7; `benchmarks/dask_quality.py` prints the peak memory of the client and its
+  workers). That, not LightGBM, bounds what `train --dask` can train (docs/scale.md).
   Until the data side's features on partitions are merged, the model inputs are built by the
   single-machine code (features.transform) on the client and sent to the workers by
   `examples_on_cluster`, the one function to change when they come from partitions instead.
