@@ -19,7 +19,7 @@ What runs where:
   workers). That, not LightGBM, bounds what `train --dask` can train (docs/scale.md).
   Until the data side's features on partitions are merged, the model inputs are built by the
   single-machine code (features.transform) on the client and sent to the workers by
-  `examples_on_cluster`, the one function to change when they come from partitions instead.
+  `inputs_on_cluster`, the one function to change when they come from partitions instead.
 
 Early stopping: LightGBM's Dask estimator does not stop early reliably (each worker evaluates
 its own part of the validation set and may stop at a different tree: microsoft/LightGBM#6197,
@@ -53,10 +53,14 @@ SHUFFLE_SEED = 20261201
 every slice (a worker left with no row of a slice would stop LightGBM's network training)."""
 
 
+def _workers(client: "Client") -> dict:
+    return client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
+        else client.scheduler_info()["workers"]
+
+
 def worker_threads(client: "Client") -> tuple[int, int]:
     """(workers, threads of the smallest worker) of the cluster the client talks to."""
-    workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
-        else client.scheduler_info()["workers"]
+    workers = _workers(client)
     if not workers:
         from features.errors import LeadscoreError
 
@@ -90,21 +94,26 @@ class ClusterExamples:
         return self.X[keep], self.y[keep]
 
 
-def examples_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> ClusterExamples:
+def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> ClusterExamples:
     """Send the examples' model inputs (n, features) and labels (n,) to the workers once, in
-    partitions of about PARTITION_BYTES (at least two per worker), and keep them there."""
+    partitions of about PARTITION_BYTES (at least two per worker), and keep them there. Each
+    partition is scattered on its own, so the client never holds a second copy of X."""
     import dask.array as da
-    from distributed import wait
 
     workers, _ = worker_threads(client)
-    n = len(y)
+    n, width = X.shape
     parts = max(2 * workers, math.ceil(X.nbytes / PARTITION_BYTES))
     size = max(1, math.ceil(n / parts))
     order = np.random.default_rng(SHUFFLE_SEED).permutation(n)
-    X_d = da.from_array(X[order], chunks=(size, X.shape[1]))
-    y_d = da.from_array(y[order], chunks=(size,))
-    X_d, y_d = client.persist([X_d, y_d])
-    wait([X_d, y_d])
+    addresses = sorted(_workers(client))
+    X_parts, y_parts = [], []
+    for number, start in enumerate(range(0, n, size)):
+        rows = order[start:start + size]
+        worker = [addresses[number % len(addresses)]]  # a partition's inputs and labels side by side
+        x_future, y_future = client.scatter([X[rows], y[rows]], hash=False, workers=worker)
+        X_parts.append(da.from_delayed(x_future, shape=(len(rows), width), dtype=X.dtype))
+        y_parts.append(da.from_delayed(y_future, shape=(len(rows),), dtype=y.dtype))
+    X_d, y_d = da.concatenate(X_parts), da.concatenate(y_parts)
     return ClusterExamples(X_d, y_d, order, X_d.chunks[0])
 
 
@@ -158,7 +167,7 @@ class DaskLightGBM:
     def _examples(self, X: np.ndarray, y: np.ndarray) -> ClusterExamples:
         if self._on_cluster is None or self._sent is not X:
             self._on_cluster = None  # the previous arrays leave the workers before the next arrive
-            self._on_cluster = examples_on_cluster(self.client, X, y)
+            self._on_cluster = inputs_on_cluster(self.client, X, y)
             self._sent = X
         return self._on_cluster
 
