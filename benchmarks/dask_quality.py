@@ -51,6 +51,9 @@ def main() -> None:
     stop_on_sigterm()
     data = demo_crm(args.cache / f"crm-{args.leads}", args.leads)
     print(f"train vs train --dask local: {args.leads:,} demo leads (seed 7), {args.config.name}; {load_average()}")
+    header = f"{'':<12} {'ROC-AUC':>8} {'LightGBM':>9} {'baseline':>9} {'ECE':>7} {'model':>9} {'seconds':>8} {'peak GiB':>9}"
+    print(header)
+    print("-" * len(header), flush=True)
     rows = {}
     for name, extra in (("one machine", []), ("dask local", ["--dask", "local"])):
         with tempfile.TemporaryDirectory(prefix="leadscore-bench-models-") as models:
@@ -61,13 +64,9 @@ def main() -> None:
                 sys.exit(f"{name}: " + ("stopped above the memory limit" if run.out_of_memory else
                                         f"exit {run.exit_code}") + f"\n{run.output}")
             rows[name] = (run, registered_metrics(Path(models)))
-    header = f"{'':<12} {'ROC-AUC':>8} {'LightGBM':>9} {'baseline':>9} {'ECE':>7} {'model':>9} {'seconds':>8} {'peak GiB':>9}"
-    print(header)
-    print("-" * len(header))
-    for name, (run, version) in rows.items():
-        m = version["metrics"]
+        m, tags = rows[name][1]["metrics"], rows[name][1]["tags"]
         print(f"{name:<12} {m['holdout_roc_auc']:>8.4f} {m['lightgbm_roc_auc']:>9.4f} {m['baseline_roc_auc']:>9.4f} "
-              f"{m['holdout_ece']:>7.4f} {version['tags'].get('model', ''):>9} {run.seconds:>8.1f} {run.peak_gib:>9.2f}")
+              f"{m['holdout_ece']:>7.4f} {tags.get('model', ''):>9} {run.seconds:>8.1f} {run.peak_gib:>9.2f}", flush=True)
     (_, one), (_, dask) = rows["one machine"], rows["dask local"]
     diff = dask["metrics"]["holdout_roc_auc"] - one["metrics"]["holdout_roc_auc"]
     lgbm = dask["metrics"]["lightgbm_roc_auc"] - one["metrics"]["lightgbm_roc_auc"]
