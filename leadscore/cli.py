@@ -32,6 +32,8 @@ class CommandGroup(TyperGroup):
 
 from leadscore.cluster import dask_address
 
+from leadscore.cluster import dask_address
+
 app = typer.Typer(
     name="leadscore",
     help="Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score.",
@@ -135,10 +137,18 @@ def generate(
     won_rate: Annotated[float, typer.Option("--won-rate", help="Target share of closed leads that are won.")] = 0.15,
     careless_history: Annotated[float, typer.Option("--careless-history", help="Share of older deals whose outcome the CRM recorded at random (worse training data; the most recent 30% stay true).")] = 0.0,
     seasonality: Annotated[float, typer.Option("--seasonality", help="Swing of the won rate with the month a lead was created, in log-odds (0 to 3; with 0.5 the default 15% goes from about 10% to 21% by month, highest in May).")] = 0.0,
+    chunk_leads: Annotated[Optional[int], typer.Option("--chunk-leads", min=1, help="Generate this many leads at a time into partitioned Parquet (a folder of files per table, one file per chunk), for CRMs too big for memory; each chunk has its own seed, so the data differ from an unchunked run with the same seed (docs/scale.md). Parquet only.")] = None,
 ) -> None:
     """Generate a synthetic B2B CRM export whose true probability of buying is known."""
-    from leadscore.jobs.generate import run_generate
+    from leadscore.jobs.generate import run_generate, run_generate_chunks
 
+    if chunk_leads is not None:
+        if format != TableFormat.parquet or careless_history:
+            raise typer.BadParameter("--chunk-leads writes Parquet only, without --careless-history",
+                                     param_hint="'--chunk-leads'")
+        run_generate_chunks(out=out, n_leads=leads, chunk_leads=chunk_leads, seed=seed, won_rate=won_rate,
+                            seasonality=seasonality)
+        return
     run_generate(out=out, n_leads=leads, seed=seed, file_format=format.value, won_rate=won_rate,
                  careless_history=careless_history, seasonality=seasonality)
 

@@ -171,6 +171,20 @@ def refit_lightgbm(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: Le
     return model.booster_
 
 
+@dataclass(frozen=True)
+class LightGBMFitting:
+    """Where the LightGBM candidates are fitted. The default fits them in this process
+    (fit_lightgbm, refit_lightgbm); training.dask_trainer gives one that fits them on a Dask
+    cluster. Everything else train_model does is the same whichever is used.
+
+    fit(X, y, split, transform, config) -> a fitted model with `booster_` and `best_iteration_`
+    (the trees early stopping chose on the validation slice); refit(X, y, rows, transform,
+    config, trees) -> a Booster of `trees` trees learnt from `rows`."""
+
+    fit: Callable = fit_lightgbm
+    refit: Callable = refit_lightgbm
+
+
 def fit_baseline(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: LeadTransform,
                  config: TrainingConfig):
     """The regularised logistic model on the given rows (training.logistic), with the same
@@ -197,7 +211,8 @@ def _safe(name: str) -> str:
 
 def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame | None,
                 config: TrainingConfig, step: Callable[[str], None] = lambda _: None,
-                tune_trials: int = 0, on_trial: Callable | None = None) -> TrainingResult:
+                tune_trials: int = 0, on_trial: Callable | None = None,
+                lightgbm: LightGBMFitting = LightGBMFitting()) -> TrainingResult:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -237,12 +252,12 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     if tune_trials > 1:
         from training.tuning import tune
 
-        config, trials = tune(X, y, split, transform, config, tune_trials, on_trial=on_trial)
+        config, trials = tune(X, y, split, transform, config, tune_trials, fit=lightgbm.fit, on_trial=on_trial)
         lap("tuning")
 
     booster, best = None, 0
     if "lightgbm" in trained:
-        model = fit_lightgbm(X, y, split, transform, config)
+        model = lightgbm.fit(X, y, split, transform, config)
         booster = model.booster_
         best = int(model.best_iteration_ or booster.current_iteration())
         lap("lightgbm")
@@ -254,7 +269,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     # validation slice) calibrate it and choose between the two, every snapshot counted: the
     # candidate that ranks leads of every age best is kept.
     raw, rows, calibrated_on = held_out_predictions(examples, X, y, split, transform, config, best, booster,
-                                                     logistic)
+                                                     logistic, refit=lightgbm.refit)
     if "blend" in trained:
         blend_weight = choose_blend_weight(raw, y[rows], config.promotion.metric)
         raw["blend"] = blend_probabilities(raw["lightgbm"], raw["logistic"], blend_weight)
@@ -276,7 +291,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         final = {"logistic": fit_baseline(X, y, training_rows, transform, config)}
         if booster is not None:
             trees = _trees_for(best, len(training_rows), len(split.fit))
-            final["lightgbm"] = refit_lightgbm(X, y, training_rows, transform, config, trees)
+            final["lightgbm"] = lightgbm.refit(X, y, training_rows, transform, config, trees)
         lap("refit")
     else:
         # Keep only the trees early stopping chose, so every later caller scores the same model.
@@ -337,7 +352,8 @@ def _trees_for(best: int, rows: int, fit_rows: int) -> int:
 
 
 def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split: Split,
-                         transform: LeadTransform, config: TrainingConfig, best: int, booster, logistic):
+                         transform: LeadTransform, config: TrainingConfig, best: int, booster, logistic,
+                         refit: Callable = refit_lightgbm):
     """Each candidate's raw predictions of training snapshots it did not learn from, which rows
     they are, and what they are in words: the calibration learns from them and the candidates
     are compared on them.
@@ -361,7 +377,7 @@ def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split
 
         def lightgbm(train: np.ndarray, held: np.ndarray) -> np.ndarray:
             trees = _trees_for(best, int(train.sum()), len(split.fit))
-            return refit_lightgbm(X, y, rows[train], transform, config, trees).predict(X[rows[held]])
+            return refit(X, y, rows[train], transform, config, trees).predict(X[rows[held]])
 
         def logistic(train: np.ndarray, held: np.ndarray) -> np.ndarray:
             return fit_baseline(X, y, rows[train], transform, config).predict(X[rows[held]])

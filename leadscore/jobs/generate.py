@@ -14,7 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
@@ -84,6 +86,94 @@ def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "par
     if print_summary:
         print_generate_summary(result)
     return result
+
+
+def run_generate_chunks(out: Path, n_leads: int, chunk_leads: int, seed: int = 7, won_rate: float = 0.15,
+                        seasonality: float = 0.0, show_progress: bool = True,
+                        print_summary: bool = True) -> GenerateResult:
+    """Generate a CRM of n_leads leads `chunk_leads` at a time (leadscore.synthetic.chunks) into
+    partitioned Parquet: `out/<table>.parquet/part-00000.parquet`, one file per chunk and table,
+    which every reader of a table path reads as one table (features.read.table_files). Only one
+    chunk is in memory at a time. All or nothing, as run_generate: the folder appears complete.
+
+    Raises DataError, with nothing written, for arguments that cannot work."""
+    from leadscore.synthetic.chunks import build_chunks, chunk_sizes
+
+    check_arguments(n_leads, seed, won_rate)
+    out = Path(out)
+    _check_destination(out)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"--out {out} is not empty; chunked generation writes a new folder: pass a new --out")
+    err = Console(stderr=True)
+    created_parents = _make_parents(out.parent)
+    staging = None
+    totals: dict = {}
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        staging.chmod(0o777 & ~_current_umask())
+        for name in TABLES:
+            (staging / f"{name}.parquet").mkdir()
+        chunks = len(chunk_sizes(n_leads, chunk_leads)) if isinstance(chunk_leads, int) and chunk_leads > 0 else 0
+        p_true, won_closed = [], []
+        for number, export in enumerate(build_chunks(n_leads, seed, chunk_leads, won_rate, seasonality)):
+            for name in TABLES:
+                _write_parquet(getattr(export, name), staging / f"{name}.parquet" / f"part-{number:05d}.parquet",
+                               _NoBar())
+            closed = pc.index_in(export.truth["lead_id"], export.outcomes["lead_id"])
+            is_closed = pc.is_valid(closed).to_numpy(zero_copy_only=False)
+            won = pc.equal(export.outcomes["outcome"], "won").to_numpy(zero_copy_only=False)
+            p_true.append(export.truth["p_true"].to_numpy()[is_closed])
+            won_closed.append(won[closed.drop_null().to_numpy()])
+            totals = _add_summaries(totals, export.summary)
+            if show_progress:
+                err.print(f"  chunk {number + 1}/{chunks}: {export.summary['leads']:,} leads, "
+                          f"{export.summary['activities']:,} activities written", highlight=False)
+            del export
+        from features.metrics import roc_auc
+
+        p_true, won_closed = np.concatenate(p_true), np.concatenate(won_closed)
+        summary = {**totals, "seed": seed, "format": "parquet", "chunk_leads": chunk_leads, "chunks": chunks,
+                   "activities_per_lead": round(totals["activities"] / n_leads, 2),
+                   "won_rate_closed": round(float(won_closed.mean()), 4) if len(won_closed) else None,
+                   "best_achievable_auc": round(roc_auc(won_closed, p_true), 4)}
+        (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        os.rename(staging, out) if not out.exists() else _replace_empty(staging, out)
+        staging = None
+    except OSError as exc:
+        raise DataError(f"--out {out}: could not write the demo CRM ({exc.strerror or exc}); "
+                        "check that the folder is writable and has free space") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove_empty(created_parents)
+    paths = {name: out / f"{name}.parquet" for name in TABLES} | {"summary": out / SUMMARY_FILE}
+    result = GenerateResult(out=out, paths=paths, summary=summary)
+    if print_summary:
+        print_generate_summary(result)
+    return result
+
+
+def _replace_empty(staging: Path, out: Path) -> None:
+    """`out` exists and is empty: take its place."""
+    out.rmdir()
+    os.rename(staging, out)
+
+
+def _add_summaries(total: dict, chunk: dict) -> dict:
+    """The figures of the chunks so far plus one more chunk's (counts added up)."""
+    if not total:
+        return {k: chunk[k] for k in ("leads", "lead_rows", "duplicates_injected", "activities", "outcomes",
+                                      "target_won_rate", "export_end")} | {"outcomes": dict(chunk["outcomes"])}
+    out = dict(total)
+    for key in ("leads", "lead_rows", "duplicates_injected", "activities"):
+        out[key] = total[key] + chunk[key]
+    out["outcomes"] = {k: total["outcomes"][k] + chunk["outcomes"][k] for k in total["outcomes"]}
+    return out
+
+
+class _NoBar:
+    def rows_written(self, rows: int) -> None:
+        pass
 
 
 # ----------------------------------------------------------------------------- destination

@@ -10,6 +10,8 @@ the new version's card counts them under `logged_outcomes`."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -85,6 +87,12 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
               promote: Promote = "auto", settings: Settings | None = None,
               console: Console | None = None, show_progress: bool = True, tune: int = 0,
               by: str | None = None, with_logged_outcomes: bool = False, dask: str | None = None) -> TrainOutcome:
+    """Train and register a version (see the module's docstring); returns what was decided.
+
+    dask: a Dask scheduler address, or 'local' (leadscore.cluster.connect): the LightGBM fits run
+    on that cluster (training.dask_trainer), everything else as without it; the MLflow run and the
+    registered version carry the tags `trained_on: dask` and `dask_workers`, the model card
+    `trained_on`. An address no scheduler answers at is refused (LeadscoreError) before any work."""
     from features.examples import build_examples
     from features.leakage import refuse_leaking_columns, training_leakage
     from features.load import load_clean
@@ -98,8 +106,6 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     from training.tracking import audited_run, log_tables
     from training.trainer import best_achievable, train_model
 
-    if dask is not None:  # training on Dask (issue 16) comes from the dask-train branch
-        raise LeadscoreError("train --dask is not available in this version: train without --dask")
     settings = settings or get_settings()
     console = console or Console()
     err = Console(stderr=True)
@@ -122,8 +128,17 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         clock = now
 
     spec_text = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
+    cluster = contextlib.ExitStack()
+    fitting, on_dask = None, None
+    if dask is not None:  # connected first: an address no scheduler answers at is refused before any work
+        from leadscore.cluster import connect
+        from training.dask_trainer import DaskLightGBM, worker_threads
+
+        client = cluster.enter_context(connect(dask))
+        fitting = DaskLightGBM(client).fitting()
+        on_dask = {"dask": dask, "workers": worker_threads(client)[0]}
     # The run opens before any work: a training that fails leaves a FAILED run with its error.
-    with sigterm_as_interrupt(), \
+    with cluster, sigterm_as_interrupt(), \
             audited_run(mlflow, experiment, spec.name, "train", config.model_dump(mode="json"), spec_text) as run, \
             _Steps(err, show_progress) as step:
         store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
@@ -169,12 +184,17 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
         refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
                                                       config.min_category_count))
+        if on_dask is not None:
+            train_model = functools.partial(train_model, lightgbm=fitting)
+            mlflow.set_tags({"trained_on": "dask", "dask_workers": str(on_dask["workers"]),
+                             "dask_scheduler": on_dask["dask"]})
         result = train_model(spec, examples, tables.activities, config, step=step, tune_trials=tune,
                              on_trial=lambda t: err.print(f"  trial {t.number}/{tune}: validation ROC-AUC "
                                                           f"{t.validation_roc_auc:.4f} {t.params}"))
         config = result.config or config
         lap("train")
-        segments = _train_segments(spec, examples, tables.activities, config, result, err)  # None without segment_by
+        segments = _train_segments(spec, examples, tables.activities, config, result, err,  # None without segment_by
+                                   train_model)
 
         truth = _truth(tables.paths)
         best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
@@ -204,7 +224,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                        "best_achievable_roc_auc": best, "features": bundle.transform.names,
                        "after_contact_excluded": spec.leads.after_contact,
                        "training_data": {"won_leads": plan.counts.won, "lost_leads": plan.counts.lost,
-                                         "candidates": list(result.candidates), "reason": plan.reason}}
+                                         "candidates": list(result.candidates), "reason": plan.reason},
+                       "trained_on": {"dask": on_dask["dask"], "workers": on_dask["workers"]} if on_dask
+                       else {"dask": None}}
         sub_scores = bundle.sub_scores
         bundle.card["sub_scores"] = {"fit": sub_scores.fit.figures,
                                      "intent": sub_scores.intent.figures if sub_scores.intent else None,
@@ -256,6 +278,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                         mlflow.log_metrics({"validation_roc_auc": trial.validation_roc_auc,
                                             "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
                 tags = _log_decision(mlflow, decision, champion_on_new_holdout, result)
+                if on_dask is not None:
+                    tags = {**tags, "trained_on": "dask", "dask_workers": str(on_dask["workers"])}
                 example = _input_example(spec, cleaned)
                 from serving.model_signature import pyfunc_model
 
@@ -293,12 +317,13 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                         registry.model_name, result.chosen)
 
 
-def _train_segments(spec, examples, activities, config, result, err: Console):
-    """The segment models of `spec.segment_by` (training.segments), None without it."""
+def _train_segments(spec, examples, activities, config, result, err: Console, train_model):
+    """The segment models of `spec.segment_by` (training.segments), each trained with
+    `train_model` (training.trainer.train_model, fitting LightGBM on Dask under --dask), None
+    without it."""
     if spec.segment_by is None:
         return None
     from training.segments import train_segments
-    from training.trainer import train_model
 
     return train_segments(spec, examples, activities, config, result, train_model,
                           on_segment=lambda value: err.print(f"  training the segment {spec.segment_by} = {value}",

@@ -62,10 +62,12 @@ def check_arguments(n_leads: int, seed: int, won_rate: float) -> None:
                         "pass for example --won-rate 0.15 for 15% of leads won")
 
 
-def lead_ids(n_leads: int) -> pa.Array:
-    """"L0000001", "L0000002", ...: seven digits, more when there are more leads."""
-    width = max(7, len(str(n_leads)))
-    numbers = pc.cast(pa.array(np.arange(1, n_leads + 1, dtype=np.int64)), pa.string())
+def lead_ids(n_leads: int, first: int = 1, all_leads: int | None = None) -> pa.Array:
+    """"L0000001", "L0000002", ...: seven digits, more when there are more leads. first: the
+    number of the first id; all_leads: how many leads the whole CRM has (its ids' width), when
+    this is one chunk of it (leadscore.synthetic.chunks)."""
+    width = max(7, len(str(all_leads or n_leads)))
+    numbers = pc.cast(pa.array(np.arange(first, first + n_leads, dtype=np.int64)), pa.string())
     return pc.binary_join_element_wise("L", pc.utf8_lpad(numbers, width, "0"), "")
 
 
@@ -75,14 +77,17 @@ def _timestamps(seconds: np.ndarray) -> pa.Array:
 
 def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
               on_stage: ProgressHook | None = None, careless_history: float = 0.0,
-              seasonality: float = 0.0) -> CRMExport:
+              seasonality: float = 0.0, first_lead: int = 1, all_leads: int | None = None) -> CRMExport:
     """Generate a CRM of n_leads leads. The same arguments give the same tables, bit for bit.
 
     careless_history: share of the deals of the oldest 70% of leads whose outcome the CRM
     recorded at random (a careless migration). Behaviour and truth are unchanged; only the
     outcomes table is, so training on it gives a worse model of the same world.
     seasonality: how far the won rate swings with the month a lead was created, in log-odds
-    (world.SEASON_PEAK_MONTH); with 0.5 a 15% won rate goes from about 10% to 21% by month."""
+    (world.SEASON_PEAK_MONTH); with 0.5 a 15% won rate goes from about 10% to 21% by month.
+    first_lead, all_leads: the number of the first lead id and the size of the whole CRM, when
+    these leads are one chunk of a bigger one (leadscore.synthetic.chunks); the chunk's own
+    figures (won rate, intercept) are its own."""
     check_arguments(n_leads, seed, won_rate)
     if not 0.0 <= careless_history <= 1.0:
         raise DataError(f"--careless-history must be a share between 0 and 1, got {careless_history!r}")
@@ -116,7 +121,7 @@ def build_crm(n_leads: int, seed: int, won_rate: float = DEFAULT_WON_RATE,
 
     stage("tables")
     recorded = _recorded_outcomes(people, deals, careless_history, rng["careless"])
-    ids = lead_ids(n_leads)
+    ids = lead_ids(n_leads, first_lead, all_leads)
     rows = dirt.duplicate_rows(n_leads, rng["dirt"])
     export = CRMExport(
         leads=_leads_table(ids, people, deals, rows, rng["dirt"]),

@@ -46,11 +46,6 @@ def test_score_on_a_cluster_refuses_what_it_cannot_do(small_crm, bundle_dir, tmp
     assert not list(tmp_path.iterdir())
 
 
-def test_train_refuses_dask_until_it_trains_there(small_crm):
-    result = invoke("train", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", "local")
-    assert result.exit_code == 1 and "train --dask" in result.output
-
-
 @pytest.mark.slow
 def test_validate_on_a_cluster_prints_the_one_machine_report(cluster, partitioned_crm, small_crm, tmp_path):
     common = ["validate", "--spec", str(DEMO_SPEC), "--no-profile", "--format", "json", "--docs", str(tmp_path)]

@@ -1,0 +1,213 @@
+"""LightGBM fitted on a Dask cluster (`leadscore train --dask ADDRESS`): the same training as
+training.trainer.train_model, with its LightGBM fits done by `lightgbm.dask.DaskLGBMClassifier`.
+
+What runs where:
+
+- On the cluster: every LightGBM fit (the early-stopping fit on the fit slice, the refits on
+  all training leads but one fold for the out-of-fold predictions, the final refit on all
+  training leads), with the hyper-parameters train_model's own `_classifier` gives, and the
+  validation curve that chooses the number of trees. The examples' model inputs are sent to the
+  workers once, in partitions of about PARTITION_BYTES, and kept there (persisted); each fit
+  sends only which rows it learns from.
+- On the client, exactly as train_model does them: the time split, the transform (category
+  codes, missing values), the logistic model (the baseline), the calibration and the blend
+  weight on the out-of-fold predictions, the holdout predictions and metrics, the sub-scores,
+  the stages and the leakage report. All of these need the examples' model inputs in client
+  memory: a demo lead is 5.64 examples (snapshots) of 46 inputs, so 1,000,000 leads are 2.1 GB
+  of float64 model inputs plus 1.1 GB of the examples' lead rows (measured on the 20,000-lead
+  demo CRM, seed 7; `benchmarks/dask_quality.py` prints the peak memory of the client and its
+  workers). That, not LightGBM, bounds what `train --dask` can train (docs/scale.md).
+  Until the data side's features on partitions are merged, the model inputs are built by the
+  single-machine code (features.transform) on the client and sent to the workers by
+  `inputs_on_cluster`, the one function to change when they come from partitions instead.
+
+Early stopping: LightGBM's Dask estimator does not stop early reliably (each worker evaluates
+its own part of the validation set and may stop at a different tree: microsoft/LightGBM#6197,
+#3712). So the cluster fits `max_trees` trees on the fit slice, the workers add up the
+validation slice's log loss after every tree (sklearn's log_loss, per partition), and that
+curve is replayed through LightGBM's own `early_stopping` callback, which picks the tree count
+exactly as the single-machine fit's callback does on the same curve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from training.config import TrainingConfig
+from training.trainer import LightGBMFitting, Split, _classifier, _safe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+
+    from features.transform import LeadTransform
+
+PARTITION_BYTES = 64 * 2**20
+"""Target size of one partition of model inputs on the workers (64 MiB: Dask's usual chunk)."""
+SHUFFLE_SEED = 20261201
+"""Rows are spread over the partitions in a fixed random order, so every partition holds rows of
+every slice (a worker left with no row of a slice would stop LightGBM's network training)."""
+
+
+def _workers(client: "Client") -> dict:
+    return client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
+        else client.scheduler_info()["workers"]
+
+
+def worker_threads(client: "Client") -> tuple[int, int]:
+    """(workers, threads of the smallest worker) of the cluster the client talks to."""
+    workers = _workers(client)
+    if not workers:
+        from features.errors import LeadscoreError
+
+        raise LeadscoreError("the Dask cluster has no worker: start at least one (dask worker tcp://scheduler:8786)")
+    return len(workers), min(int(w.get("nthreads", 1)) for w in workers.values())
+
+
+def _takes_n_workers(client) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+@dataclass
+class ClusterExamples:
+    """The examples' model inputs and labels on the workers, in partitions of rows taken in a
+    fixed random order (`order`: the example row of each position)."""
+
+    X: object  # dask.array, (examples, features) float64, persisted
+    y: object  # dask.array, (examples,) int
+    order: np.ndarray
+    chunks: tuple
+
+    def rows(self, rows: np.ndarray):
+        """(X, y) of the given example rows, as dask arrays on the workers."""
+        import dask.array as da
+
+        mask = np.zeros(len(self.order), dtype=bool)
+        mask[rows] = True
+        keep = da.from_array(mask[self.order], chunks=(self.chunks,))
+        return self.X[keep], self.y[keep]
+
+
+def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> ClusterExamples:
+    """Send the examples' model inputs (n, features) and labels (n,) to the workers once, in
+    partitions of about PARTITION_BYTES (at least two per worker), and keep them there. Each
+    partition is scattered on its own, so the client never holds a second copy of X."""
+    import dask.array as da
+
+    workers, _ = worker_threads(client)
+    n, width = X.shape
+    parts = max(2 * workers, math.ceil(X.nbytes / PARTITION_BYTES))
+    size = max(1, math.ceil(n / parts))
+    order = np.random.default_rng(SHUFFLE_SEED).permutation(n)
+    addresses = sorted(_workers(client))
+    X_parts, y_parts = [], []
+    for number, start in enumerate(range(0, n, size)):
+        rows = order[start:start + size]
+        worker = [addresses[number % len(addresses)]]  # a partition's inputs and labels side by side
+        x_future, y_future = client.scatter([X[rows], y[rows]], hash=False, workers=worker)
+        X_parts.append(da.from_delayed(x_future, shape=(len(rows), width), dtype=X.dtype))
+        y_parts.append(da.from_delayed(y_future, shape=(len(rows),), dtype=y.dtype))
+    X_d, y_d = da.concatenate(X_parts), da.concatenate(y_parts)
+    return ClusterExamples(X_d, y_d, order, X_d.chunks[0])
+
+
+def _validation_log_loss(model_string: str, X: np.ndarray, y: np.ndarray, trees: int) -> np.ndarray:
+    """On a worker: the summed log loss of its rows after each of the first `trees` trees."""
+    import lightgbm as lgb
+    from scipy.special import expit
+    from sklearn.metrics import log_loss
+
+    out = np.zeros((1, trees))
+    if len(y) == 0:
+        return out
+    booster = lgb.Booster(model_str=model_string)
+    raw = np.zeros(len(y))
+    for tree in range(trees):
+        raw += booster.predict(X, start_iteration=tree, num_iteration=1, raw_score=True)
+        out[0, tree] = log_loss(y, expit(raw), normalize=False, labels=[0, 1])
+    return out
+
+
+def early_stopping_iteration(curve: np.ndarray, rounds: int) -> int:
+    """The number of trees LightGBM's early_stopping(rounds) callback keeps for this validation
+    log-loss curve (one value per tree), replayed through the callback itself."""
+    import lightgbm as lgb
+
+    callback = lgb.early_stopping(rounds, verbose=False)
+    for tree, value in enumerate(curve):
+        result = lgb.callback.EvalResult(dataset_name="valid_0", metric_name="binary_logloss",
+                                         metric_value=float(value), maximize=False, metric_std_dev=None)
+        env = lgb.callback.CallbackEnv(model=None, params={}, iteration=tree, begin_iteration=0,
+                                       end_iteration=len(curve), evaluation_result_list=[result])
+        try:
+            callback(env)
+        except lgb.callback.EarlyStopException as stop:
+            return stop.best_iteration + 1
+    return len(curve)
+
+
+@dataclass
+class DaskLightGBM:
+    """LightGBMFitting on a Dask cluster: `fitting()` gives train_model its `lightgbm`."""
+
+    client: "Client"
+    fits: list[dict] = field(default_factory=list)  # what each fit learnt from, for the run's record
+    _on_cluster: ClusterExamples | None = None
+    _sent: np.ndarray | None = None  # the client array sent (held, so it is never mistaken for another)
+
+    def fitting(self) -> LightGBMFitting:
+        return LightGBMFitting(fit=self.fit, refit=self.refit)
+
+    def _examples(self, X: np.ndarray, y: np.ndarray) -> ClusterExamples:
+        if self._on_cluster is None or self._sent is not X:
+            self._on_cluster = None  # the previous arrays leave the workers before the next arrive
+            self._on_cluster = inputs_on_cluster(self.client, X, y)
+            self._sent = X
+        return self._on_cluster
+
+    def _estimator(self, config: TrainingConfig, transform: "LeadTransform", n_features: int, trees: int):
+        from lightgbm.dask import DaskLGBMClassifier
+
+        params = _classifier(config, transform, n_features, trees).get_params()
+        # lightgbm.dask gives each worker as many threads as the worker has (and warns about
+        # any n_jobs): not a hyper-parameter, the trees do not depend on it.
+        params.pop("n_jobs", None)
+        return DaskLGBMClassifier(client=self.client, **params)
+
+    def _fit(self, X, y, rows, transform, config, trees):
+        on_cluster = self._examples(X, y)
+        X_d, y_d = on_cluster.rows(rows)
+        model = self._estimator(config, transform, X.shape[1], trees)
+        model.fit(X_d, y_d, categorical_feature=transform.categorical_indices or "auto",
+                  feature_name=[_safe(n) for n in transform.names])
+        self.fits.append({"rows": int(len(rows)), "trees": trees})
+        return model
+
+    def fit(self, X: np.ndarray, y: np.ndarray, split: Split, transform: "LeadTransform", config: TrainingConfig):
+        """`max_trees` trees on the fit slice, on the cluster; the number to keep from the
+        validation slice's log loss after each tree, summed on the workers and replayed
+        through LightGBM's early_stopping callback. Returns what fit_lightgbm returns
+        (booster_, best_iteration_, n_estimators)."""
+        import dask
+
+        trees = config.model.max_trees
+        model = self._fit(X, y, split.fit, transform, config, trees)
+        booster = model.booster_
+        trees = booster.current_iteration()
+        X_v, y_v = self._on_cluster.rows(split.validation)
+        model_string = dask.delayed(booster.model_to_string())
+        parts = [dask.delayed(_validation_log_loss)(model_string, x, t, trees)
+                 for x, t in zip(X_v.to_delayed().ravel(), y_v.to_delayed().ravel())]
+        curve = np.vstack(self.client.compute(parts, sync=True)).sum(axis=0) / len(split.validation)
+        best = early_stopping_iteration(curve, config.model.early_stopping_rounds)
+        return SimpleNamespace(booster_=booster, best_iteration_=best, n_estimators=trees)
+
+    def refit(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: "LeadTransform",
+              config: TrainingConfig, trees: int):
+        return self._fit(X, y, rows, transform, config, trees).booster_
