@@ -51,7 +51,7 @@ import pandas as pd
 from features import values as V
 from features.errors import DataError, LeadscoreError
 from features.load import CRMTables, clean, coerce, drop_exact_duplicates, load_raw
-from features.read import read_parquet_files, read_table, table_files
+from features.read import column_order, read_parquet_files, read_table, table_files
 from features.spec import ROW_NUMBER, DatasetSpec, TableFile
 
 if TYPE_CHECKING:  # pragma: no cover - Dask is the optional leadscore[dask] install
@@ -92,9 +92,10 @@ def read_on_cluster(path: Path | str, what: str, options: TableFile | None = Non
 
     base, files = table_files(path, what)
     parts = [(i, f) for i, f in enumerate(files)]
+    columns = column_order(files) if files[0].suffix.lower() == ".parquet" else None
     with _dtypes_kept():
         frame = dd.from_map(_read_one, parts, base=base, path=str(path), what=what, options=options,
-                            enforce_metadata=False)
+                            order=columns, enforce_metadata=False)  # not `columns`: from_map's own
     frame.attrs_rows = _parquet_rows(files)
     return frame
 
@@ -120,10 +121,16 @@ def _dtypes_kept():
     return dask.config.set({"dataframe.convert-string": False})
 
 
-def _read_one(part: tuple[int, Path], base: Path, path: str, what: str, options: TableFile | None) -> pd.DataFrame:
+def _read_one(part: tuple[int, Path], base: Path, path: str, what: str, options: TableFile | None,
+              order: list[str] | None = None) -> pd.DataFrame:
+    """One file of a table; `order`: the table's column order (its first file's, as the
+    single-machine reader gives it), which every file is put in (`table_files` checked they
+    hold the same columns)."""
     number, file = part
     if file.suffix.lower() == ".parquet":
         frame = read_parquet_files(base, [file], path, what)
+        if order is not None:
+            frame = frame[[*order, *(c for c in frame.columns if c not in order)]]
     else:
         frame = read_table(file, what, options)
         frame.attrs.clear()

@@ -133,7 +133,67 @@ def table_files(path: Path | str, what: str) -> tuple[Path, list[Path]]:
                         "(a table of several files is read as partitioned Parquet only)")
     if not files:
         raise DataError(f"{path}: the {what} table has no .parquet file to read (only hidden or _ files)")
-    return base, sorted(files, key=_part_key)
+    return base, _same_columns(sorted(files, key=_part_key), path, what)
+
+
+def _kind(arrow_type) -> str:
+    """The family of a Parquet column's type that the readers treat alike (int64 and float64
+    are both numbers, string and large_string both text)."""
+    import pyarrow as pa
+
+    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    return "missing" if pa.types.is_null(t) else str(t)
+
+
+def _same_columns(files: list[Path], path: Path | str, what: str) -> list[Path]:
+    """`files` without the empty ones (zero rows: nothing to read, and a file written from an
+    empty frame may have no columns at all), after checking from each file's footer that all
+    hold the same columns, each of one kind. Without this, pyarrow reads a folder with the
+    first file's columns: a column only later files have was dropped, and one missing from a
+    later file read as empty, silently (found by trying a folder whose files differed).
+    DataError names the two files and the column."""
+    if len(files) < 2:
+        return files
+    import pyarrow.parquet as pq
+
+    footers = []
+    for file in files:
+        try:
+            footers.append((file, pq.read_metadata(file)))
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is a data problem to report
+            raise DataError(f"{file}: not a readable Parquet file of the {what} table ({exc})") from None
+    kept = [(f, m.schema.to_arrow_schema()) for f, m in footers if m.num_rows > 0] or \
+        [(footers[0][0], footers[0][1].schema.to_arrow_schema())]
+    first, schema = kept[0]
+    columns = {n: _kind(schema.field(n).type) for n in schema.names if not n.startswith("__index_level_")}
+    fix = "write every file of a table with the same columns, each with one type (or give the files as separate tables)"
+    for file, other in kept[1:]:
+        names = {n: _kind(other.field(n).type) for n in other.names if not n.startswith("__index_level_")}
+        for name in columns.keys() - names.keys():
+            raise DataError(f"{path}: the {what} table's files differ: {file} has no column {name!r}, which "
+                            f"{first} has; {fix}")
+        for name in names.keys() - columns.keys():
+            raise DataError(f"{path}: the {what} table's files differ: {file} has a column {name!r} that "
+                            f"{first} has not; {fix}")
+        for name, kind in names.items():
+            if kind != columns[name] and "missing" not in (kind, columns[name]):
+                raise DataError(f"{path}: the {what} table's files differ: column {name!r} is {kind} in {file} "
+                                f"but {columns[name]} in {first}; {fix}")
+    return [f for f, _ in kept]
+
+
+def column_order(files: list[Path]) -> list[str]:
+    """The columns of a table's files (`table_files`) in the order the single-machine reader
+    gives them: the first file's."""
+    import pyarrow.parquet as pq
+
+    return [n for n in pq.read_schema(files[0]).names if not n.startswith("__index_level_")]
 
 
 def _read_parts(path: Path, what: str) -> pd.DataFrame:

@@ -70,7 +70,7 @@ class OutputFormat(str, Enum):
 FormatOption = Annotated[OutputFormat, typer.Option(
     "--format", help="text: for people; json: one JSON document on stdout for scripts (messages go to stderr; "
     "the exit code is the same).")]
-DaskOption = Annotated[Optional[str], typer.Option("--dask", help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster of one worker per core on this machine; default: the LEADSCORE_DASK_ADDRESS environment variable, else no Dask. Tables may be folders or globs of Parquet files. Needs pip install 'leadscore[dask]'.")]
+DaskOption = Annotated[Optional[str], typer.Option("--dask", help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster of one worker per core on this machine; default: the LEADSCORE_DASK_ADDRESS environment variable, else no Dask. Tables may be folders or globs of Parquet files. Needs Dask: pip install 'leadscore\[dask]'.")]
 
 
 def _console(format: OutputFormat):

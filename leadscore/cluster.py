@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
@@ -64,7 +65,7 @@ def connect(address: str) -> Iterator["Client"]:
     Raises LeadscoreError naming the address when no scheduler answers within 20 s, or when
     Dask is not installed."""
     distributed = _import_distributed()
-    if address == LOCAL:
+    if address.lower() == LOCAL:
         workers, memory = local_cluster_size()
         log.info("starting a LocalCluster: %d workers, 1 thread and %.1f GiB each", workers, memory / 2**30)
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory,
@@ -72,13 +73,45 @@ def connect(address: str) -> Iterator["Client"]:
                 distributed.Client(cluster) as client:
             yield client
         return
-    try:
-        client = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise LeadscoreError(f"--dask {address}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
-                             f"({type(exc).__name__}: {exc}). Check the address (tcp://host:8786) and that the "
-                             "scheduler is running, or use --dask local") from None
+    client = _remote_client(distributed, address)
     try:
         yield client
     finally:
         client.close()
+
+
+def _remote_client(distributed, address: str) -> "Client":
+    """A client of the scheduler at `address`, or LeadscoreError within about CONNECT_TIMEOUT_S.
+
+    Dask's own connect timeout does not cover the handshake: a server that accepts the
+    connection but is not a scheduler (an HTTP server, e.g. the dashboard's port 8787 given for
+    the scheduler's 8786) kept `Client(address)` waiting past 120 s in a test. So the client is
+    made in a daemon thread that is given up on after CONNECT_TIMEOUT_S plus 5 s."""
+    made: dict = {}
+
+    def make() -> None:
+        try:
+            made["client"] = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the caller's thread
+            made["error"] = exc
+
+    thread = threading.Thread(target=make, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S + 5)
+    if thread.is_alive():
+        raise LeadscoreError(f"--dask {address}: something accepted the connection but did not answer as a Dask "
+                             f"scheduler within {CONNECT_TIMEOUT_S + 5} s. Check the port: a scheduler listens on "
+                             "8786 by default (8787 is its dashboard), or use --dask local")
+    error = made.get("error")
+    if isinstance(error, ValueError):
+        raise LeadscoreError(f"--dask {address}: not a scheduler address ({error}); give one such as "
+                             "tcp://host:8786, or 'local' for a LocalCluster on this machine") from None
+    if isinstance(error, (OSError, TimeoutError)):
+        raise LeadscoreError(f"--dask {address}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
+                             f"({type(error).__name__}: {error}). Check the address (tcp://host:8786) and that the "
+                             "scheduler is running, or use --dask local") from None
+    if error is not None:  # e.g. MemoryError: another protocol's bytes read as a message length
+        raise LeadscoreError(f"--dask {address}: the server there does not speak Dask's protocol "
+                             f"({type(error).__name__}); check the scheduler's address and port (8786 by default), "
+                             "or use --dask local") from None
+    return made["client"]

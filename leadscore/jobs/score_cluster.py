@@ -19,6 +19,9 @@ the log are left out.
 from __future__ import annotations
 
 import functools
+import itertools
+import os
+import re
 import shutil
 import uuid
 from datetime import datetime
@@ -28,6 +31,10 @@ import pandas as pd
 from rich.console import Console
 
 from features.errors import DataError, LeadscoreError
+
+_PART = re.compile(r"part\.\d{5,}\.parquet")
+"""The name of each file `score --dask` writes; a folder holding only these is its output."""
+_GLOB = re.compile(r"[*?\[]")
 
 
 def check_cluster_options(output_path: Path, log: bool) -> None:
@@ -42,6 +49,29 @@ def check_cluster_options(output_path: Path, log: bool) -> None:
     if output_path.exists() and not output_path.is_dir():
         raise DataError(f"OUTPUT {output_path} is a file; with --dask the scores are written as a folder of "
                         "Parquet files: name a folder, or remove the file")
+    if output_path.is_dir():
+        other = next((p for p in sorted(output_path.rglob("*")) if not _PART.fullmatch(p.name)), None)
+        if other is not None:
+            raise DataError(f"OUTPUT {output_path} is a folder holding other files than scores (e.g. {other}); "
+                            "--dask replaces OUTPUT as a whole, so name a new folder, or one an earlier "
+                            "`leadscore score --dask` wrote")
+    parent = next(p for p in (output_path.absolute(), *output_path.absolute().parents) if p.exists())
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"OUTPUT {output_path}: {parent} is not writable; name a folder you can write to")
+
+
+def check_apart(output_path: Path, inputs: list[Path | None]) -> None:
+    """Refuse an OUTPUT folder that is, holds or lies inside an input table (a folder, a glob's
+    folder or a file): replacing OUTPUT would delete the input."""
+    out = output_path.absolute().resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        base = Path(*[p for p in itertools.takewhile(lambda part: not _GLOB.search(part), Path(given).parts)])
+        table = base.absolute().resolve()
+        if out == table or out in table.parents or table in out.parents:
+            raise DataError(f"OUTPUT {output_path} and the input {given} overlap: --dask replaces OUTPUT as a "
+                            "whole folder, which would delete the input; write the scores to a folder of their own")
 
 
 def _activities_path(spec, activities: Path | None) -> Path | None:
@@ -157,10 +187,12 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
     from features.validation import ValidationFailed
     from leadscore.cluster import connect
     from leadscore.jobs.score import ScoreResult, _print_summary, unborn_note
+    from leadscore.jobs.signals import sigterm_as_interrupt
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     activities_path = _activities_path(spec, activities)
+    check_apart(output_path, [input_path, activities_path])
     scorer = _scorer(str(bundle))
     with connect(address) as client:
         tables = {"leads": read_on_cluster(input_path, "leads", spec.leads)}
@@ -181,11 +213,21 @@ def score_on_cluster(address: str, spec, bundle: Path, input_path: Path, output_
         output_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = output_path.parent / f".{output_path.name}.partial-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
+        futures = []
         try:
-            done = client.gather([client.submit(_score_part, part, str(bundle), moment, reasons, language, str(tmp),
-                                                number) for number, part in enumerate(export.parts)])
-            _replace_folder(tmp, output_path)
+            with sigterm_as_interrupt():  # SIGTERM as Ctrl-C: the partial folder is removed, not left growing
+                futures = [client.submit(_score_part, part, str(bundle), moment, reasons, language, str(tmp), number)
+                           for number, part in enumerate(export.parts)]
+                done = client.gather(futures)
+                _replace_folder(tmp, output_path)
         except BaseException:
+            client.cancel(futures)  # the workers stop writing into the folder removed below
+            try:  # a task already running is not stopped by cancel: let it end before removing its folder
+                from distributed import wait
+
+                wait(futures, timeout=30)
+            except Exception:  # noqa: BLE001 - a timeout or a lost cluster: remove what is there anyway
+                pass
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         seconds["score and write"] = time.perf_counter() - started

@@ -37,6 +37,32 @@ def test_an_address_where_no_scheduler_answers_is_refused_naming_it(small_crm, m
     assert "--dask tcp://127.0.0.1:9: no Dask scheduler answered" in result.output.replace("\n", " ")
 
 
+def test_a_server_that_is_not_a_scheduler_is_refused_not_waited_on(small_crm, monkeypatch):
+    """An HTTP-like server that accepts and never answers (e.g. the dashboard's port given for
+    the scheduler's) made the command wait forever; a malformed address is named as such."""
+    import socket
+    import threading
+
+    import leadscore.cluster
+
+    monkeypatch.setattr(leadscore.cluster, "CONNECT_TIMEOUT_S", 2)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", address)
+    finally:
+        server.close()
+    assert result.exit_code == 1
+    assert f"--dask {address}: something accepted the connection but did not answer as a Dask scheduler" in \
+        result.output.replace("\n", " ")
+    result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask", "schedulerhost")
+    assert result.exit_code == 1 and "not a scheduler address" in result.output.replace("\n", " ")
+
+
 def test_score_on_a_cluster_refuses_what_it_cannot_do(small_crm, bundle_dir, tmp_path):
     common = ["score", "--spec", str(DEMO_SPEC), str(small_crm / "leads.parquet")]
     result = invoke(*common, str(tmp_path / "scores"), "--bundle", str(bundle_dir), "--dask", "local")

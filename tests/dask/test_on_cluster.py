@@ -172,3 +172,54 @@ def test_times_written_as_text_are_read_with_the_whole_column_s_format(client, s
     mine = pd.concat([p.canonical.leads.assign(_place=p.places["leads"]) for p in parts]).sort_values("_place")
     pd.testing.assert_frame_equal(mine.drop(columns="_place").reset_index(drop=True), single.leads)
     assert cluster.spec.leads.date_format == {"created_at": "%d/%m/%Y %H:%M"}
+
+
+def test_score_never_replaces_an_input_or_a_folder_of_other_files(cluster, bundle_dir, partitioned_crm, tmp_path):
+    """OUTPUT is replaced as a whole folder: naming the export's folder, an input table or a
+    folder of other files deleted them (exit 0). Now refused before any work; an earlier
+    scores folder is still replaced."""
+    import shutil
+
+    export = tmp_path / "export"
+    for table in ("leads", "activities"):
+        shutil.copytree(partitioned_crm / table, export / table)
+    (export / "notes.txt").write_text("keep me")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.xlsx").write_text("keep me too")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    common = [str(export / "leads"), "--bundle", str(bundle_dir), "--activities", str(export / "activities"),
+              "--no-log", "--dask", cluster]
+    for output in (export, export / "activities", export / "leads" / "x", mine):
+        result = score(common[0], str(output), *common[1:])
+        said = result.output.replace("\n", " ")
+        assert result.exit_code == 1 and ("overlap" in said or "holding other files than scores" in said), said
+    # an input folder that holds only files named as scores are named is still never OUTPUT
+    scores_named = shutil.copytree(partitioned_crm / "activities", tmp_path / "acts", ignore=shutil.ignore_patterns("_*"))
+    for i, file in enumerate(sorted(scores_named.iterdir())):
+        file.rename(scores_named / f"part.{i:05d}.parquet")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = score(common[0], str(scores_named), *common[1:4], str(scores_named), *common[5:])
+    assert result.exit_code == 1 and "overlap" in result.output.replace("\n", " "), result.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    for _ in range(2):  # a folder an earlier run wrote is replaced
+        result = score(common[0], str(tmp_path / "scores"), *common[1:])
+        assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "scores")) == 2000
+
+
+def test_files_in_another_column_order_read_as_one_machine_reads_them(client, partitioned_crm, tmp_path):
+    import shutil
+
+    from features.partitions import PLACE, read_on_cluster
+    from features.read import read_table
+
+    folder = shutil.copytree(partitioned_crm / "leads", tmp_path / "leads")
+    part = folder / "part.1.parquet"
+    frame = pd.read_parquet(part)
+    frame[list(reversed(frame.columns))].to_parquet(part, index=False)
+    mine = read_on_cluster(folder, "leads").compute().drop(columns=PLACE).reset_index(drop=True)
+    theirs = read_table(folder, "leads")
+    theirs.attrs.clear()
+    mine.attrs.clear()
+    pd.testing.assert_frame_equal(mine, theirs)

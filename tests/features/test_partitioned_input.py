@@ -77,3 +77,35 @@ def test_what_cannot_be_read_is_refused_naming_the_path(leads, tmp_path):
     (tmp_path / "mixed" / "extra.csv").write_text("lead_id\nL1\n")
     with pytest.raises(DataError, match=r"mixed: the leads table's files must all be \.parquet, but .*extra\.csv"):
         read_table(tmp_path / "mixed", "leads")
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda f: f.drop(columns=["note"]), "has no column 'note', which"),
+    (lambda f: f.assign(extra=1), "has a column 'extra' that"),
+    (lambda f: f.assign(employee_count=f["employee_count"].astype(str)), "column 'employee_count' is text in"),
+])
+@pytest.mark.parametrize("changed", [0, 2])
+def test_files_of_one_table_with_other_columns_are_refused_naming_file_and_column(leads, tmp_path, change, words,
+                                                                                  changed):
+    """pyarrow read a folder with its first file's columns: a column missing from a later file
+    came back empty and one only later files had was dropped, silently."""
+    write_parts(leads, tmp_path / "leads", 3)
+    part = tmp_path / "leads" / f"part.{changed}.parquet"
+    change(pd.read_parquet(part)).to_parquet(part, index=False)
+    with pytest.raises(DataError) as err:
+        read_table(tmp_path / "leads", "leads")
+    message = str(err.value)
+    assert str(tmp_path / "leads") in message and "part." in message
+    assert "write every file of a table with the same columns" in message
+    if changed == 2:  # said of the later file against the first
+        assert words in message and str(part) in message
+
+
+def test_column_order_and_empty_files_do_not_change_the_table(leads, tmp_path):
+    write_parts(leads, tmp_path / "leads", 3)
+    part = tmp_path / "leads" / "part.1.parquet"
+    frame = pd.read_parquet(part)
+    frame[list(reversed(frame.columns))].to_parquet(part, index=False)
+    pd.DataFrame().to_parquet(tmp_path / "leads" / "part.3.parquet")  # no rows, no columns
+    leads.iloc[:0].to_parquet(tmp_path / "leads" / "part.4.parquet", index=False)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "leads", "leads"), leads)
