@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
@@ -75,9 +76,57 @@ def connect(address: str) -> Iterator["Client"]:
         return
     client = _remote_client(distributed, address)
     try:
-        yield client
+        with _watched(client, address):
+            yield client
     finally:
         client.close()
+
+
+NO_WORKERS_S = 60
+"""How long a remote cluster may have no worker before the command gives up (its tasks would
+wait for one forever: seen when every worker of a scheduler was killed mid-run)."""
+_POLL_S = 2
+
+
+@contextmanager
+def _watched(client: "Client", address: str) -> Iterator[None]:
+    """Within the block, a daemon thread asks the scheduler how many workers it has every 2 s;
+    after NO_WORKERS_S without any it interrupts the command as Ctrl-C does (so what it was
+    writing is removed the same way), and the interruption is reported as LeadscoreError
+    naming the address. Only in the main thread, where the interruption lands."""
+    import _thread
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    done, fired = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        since = None
+        while not done.wait(_POLL_S):
+            try:
+                workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            except Exception:  # noqa: BLE001 - the scheduler itself gone: the command's own call fails
+                return
+            now = time.monotonic()
+            since = None if workers else (since or now)
+            if since is not None and now - since >= NO_WORKERS_S and not done.is_set():
+                fired.set()
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=watch, name="dask-workers-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if fired.is_set():
+            raise LeadscoreError(f"--dask {address}: the cluster has had no worker for {NO_WORKERS_S} s, so its "
+                                 "work cannot go on; nothing was written. Start workers (dask worker "
+                                 f"{address}) and run the command again") from None
+        raise
+    finally:
+        done.set()
 
 
 def _remote_client(distributed, address: str) -> "Client":

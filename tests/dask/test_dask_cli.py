@@ -99,3 +99,16 @@ print("LOADED", loaded)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "LOADED []" in done.stdout
+
+
+def test_a_cluster_without_workers_is_given_up_on_naming_it(small_crm, monkeypatch):
+    """Every worker gone (killed mid-run): the tasks waited for one forever."""
+    import leadscore.cluster
+
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(leadscore.cluster, "NO_WORKERS_S", 3)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        result = invoke("validate", "--spec", str(DEMO_SPEC), "--data", str(small_crm), "--dask",
+                        empty.scheduler_address)
+    said = result.output.replace("\n", " ")
+    assert result.exit_code == 1 and "the cluster has had no worker for 3 s" in said, said
