@@ -70,16 +70,33 @@ def connect(address: str) -> Iterator["Client"]:
         workers, memory = local_cluster_size()
         log.info("starting a LocalCluster: %d workers, 1 thread and %.1f GiB each", workers, memory / 2**30)
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory,
-                                      processes=True, dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
+                                      processes=True, dashboard_address=":0") as cluster, \
+                distributed.Client(cluster) as client, _work_lost(distributed, address):
             yield client
         return
     client = _remote_client(distributed, address)
     try:
-        with _watched(client, address):
+        with _watched(client, address), _work_lost(distributed, address):
             yield client
     finally:
         client.close()
+
+
+@contextmanager
+def _work_lost(distributed, address: str) -> Iterator[None]:
+    """Work the cluster lost (a worker killed mid-task: its results 'cancelled ... already
+    forgotten', or a task that killed the workers it ran on) as LeadscoreError naming the
+    address, not a traceback. The command's own clean-up ran as the error passed through it
+    (a training run ends FAILED, nothing registered or half-written)."""
+    lost = tuple(e for e in (getattr(distributed.client, "FutureCancelledError", None),
+                             getattr(distributed, "KilledWorker", None),
+                             getattr(distributed.comm.core, "CommClosedError", None)) if e is not None)
+    try:
+        yield
+    except lost as exc:
+        raise LeadscoreError(f"--dask {address}: the cluster lost work in progress ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}), e.g. a worker stopped or ran out of memory; nothing was "
+                             "registered or written. Check the workers and run the command again") from None
 
 
 NO_WORKERS_S = 60

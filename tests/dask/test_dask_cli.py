@@ -112,3 +112,16 @@ def test_a_cluster_without_workers_is_given_up_on_naming_it(small_crm, monkeypat
                         empty.scheduler_address)
     said = result.output.replace("\n", " ")
     assert result.exit_code == 1 and "the cluster has had no worker for 3 s" in said, said
+
+
+def test_work_the_cluster_lost_is_a_message_naming_it():
+    """A worker killed mid-fit ended `train --dask` in a 60-line traceback."""
+    from features.errors import LeadscoreError
+    from leadscore.cluster import connect
+
+    distributed = pytest.importorskip("distributed")
+    with pytest.raises(LeadscoreError) as err:
+        with connect("local"):
+            raise distributed.client.FutureCancelledError("fit-1", reason="already forgotten")
+    assert str(err.value).startswith("--dask local: the cluster lost work in progress (FutureCancelledError")
+    assert "run the command again" in str(err.value)
