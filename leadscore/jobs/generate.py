@@ -48,6 +48,19 @@ class GenerateResult:
     summary: dict
 
 
+def _not_written(out: Path, exc: OSError) -> DataError:
+    return DataError(f"--out {out}: could not write the demo CRM ({exc.strerror or exc}); "
+                     "check that the folder is writable and has free space")
+
+
+def _abandon(staging: Path | None, created_parents: list) -> None:
+    """Remove a staging folder left by a failed write (None: the export was moved into place)
+    and the parent folders the command created for it."""
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created_parents)
+
+
 def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "parquet",
                  won_rate: float = 0.15, show_progress: bool = True, careless_history: float = 0.0,
                  print_summary: bool = True, seasonality: float = 0.0) -> GenerateResult:
@@ -76,12 +89,9 @@ def run_generate(out: Path, n_leads: int, seed: int = 7, file_format: str = "par
         paths = _move_into_place(staging, out, files, file_format)
         staging = None
     except OSError as exc:
-        raise DataError(f"--out {out}: could not write the demo CRM ({exc.strerror or exc}); "
-                        "check that the folder is writable and has free space") from None
+        raise _not_written(out, exc) from None
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-            _remove_empty(created_parents)
+        _abandon(staging, created_parents)
     result = GenerateResult(out=out, paths=paths, summary=summary)
     if print_summary:
         print_generate_summary(result)
@@ -140,12 +150,9 @@ def run_generate_chunks(out: Path, n_leads: int, chunk_leads: int, seed: int = 7
         os.rename(staging, out) if not out.exists() else _replace_empty(staging, out)
         staging = None
     except OSError as exc:
-        raise DataError(f"--out {out}: could not write the demo CRM ({exc.strerror or exc}); "
-                        "check that the folder is writable and has free space") from None
+        raise _not_written(out, exc) from None
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-            _remove_empty(created_parents)
+        _abandon(staging, created_parents)
     paths = {name: out / f"{name}.parquet" for name in TABLES} | {"summary": out / SUMMARY_FILE}
     result = GenerateResult(out=out, paths=paths, summary=summary)
     if print_summary:
