@@ -157,3 +157,28 @@ def segmented(demo_crm_dir, tmp_path_factory):
     bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
     segments.attach_to(bundle)
     return spec, tables, examples, result, segments, bundle.save(folder / "bundle")
+
+
+def leaky_copy(crm: Path, folder: Path) -> Path:
+    """A copy of the demo CRM `crm` in `folder` whose activity log records the signed order
+    form: an `order_form_signed` activity two days after the lead was created, for 95% of the
+    leads that were won and 2.5% of the others (noise). Its counts are model features equal to
+    the label but for the noise, and nothing in the spec says they come after the sale."""
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    folder = Path(shutil.copytree(crm, folder))
+    leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id")
+    outcomes = pd.read_parquet(folder / "outcomes.parquet")
+    won = leads["lead_id"].map(outcomes.set_index("lead_id")["outcome"].eq("won")).fillna(False).to_numpy()
+    rng = np.random.default_rng(5)
+    signed = np.where(won, rng.random(len(leads)) < 0.95, rng.random(len(leads)) < 0.025)
+    activities = pd.read_parquet(folder / "activities.parquet")
+    extra = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[signed],
+                          "occurred_at": (leads["created_at"] + pd.Timedelta(days=2)).to_numpy()[signed],
+                          "activity_type": "order_form_signed", "value": np.nan})
+    activities = pd.concat([activities.astype({"lead_id": str, "activity_type": str}), extra], ignore_index=True)
+    activities.to_parquet(folder / "activities.parquet", index=False)
+    return folder

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT, X_EDUCATION, scratch_workspace
+from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT, X_EDUCATION, leaky_copy, scratch_workspace
 
 runner = CliRunner()
 
@@ -135,18 +135,7 @@ def leaky_export(tmp_path, demo_crm_dir):
     of the others (noise). Its counts are model features equal to the label but for the noise,
     and nothing in the spec says they come after the sale. (A lead column doing the same is
     refused before training: tests/leadscore/test_leakage_cli.py.)"""
-    folder = shutil.copytree(demo_crm_dir, tmp_path / "leaky")
-    leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id")
-    outcomes = pd.read_parquet(folder / "outcomes.parquet")
-    won = leads["lead_id"].map(outcomes.set_index("lead_id")["outcome"].eq("won")).fillna(False).to_numpy()
-    rng = np.random.default_rng(5)
-    signed = np.where(won, rng.random(len(leads)) < 0.95, rng.random(len(leads)) < 0.025)
-    activities = pd.read_parquet(folder / "activities.parquet")
-    extra = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[signed],
-                          "occurred_at": (leads["created_at"] + pd.Timedelta(days=2)).to_numpy()[signed],
-                          "activity_type": "order_form_signed", "value": np.nan})
-    activities = pd.concat([activities.astype({"lead_id": str, "activity_type": str}), extra], ignore_index=True)
-    activities.to_parquet(folder / "activities.parquet", index=False)
+    folder = leaky_copy(demo_crm_dir, tmp_path / "leaky")
     return DEMO_SPEC, folder
 
 

@@ -4,7 +4,6 @@ unchanged, under the same gates."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, scratch_workspace
+from tests.conftest import DEMO_SPEC, FAST_CONFIG, leaky_copy, scratch_workspace
 
 pytest.importorskip("distributed")
 runner = CliRunner()
@@ -117,18 +116,7 @@ def test_a_leaking_activity_still_blocks_promotion_on_dask(workspace, crm, clust
     """An activity recorded after the sale (an order form signed, for 95% of the won leads) is
     flagged by the no-leak gate whether LightGBM learnt on Dask or not: registered, not promoted."""
     tmp, config = workspace
-    folder = shutil.copytree(crm, tmp_path / "leaky")
-    leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id")
-    outcomes = pd.read_parquet(folder / "outcomes.parquet")
-    won = leads["lead_id"].map(outcomes.set_index("lead_id")["outcome"].eq("won")).fillna(False).to_numpy()
-    rng = np.random.default_rng(5)
-    signed = np.where(won, rng.random(len(leads)) < 0.95, rng.random(len(leads)) < 0.025)
-    activities = pd.read_parquet(folder / "activities.parquet")
-    extra = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[signed],
-                          "occurred_at": (leads["created_at"] + pd.Timedelta(days=2)).to_numpy()[signed],
-                          "activity_type": "order_form_signed", "value": np.nan})
-    activities = pd.concat([activities.astype({"lead_id": str, "activity_type": str}), extra], ignore_index=True)
-    activities.to_parquet(folder / "activities.parquet", index=False)
+    folder = leaky_copy(crm, tmp_path / "leaky")
 
     refused = train("--data", str(folder), "--config", str(config), "--dask", cluster)
     assert refused.exit_code == 4, refused.output
