@@ -32,6 +32,7 @@ exactly as the single-machine fit's callback does on the same curve.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -74,32 +75,59 @@ def _takes_n_workers(client) -> bool:
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
+def _take(part: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """On a worker: the rows of one partition the mask keeps."""
+    return part[keep]
+
+
 @dataclass
 class ClusterExamples:
-    """The examples' model inputs and labels on the workers, in partitions of rows taken in a
-    fixed random order (`order`: the example row of each position)."""
+    """The examples' model inputs and labels on the workers: partitions of rows taken in a fixed
+    random order (`order`: the example row of each position), partition i held by `workers[i]`.
 
-    X: object  # dask.array, (examples, features) float64, persisted
-    y: object  # dask.array, (examples,) int
+    Where each partition's rows sit decides the model: LightGBM's Dask fit trains each worker on
+    the rows it holds and ranks the workers by where the first partition sits, so the same rows
+    on other workers give other bins and trees. Measured: with the selection left to Dask's
+    scheduler, the same fits on the same 3,000-lead CRM placed their partitions differently run to
+    run and the holdout ROC-AUC moved between 0.739 and 0.766 (one CI run failed the calibration
+    gate that way). So every selection runs on the worker that holds its partition and nowhere
+    else (`allow_other_workers=False`), and the same data gives the same model.
+    """
+
+    client: "Client"
+    X_parts: list  # futures, (rows, features) float64 each
+    y_parts: list  # futures, (rows,) each
+    workers: list[str]  # the worker address holding each partition
     order: np.ndarray
-    chunks: tuple
+    starts: np.ndarray  # where each partition starts in `order`; one more entry: its length
+    width: int
 
     def rows(self, rows: np.ndarray):
-        """(X, y) of the given example rows, as dask arrays on the workers."""
+        """(X, y) of the given example rows, as dask arrays on the workers, in partition order.
+        Partitions that keep no row are left out."""
         import dask.array as da
 
         mask = np.zeros(len(self.order), dtype=bool)
         mask[rows] = True
-        keep = da.from_array(mask[self.order], chunks=(self.chunks,))
-        return self.X[keep], self.y[keep]
+        mask = mask[self.order]
+        X_kept, y_kept = [], []
+        for number, worker in enumerate(self.workers):
+            keep = mask[self.starts[number]:self.starts[number + 1]]
+            kept = int(keep.sum())
+            if kept == 0:
+                continue
+            on = dict(workers=[worker], allow_other_workers=False)
+            x_future = self.client.submit(_take, self.X_parts[number], keep, **on)
+            y_future = self.client.submit(_take, self.y_parts[number], keep, **on)
+            X_kept.append(da.from_delayed(x_future, shape=(kept, self.width), dtype=np.float64))
+            y_kept.append(da.from_delayed(y_future, shape=(kept,), dtype=np.int64))
+        return da.concatenate(X_kept), da.concatenate(y_kept)
 
 
 def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> ClusterExamples:
     """Send the examples' model inputs (n, features) and labels (n,) to the workers once, in
     partitions of about PARTITION_BYTES (at least two per worker), and keep them there. Each
     partition is scattered on its own, so the client never holds a second copy of X."""
-    import dask.array as da
-
     workers, _ = worker_threads(client)
     n, width = X.shape
     parts = max(2 * workers, math.ceil(X.nbytes / PARTITION_BYTES))
@@ -107,19 +135,19 @@ def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> Cluster
     order = np.random.default_rng(SHUFFLE_SEED).permutation(n)
     # by worker name (LocalCluster: 0, 1, ...), not address: a LocalCluster's ports are new on
     # every start, and which rows sit on which LightGBM machine changes the bins and the trees.
-    # Not enough for the same model twice: two runs on the same 4,000-lead CRM still gave
-    # holdout ROC-AUC 0.8116 and 0.8182 (ECE 0.0393 and 0.0365); docs/scale.md says so.
     workers_info = _workers(client)
     addresses = sorted(workers_info, key=lambda a: (str(workers_info[a].get("name", a)), a))
-    X_parts, y_parts = [], []
-    for number, start in enumerate(range(0, n, size)):
+    X_parts, y_parts, held_by = [], [], []
+    starts = np.arange(0, n, size)
+    for number, start in enumerate(starts):
         rows = order[start:start + size]
-        worker = [addresses[number % len(addresses)]]  # a partition's inputs and labels side by side
-        x_future, y_future = client.scatter([X[rows], y[rows]], hash=False, workers=worker)
-        X_parts.append(da.from_delayed(x_future, shape=(len(rows), width), dtype=X.dtype))
-        y_parts.append(da.from_delayed(y_future, shape=(len(rows),), dtype=y.dtype))
-    X_d, y_d = da.concatenate(X_parts), da.concatenate(y_parts)
-    return ClusterExamples(X_d, y_d, order, X_d.chunks[0])
+        worker = addresses[number % len(addresses)]  # a partition's inputs and labels side by side
+        x_future, y_future = client.scatter([np.ascontiguousarray(X[rows], dtype=np.float64),
+                                             y[rows].astype(np.int64)], hash=False, workers=[worker])
+        X_parts.append(x_future)
+        y_parts.append(y_future)
+        held_by.append(worker)
+    return ClusterExamples(client, X_parts, y_parts, held_by, order, np.append(starts, n), width)
 
 
 def _validation_log_loss(model_string: str, X: np.ndarray, y: np.ndarray, trees: int) -> np.ndarray:
@@ -157,6 +185,31 @@ def early_stopping_iteration(curve: np.ndarray, rounds: int) -> int:
     return len(curve)
 
 
+class _PartsInOrder:
+    """The Dask client as LightGBM's Dask fit sees it: the same client, except that `who_has`
+    answers in the order of the futures it is given.
+
+    LightGBM ranks its machines and stacks each worker's parts in the order `who_has` answers
+    (lightgbm/dask.py, `_train`), and distributed's `Client.who_has` asks the scheduler for a set
+    of keys, whose order changes with every process's string hashing. A worker's rank decides
+    which features' bins it finds from its own rows, so that order changed the model run to run.
+    Given in partition order, the first partition's worker is rank 0 and every worker stacks its
+    parts as they were sent."""
+
+    def __init__(self, client: "Client"):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def who_has(self, futures=None, **kwargs):
+        answer = self._client.who_has(futures, **kwargs)
+        if futures is None:
+            return answer
+        keys = dict.fromkeys(f.key for f in self._client.futures_of(futures))
+        return type(answer)({key: answer[key] for key in keys})
+
+
 @dataclass
 class DaskLightGBM:
     """LightGBMFitting on a Dask cluster: `fitting()` gives train_model its `lightgbm`."""
@@ -183,14 +236,18 @@ class DaskLightGBM:
         # lightgbm.dask gives each worker as many threads as the worker has (and warns about
         # any n_jobs): not a hyper-parameter, the trees do not depend on it.
         params.pop("n_jobs", None)
-        return DaskLGBMClassifier(client=self.client, **params)
+        return DaskLGBMClassifier(client=_PartsInOrder(self.client), **params)
 
     def _fit(self, X, y, rows, transform, config, trees):
         on_cluster = self._examples(X, y)
         X_d, y_d = on_cluster.rows(rows)
         model = self._estimator(config, transform, X.shape[1], trees)
-        model.fit(X_d, y_d, categorical_feature=transform.categorical_indices or "auto",
-                  feature_name=[_safe(n) for n in transform.names])
+        with warnings.catch_warnings():
+            # LightGBM's scikit-learn layer always sets the thread count, which its Dask layer then
+            # replaces by each worker's threads, warning every fit: nothing a user set or can change.
+            warnings.filterwarnings("ignore", message="Parameter (n_jobs|num_threads) will be ignored")
+            model.fit(X_d, y_d, categorical_feature=transform.categorical_indices or "auto",
+                      feature_name=[_safe(n) for n in transform.names])
         self.fits.append({"rows": int(len(rows)), "trees": trees})
         return model
 

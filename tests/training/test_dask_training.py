@@ -80,6 +80,11 @@ def test_lightgbm_on_dask_ranks_the_holdout_as_well_as_on_one_machine(examples, 
     alone = train_model(spec, built, tables.activities, config)
     with Client(cluster) as client:
         on_dask = train_model(spec, built, tables.activities, config, lightgbm=DaskLightGBM(client).fitting())
+        again = train_model(spec, built, tables.activities, config, lightgbm=DaskLightGBM(client).fitting())
+    # The same data gives the same model: each worker learns from the same rows, ranked the
+    # same way (a CI run once failed the calibration gate on a run that differed from the last).
+    assert on_dask.best_iteration == again.best_iteration
+    assert np.array_equal(on_dask.holdout_probability, again.holdout_probability)
     assert (on_dask.split.holdout == alone.split.holdout).all()  # the same time split and holdout
     for name in ("lightgbm", on_dask.chosen):
         a, d = alone.candidates[name].holdout_metrics, on_dask.candidates[name].holdout_metrics
