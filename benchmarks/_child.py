@@ -12,13 +12,16 @@ import time
 from pathlib import Path
 
 
-def measure(code: str, *args: str, env: dict | None = None) -> dict:
+def measure(code: str, *args: str, env: dict | None = None, live_stderr: bool = False) -> dict:
+    """live_stderr: the child's standard error goes straight to this process's (lines it prints
+    as it goes, e.g. each step as it finishes, show on a long run even if it is stopped)."""
     with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as workdir:
         work = Path(workdir)
         argv = [sys.executable, "-c", code, *args]
         with open(work / "stdout", "w+") as stdout, open(work / "stderr", "w+") as stderr:
             started = time.perf_counter()
-            child = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})})
+            child = subprocess.Popen(argv, stdout=stdout, stderr=None if live_stderr else stderr,
+                                     env={**os.environ, **(env or {})})
             # wait4 reaps this child and returns its own rusage (RUSAGE_CHILDREN would give the
             # maximum over every child so far).
             _, status, usage = os.wait4(child.pid, 0)
@@ -28,7 +31,7 @@ def measure(code: str, *args: str, env: dict | None = None) -> dict:
             stderr.seek(0)
             output, errors = stdout.read(), stderr.read()
     if code_ != 0:
-        sys.exit(f"benchmark child failed (exit {code_}):\n{errors[-4000:]}")
+        sys.exit(f"benchmark child failed (exit {code_})" + ("" if live_stderr else f":\n{errors[-4000:]}"))
     result = json.loads(output.strip().splitlines()[-1])
     result["seconds"] = seconds
     result["peak_gib"] = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux

@@ -75,6 +75,32 @@ def quiet_mlflow_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
+_MADE: set[str] = set()
+"""The embedded stores this process has created or found made, under the lock."""
+
+
+def _make_embedded_store(mlflow, tracking_uri: str) -> None:
+    """Create (or bring up to MLflow's schema) the embedded SQLite store, one process at a time.
+
+    MLflow creates the tables of a new store and migrates an old one on first use, in each
+    process that opens it, with no lock of its own. Two commands started at once on a models
+    folder without a store (two `leadscore train` in CI jobs) ran the same migrations over each
+    other: both failed with a traceback and left the store half-made, failing every later
+    command ("table _alembic_tmp_tags already exists"). So the first use in a process takes an
+    exclusive lock on `<store>.lock` beside the file and opens both of MLflow's stores (runs and
+    the registry) while holding it; whoever comes second waits, then finds the tables made."""
+    import fcntl
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    _MADE.add(tracking_uri)
+
+
 class Registry:
     """The registry store; with a model name, that one registered model (see `for_model`)."""
 
@@ -134,9 +160,9 @@ class Registry:
         quiet_mlflow_environment()
         import mlflow
 
-        if self.tracking_uri.startswith("sqlite:///"):
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self.tracking_uri)
+        if self.tracking_uri.startswith("sqlite:///") and self.tracking_uri not in _MADE:
+            _make_embedded_store(mlflow, self.tracking_uri)
         return mlflow
 
     @property
@@ -152,7 +178,15 @@ class Registry:
         if found is not None:
             return found.experiment_id
         self.artifact_root.mkdir(parents=True, exist_ok=True)
-        return mlflow.create_experiment(name, artifact_location=str(self.artifact_root / name))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return mlflow.create_experiment(name, artifact_location=str(self.artifact_root / name))
+        except MlflowException:
+            found = mlflow.get_experiment_by_name(name)  # another command made it meanwhile
+            if found is None:
+                raise
+            return found.experiment_id
 
     @property
     def reader(self) -> LocalStoreReader | None:

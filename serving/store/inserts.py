@@ -1,8 +1,8 @@
 """The one way rows go into the store, on both databases it runs on (SQLite, PostgreSQL).
 
-A batch travels as one JSON text, an array of rows in the table's column order, that the
+A batch travels as JSON text, an array of rows in the table's column order, that the
 database unpacks itself (SQLite `json_each`, PostgreSQL `json_array_elements`): one
-`INSERT ... SELECT` per table and batch, whatever the number of rows. `scored_leads` is
+`INSERT ... SELECT` per table and text, a text of up to ROWS_PER_TEXT rows (`json_texts`). `scored_leads` is
 filled from the same text by the upsert both databases share (`ON CONFLICT (lead_id) DO
 UPDATE`), grouped by lead first: PostgreSQL refuses to upsert one key twice in a statement,
 and in id order the upsert walks the index in order (SQLite, 1,000 new random ids into
@@ -22,7 +22,7 @@ thread 65 ms against 163-170 ms, that thread's longest stall 5-7 ms against 12 m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from pydantic_core import to_json
 from sqlalchemy import (JSON, Column, DateTime, String, and_, bindparam, case, cast, delete, func, insert,
@@ -36,6 +36,33 @@ from serving.store.tables import (INPUT_KEYS, LOG_KEYS, OUTCOME_KEYS, UtcDateTim
 
 DATABASES = ("sqlite", "postgresql")
 """The databases the store runs on: both unpack JSON and share the upsert."""
+ROWS_PER_TEXT = 10_000
+"""Most rows one statement's JSON text carries; a larger batch takes several statements, in the
+same transaction."""
+TEXT_CHARS = 200_000_000
+"""Most characters of one JSON text (at most 800 MB of UTF-8). Both databases refuse a longer
+parameter: SQLite's SQLITE_MAX_LENGTH is 1,000,000,000 bytes, PostgreSQL's text 1 GB. Measured:
+`leadscore score` on 1,000,000 demo leads with their activities made a 1,343,963,950-character
+text of their records, and SQLite answered "string or blob too big" (benchmarks/batch_score.py)."""
+
+
+def json_texts(as_json: Callable[[Sequence], str], rows: Sequence) -> Iterator[str]:
+    """`rows` as consecutive JSON texts (`as_json`, e.g. a RowsAsJson) of at most ROWS_PER_TEXT
+    rows and TEXT_CHARS characters each: a slice whose text is longer is halved until it fits
+    (or holds one row, which goes as it is and is the database's to refuse)."""
+    rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+    for start in range(0, len(rows), ROWS_PER_TEXT):
+        yield from _fitting(as_json, rows[start:start + ROWS_PER_TEXT])
+
+
+def _fitting(as_json: Callable[[Sequence], str], rows: Sequence) -> Iterator[str]:
+    text = as_json(rows)
+    if len(text) <= TEXT_CHARS or len(rows) <= 1:
+        yield text
+        return
+    half = len(rows) // 2
+    yield from _fitting(as_json, rows[:half])
+    yield from _fitting(as_json, rows[half:])
 
 
 def json_rows(dialect: Dialect, columns: Sequence[Column]) -> Select:
@@ -202,13 +229,14 @@ class StoreInserts:
         (`dimensions`). `before_records(conn)` reads what it needs of the records before they
         are replaced, after the transaction's first write (on SQLite, under its write lock, so
         that no other process's batch commits between the read and the upsert)."""
-        payload = {"rows": self.score_rows(rows)}
-        conn.execute(self.log, payload)
-        conn.execute(self.mark_scored, payload)
+        for text in json_texts(self.score_rows, rows):
+            conn.execute(self.log, {"rows": text})
+            conn.execute(self.mark_scored, {"rows": text})
         if before_records is not None:
             before_records(conn)
         if inputs:
-            conn.execute(self.inputs, {"rows": self.input_rows(inputs)})
+            for text in json_texts(self.input_rows, inputs):
+                conn.execute(self.inputs, {"rows": text})
             self.dimensions(conn, inputs)
 
     def dimensions(self, conn: Connection, inputs: Sequence[tuple]) -> None:
@@ -226,10 +254,12 @@ class StoreInserts:
         for spec, dimensions in listed.items():
             rows = [(row[1], row[2], dimension, key) for row in inputs if row[0] == spec
                     for dimension, key in zip(dimensions, record_dimensions(row[4], dimensions))]
-            payload = {"rows": self.dimension_rows(rows), "spec": spec}
-            conn.execute(self.forget_dimensions, payload)
-            conn.execute(self.keep_dimensions, payload)
+            for text in json_texts(self.dimension_rows, rows):
+                payload = {"rows": text, "spec": spec}
+                conn.execute(self.forget_dimensions, payload)
+                conn.execute(self.keep_dimensions, payload)
 
     def new_outcomes(self, conn: Connection, rows: Sequence[tuple]) -> None:
         """Insert (lead_id, outcome, closed_at, recorded_at, updated_at) rows."""
-        conn.execute(self.outcomes, {"rows": self.outcome_rows(rows)})
+        for text in json_texts(self.outcome_rows, rows):
+            conn.execute(self.outcomes, {"rows": text})

@@ -379,3 +379,37 @@ def test_a_backfill_queued_after_a_newer_score_keeps_the_newer_record(store_url)
         assert logged_records(store.engine, "s")["lead"].tolist() == ['{"v": "new"}']
     finally:
         store.close()
+
+
+def test_a_batch_too_large_for_one_statement_is_written_whole(store_url, monkeypatch):
+    """`leadscore score` logs every lead of a file in one transaction: 1,000,000 demo leads'
+    records once made one 1.3-billion-character text that SQLite refused ("string or blob too
+    big"). The rows go in texts of bounded size (here made small, and SQLite's own limit with
+    them), all in that transaction."""
+    from serving.store import inserts
+    from serving.store.report_inputs import logged_records
+
+    monkeypatch.setattr(inserts, "ROWS_PER_TEXT", 1_000)
+    monkeypatch.setattr(inserts, "TEXT_CHARS", 20_000)  # about 200 records of this size: halved until they fit
+    n = 2_500
+    records = [(f'{{"lead_id": "L{i}", "note": "{"x" * (i % 150)}"}}',
+                f'[{{"type": "email_open", "at": "2026-05-0{1 + i % 9}"}}]' if i % 3 else None) for i in range(n)]
+    records[7] = ('{"lead_id": "L7", "note": "' + "y" * 30_000 + '"}', None)  # one record longer than a text
+    store = ScoreStore(store_url, background=False)
+    try:
+        if store.engine.dialect.name == "sqlite":  # SQLite's limit, made small: the rule it enforces
+            from sqlalchemy import event
+
+            event.listen(store.engine, "connect",
+                         lambda conn, _: conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000))
+            store.engine.dispose()
+        store.log_scores(rows(n), NOW, spec="s", inputs=records)
+        assert store.flush() == n
+        assert store.count_scores() == n and len(scored_leads_rows(store)) == n
+        kept = logged_records(store.engine, "s").set_index("lead_id")
+        assert len(kept) == n
+        for i in (0, 7, 1_499, n - 1):
+            assert kept.loc[f"L{i}", "lead"] == records[i][0]
+            assert (kept.loc[f"L{i}", "activities"] or None) == records[i][1]
+    finally:
+        store.close()
