@@ -326,10 +326,12 @@ class LeadTransform:
             row[i:] = np.nan if self.is_not_a_fit(lead) else self.activity.aggregate_one(as_of_ns, activities)
         return row
 
-    def transform_records(self, leads: list[Mapping[str, Any]], activities_per_lead: list | None = None,
+    def transform_records(self, leads: list[Mapping[str, Any]], activities_per_lead: Any = None,
                           as_of: Any = None) -> np.ndarray:
         """Model rows of many leads given as raw dicts (the API's batch shape): the rows
-        `transform_one` gives each of them, with the activity features vectorised."""
+        `transform_one` gives each of them, with the activity features vectorised.
+        `activities_per_lead`: a list of raw activity dicts per lead, or what
+        `ActivityAggregator.read_records` made of such lists."""
         n = len(leads)
         width = len(self.features)
         n_profile = len(self.categorical) + len(self.numeric) + len(self.yes_no)

@@ -138,20 +138,25 @@ class LeadScorer:
             return []
         moment = as_of or utc_now()
         transform = self.transform
+        aggregator = transform.activity
+        read = None  # the activities of many leads, read once for the features and for cooling
         if len(leads) == 1:
             lead = leads[0]
             X = transform.transform_one(lead, self._canonical_activities(lead.get(ACTIVITIES_FIELD)), moment)[None, :]
         else:
-            X = transform.transform_records(
-                leads, [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads], moment)
+            if aggregator is not None:
+                read = aggregator.read_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD))
+                                                for lead in leads])
+            X = transform.transform_records(leads, read, moment)
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
         answers = self._answers(X, leads, ids, reasons, language)
         if cooling:
-            aggregator = self.transform.activity
-            found = aggregator.cooling_records(
-                [self._canonical_activities(lead.get(ACTIVITIES_FIELD)) for lead in leads],
-                np.full(len(leads), _ns(moment), dtype=np.int64)) if aggregator is not None else None
+            if aggregator is not None and read is None:
+                read = aggregator.read_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD))
+                                                for lead in leads])
+            found = aggregator.cooling_records(read, np.full(len(leads), _ns(moment), dtype=np.int64)) \
+                if aggregator is not None else None
             for answer, words in zip(answers, self.cooling_words(X, found, language)):
                 answer["cooling"] = words
         return answers
