@@ -60,8 +60,13 @@ def _time_text(value: Any) -> str | None:
     return None if ns == V.NAT else _iso_from_ns(ns)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # JSON as they are: most values, answered at once
+
+
 def _plain(value: Any) -> Any:
     """A field value as JSON: NaN and NA become null, numpy scalars plain Python."""
+    if type(value) in _AS_IS:
+        return value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (np.bool_, bool)):
@@ -103,12 +108,13 @@ class LeadRecorder:
             return to_json(fields).decode(), None
         time_key, type_key, value_key = self.activity_keys
         kept = []
+        keep, plain, nat = kept.append, _plain, V.NAT
         for activity in acts:
             at = activity.get(time_key)
             ns = at if type(at) is int else _time_ns(at)  # the API's validator leaves them as ns
-            if ns == V.NAT or ns > as_of_ns:
+            if ns == nat or ns > as_of_ns:
                 continue
-            kept.append((ns, _plain(activity.get(type_key)), _plain(activity.get(value_key)) if value_key else None))
+            keep((ns, plain(activity.get(type_key)), plain(activity.get(value_key)) if value_key else None))
         return to_json(fields).decode(), to_json(kept).decode()
 
 
