@@ -71,12 +71,12 @@ def connect(address: str) -> Iterator["Client"]:
         log.info("starting a LocalCluster: %d workers, 1 thread and %.1f GiB each", workers, memory / 2**30)
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory,
                                       processes=True, dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as client, _work_lost(distributed, address):
+                distributed.Client(cluster) as client, _work_lost(distributed, address), _quiet_when_stopped(client):
             yield client
         return
     client = _remote_client(distributed, address)
     try:
-        with _watched(client, address), _work_lost(distributed, address):
+        with _watched(client, address), _work_lost(distributed, address), _quiet_when_stopped():
             yield client
     finally:
         client.close()
@@ -97,6 +97,30 @@ def _work_lost(distributed, address: str) -> Iterator[None]:
         raise LeadscoreError(f"--dask {address}: the cluster lost work in progress ({type(exc).__name__}: "
                              f"{str(exc)[:200]}), e.g. a worker stopped or ran out of memory; nothing was "
                              "registered or written. Check the workers and run the command again") from None
+
+
+def _silence_dask() -> None:
+    for name in ("distributed", "asyncio"):  # asyncio: "Task exception was never retrieved"
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def _quiet_when_stopped(local: "Client | None" = None) -> Iterator[None]:
+    """When the command is stopped (Ctrl-C, or SIGTERM: leadscore.jobs.signals), Dask's own log
+    lines as the client and cluster close over work in flight (AllExit and CancelledError
+    tracebacks: a SIGTERM to `train --dask local` printed 14 lines of them) are dropped, here
+    and on the workers of a LocalCluster (`local`, whose logs share this terminal), so the
+    command's one line, "interrupted: nothing was registered ...", is what the user reads."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _silence_dask()
+        if local is not None:
+            try:
+                local.run(_silence_dask)
+            except Exception:  # noqa: BLE001 - a worker already gone: its lines are all that is left
+                pass
+        raise
 
 
 NO_WORKERS_S = 60

@@ -162,3 +162,46 @@ def test_the_tree_count_is_the_one_lightgbm_early_stopping_keeps():
                   ((3000, 3500), (3500, 4000))]  # two partitions, added up
         curve = np.vstack(halves).sum(axis=0) / 1000
         assert early_stopping_iteration(curve, rounds) == stopped.best_iteration_
+
+
+def test_sigterm_during_training_on_dask_prints_one_line_not_dask_tracebacks(workspace, crm, tmp_path):
+    """`docker stop` / Ctrl-C while LightGBM trains on a LocalCluster: the command says it was
+    interrupted and that nothing was registered, exits 130, and Dask's tracebacks and warnings
+    about the cancelled work (AllExit, CancelledError) do not bury that line."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.serving.test_serve_process import leadscore_command
+
+    tmp, config = workspace
+    env = {**os.environ, "LEADSCORE_MODELS_DIR": str(tmp / "models"), "LEADSCORE_DATA_DIR": str(tmp / "data")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log_path = tmp_path / "train.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([*leadscore_command(), "train", "--spec", str(DEMO_SPEC), "--config", str(config),
+                                    "--data", str(crm), "--dask", "local"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while "Finding random open ports" not in log_path.read_text():  # lightgbm.dask has begun on the cluster
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log_path.read_text()
+    assert code == 130, output
+    assert output.rstrip().endswith("interrupted: nothing was registered or left half-written"), output
+    assert "Traceback" not in output and "distributed." not in output, output
+    assert registered_versions(tmp) == []
+
+
+def registered_versions(tmp) -> list:
+    from leadscore.settings import get_settings
+    from training.registry import Registry
+
+    return Registry.from_settings(get_settings(), "leadscore-demo-crm").versions()
