@@ -32,13 +32,15 @@ class CommandGroup(TyperGroup):
 
 from leadscore.cluster import dask_address
 
-from leadscore.cluster import dask_address
-
 app = typer.Typer(
     name="leadscore",
     help="Self-hosted lead scoring: generate demo data, validate, train, promote, serve, score.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help and usage errors, not Rich's panels: drawing them imported Rich's
+    # markdown, syntax and traceback modules first, 0.23-0.35 s of `leadscore --help` against
+    # 0.11-0.16 s plain (three runs each, 2026-12-02; benchmarks/startup.py), the same words.
+    rich_markup_mode=None,
     cls=CommandGroup,
 )
 
