@@ -5,7 +5,8 @@
 Uses the setup of benchmarks/serving.py (its demo CRM, model and request bodies, built there
 if missing) and runs, for each body, what the service runs for it: parse the JSON into the
 request model, check the leads, build the model rows, the tables (score and contributions),
-the reasons, the answers and their JSON. Median milliseconds per call over --repeat calls,
+the reasons, the answers and their JSON, and the score log's record of each lead (which the
+service's writer thread makes before the answer is sent). Median milliseconds per call over --repeat calls,
 with the garbage collector tuned as the service tunes it. Also the memory the tables cost: the
 resident size of this process before and after numba compiles them. Then, unless --skip-shapes,
 the contributions for every tree shape (num_leaves 4 to 63): a model of each fitted to the demo
@@ -20,7 +21,7 @@ import importlib.util
 import statistics
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,8 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    steps = ["parse", "check", "features", "tables", "reasons", "answers + JSON"]
+    steps = ["parse", "check", "features", "tables", "reasons", "answers + JSON", "log records"]
+    as_of_ns = int(as_of.replace(tzinfo=timezone.utc).timestamp()) * 10**9
     table = Table(title=f"one /score call of 1,000 leads, in process: median ms of {args.repeat}")
     table.add_column("body")
     for step in [*steps, "total"]:
@@ -181,6 +183,9 @@ def main() -> int:
             marks.append(time.perf_counter())
             answers = scorer.answer_dicts([str(lead[scorer.id_field]) for lead in leads], probability, written)
             to_json({"scores": answers})
+            marks.append(time.perf_counter())
+            recorder = scorer.recorder  # the score log's record of each lead, made by the service's writer thread
+            [recorder.record(lead, as_of_ns) for lead in leads]
             marks.append(time.perf_counter())
             if i >= 3:  # the first calls warm caches
                 for step, a, b in zip(steps, marks, marks[1:]):

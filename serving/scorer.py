@@ -40,7 +40,10 @@ def utc_now() -> datetime:
 
 
 class LeadScorer:
-    def __init__(self, bundle: ModelBundle):
+    def __init__(self, bundle: ModelBundle, tables: bool = True):
+        """`tables=False`: the booster is not turned into lookup tables (scores and reasons then
+        come from LightGBM's predict and pred_contrib): for a process that only checks that the
+        bundle loads, such as `leadscore serve` before it starts its workers."""
         self.bundle = bundle
         if not bundle.spec_yaml:
             from features.bundle import BundleError
@@ -59,7 +62,7 @@ class LeadScorer:
         # A blend's LightGBM part is tabulated the same way; its logistic part is cheap as it is.
         self.blend = bundle.booster if bundle.model_kind == "blend" else None
         trees = {"lightgbm": bundle.booster, "blend": getattr(self.blend, "booster", None)}.get(bundle.model_kind)
-        made = tabulate(trees) if trees is not None else None
+        made = tabulate(trees) if trees is not None and tables else None
         self.tables = made.tables if made is not None else None
         # How contributions are computed, in words (GET /model, the contributions metric).
         self.contributions = made.path if made is not None else "the logistic model's own (exact)"

@@ -35,19 +35,20 @@ SEGMENT = "segment"
 """The key (and batch column) saying which model scored a lead: the segment's value, or None."""
 
 
-def load_scorer(folder: str | Path) -> "LeadScorer | SegmentedScorer":
-    """The scorer of the bundle at `folder`: routed by segment when the bundle has segments."""
+def load_scorer(folder: str | Path, tables: bool = True) -> "LeadScorer | SegmentedScorer":
+    """The scorer of the bundle at `folder`: routed by segment when the bundle has segments.
+    `tables`: as LeadScorer's."""
     bundle = ModelBundle.load(folder)
-    scorer = LeadScorer(bundle)
+    scorer = LeadScorer(bundle, tables=tables)
     if bundle.segments is None:
         return scorer
-    return SegmentedScorer(scorer, bundle.segments)
+    return SegmentedScorer(scorer, bundle.segments, tables=tables)
 
 
 class SegmentedScorer:
     """The global LeadScorer and one per segment model; see the module's docstring."""
 
-    def __init__(self, scorer: LeadScorer, segments: SegmentModels):
+    def __init__(self, scorer: LeadScorer, segments: SegmentModels, tables: bool = True):
         self.global_scorer = scorer
         self.segment_models = segments
         self.column = segments.column
@@ -58,7 +59,7 @@ class SegmentedScorer:
                               "of its spec; re-export the bundle")
         self.scorers: dict[str, LeadScorer] = {}
         for value, bundle in segments.models.items():
-            segment = LeadScorer(bundle)
+            segment = LeadScorer(bundle, tables=tables)
             segment.version = scorer.version  # answers name the registered version of the whole bundle
             self.scorers[value] = segment
 
