@@ -24,7 +24,12 @@ def measure(code: str, *args: str, env: dict | None = None, live_stderr: bool = 
                                      env={**os.environ, **(env or {})})
             # wait4 reaps this child and returns its own rusage (RUSAGE_CHILDREN would give the
             # maximum over every child so far).
-            _, status, usage = os.wait4(child.pid, 0)
+            try:
+                _, status, usage = os.wait4(child.pid, 0)
+            except BaseException:  # Ctrl-C, or SIGTERM through _tree.stop_on_sigterm: no orphan
+                child.kill()  # (a stopped train_model.py left its training child running 55 min)
+                child.wait()
+                raise
             seconds = time.perf_counter() - started
             code_ = os.waitstatus_to_exitcode(status)
             stdout.seek(0)

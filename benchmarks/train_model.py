@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _child import demo_crm, measure  # noqa: E402
+from _tree import stop_on_sigterm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 300.0
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seasonality", type=float, default=0.0,
                         help="the won rate's swing by month of creation, in log-odds (leadscore generate)")
     args = parser.parse_args()
+    stop_on_sigterm()
     print(f"leadscore train benchmark: {os.cpu_count()} cores, config {args.config.name}, "
           f"seasonality {args.seasonality:g}")
     header = (f"{'leads':>10} {'seed':>4} {'seconds':>8} {'peak GiB':>9} {'ROC-AUC':>8} {'best':>7} {'gap':>7} {'ECE':>7} "
