@@ -180,8 +180,7 @@ class ActivityAggregator:
         index = self._type_index
         codes = list(map(index.get, map(normalise_type, map(methodcaller("get", "activity_type"), flat))))
         times = list(map(timestamp_ns, map(methodcaller("get", "occurred_at"), flat)))
-        keep = np.fromiter((c is not None and t is not None and -_INT64_MAX <= t <= _INT64_MAX
-                            for c, t in zip(codes, times)), dtype=bool, count=len(flat))
+        keep = np.fromiter(map(_kept, codes, times), dtype=bool, count=len(flat))
         lead_pos = np.repeat(np.arange(len(lists), dtype=np.int64), counts)[keep]
         if keep.all():
             return ReadActivities(len(lists), lead_pos, np.array(codes, dtype=np.int64),
@@ -238,10 +237,8 @@ class ActivityAggregator:
         index = self._type_index
         for activity in activities or ():
             code = index.get(normalise_type(activity.get("activity_type")))
-            if code is None:
-                continue
-            t = timestamp_ns(activity.get("occurred_at"))
-            if t is None or not -_INT64_MAX <= t <= _INT64_MAX:
+            t = timestamp_ns(activity.get("occurred_at")) if code is not None else None
+            if not _kept(code, t):
                 continue
             type_code.append(code)
             t_ns.append(t)
@@ -249,6 +246,12 @@ class ActivityAggregator:
 
 # ---------------------------------------------------------------------------------- the kernel
 _INT64_MAX = 2**63 - 1
+
+
+def _kept(code: int | None, t: int | None) -> bool:
+    """Whether an activity counts: its type was seen in training (a code) and its time reads
+    and lies within datetime64[ns]. The one rule of `_read` and `read_records`."""
+    return code is not None and t is not None and -_INT64_MAX <= t <= _INT64_MAX
 _NAT = -(2**63)  # NaT as int64
 
 

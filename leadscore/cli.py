@@ -38,8 +38,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Click's plain help and usage errors, not Rich's panels: drawing them imported Rich's
-    # markdown, syntax and traceback modules first, 0.23-0.35 s of `leadscore --help` against
-    # 0.11-0.16 s plain (three runs each, 2026-12-02; benchmarks/startup.py), the same words.
+    # markdown, syntax and traceback modules first. Every command's --help took 0.28-0.36 s
+    # with them and 0.15-0.21 s plain, the same words (benchmarks/startup.py, 2026-12-02).
     rich_markup_mode=None,
     cls=CommandGroup,
 )

@@ -130,6 +130,11 @@ class LeadScorer:
             return activities
         return [{"occurred_at": a.get(time_field), "activity_type": a.get(type_field)} for a in activities]
 
+    def _read_activities(self, leads: list[Mapping[str, Any]]):
+        """The activities of `leads` as the features read them (ActivityAggregator.read_records)."""
+        return self.transform.activity.read_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD))
+                                                     for lead in leads])
+
     def score_leads(self, leads: list[Mapping[str, Any]], as_of: datetime | None = None,
                     reasons: int = 5, language: str = DEFAULT_LANGUAGE,
                     cooling: bool = False) -> list[dict[str, Any]]:
@@ -147,18 +152,14 @@ class LeadScorer:
             lead = leads[0]
             X = transform.transform_one(lead, self._canonical_activities(lead.get(ACTIVITIES_FIELD)), moment)[None, :]
         else:
-            if aggregator is not None:
-                read = aggregator.read_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD))
-                                                for lead in leads])
+            read = self._read_activities(leads) if aggregator is not None else None
             X = transform.transform_records(leads, read, moment)
         field = self.id_field  # text ids were read by the API's validator (features.values.lead_id)
         ids = [value if type(value := lead.get(field)) is str else _id_text(value) for lead in leads]
         answers = self._answers(X, leads, ids, reasons, language)
         if cooling:
-            if aggregator is not None and read is None:
-                read = aggregator.read_records([self._canonical_activities(lead.get(ACTIVITIES_FIELD))
-                                                for lead in leads])
-            found = aggregator.cooling_records(read, np.full(len(leads), _ns(moment), dtype=np.int64)) \
+            found = aggregator.cooling_records(read or self._read_activities(leads),
+                                               np.full(len(leads), _ns(moment), dtype=np.int64)) \
                 if aggregator is not None else None
             for answer, words in zip(answers, self.cooling_words(X, found, language)):
                 answer["cooling"] = words
