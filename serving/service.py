@@ -60,7 +60,8 @@ from serving.guard import ANSWER_LANGUAGE, RequestGuard
 from serving.metrics_labels import bound_request_metric_labels
 from serving.lead_schema import score_example, score_request_model
 from serving.openapi import SERVICE_DESCRIPTION, PublishedDocument
-from serving.runtime import exit_with_parent, fix_bentoml_request_timers, mark_server, tune_gc
+from serving.runtime import (exit_with_parent, fix_bentoml_request_timers, import_lightgbm_for_scoring, mark_server,
+                             tune_gc)
 from serving.schema import (LEAD_ID, InputError, LeadValidator, Problem, ScoreRequest, answer_id_key,
                             check_moment, check_outcomes, outcome_models, refuse, score_response_model)
 from serving.segments import load_scorer
@@ -71,7 +72,8 @@ from serving.store.previous_scores import TrendReader
 from serving.store.score_writer import LOG_AHEAD
 
 logger = logging.getLogger("leadscore.service")
-exit_with_parent()  # in a worker, from its start: it stops when `leadscore serve` dies, even by SIGKILL
+if exit_with_parent():  # in a worker, from its start: it stops when `leadscore serve` dies, even by SIGKILL
+    import_lightgbm_for_scoring()  # a process that only scores: LightGBM without scikit-learn (1.6 s less)
 
 INLINE_MAX_LEADS = 8
 """Requests with at most this many leads are scored on the event loop (well under a

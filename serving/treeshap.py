@@ -534,8 +534,8 @@ class TreeTables:
         agree within `tolerance`, else what differs."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         raw, phi = self.raw_and_groups(X, np.arange(self.n_features), self.n_features, threads=1)
-        theirs_raw = booster.predict(X, raw_score=True, num_threads=1)
-        theirs = booster.predict(X, pred_contrib=True, num_threads=1)
+        theirs_raw = booster.predict(X, raw_score=True, num_threads=_THREADS)
+        theirs = booster.predict(X, pred_contrib=True, num_threads=_THREADS)  # every core: it holds up a start
         worst_raw = float(np.max(np.abs(raw - theirs_raw))) if len(X) else 0.0
         worst_phi = float(np.max(np.abs(phi - theirs[:, :-1]))) if len(X) else 0.0
         bias = abs(self.expected_value - float(theirs[0, -1])) if len(X) else 0.0

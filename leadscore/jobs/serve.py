@@ -5,7 +5,8 @@ file, spec name or model name; left out, the only one there is): its exported bu
 (models/bundles/<spec name>/champion), else the registry's champion, exported first. With none
 of them the service refuses to start.
 Everything the BentoML workers need is checked here first (the bundle loads, the database
-takes the tables, the port is free), so a mistake is one clear message, not a crashing worker.
+takes the tables, the port is free), so a mistake is one clear message, not a crashing worker;
+the checks that need heavy imports run in a child process (leadscore.jobs.serve_check).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from features.errors import LeadscoreError
+from leadscore.jobs.serve_check import ServeCheck
 from leadscore.settings import Settings, get_settings
 from serving.auth import is_loopback  # the one rule, beside the service's Host check
 
@@ -84,26 +86,17 @@ def service_environment(settings: Settings, bundle: Path, workers: int,
 
 
 def prepare(settings: Settings, bundle: Path | None, workers: int, echo=print, spec: str | Path | None = None,
-            webhook_url: str | None = None):
-    """Resolve and load the model, create the tables; returns (scorer, environment)."""
-    from serving.segments import load_scorer
-    from serving.store import create_tables, make_engine
-
+            webhook_url: str | None = None) -> tuple[ServeCheck, dict[str, str]]:
+    """Resolve the bundle, validate the workers' environment and start the checks that need
+    heavy imports (the bundle loads as a worker loads it, the database takes the tables), which
+    run in a child process (leadscore.jobs.serve_check: its `result()` says); returns (check,
+    environment). Use the check as a context manager: it is stopped if the command fails
+    before it waits for it."""
     if workers < 1:
         raise LeadscoreError(f"--workers {workers}: at least one worker is needed")
     path = resolve_bundle(settings, bundle, echo, spec)
-    # The bundle loads (or the command stops with its error); its lookup tables are built and
-    # checked by each worker as it starts, where they are used: built here too, they delayed
-    # the workers' start by their build and check (5.5 s for 1,004 trees of 15 leaves, the
-    # default shape: benchmarks/score_steps.py).
-    scorer = load_scorer(path, tables=False)
     env = service_environment(settings, path, workers, webhook_url)
-    engine = make_engine(env["LEADSCORE_DATABASE_URL"])
-    try:
-        create_tables(engine)
-    finally:
-        engine.dispose()
-    return scorer, env
+    return ServeCheck(path, env["LEADSCORE_DATABASE_URL"]), env
 
 
 LOOPBACK = "127.0.0.1"
@@ -166,19 +159,21 @@ def run_serve(port: int = DEFAULT_PORT, workers: int = 1, bundle: Path | None = 
     host = host.strip().strip("[]")
     if host.lower() == "localhost":
         host = LOOPBACK  # BentoML takes addresses only
-    scorer, env = prepare(settings, bundle, workers, echo, spec, webhook_url)
-    keys = keys_exist(env["LEADSCORE_DATABASE_URL"])
+    check, env = prepare(settings, bundle, workers, echo, spec, webhook_url)
+    with check:  # in a child process while this one goes on (leadscore.jobs.serve_check)
+        check_port(host, port)
+        # serving.auth: without keys, only requests addressed here, and from here unless --insecure-no-auth
+        os.environ.update(env, LEADSCORE_HOST=host, LEADSCORE_INSECURE_NO_AUTH=str(insecure_no_auth).lower())
+        os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+        from serving.service import LeadScoringService
+
+        served = check.result()
+    keys = keys_exist(env["LEADSCORE_DATABASE_URL"])  # the tables exist now
     warning = check_exposure(host, keys, insecure_no_auth)
-    check_port(host, port)
-    # serving.auth: without keys, only requests addressed here, and from here unless --insecure-no-auth
-    os.environ.update(env, LEADSCORE_HOST=host, LEADSCORE_INSECURE_NO_AUTH=str(insecure_no_auth).lower())
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-
-    from serving.service import LeadScoringService
-
     LeadScoringService.config["workers"] = workers
     address = f"[{host}]" if ":" in host else host
-    echo(f"serving {scorer.spec.name} model version {scorer.version} ({env['LEADSCORE_BUNDLE']}) on "
+    echo(f"serving {served.spec} model version {served.version} ({env['LEADSCORE_BUNDLE']}) on "
          f"http://{address}:{port} with {workers} worker{'s' if workers > 1 else ''}; pages for sales and marketing "
          f"at http://{address}:{port}/ui ; API docs at http://{address}:{port}/ ; Ctrl-C to stop")
     echo("API keys are asked for (`leadscore keys list`)" if keys else

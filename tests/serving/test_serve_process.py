@@ -119,6 +119,27 @@ def test_serve_refuses_a_folder_that_is_not_a_bundle(tmp_path):
     assert result.returncode == 1 and "not a model bundle" in result.stderr
 
 
+@pytest.mark.parametrize("damage", ["booster cut short", "spec not YAML", "transform not JSON"])
+def test_serve_refuses_a_damaged_bundle_with_one_line_naming_it(bundle_dir, tmp_path, damage):
+    """The bundle is loaded in a child process (leadscore.jobs.serve_check): whatever breaks
+    there, even LightGBM aborting that process on a model file cut short, is one `error:` line
+    naming the bundle, exit code 1, and no worker is started."""
+    bundle = shutil.copytree(bundle_dir, tmp_path / "damaged")
+    if damage == "booster cut short":
+        text = (bundle / "booster.txt").read_bytes()
+        (bundle / "booster.txt").write_bytes(text[: len(text) // 3])
+    elif damage == "spec not YAML":
+        (bundle / "spec.yaml").write_text("leads: [\n")
+    else:
+        (bundle / "transform.json").write_text("{")
+    result = subprocess.run([*leadscore_command(), "serve", "--bundle", str(bundle), "--port", str(free_port())],
+                            env=environment(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(bundle) in errors[0] and "re-export it" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "serving " not in result.stdout  # it never said it serves
+
+
 def test_the_exported_champion_is_served_by_default(bundle_dir, tmp_path):
     from leadscore.jobs.serve import prepare, resolve_bundle
     from leadscore.settings import Settings
@@ -134,8 +155,9 @@ def test_the_exported_champion_is_served_by_default(bundle_dir, tmp_path):
     shutil.copytree(bundle_dir, settings.bundles_dir / "other-crm" / "champion")
     with pytest.raises(LeadscoreError, match="leadscore-demo-crm, leadscore-other-crm; say which with --spec"):
         resolve_bundle(settings)
-    scorer, env = prepare(settings, None, workers=2, spec="leadscore-demo-crm")
-    assert scorer.version == "test" and env["LEADSCORE_WORKERS"] == "2"
+    check, env = prepare(settings, None, workers=2, spec="leadscore-demo-crm")
+    with check:
+        assert check.result().version == "test" and env["LEADSCORE_WORKERS"] == "2"
     assert env["LEADSCORE_BUNDLE"] == str(champion.resolve())
     assert (tmp_path / "data" / "leadscore.db").exists()  # tables are created before the workers start
 
@@ -166,3 +188,31 @@ def test_the_service_listens_on_this_machine_only_unless_told(bundle_dir, tmp_pa
     assert f"on http://127.0.0.1:{port} with 1 worker" in output and "warning" not in output
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.1.2.3")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("10.0.0.5")
+
+
+def test_a_worker_imports_lightgbm_without_scikit_learn_and_scores_the_same(bundle_dir):
+    """serving.runtime.import_lightgbm_for_scoring, in a fresh process as a worker calls it:
+    scikit-learn is not imported with LightGBM, imports normally afterwards, and the bundle's
+    booster gives the same raw scores as in this process (LightGBM imported the usual way)."""
+    import lightgbm
+    import numpy as np
+
+    script = (
+        "import sys, json, numpy as np\n"
+        "from serving.runtime import import_lightgbm_for_scoring\n"
+        "assert import_lightgbm_for_scoring() is True\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "import lightgbm\n"
+        f"booster = lightgbm.Booster(model_file={str(bundle_dir / 'booster.txt')!r})\n"
+        "X = np.linspace(-3, 50, 40 * booster.num_feature()).reshape(40, -1)\n"
+        "raw = booster.predict(X, raw_score=True).tolist()\n"
+        "import sklearn.metrics\n"  # still importable, for the report's ROC-AUC
+        "print(json.dumps(raw))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    booster = lightgbm.Booster(model_file=str(bundle_dir / "booster.txt"))
+    X = np.linspace(-3, 50, 40 * booster.num_feature()).reshape(40, -1)
+    import json
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == booster.predict(X, raw_score=True).tolist()
