@@ -3,8 +3,6 @@
 from types import SimpleNamespace
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import pytest
 
 from features.leakage import LeakageFinding
@@ -137,18 +135,3 @@ def test_the_bootstrap_interval_matches_resampling_by_hand():
     assert low == pytest.approx(np.quantile(by_hand, 0.025), abs=0.01)
     assert high == pytest.approx(np.quantile(by_hand, 0.975), abs=0.01)
     assert roc_auc_interval(y, p, resamples=1000, seed=7) == (low, high)  # a fixed seed, the same interval
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.integers(0, 3)), min_size=1, max_size=60))
-def test_the_bootstrap_scores_each_resample_with_the_one_roc_auc(rows):
-    from features.metrics import roc_auc
-    from training.promotion import resample_aucs
-
-    label = np.array([r[0] for r in rows])
-    score = np.array([r[1] / 6 for r in rows])  # few distinct values: many ties
-    counts = np.array([[r[2] for r in rows], [1] * len(rows)])
-    fast = resample_aucs(label, score, counts)
-    for row, value in zip(counts, fast):
-        expected = roc_auc(label, score, sample_weight=row)
-        assert (np.isnan(value) and np.isnan(expected)) or abs(value - expected) < 1e-12
