@@ -6,13 +6,14 @@ The bundle's check is the worker's own load (`serving.segments.load_scorer`, wit
 tables, which each worker builds and checks itself), so a bundle a worker could not load stops
 the command with one clear message instead of a crashing worker; the tables are created (or
 migrated) once here rather than by several workers at once. Run in the command's own process
-these took 2.9 s and about 0.5 s of the 4.1 s before the worker started, mostly importing
-LightGBM (which imports scikit-learn) and Alembic. In a child process they run on the second
-core while the command imports the service (2.2 s), and the child, a process that only loads
-a model, imports LightGBM without scikit-learn (`serving.runtime.import_lightgbm_for_scoring`),
-which the command's own process could not safely do (run in a test or a notebook, it may go on
-to train). `leadscore serve` ready: 11.16 s before, 9.80 s with the bundle checked in the child
-(benchmarks/startup.py, median of 5, 2026-12-03).
+the bundle's load was 2.9 s of the command's 5.7 s before it started BentoML (cProfile, which
+slows everything), most of it importing LightGBM, which imports scikit-learn. In a child
+process it runs on the second core while the command imports the service (2.2 to 3.2 s), and
+the child, a process that only loads a model, imports LightGBM without scikit-learn
+(`serving.runtime.import_lightgbm_for_scoring`), which the command's own process could not
+safely do (run in a test or a notebook, it may go on to train). With the worker's own savings
+of the same commit, `leadscore serve` ready went from 11.47 and 11.99 s to 10.89 and 11.23 s
+(benchmarks/startup.py --code, medians of 5, the two checkouts alternating, 2026-12-03).
 
     LEADSCORE_DATABASE_URL=... python -m leadscore.jobs.serve_check BUNDLE_FOLDER
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.serving.live_service import live_service
 
-EXAMPLES_PER_OPERATION = 300
+EXAMPLES_PER_OPERATION = 150
 SEED = 13
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_headers_conformance", "response_schema_conformance")
