@@ -107,8 +107,10 @@ def fix_bentoml_request_timers() -> bool:
 
 
 def import_lightgbm_for_scoring() -> bool:
-    """Import LightGBM without its scikit-learn interface, in a process that only scores (a
-    BentoML worker: the service module calls this when `exit_with_parent` says it is one).
+    """Import LightGBM without its scikit-learn interface, in a process that only scores: a
+    BentoML worker (the service module calls this when `exit_with_parent` says it is one) and
+    `leadscore serve`'s check of the bundle (leadscore.jobs.serve_check), never a process that
+    may train.
 
     LightGBM's package imports scikit-learn (and through it SciPy's statistics) whenever it is
     installed, for its estimator classes (LGBMClassifier...); scoring uses only `Booster`. That

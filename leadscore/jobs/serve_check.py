@@ -5,7 +5,8 @@ the tables.
 The bundle's check is the worker's own load (`serving.segments.load_scorer`, without the lookup
 tables, which each worker builds and checks itself), so a bundle a worker could not load stops
 the command with one clear message instead of a crashing worker; the tables are created (or
-migrated) once here rather than by several workers at once. Run in the command's own process
+migrated) here before any worker starts, so a database that cannot take them is one message
+too (each worker still checks the schema as it starts, which finds nothing to do). Run in the command's own process
 the bundle's load was 2.9 s of the command's 5.7 s before it started BentoML (cProfile, which
 slows everything), most of it importing LightGBM, which imports scikit-learn. In a child
 process it runs on the second core while the command imports the service (2.2 to 3.2 s), and
