@@ -50,6 +50,9 @@ from training.stages import StageDefinition, stage_thresholds
 
 
 REFIT_AUTO_LIMIT = 250_000
+IMPORTANCE_ROWS = 10_000
+"""Most training examples the logistic or blend model's importance (the mean size of each
+feature's contribution) is averaged over (`importance_rows`)."""
 CANDIDATES = ("lightgbm", "logistic", "blend")
 """Training examples (snapshots) below which `refit_full: auto` refits on all of them: the
 refit costs as much as the fit again, and above this the most recent slice adds little."""
@@ -333,7 +336,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     if chosen == "lightgbm":  # total gain of each feature's splits
         gains = booster.feature_importance(importance_type="gain")
     else:  # mean size of each feature's contribution to the log-odds
-        gains = np.abs(bundle.contributions(X[training_rows])[:, :-1]).mean(axis=0)
+        gains = np.abs(bundle.contributions(X[importance_rows(training_rows)])[:, :-1]).mean(axis=0)
     importance = {n: float(g) for n, g in sorted(zip(transform.names, gains), key=lambda kv: -kv[1])}
     return TrainingResult(
         bundle=bundle, metrics=metrics, baseline_metrics=baseline_metrics,
@@ -349,6 +352,20 @@ def _trees_for(best: int, rows: int, fit_rows: int) -> int:
     """Trees for a model learning from `rows` examples, when early stopping chose `best` on
     `fit_rows`: proportionally more for more data."""
     return max(1, int(round(best * rows / max(fit_rows, 1))))
+
+
+def importance_rows(rows: np.ndarray, most: int = IMPORTANCE_ROWS) -> np.ndarray:
+    """At most `most` of the example indices `rows` (n,), evenly spaced through them in their
+    order (the same every run), for the mean-contribution importance. Contributions of the
+    blend come from LightGBM's pred_contrib, about 3,600 rows/s on one thread (README, serving
+    run): the ~6M examples of 1M leads would take about half an hour. Measured on the tests'
+    6,000-lead CRM (FAST_CONFIG, the blend chosen; 2026-12-03): all 27,286 training examples
+    2.78 s, 10,000 of them 1.05 s, the same ten most important features in the same order, no
+    feature's figure off by more than 0.5% of the largest."""
+    rows = np.asarray(rows)
+    if len(rows) <= most:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, most).round().astype(np.int64)]
 
 
 def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split: Split,

@@ -290,3 +290,26 @@ def test_fields_left_blank_at_random_are_no_reason_for_buying(trained, scorer):
     assert result.bundle.transform.missing_buys == []
     [answer] = scorer.score_leads([{"lead_id": "only-an-id"}], as_of=AS_OF)
     assert not [r for r in answer["reasons_for"] if "not given" in r or "not answered" in r]
+
+
+def test_the_importance_sample_is_spread_over_every_example_and_the_same_each_run():
+    """The blend's importance is averaged over at most IMPORTANCE_ROWS examples: a fixed, evenly
+    spaced subset of the training rows (first and last included), the same on every run; all
+    of them when there are fewer."""
+    from hypothesis import given, settings, strategies as st
+
+    from training.trainer import importance_rows
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.integers(1, 5_000), st.integers(2, 400), st.integers(0, 10**6))
+    def check(n, most, start):
+        rows = np.arange(start, start + 3 * n, 3)  # training rows: any increasing indices
+        picked = importance_rows(rows, most)
+        assert len(picked) == min(n, most) and set(picked) <= set(rows)
+        assert np.all(np.diff(picked) > 0) and picked[0] == rows[0] and picked[-1] == rows[-1]
+        assert np.array_equal(picked, importance_rows(rows.copy(), most))
+        if n > most:  # evenly spread: consecutive picks at most one row further apart than the mean gap
+            gaps = np.diff(np.searchsorted(rows, picked))
+            assert gaps.max() <= (n - 1) / (most - 1) + 1
+
+    check()
