@@ -56,10 +56,13 @@ def gains_figure(label, probability):
 
 
 def importance_figure(importance: dict[str, float], top: int = 20):
+    from training.trainer import IMPORTANCE_ROWS
+
     items = list(importance.items())[:top][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(items) + 1))
     ax.barh([k for k, _ in items], [v for _, v in items])
-    ax.set(xlabel="importance (LightGBM: total gain; logistic: mean |log-odds contribution|)",
+    ax.set(xlabel="importance (LightGBM: total gain; logistic or blend: mean |log-odds contribution|\n"
+                  f"over up to {IMPORTANCE_ROWS:,} training examples)",
            title="Feature importance")
     fig.tight_layout()
     return fig
