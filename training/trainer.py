@@ -50,12 +50,12 @@ from training.stages import StageDefinition, stage_thresholds
 
 
 REFIT_AUTO_LIMIT = 250_000
+"""Training examples (snapshots) below which `refit_full: auto` refits on all of them: the
+refit costs as much as the fit again, and above this the most recent slice adds little."""
 IMPORTANCE_ROWS = 10_000
 """Most training examples the logistic or blend model's importance (the mean size of each
 feature's contribution) is averaged over (`importance_rows`)."""
 CANDIDATES = ("lightgbm", "logistic", "blend")
-"""Training examples (snapshots) below which `refit_full: auto` refits on all of them: the
-refit costs as much as the fit again, and above this the most recent slice adds little."""
 
 
 @dataclass
@@ -356,12 +356,13 @@ def _trees_for(best: int, rows: int, fit_rows: int) -> int:
 
 def importance_rows(rows: np.ndarray, most: int = IMPORTANCE_ROWS) -> np.ndarray:
     """At most `most` of the example indices `rows` (n,), evenly spaced through them in their
-    order (the same every run), for the mean-contribution importance. Contributions of the
-    blend come from LightGBM's pred_contrib, about 3,600 rows/s on one thread (README, serving
-    run): the ~6M examples of 1M leads would take about half an hour. Measured on the tests'
+    order (the same every run), for the mean-contribution importance: the blend's contributions
+    come from LightGBM's pred_contrib, whose time grows with every row. Measured on the tests'
     6,000-lead CRM (FAST_CONFIG, the blend chosen; 2026-12-03): all 27,286 training examples
     2.78 s, 10,000 of them 1.05 s, the same ten most important features in the same order, no
-    feature's figure off by more than 0.5% of the largest."""
+    feature's figure off by more than 0.5% of the largest. At that rate (about 9,800 rows/s,
+    for a model of at most 300 trees) the ~6M examples of 1M leads would take 10 minutes; the
+    demo model of 1,004 trees scores 3,620 rows/s per thread with pred_contrib (README)."""
     rows = np.asarray(rows)
     if len(rows) <= most:
         return rows
