@@ -1,21 +1,23 @@
 """The demo CRM exported the way a European spreadsheet writes it trains the same model.
 
 `;` separators, Windows-1252 text, day-first dates and activity ids written as floats (`101.0`),
-with no extra spec key: the holdout ROC-AUC must match the clean export's within 0.001."""
+with no extra spec key: the checked tables and the training examples read from it are those of
+the clean export, value for value, so training (deterministic on the same examples) gives the
+same model. A day/month swap on some rows or activities dropped for their ids would show here
+as a differing cell."""
 
 from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from features.examples import build_examples
 from features.load import load_clean
 from features.spec import load_spec
-from tests.conftest import DEMO_SPEC, FAST_CONFIG, ROOT
-from training.config import TrainingConfig
-from training.trainer import train_model
-
+from tests.conftest import DEMO_SPEC, ROOT
 
 _script = importlib.util.spec_from_file_location("messy_export", ROOT / "scripts" / "messy_export.py")
 _module = importlib.util.module_from_spec(_script)
@@ -23,11 +25,9 @@ _script.loader.exec_module(_module)
 write_export = _module.write_export
 
 
-@pytest.mark.slow
-def test_a_messy_european_export_trains_the_same_model_as_the_clean_one(demo_crm_dir, tmp_path):
+def test_a_messy_european_export_reads_as_the_same_tables_and_examples_as_the_clean_one(demo_crm_dir, tmp_path):
     spec = load_spec(DEMO_SPEC)
-    config = TrainingConfig.model_validate(FAST_CONFIG)
-    aucs = []
+    read = {}
     for messy in (False, True):
         folder = tmp_path / ("messy" if messy else "clean")
         write_export(demo_crm_dir, folder, messy)
@@ -37,7 +37,11 @@ def test_a_messy_european_export_trains_the_same_model_as_the_clean_one(demo_crm
                 (folder / "leads.csv").read_text(encoding="utf-8")
         _, tables, _ = load_clean(spec, folder)
         assert tables.leads["country"].isin(["deutschland (é)"]).any()
-        assert tables.activities["lead_id"].isin(tables.leads["lead_id"]).all()
-        result = train_model(spec, build_examples(spec, tables), tables.activities, config)
-        aucs.append(result.metrics["roc_auc"])
-    assert abs(aucs[0] - aucs[1]) <= 0.001, aucs
+        read[messy] = tables, build_examples(spec, tables)
+    (clean, clean_examples), (messy, messy_examples) = read[False], read[True]
+    for name in ("leads", "activities", "outcomes"):
+        pd.testing.assert_frame_equal(getattr(messy, name), getattr(clean, name), check_exact=True, obj=name)
+    assert len(messy.activities) == len(pd.read_parquet(demo_crm_dir / "activities.parquet"))  # none dropped
+    pd.testing.assert_frame_equal(messy_examples.leads, clean_examples.leads, check_exact=True)
+    assert np.array_equal(messy_examples.label, clean_examples.label)
+    assert np.array_equal(messy_examples.as_of, clean_examples.as_of)

@@ -68,6 +68,11 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
     assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
     assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
     main = runs[runs["tags.leadscore.kind"] == "train"].iloc[0]
+    # Tuning tried different settings on the validation slice and the model kept the best's.
+    assert trials["params.learning_rate"].nunique() == 2
+    best = trials.loc[trials["metrics.validation_roc_auc"].idxmax()]
+    assert float(main["params.lgbm_learning_rate"]) == float(best["params.learning_rate"])
+    assert int(main["params.lgbm_num_leaves"]) == int(best["params.num_leaves"])
     assert main["tags.gate.chance"] == "pass" and main["metrics.holdout_roc_auc_ci_low"] > 0.5
 
     # the same leads, but the CRM recorded 70% of the older outcomes at random
@@ -91,41 +96,6 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
     assert version_tags("leadscore-demo-crm", 2)["promoted_by"] == "bob"
     back = runner.invoke(app, ["rollback", "--spec", "demo-crm"])
     assert back.exit_code == 0 and "is now version 1" in back.output, back.output
-
-
-def test_a_second_spec_has_its_own_champion_and_never_replaces_the_first(workspace, demo_crm_dir):
-    tmp, config = workspace
-    other_spec = tmp / "other_crm.yaml"
-    other_spec.write_text(DEMO_SPEC.read_text().replace("name: demo-crm", "name: other-crm"))
-    first = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config))
-    assert first.exit_code == 0, first.output
-    champion_a = (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text()
-
-    # The same export under another spec: before, it was compared with, and replaced, the first
-    # spec's champion; now it is the first champion of its own model.
-    second = train("--spec", str(other_spec), "--data", str(demo_crm_dir), "--config", str(config))
-    assert second.exit_code == 0, second.output
-    assert "leadscore-other-crm version 1" in second.output and "promoted: first champion" in second.output
-    assert gate_line(second.output, "not below the champion").endswith("no champion yet for this spec")
-    assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text() == champion_a
-    assert (tmp / "models" / "bundles" / "other-crm" / "champion" / "bundle.json").exists()
-    assert version_tags("leadscore-demo-crm", 1)["promotion"].startswith("promoted: first champion")
-    from leadscore.settings import get_settings
-    from training.registry import Registry
-
-    assert Registry.from_settings(get_settings(), "leadscore-demo-crm").champion().version == 1
-
-    ambiguous = runner.invoke(app, ["models"])
-    assert ambiguous.exit_code == 1
-    assert "leadscore-demo-crm" in ambiguous.output and "leadscore-other-crm" in ambiguous.output
-    assert "--spec" in ambiguous.output
-    mine = runner.invoke(app, ["models", "--spec", "leadscore-demo-crm"])
-    assert mine.exit_code == 0 and "champion" in mine.output
-    assert "leadscore-demo-crm versions" in mine.output and "other-crm" not in mine.output
-    unknown = runner.invoke(app, ["models", "--spec", "nope"])
-    assert unknown.exit_code == 1 and "leadscore-other-crm" in unknown.output
-    no_rollback = runner.invoke(app, ["rollback", "--spec", str(other_spec)])
-    assert no_rollback.exit_code == 1 and "only champion there has been" in no_rollback.output
 
 
 @pytest.fixture
@@ -165,38 +135,61 @@ def test_a_leaking_feature_blocks_promotion_until_a_person_forces_it(workspace, 
     assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").exists()
 
 
-def test_a_model_worse_than_chance_is_not_promoted(workspace, demo_crm_dir, tmp_path):
-    """The CRM recorded its most recent outcomes backwards (won as lost and lost as won): what
-    the model learnt from older deals ranks the recent ones upside down."""
-    config = write_config(tmp_path / "capacity.yaml", stages=CAPACITY_STAGES)
-    folder = shutil.copytree(demo_crm_dir, tmp_path / "backwards")
+def test_a_model_worse_than_chance_is_not_promoted_and_a_second_spec_never_touches_the_first(workspace,
+                                                                                              demo_crm_dir):
+    """A second spec trained on a CRM that recorded its most recent outcomes backwards (won as
+    lost and lost as won): what the model learnt from older deals ranks the recent ones upside
+    down, so it is not promoted; it is compared with its own spec's champion (none), never the
+    first spec's, which stays the champion that serving and scoring with no --spec mean."""
+    tmp, _ = workspace
+    config = write_config(tmp / "capacity.yaml", stages=CAPACITY_STAGES)
+    first = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config))
+    assert first.exit_code == 0 and "promoted: first champion" in first.output, first.output
+    champion_a = (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text()
+
+    folder = shutil.copytree(demo_crm_dir, tmp / "backwards")
     outcomes = pd.read_parquet(folder / "outcomes.parquet")
     leads = pd.read_parquet(folder / "leads.parquet").drop_duplicates("lead_id").set_index("lead_id")
     created = outcomes["lead_id"].map(leads["created_at"])
     recent = created > created.quantile(0.75)
     outcomes.loc[recent, "outcome"] = outcomes.loc[recent, "outcome"].map({"won": "lost", "lost": "won"})
     outcomes.to_parquet(folder / "outcomes.parquet", index=False)
-    result = train("--spec", str(DEMO_SPEC), "--data", str(folder), "--config", str(config))
+    other_spec = tmp / "other_crm.yaml"
+    other_spec.write_text(DEMO_SPEC.read_text().replace("name: demo-crm", "name: other-crm"))
+    result = train("--spec", str(other_spec), "--data", str(folder), "--config", str(config))
     assert result.exit_code == 4, result.output
+    assert "leadscore-other-crm version 1" in result.output
     chance = gate_line(result.output, "better than chance")
     assert chance.startswith("FAIL") and "not clearly better than ranking leads at random" in chance
     decision = next(line for line in result.output.splitlines() if line.startswith("Champion decision"))
     assert "not promoted" in decision
+    # Before, a second spec was compared with, and could replace, the first spec's champion.
+    assert gate_line(result.output, "not below the champion").endswith("no champion yet for this spec")
+    assert (tmp / "models" / "bundles" / "demo-crm" / "champion" / "bundle.json").read_text() == champion_a
+    assert not (tmp / "models" / "bundles" / "other-crm" / "champion").exists()
+    assert version_tags("leadscore-demo-crm", 1)["promotion"].startswith("promoted: first champion")
 
-    # Another spec gets a champion: serving and scoring with no --spec mean it, the only model
-    # with a champion; listing the models still asks which.
-    other_spec = tmp_path / "other_crm.yaml"
-    other_spec.write_text(DEMO_SPEC.read_text().replace("name: demo-crm", "name: other-crm"))
-    other = train("--spec", str(other_spec), "--data", str(demo_crm_dir), "--config", str(config))
-    assert other.exit_code == 0, other.output
+    # Serving and scoring with no --spec mean the only model with a champion; listing the
+    # models still asks which.
+    from features.bundle import ModelBundle
     from leadscore.jobs.serve import resolve_bundle
     from leadscore.settings import get_settings
+    from training.registry import Registry
 
-    assert resolve_bundle(get_settings()).parts[-2:] == ("other-crm", "champion")
-    assert runner.invoke(app, ["models"]).exit_code == 1
+    assert resolve_bundle(get_settings()).parts[-2:] == ("demo-crm", "champion")
+    assert Registry.from_settings(get_settings(), "leadscore-demo-crm").champion().version == 1
+    ambiguous = runner.invoke(app, ["models"])
+    assert ambiguous.exit_code == 1
+    assert "leadscore-demo-crm" in ambiguous.output and "leadscore-other-crm" in ambiguous.output
+    assert "--spec" in ambiguous.output
+    mine = runner.invoke(app, ["models", "--spec", "leadscore-demo-crm"])
+    assert mine.exit_code == 0 and "champion" in mine.output
+    assert "leadscore-demo-crm versions" in mine.output and "other-crm" not in mine.output
+    unknown = runner.invoke(app, ["models", "--spec", "nope"])
+    assert unknown.exit_code == 1 and "leadscore-other-crm" in unknown.output
+    no_rollback = runner.invoke(app, ["rollback", "--spec", str(DEMO_SPEC)])
+    assert no_rollback.exit_code == 1 and "only champion there has been" in no_rollback.output
     # The champion's card keeps the gates it passed (the model page shows them).
-    from features.bundle import ModelBundle
-
     card = ModelBundle.load(resolve_bundle(get_settings())).card
     assert [g["passed"] for g in card["gates"]] and all(g["passed"] for g in card["gates"])
     assert any(g["detail"].startswith("holdout ROC-AUC") for g in card["gates"])

@@ -178,20 +178,6 @@ def test_a_referred_engaged_director_outscores_a_cold_intern_from_a_purchased_li
     assert a["stage"] in {"SQL", "MQL"} and b["stage"] == "not yet"
 
 
-def test_tuning_tries_settings_on_validation_and_keeps_the_best(trained):
-    from training.config import TrainingConfig
-    from training.trainer import train_model
-    from tests.conftest import FAST_CONFIG
-
-    spec, tables, examples, _ = trained
-    result = train_model(spec, examples, tables.activities, TrainingConfig.model_validate(FAST_CONFIG), tune_trials=3)
-    assert [t.number for t in result.trials] == [1, 2, 3]
-    best = max(result.trials, key=lambda t: t.validation_roc_auc)
-    assert result.config.model.num_leaves == best.params["num_leaves"]
-    assert result.config.model.learning_rate == best.params["learning_rate"]
-    assert len({t.params["learning_rate"] for t in result.trials}) == 3  # they really differ
-
-
 # --------------------------------------------------------------------------- two candidates
 def test_both_candidates_are_evaluated_on_the_holdout_and_the_better_on_validation_wins(trained):
     from training.config import TrainingConfig
