@@ -8,8 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-LEADS = 2000
-
 
 @pytest.fixture(scope="session")
 def cluster():
@@ -29,13 +27,9 @@ def client(cluster):
 
 
 @pytest.fixture(scope="session")
-def small_crm(tmp_path_factory) -> Path:
-    """A 2,000-lead demo CRM, one Parquet file per table."""
-    from leadscore.jobs.generate import run_generate
-
-    out = tmp_path_factory.mktemp("dask-crm")
-    run_generate(out, LEADS, seed=5, show_progress=False, print_summary=False)
-    return out
+def small_crm(small_demo_crm) -> Path:
+    """A 2,000-lead demo CRM, one Parquet file per table (tests/conftest.py's)."""
+    return small_demo_crm
 
 
 def split(frame: pd.DataFrame, folder: Path, parts: int) -> Path:

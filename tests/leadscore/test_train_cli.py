@@ -99,13 +99,13 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
 
 
 @pytest.fixture
-def leaky_export(tmp_path, demo_crm_dir):
-    """The demo CRM whose activity log records the signed order form: an `order_form_signed`
+def leaky_export(tmp_path, small_demo_crm):
+    """The small demo CRM (2,000 leads) whose activity log records the signed order form: an `order_form_signed`
     activity two days after the lead was created, for 95% of the leads that were won and 2.5%
     of the others (noise). Its counts are model features equal to the label but for the noise,
     and nothing in the spec says they come after the sale. (A lead column doing the same is
     refused before training: tests/leadscore/test_leakage_cli.py.)"""
-    folder = leaky_copy(demo_crm_dir, tmp_path / "leaky")
+    folder = leaky_copy(small_demo_crm, tmp_path / "leaky")
     return DEMO_SPEC, folder
 
 
@@ -195,7 +195,7 @@ def test_a_model_worse_than_chance_is_not_promoted_and_a_second_spec_never_touch
     assert any(g["detail"].startswith("holdout ROC-AUC") for g in card["gates"])
 
 
-def test_nothing_stays_registered_when_training_fails_after_registering(workspace, demo_crm_dir, monkeypatch):
+def test_nothing_stays_registered_when_training_fails_after_registering(workspace, small_demo_crm, monkeypatch):
     tmp, config = workspace
     import training.registry
 
@@ -203,7 +203,7 @@ def test_nothing_stays_registered_when_training_fails_after_registering(workspac
         raise OSError("disk full")
 
     monkeypatch.setattr(training.registry, "export_bundle", broken_export)
-    result = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config))
+    result = train("--spec", str(DEMO_SPEC), "--data", str(small_demo_crm), "--config", str(config))
     assert result.exit_code != 0 and "disk full" in str(result.exception)
     listing = runner.invoke(app, ["models"])
     assert listing.exit_code == 1 and "no registered leadscore model yet" in listing.output

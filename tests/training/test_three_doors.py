@@ -289,18 +289,18 @@ def test_a_training_that_fails_leaves_a_failed_run_and_registers_nothing(workspa
     assert [v.version for v in registry.versions()] == before
 
 
-def test_the_latest_unpromoted_version_is_the_challenger(workspace, demo_crm_dir):
+def test_the_latest_unpromoted_version_is_the_challenger(workspace, small_demo_crm):
     from leadscore.jobs.train import run_train
     from training.registry import Registry
 
     _, config, get_settings, first = workspace
-    second = run_train(DEMO_SPEC, config, data=demo_crm_dir, promote="never", show_progress=False)
+    second = run_train(DEMO_SPEC, config, data=small_demo_crm, promote="never", show_progress=False)
     registry = Registry.from_settings(get_settings(), "leadscore-demo-crm")
     assert registry.challenger().version == second.version == first.version + 1
     assert registry.champion().version == first.version
 
 
-def test_stopped_while_registering_leaves_nothing_registered(workspace, demo_crm_dir, monkeypatch):
+def test_stopped_while_registering_leaves_nothing_registered(workspace, small_demo_crm, monkeypatch):
     """Ctrl-C after MLflow registered the version but before `leadscore train` learnt its number:
     the version is removed and the run ends FAILED."""
     from leadscore.jobs.train import run_train
@@ -318,7 +318,7 @@ def test_stopped_while_registering_leaves_nothing_registered(workspace, demo_crm
 
     monkeypatch.setattr(Registry, "log_model_version", registered_then_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_train(DEMO_SPEC, config, data=demo_crm_dir, show_progress=False)
+        run_train(DEMO_SPEC, config, data=small_demo_crm, show_progress=False)
     assert [v.version for v in registry.versions()] == before and registry.champion().version == champion
     latest = registry.mlflow.search_runs(experiment_names=["leadscore"], order_by=["start_time DESC"]).iloc[0]
     assert latest["status"] == "FAILED" and latest["tags.error"] == "KeyboardInterrupt: interrupted (Ctrl-C)"
