@@ -79,12 +79,17 @@ def scratch_workspace(folder: Path, monkeypatch, empty_mlflow_db: Path) -> Path:
 
     (folder / "models").mkdir()
     shutil.copy(empty_mlflow_db, folder / "models" / "mlflow.db")
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(folder / "models"))
-    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(folder / "data"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    use_workspace(folder, monkeypatch)
     config = folder / "fast.yaml"
     config.write_text(yaml.safe_dump(FAST_CONFIG))
     return config
+
+
+def use_workspace(folder: Path, monkeypatch) -> None:
+    """Point leadscore at the models and data of a workspace scratch_workspace made in `folder`."""
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(folder / "models"))
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(folder / "data"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -141,33 +146,39 @@ def segment_spec_yaml(data_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def segmented(demo_crm_dir, tmp_path_factory):
-    """(spec, tables, examples, global TrainingResult, training.segments.SegmentTraining, bundle
-    folder) of the demo CRM trained with `segment_by: product_interest`, the bundle saved as
-    `leadscore train` saves it (segment bundles inside the global one)."""
-    from features.examples import build_examples
-    from features.load import load_clean
-    from features.profile import DataProfile
-    from features.spec import load_spec
-    from training.config import TrainingConfig
-    from training.segments import train_segments
-    from training.trainer import train_model
+def segment_run(demo_crm_dir, empty_mlflow_db, tmp_path_factory):
+    """(workspace folder, spec path, TrainOutcome, what it printed) of `leadscore train` (run_train)
+    on the demo CRM with `segment_by: product_interest` and SEGMENT_CONFIG, in a scratch registry:
+    one version holding the global model and the segment models, promoted and exported."""
+    import yaml
+    from rich.console import Console
+
+    from leadscore.jobs.train import run_train
 
     folder = tmp_path_factory.mktemp("segmented")
     spec_path = folder / "demo_crm_segments.yaml"
     spec_path.write_text(segment_spec_yaml(demo_crm_dir))
+    with pytest.MonkeyPatch.context() as mp:
+        config = scratch_workspace(folder, mp, empty_mlflow_db)
+        config.write_text(yaml.safe_dump(SEGMENT_CONFIG))
+        console = Console(record=True, width=200)
+        outcome = run_train(spec_path, config, show_progress=False, console=console)
+    return folder, spec_path, outcome, console.export_text()
+
+
+@pytest.fixture(scope="session")
+def segmented(segment_run):
+    """(spec, tables, examples, global TrainingResult, training.segments.SegmentTraining, bundle
+    folder) of segment_run: the exported champion, segment bundles inside the global one."""
+    from features.examples import build_examples
+    from features.load import load_clean
+    from features.spec import load_spec
+
+    folder, spec_path, outcome, _ = segment_run
     spec = load_spec(spec_path)
     _, tables, _ = load_clean(spec)
-    examples = build_examples(spec, tables)
-    config = TrainingConfig.model_validate(SEGMENT_CONFIG)
-    result = train_model(spec, examples, tables.activities, config)
-    segments = train_segments(spec, examples, tables.activities, config, result, train_model)
-    bundle = result.bundle
-    bundle.card = {"version": "7", "spec": spec.name}
-    bundle.spec_yaml = spec_path.read_text()
-    bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
-    segments.attach_to(bundle)
-    return spec, tables, examples, result, segments, bundle.save(folder / "bundle")
+    bundle = folder / "models" / "bundles" / spec.name / "champion"
+    return spec, tables, build_examples(spec, tables), outcome.result, outcome.segments, bundle
 
 
 def leaky_copy(crm: Path, folder: Path) -> Path:

@@ -51,6 +51,8 @@ class TrainOutcome:
     gate_decision: Any = None  # training.promotion.Decision
     model_name: str = ""
     chosen: str = ""  # the candidate model kept: lightgbm, logistic or blend
+    result: Any = None  # training.trainer.TrainingResult: the model registered, with its holdout figures
+    segments: Any = None  # training.segments.SegmentTraining, None without the spec's segment_by
 
 
 class _Steps:
@@ -314,7 +316,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
     return TrainOutcome(version, decision.promoted, decision.summary, metrics, result.metrics[metric], champion_score,
                         {k: v.to_dict() for k, v in result.stages.items()}, best, run.info.run_id,
                         {**timings, **{f"  {k}": v for k, v in result.timings.items()}}, decision,
-                        registry.model_name, result.chosen)
+                        registry.model_name, result.chosen, result, segments)
 
 
 def _train_segments(spec, examples, activities, config, result, err: Console, train_model):

@@ -4,7 +4,6 @@ challenger per spec, rollback, and nothing left registered when training fails."
 import re
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner

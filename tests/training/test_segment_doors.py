@@ -9,9 +9,8 @@ import copy
 
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import SEGMENT_CONFIG, scratch_workspace, segment_spec_yaml
+from tests.conftest import use_workspace
 from tests.serving.conftest import api_leads, running_service
 from tests.serving.test_report_route import report_when
 from tests.training.test_three_doors import batch_files
@@ -21,21 +20,15 @@ LEADS = 200
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, empty_mlflow_db, demo_crm_dir):
-    from leadscore.jobs.train import run_train
+def workspace(segment_run):
+    """(folder, spec path, get_settings, TrainOutcome, printed) of the session's segment run, its
+    scratch registry the one leadscore reads while this module runs."""
     from leadscore.settings import get_settings
 
-    tmp_path = tmp_path_factory.mktemp("segments")
-    spec_path = tmp_path / "demo_crm_segments.yaml"
-    spec_path.write_text(segment_spec_yaml(demo_crm_dir))
+    folder, spec_path, outcome, printed = segment_run
     with pytest.MonkeyPatch.context() as mp:
-        config = scratch_workspace(tmp_path, mp, empty_mlflow_db)
-        config.write_text(yaml.safe_dump(SEGMENT_CONFIG))
-        from rich.console import Console
-
-        console = Console(record=True, width=200)
-        outcome = run_train(spec_path, config, show_progress=False, console=console)
-        yield tmp_path, spec_path, get_settings, outcome, console.export_text()
+        use_workspace(folder, mp)
+        yield folder, spec_path, get_settings, outcome, printed
 
 
 def test_train_prints_each_segment_and_registers_them_with_the_version(workspace):
