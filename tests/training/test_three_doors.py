@@ -104,7 +104,7 @@ model = mlflow.pyfunc.load_model(sys.argv[1])
 leads = pd.read_json(sys.argv[2], orient="records", dtype=False)
 answers = model.predict(leads, params={"as_of": sys.argv[3], "reasons": 3})
 ours = [m for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith(sys.argv[1])]
-names = set()  # what the model's own code imports (and the process did import)
+names = set()  # what the model's own code imports, whether or not these answers needed it
 for module in ours:
     for node in ast.walk(ast.parse(open(module.__file__, encoding="utf-8").read())):
         if isinstance(node, ast.Import):
@@ -112,7 +112,7 @@ for module in ours:
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names.add(node.module.split(".")[0])
 found = importlib.metadata.packages_distributions()
-imported = {n for n in names if n in sys.modules} - set(sys.stdlib_module_names) - {"features", "serving"}
+imported = names - set(sys.stdlib_module_names) - {"features", "serving"}
 print(json.dumps({"answers": json.loads(answers.to_json(orient="records")),
                   "code_from": sorted({sys.modules[p].__file__.rsplit("/", 3)[-3] for p in ("serving", "features")}),
                   "distributions": sorted({d for top in imported for d in found.get(top, [top])})}))
@@ -146,7 +146,9 @@ def requirement_closure(requirements: list[str]) -> set[str]:
 def test_the_registered_model_carries_its_code_and_requirements(workspace, demo_crm_dir, tmp_path):
     """Loaded by a Python where leadscore is not installed (site-packages without its .pth
     files), the model runs the code logged with it, answers as in this process, and what that
-    code imports is installed by the model's requirements."""
+    code imports is installed by the model's requirements: every import in the files it loaded,
+    not only those these answers reached (Babel, imported by a reason naming the month a lead
+    was created, was missing from the requirements of a model that gave such reasons)."""
     import json
     import re
     import subprocess
