@@ -128,11 +128,11 @@ def test_train_on_dask_registers_a_champion_that_serves_unchanged(workspace, crm
     assert scores["probability"].between(0, 1).all() and scores["stage"].notna().all()
 
 
-def test_a_leaking_activity_still_blocks_promotion_on_dask(workspace, crm, cluster, tmp_path):
+def test_a_leaking_activity_still_blocks_promotion_on_dask(workspace, small_demo_crm, cluster, tmp_path):
     """An activity recorded after the sale (an order form signed, for 95% of the won leads) is
     flagged by the no-leak gate whether LightGBM learnt on Dask or not: registered, not promoted."""
     tmp, config = workspace
-    folder = leaky_copy(crm, tmp_path / "leaky")
+    folder = leaky_copy(small_demo_crm, tmp_path / "leaky")
 
     refused = train("--data", str(folder), "--config", str(config), "--dask", cluster)
     assert refused.exit_code == 4, refused.output
