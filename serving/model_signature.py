@@ -40,11 +40,12 @@ CODE_PACKAGES = ("features", "serving")
 """The project's packages the registered model runs (serving.mlflow_model imports serving and,
 through it, features; never training, monitoring or leadscore)."""
 MODEL_DISTRIBUTIONS = ("mlflow", "pandas", "numpy", "pyarrow", "pydantic", "PyYAML", "lightgbm", "scipy",
-                       "scikit-learn", "numba", "Babel")
+                       "scikit-learn", "numba", "Babel", "charset-normalizer")
 """The distributions that code may import when a model is loaded and scores (besides the
 standard library), pinned by `model_requirements` to the installed versions. Babel is imported
-only by some answers (a reason naming the month a lead was created, Italian number marks): a
-model served from its requirements alone failed on those before it was listed."""
+only by some answers (a reason naming the month a lead was created): a model served from its
+requirements alone failed on those before it was listed. charset-normalizer (features.read)
+came only as a dependency of MLflow's."""
 
 
 def model_requirements() -> list[str]:

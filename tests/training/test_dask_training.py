@@ -110,9 +110,14 @@ def test_train_on_dask_registers_a_champion_that_serves_unchanged(workspace, crm
     # The same data gives the same model: each worker learns from the same rows, ranked the
     # same way (a CI run once failed the calibration gate on a run that differed from the last).
     # The command's model is the one train_model fitted on the cluster before it.
+    from leadscore.settings import get_settings
+    from training.holdout import HoldoutPredictions
+    from training.registry import Registry
+
     assert version.metrics["best_iteration"] == on_dask.best_iteration
-    assert version.metrics["holdout_roc_auc"] == on_dask.metrics["roc_auc"]
-    assert version.metrics["holdout_ece"] == on_dask.metrics["ece"]
+    mlflow = Registry.from_settings(get_settings(), "leadscore-demo-crm").mlflow
+    kept = HoldoutPredictions.download(mlflow, version.run_id, "version 1")
+    assert np.array_equal(kept.probability, on_dask.holdout_probability)
 
     # The exported champion is an ordinary bundle: `leadscore score` scores with it unchanged.
     from features.bundle import ModelBundle

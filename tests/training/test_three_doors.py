@@ -97,20 +97,32 @@ def test_serve_mlflow_model_and_batch_give_identical_answers(workspace, demo_crm
 # ------------------------------------------------------------------------------ the model as MLflow users use it
 MODEL_URI = "models:/leadscore-demo-crm@champion"
 RUN_IN_BARE_PYTHON = r"""
-import ast, importlib.metadata, importlib.util, json, sys
+import ast, importlib.metadata, importlib.util, json, os, sys
 assert importlib.util.find_spec("serving") is None and importlib.util.find_spec("features") is None
 import mlflow.pyfunc, pandas as pd
 model = mlflow.pyfunc.load_model(sys.argv[1])
 leads = pd.read_json(sys.argv[2], orient="records", dtype=False)
 answers = model.predict(leads, params={"as_of": sys.argv[3], "reasons": 3})
-ours = [m for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith(sys.argv[1])]
-names = set()  # what the model's own code imports, whether or not these answers needed it
-for module in ours:
-    for node in ast.walk(ast.parse(open(module.__file__, encoding="utf-8").read())):
+code = os.path.join(sys.argv[1], "code")
+ours = [m.__file__ for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith(code)]
+names, seen = set(), set()  # what the model's code can import: its loaded files, and every project
+while ours:                 # file they import, even inside a function these answers did not call
+    path = ours.pop()
+    if path in seen:
+        continue
+    seen.add(path)
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(node.module.split(".")[0])
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:  # `from features import x`: x may be a module
+            modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        for module in modules:
+            names.add(module.split(".")[0])
+            if module.split(".")[0] in ("features", "serving"):
+                base = os.path.join(code, *module.split("."))
+                ours += [f for f in (base + ".py", os.path.join(base, "__init__.py")) if os.path.exists(f)]
 found = importlib.metadata.packages_distributions()
 imported = names - set(sys.stdlib_module_names) - {"features", "serving"}
 print(json.dumps({"answers": json.loads(answers.to_json(orient="records")),

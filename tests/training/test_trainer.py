@@ -178,6 +178,38 @@ def test_a_referred_engaged_director_outscores_a_cold_intern_from_a_purchased_li
     assert a["stage"] in {"SQL", "MQL"} and b["stage"] == "not yet"
 
 
+# --------------------------------------------------------------------------- tuning
+def test_tuning_keeps_the_settings_of_the_trial_best_on_validation():
+    """A stand-in for LightGBM whose validation predictions get noisier with the learning rate:
+    the configured rate (0.1, the top of the sampled range) is the worst, so the trial kept must
+    be a sampled one, the one with the lowest rate, with every one of its settings."""
+    from types import SimpleNamespace
+
+    from training.config import TrainingConfig
+    from training.tuning import tune
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.3).astype(int)
+    noise = rng.normal(size=2000)
+    split = SimpleNamespace(validation=np.arange(1000, 2000))
+
+    def fit(X, y_, split_, transform, config):
+        rate = config.model.learning_rate
+        p = 1 / (1 + np.exp(-(4 * (y - 0.5) + 50 * rate * noise)))
+        return SimpleNamespace(booster_=SimpleNamespace(predict=lambda rows, num_iteration=None: p[1000:]),
+                               best_iteration_=7, n_estimators=300)
+
+    config = TrainingConfig.model_validate({"model": {"learning_rate": 0.1, "num_leaves": 7}})
+    tuned, trials = tune(np.zeros((2000, 1)), y, split, None, config, 4, fit=fit)
+    assert [t.number for t in trials] == [1, 2, 3, 4]
+    assert trials[0].params["learning_rate"] == 0.1 and len({t.params["learning_rate"] for t in trials}) == 4
+    best = min(trials, key=lambda t: t.params["learning_rate"])
+    assert best.number != 1 and best == max(trials, key=lambda t: t.validation_roc_auc)
+    for key, value in best.params.items():
+        assert getattr(tuned.model, key) == value, key
+    assert [t.trees for t in trials] == [7] * 4
+
+
 # --------------------------------------------------------------------------- two candidates
 def test_both_candidates_are_evaluated_on_the_holdout_and_the_better_on_validation_wins(trained):
     from training.config import TrainingConfig
