@@ -1,5 +1,5 @@
-"""A LocalCluster of two single-threaded worker processes, and a small CRM export written as
-one file per table and as partitioned Parquet, shared by the Dask tests (`pytest -m dask`)."""
+"""A LocalCluster of two single-threaded worker processes, and tests/conftest.py's small CRM
+(one file per table) written again as partitioned Parquet, shared by the Dask tests (`pytest -m dask`)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ def client(cluster):
         yield connected
 
 
-@pytest.fixture(scope="session")
-def small_crm(small_demo_crm) -> Path:
-    """A 2,000-lead demo CRM, one Parquet file per table (tests/conftest.py's)."""
-    return small_demo_crm
-
-
 def split(frame: pd.DataFrame, folder: Path, parts: int) -> Path:
     """`frame` written as `parts` Parquet files in `folder`, as Spark and Dask write a table."""
     folder.mkdir(parents=True)
@@ -42,11 +36,11 @@ def split(frame: pd.DataFrame, folder: Path, parts: int) -> Path:
 
 
 @pytest.fixture(scope="session")
-def partitioned_crm(small_crm, tmp_path_factory) -> Path:
-    """`small_crm` as folders of Parquet files (3 leads files, 4 activities, 2 outcomes) with
+def partitioned_crm(small_demo_crm, tmp_path_factory) -> Path:
+    """`small_demo_crm` as folders of Parquet files (3 leads files, 4 activities, 2 outcomes) with
     Spark's `_SUCCESS` marker beside them."""
     out = tmp_path_factory.mktemp("dask-crm-parts")
     for table, parts in (("leads", 3), ("activities", 4), ("outcomes", 2)):
-        folder = split(pd.read_parquet(small_crm / f"{table}.parquet"), out / table, parts)
+        folder = split(pd.read_parquet(small_demo_crm / f"{table}.parquet"), out / table, parts)
         (folder / "_SUCCESS").write_text("")
     return out

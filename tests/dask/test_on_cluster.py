@@ -23,9 +23,9 @@ pytestmark = [pytest.mark.dask, pytest.mark.slow]
 AS_OF = "2026-06-01T00:00:00Z"
 
 
-def test_examples_and_model_rows_are_identical_to_one_machine(client, small_crm, partitioned_crm):
+def test_examples_and_model_rows_are_identical_to_one_machine(client, small_demo_crm, partitioned_crm):
     spec = load_spec(DEMO_SPEC)
-    _, tables, _ = load_clean(spec, small_crm)
+    _, tables, _ = load_clean(spec, small_demo_crm)
     single = build_examples(spec, tables)
     on_cluster = examples_on_cluster(client, spec, partitioned_crm, partitions=4)
     examples = on_cluster.to_examples()
@@ -56,26 +56,26 @@ def test_examples_and_model_rows_are_identical_to_one_machine(client, small_crm,
     np.testing.assert_array_equal(mine, matrix)
 
 
-def broken_export(small_crm: Path, folder: Path) -> Path:
-    """`small_crm` with what validation refuses: a duplicated lead id, activities of unknown
+def broken_export(small_demo_crm: Path, folder: Path) -> Path:
+    """`small_demo_crm` with what validation refuses: a duplicated lead id, activities of unknown
     leads, an unreadable time, an outcome neither won nor lost; as 3 files per table."""
     from tests.dask.conftest import split
 
-    leads = pd.read_parquet(small_crm / "leads.parquet")
+    leads = pd.read_parquet(small_demo_crm / "leads.parquet")
     leads = pd.concat([leads, leads.iloc[[5]].assign(industry="Retail")], ignore_index=True)
-    activities = pd.read_parquet(small_crm / "activities.parquet")
+    activities = pd.read_parquet(small_demo_crm / "activities.parquet")
     activities["lead_id"] = activities["lead_id"].astype(str)
     activities.loc[activities.index[:7], "lead_id"] = [f"X{i}" for i in range(7)]
-    outcomes = pd.read_parquet(small_crm / "outcomes.parquet")
+    outcomes = pd.read_parquet(small_demo_crm / "outcomes.parquet")
     outcomes.loc[outcomes.index[3], "outcome"] = "maybe"
     for name, frame in (("leads", leads), ("activities", activities), ("outcomes", outcomes)):
         split(frame, folder / name, 3)
     return folder
 
 
-def test_the_validation_report_is_the_one_machine_report(client, small_crm, tmp_path):
+def test_the_validation_report_is_the_one_machine_report(client, small_demo_crm, tmp_path):
     spec = load_spec(DEMO_SPEC)
-    folder = broken_export(small_crm, tmp_path / "broken")
+    folder = broken_export(small_demo_crm, tmp_path / "broken")
     cleaned, canonical, _ = load_clean(spec, folder)
     now = pd.Timestamp("2026-12-01")
     single = validate_tables(spec, cleaned, canonical, purpose="train", now=now)
@@ -92,11 +92,11 @@ def score(*args: str):
                               catch_exceptions=False)
 
 
-def test_score_on_the_cluster_writes_the_one_machine_scores(cluster, bundle_dir, small_crm, partitioned_crm,
+def test_score_on_the_cluster_writes_the_one_machine_scores(cluster, bundle_dir, small_demo_crm, partitioned_crm,
                                                             tmp_path):
     single = tmp_path / "single.parquet"
-    result = score(str(small_crm / "leads.parquet"), str(single), "--bundle", str(bundle_dir), "--activities",
-                   str(small_crm / "activities.parquet"), "--no-log")
+    result = score(str(small_demo_crm / "leads.parquet"), str(single), "--bundle", str(bundle_dir), "--activities",
+                   str(small_demo_crm / "activities.parquet"), "--no-log")
     assert result.exit_code == 0, result.output
     single_output = result.output
     folder = tmp_path / "scores"
@@ -114,25 +114,25 @@ def test_score_on_the_cluster_writes_the_one_machine_scores(cluster, bundle_dir,
     pd.testing.assert_frame_equal(mine, theirs)  # same columns, dtypes, values, stages and reasons
 
 
-def test_scores_that_fail_validation_write_nothing(cluster, bundle_dir, small_crm, tmp_path):
-    leads = pd.read_parquet(small_crm / "leads.parquet")
+def test_scores_that_fail_validation_write_nothing(cluster, bundle_dir, small_demo_crm, tmp_path):
+    leads = pd.read_parquet(small_demo_crm / "leads.parquet")
     leads["created_at"] = leads["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # times as text
     leads.loc[leads.index[:3], "created_at"] = "yesterday"
     leads.to_parquet(tmp_path / "leads.parquet", index=False)
     folder = tmp_path / "scores"
     result = score(str(tmp_path / "leads.parquet"), str(folder), "--bundle", str(bundle_dir), "--activities",
-                   str(small_crm / "activities.parquet"), "--no-log", "--dask", cluster)
+                   str(small_demo_crm / "activities.parquet"), "--no-log", "--dask", cluster)
     assert result.exit_code == 1
     assert "created_at" in result.output and "yesterday" in result.output
     assert not folder.exists() and not list(tmp_path.glob(".scores.*"))
 
 
-def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, small_crm, tmp_path):
+def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, small_demo_crm, tmp_path):
     """The activities of other leads are left out, counted over the whole log as one machine
     counts them; an activity log of another export is refused as one machine refuses it."""
-    leads = pd.read_parquet(small_crm / "leads.parquet").iloc[::40]
+    leads = pd.read_parquet(small_demo_crm / "leads.parquet").iloc[::40]
     leads.to_parquet(tmp_path / "few.parquet", index=False)
-    common = ["--bundle", str(bundle_dir), "--activities", str(small_crm / "activities.parquet"), "--no-log"]
+    common = ["--bundle", str(bundle_dir), "--activities", str(small_demo_crm / "activities.parquet"), "--no-log"]
     single = score(str(tmp_path / "few.parquet"), str(tmp_path / "single.parquet"), *common)
     mine = score(str(tmp_path / "few.parquet"), str(tmp_path / "scores"), *common, "--dask", cluster)
     assert (single.exit_code, mine.exit_code) == (0, 0), mine.output
@@ -143,7 +143,7 @@ def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, 
         pd.read_parquet(tmp_path / "scores").sort_values("lead_id").reset_index(drop=True),
         pd.read_parquet(tmp_path / "single.parquet").sort_values("lead_id").reset_index(drop=True))
 
-    other = pd.read_parquet(small_crm / "activities.parquet")
+    other = pd.read_parquet(small_demo_crm / "activities.parquet")
     other["lead_id"] = "Z" + other["lead_id"].astype(str)
     other.to_parquet(tmp_path / "other.parquet", index=False)
     common = ["--bundle", str(bundle_dir), "--activities", str(tmp_path / "other.parquet"), "--no-log"]
@@ -154,17 +154,17 @@ def test_a_few_leads_scored_against_the_whole_activity_log(cluster, bundle_dir, 
     assert "none of its" in mine.output and not (tmp_path / "scores2").exists()
 
 
-def test_times_written_as_text_are_read_with_the_whole_column_s_format(client, small_crm, tmp_path):
+def test_times_written_as_text_are_read_with_the_whole_column_s_format(client, small_demo_crm, tmp_path):
     """Day-first times written as text: the format the whole column shows is stated to every
     partition, which reads them as one machine does."""
     from tests.dask.conftest import split
 
     spec = load_spec(DEMO_SPEC)
-    leads = pd.read_parquet(small_crm / "leads.parquet")
+    leads = pd.read_parquet(small_demo_crm / "leads.parquet")
     leads["created_at"] = leads["created_at"].dt.strftime("%d/%m/%Y %H:%M")
     split(leads, tmp_path / "text" / "leads", 4)
     for table in ("activities", "outcomes"):
-        split(pd.read_parquet(small_crm / f"{table}.parquet"), tmp_path / "text" / table, 2)
+        split(pd.read_parquet(small_demo_crm / f"{table}.parquet"), tmp_path / "text" / table, 2)
     _, single, _ = load_clean(spec, tmp_path / "text")
     assert single.leads["created_at"].notna().all()
     cluster = tables_on_cluster(client, spec, read_export(spec, tmp_path / "text"), purpose="train", partitions=4)

@@ -46,7 +46,14 @@ def version_tags(model: str, version: int) -> dict:
 
 
 def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_rollback(workspace, demo_crm_dir):
-    tmp, config = workspace
+    tmp, _ = workspace
+    import yaml
+
+    # Configured settings that overfit (a high learning rate, deep trees on few leads each), so
+    # the sampled trial is the better one and the model must be trained with its settings.
+    config = tmp / "overfit.yaml"
+    config.write_text(yaml.safe_dump({**FAST_CONFIG, "model": {**FAST_CONFIG["model"], "learning_rate": 0.5,
+                                                                "num_leaves": 63, "min_child_samples": 5}}))
     first = train("--spec", str(DEMO_SPEC), "--data", str(demo_crm_dir), "--config", str(config), "--tune", "2")
     assert first.exit_code == 0, first.output
     assert "promoted: first champion" in first.output and "tuning: 2 trials" in first.output
@@ -67,10 +74,11 @@ def test_champion_then_a_worse_challenger_under_pr_auc_is_not_promoted_then_roll
     assert len(trials) == 2 and trials["tags.mlflow.parentRunId"].notna().all()
     assert set(runs["metrics.holdout_roc_auc"].dropna()) and "params.lgbm_num_leaves" in runs
     main = runs[runs["tags.leadscore.kind"] == "train"].iloc[0]
-    # The run logs each trial and the settings of the best on validation (the choice itself, with a
-    # sampled trial best: tests/training/test_trainer.py).
+    # The run logs each trial, and the model was trained with the settings of the best on
+    # validation: the sampled one, not those configured.
     assert trials["params.learning_rate"].nunique() == 2
     best = trials.loc[trials["metrics.validation_roc_auc"].idxmax()]
+    assert best["tags.mlflow.runName"] == "trial-2", trials[["tags.mlflow.runName", "metrics.validation_roc_auc"]]
     assert float(main["params.lgbm_learning_rate"]) == float(best["params.learning_rate"])
     assert int(main["params.lgbm_num_leaves"]) == int(best["params.num_leaves"])
     assert main["tags.gate.chance"] == "pass" and main["metrics.holdout_roc_auc_ci_low"] > 0.5
