@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import LeadscoreError
 
@@ -127,6 +127,10 @@ class TrainingConfig(_Strict):
         "auto", description="After early stopping, refit on fit + validation examples with "
         "proportionally more trees. auto: only below 250,000 training examples (snapshots), where the most "
         "recent slice still adds something and the refit is cheap.")
+    max_leads: int | None | Literal["auto"] = Field(
+        "auto", description="Leads with an outcome trained on, at most: above it, a random sample of this many "
+        "over the whole window (drawn from a hash of each lead's id: the same leads in every run and export). "
+        "auto: 60,000 on one machine, every lead with --dask; null: every lead. The minimum is 1,000.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)
@@ -139,6 +143,14 @@ class TrainingConfig(_Strict):
     stages: StagePolicy = Field(default_factory=StagePolicy)
     promotion: PromotionRule = Field(default_factory=PromotionRule)
     experiment: str = "leadscore"
+
+    @field_validator("max_leads", mode="before")
+    @classmethod
+    def _whole_leads(cls, value):
+        if value is None or value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                                                 and value >= 1_000):
+            return value
+        raise ValueError(f"{value!r} is not a number of leads of at least 1,000, auto or null")
 
 
 def with_leakage_auc(config: TrainingConfig, value: float, where: str) -> TrainingConfig:
@@ -169,5 +181,5 @@ def load_config(path: str | Path | None) -> TrainingConfig:
             if item["type"] == "extra_forbidden":
                 lines.append(f"  - key `{key}` is not a config key: remove it or fix its spelling")
             else:
-                lines.append(f"  - key `{key}`: {item['msg']}")
+                lines.append(f"  - key `{key}`: {item['msg'].removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None

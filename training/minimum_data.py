@@ -13,6 +13,12 @@
 
 Counts are leads with an outcome (each lead once, whatever its number of snapshots). The rule
 takes label counts (`data_plan`), so a part of the data (a segment) can be checked the same way.
+
+And how much is used at most (`lead_sample`): above the config's `max_leads` (auto: AUTO_MAX_LEADS
+on one machine, every lead on a Dask cluster) training takes a random sample of that many leads,
+drawn over the whole window, every snapshot of a kept lead kept; the time split, folds and holdout
+are then made within the sample as without it. The draw is a hash of each lead's id
+(features.examples.lead_uniforms), so the same leads are kept in every run and in a later export.
 """
 
 from __future__ import annotations
@@ -103,6 +109,63 @@ def label_counts(lead: np.ndarray, label: np.ndarray) -> LabelCounts:
     _, first = np.unique(np.asarray(lead), return_index=True)
     won = int(np.asarray(label)[first].astype(int).sum())
     return LabelCounts(won, len(first) - won)
+
+
+AUTO_MAX_LEADS = 60_000
+"""Leads with an outcome one machine trains on at most when the config says `max_leads: auto`.
+The time of a training grows with its leads (six LightGBM fits of the default out-of-fold
+calibration, each of about as many trees as early stopping chose), and the demo CRM's holdout is
+ranked no better with more of them. `benchmarks/train_model.py --leads 1000000` (810,352 leads
+with an outcome, configs/demo.yaml, 2026-12-03): a sample of 60,000, 241 s and 5.70 GiB, holdout
+ROC-AUC 0.8262 (0.0068 short of the best achievable on the same holdout), ECE 0.0165; of 100,000,
+389 s and 5.67 GiB, 0.8242 (0.0071 short), ECE 0.0141. On 200,000 demo leads (162,307 with an
+outcome) every lead took 619 s, 0.0061 short, ECE 0.0123; the sample of 60,000, 210 s, 0.0070
+short, ECE 0.0129 (docs/promotion.md, "How much data")."""
+SAMPLE_DRAW = 1_000
+"""The lead_uniforms stream the sample is drawn from (snapshot ages use streams 0, 1, 2, ...)."""
+
+
+@dataclass(frozen=True)
+class LeadSample:
+    """Training on `kept` of the `of` leads with an outcome, by the config's `max_leads` (`setting`)."""
+
+    kept: int
+    of: int
+    setting: int | str
+
+    def words(self) -> str:
+        said = f"auto in the training config, {self.kept:,} on one machine" if self.setting == "auto" \
+            else f"{self.kept:,} in the training config"
+        return (f"a random {self.kept:,} of the {self.of:,} leads with an outcome, drawn over the whole window "
+                f"(max_leads: {said}; null trains on every lead)")
+
+
+def max_leads(setting: int | str | None, on_cluster: bool) -> int | None:
+    """The most leads training uses: the config's `max_leads`, with auto resolved (AUTO_MAX_LEADS
+    on one machine, None, every lead, on a Dask cluster)."""
+    if setting == "auto":
+        return None if on_cluster else AUTO_MAX_LEADS
+    return setting
+
+
+def lead_sample(examples, setting: int | str | None, on_cluster: bool = False):
+    """(examples, None) when they hold at most max_leads(setting, on_cluster) leads, else (the
+    examples of a random that many of their leads, LeadSample). The kept examples carry the
+    whole export's counts and exclusions (what the export held and left out), each kept lead
+    all its snapshots, in their order."""
+    from dataclasses import replace
+
+    from features.examples import lead_uniforms
+
+    most = max_leads(setting, on_cluster)
+    lead = examples.lead_of
+    leads, first = np.unique(lead, return_index=True)
+    if most is None or len(leads) <= most:
+        return examples, None
+    draw = lead_uniforms(examples.leads["lead_id"].iloc[first], SAMPLE_DRAW)
+    kept = leads[np.argsort(draw, kind="stable")[:most]]
+    sample = examples.of_leads(np.isin(lead, kept))
+    return replace(sample, excluded=examples.excluded, counts=examples.counts), LeadSample(most, len(leads), setting)
 
 
 def examples_plan(examples) -> DataPlan:

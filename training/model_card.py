@@ -36,6 +36,8 @@ def card_description(card: dict[str, Any], stages: dict[str, dict[str, Any]], ga
     if training_data.get("won_leads") is not None:
         lines.append(f"Leads with an outcome: {training_data['won_leads']:,} won, {training_data['lost_leads']:,} lost"
                      + (f"; {training_data['reason']}." if training_data.get("reason") else "."))
+    if training_data.get("sample"):
+        lines.append(f"Trained on {training_data['sample']}.")
     if card.get("stages_from_version"):
         lines.append(f"Stages re-planned from version {card['stages_from_version']} at "
                      f"{card.get('stages_planned_at', '?')}; the model is that version's.")

@@ -141,6 +141,12 @@ def _check_classes(label: np.ndarray, where: str, plan: DataPlan) -> None:
 
 
 def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: int, trees: int):
+    """The LightGBM classifier of the config. Histograms are built column-wise (force_col_wise):
+    left to choose, LightGBM sometimes takes its row-wise layout here, which copies the sampled
+    columns (colsample_bytree) out of it before every tree: a third of a 100,000-lead training's
+    time in a profile (py-spy). Measured on the 100,000-lead demo CRM (configs/demo.yaml,
+    566,258 examples, 2026-12-03): the early-stopping fit 27.2 s -> 23.3 s, a refit of 875 trees
+    28.9 s -> 20.5 s, the same trees chosen and the same holdout ROC-AUC (0.81322)."""
     import lightgbm as lgb
 
     params = config.model
@@ -151,7 +157,7 @@ def _classifier(config: TrainingConfig, transform: LeadTransform, n_features: in
         subsample=params.subsample, subsample_freq=1, reg_lambda=params.reg_lambda,
         cat_smooth=params.cat_smooth, cat_l2=params.cat_smooth, monotone_constraints=monotone,
         monotone_constraints_method="intermediate", n_jobs=params.n_jobs, random_state=params.seed,
-        verbose=-1)
+        force_col_wise=True, verbose=-1)
 
 
 def fit_lightgbm(X: np.ndarray, y: np.ndarray, split: Split, transform: LeadTransform,

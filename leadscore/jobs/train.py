@@ -176,9 +176,14 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         else:
             examples = build_examples(spec, tables)
         step("examples")
+        # More leads than the config's max_leads: a random sample of them, over the whole window.
         # Too few won or lost leads stop training here, naming the counts: nothing fitted or registered.
-        from training.minimum_data import examples_plan
+        from training.minimum_data import examples_plan, lead_sample
 
+        examples, sample = lead_sample(examples, config.max_leads, on_cluster=on_dask is not None)
+        if sample is not None:
+            mlflow.set_tags({"sampled_leads": str(sample.kept), "leads_with_outcome": str(sample.of)})
+            err.print(f"  training on {sample.words()}", highlight=False, soft_wrap=True)
         plan = examples_plan(examples)
         plan.raise_if_refused()
         if plan.reason:
@@ -226,7 +231,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                        "best_achievable_roc_auc": best, "features": bundle.transform.names,
                        "after_contact_excluded": spec.leads.after_contact,
                        "training_data": {"won_leads": plan.counts.won, "lost_leads": plan.counts.lost,
-                                         "candidates": list(result.candidates), "reason": plan.reason},
+                                         "candidates": list(result.candidates), "reason": plan.reason,
+                                         "sample": sample.words() if sample else None},
                        "trained_on": {"dask": on_dask["dask"], "workers": on_dask["workers"]} if on_dask
                        else {"dask": None}}
         sub_scores = bundle.sub_scores
@@ -305,7 +311,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             raise
 
     _print_summary(console, spec.name, registry.model_name, version, result, best, decision, cleaning, examples,
-                   config.promotion.metric, bundle.card.get("logged_outcomes"))
+                   config.promotion.metric, bundle.card.get("logged_outcomes"), sample)
     if segments is not None:
         print_segments(console, segments, result)
     if tune > 1 and not result.trials:
@@ -551,7 +557,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
 
 
 def _print_summary(console: Console, spec_name, model_name, version, result, best, decision, cleaning, examples,
-                   metric: str, logged: dict | None = None) -> None:
+                   metric: str, logged: dict | None = None, sample=None) -> None:
     names = {"lightgbm": "LightGBM", "logistic": "logistic, the baseline",
              "blend": (f"blend, {result.candidates['blend'].bundle.booster.weight:g} x LightGBM"
                        if "blend" in result.candidates else "blend")}
@@ -585,6 +591,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
                   f"{len(split.holdout):,} most recent leads, each counted once"
                   + (f" (at its last snapshot up to {examples_age(examples)} days)" if examples.age_days is not None
                      else ""))
+    if sample is not None:
+        console.print(f"  sample: {sample.words()}", highlight=False, soft_wrap=True)
     for line in examples.lines():
         console.print(f"  {line}", highlight=False)
     if logged:

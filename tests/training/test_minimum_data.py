@@ -1,6 +1,7 @@
-"""Minimum data, clearly: too few won or lost leads refuse with the counts and what is missing,
+"""How much data, clearly: too few won or lost leads refuse with the counts and what is missing,
 nothing registered; a small CRM trains the logistic model only and says why; the usual demo data
-trains every candidate."""
+trains every candidate; more leads than max_leads train on a random sample of whole leads over
+the whole window, the same leads every run, and the summary, card and run say so."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from leadscore.cli import app
@@ -130,3 +133,83 @@ def test_a_time_slice_without_won_or_lost_leads_is_refused_with_the_counts():
         "the validation slice (the most recent training leads) has no lost lead: 12 examples, all won, while the "
         "history has 45 won and 41 lost leads; each slice of the time split needs both")
     _check_classes(np.array([0, 1, 0]), "holdout", plan)  # both: no refusal
+
+
+@pytest.fixture(scope="module")
+def small_examples(small_demo_crm):
+    from features.examples import build_examples
+    from features.load import load_clean
+    from features.spec import load_spec
+
+    spec = load_spec(DEMO_SPEC)
+    _, tables, _ = load_clean(spec, small_demo_crm)
+    return build_examples(spec, tables)
+
+
+def test_above_max_leads_training_keeps_a_random_sample_of_whole_leads_over_the_window(small_examples):
+    from training.minimum_data import AUTO_MAX_LEADS, LeadSample, lead_sample, max_leads
+
+    examples = small_examples
+    leads = len(np.unique(examples.lead_of))
+    same, none = lead_sample(examples, leads)
+    assert same is examples and none is None  # at the limit: every lead, nothing drawn
+    kept, sample = lead_sample(examples, 1_000)
+    assert (sample.kept, sample.of) == (1_000, leads)
+    assert f"a random 1,000 of the {leads:,} leads with an outcome" in sample.words()
+    assert "(max_leads: 1,000 in the training config; null trains on every lead)" in sample.words()
+    assert "(max_leads: auto in the training config, 60,000 on one machine;" in LeadSample(60_000, 70_000, "auto").words()
+    for every in (None, "auto"):  # null, and auto on one machine (100,000) on 2,000 leads: every lead
+        assert lead_sample(examples, every)[0] is examples and lead_sample(examples, every)[1] is None
+    ids = kept.leads["lead_id"].to_numpy()
+    assert len(np.unique(ids)) == 1_000
+    whole = examples.leads["lead_id"].to_numpy()
+    for lead_id in np.unique(ids)[:50]:  # a kept lead has all its snapshots, at the same ages
+        assert list(kept.age_days[ids == lead_id]) == list(examples.age_days[whole == lead_id])
+    again, _ = lead_sample(examples, 1_000)
+    assert list(again.leads["lead_id"]) == list(ids)  # the same leads every run
+    # Drawn over the whole window, not the oldest or newest leads; the won rate not tilted.
+    order_kept, order_all = np.sort(kept.order), np.sort(examples.order)
+    assert order_kept[0] <= np.quantile(order_all, 0.02) and order_kept[-1] >= np.quantile(order_all, 0.98)
+    won_rate = lambda e: e.label[e.is_evaluated].mean()  # noqa: E731
+    assert abs(won_rate(kept) - won_rate(examples)) < 0.04
+    assert kept.counts == examples.counts and kept.excluded == examples.excluded  # the export's, in the summary
+    assert max_leads("auto", on_cluster=False) == AUTO_MAX_LEADS and max_leads("auto", on_cluster=True) is None
+    assert max_leads(None, on_cluster=False) is None and max_leads(5_000, on_cluster=True) == 5_000
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), share=st.floats(0.55, 0.95))
+def test_a_lead_kept_from_an_export_is_kept_from_any_smaller_export_holding_it(small_examples, seed, share):
+    """The draw is the lead's own (a hash of its id): a later export that lost some leads keeps
+    the same sample minus them, so a retrained model learns from the same leads where it can."""
+    from training.minimum_data import lead_sample
+
+    examples = small_examples
+    lead = examples.lead_of
+    leads = np.unique(lead)
+    smaller_leads = np.random.default_rng(seed).choice(leads, int(len(leads) * share), replace=False)
+    smaller = examples.of_leads(np.isin(lead, smaller_leads))
+    kept, _ = lead_sample(examples, 1_000)
+    kept_smaller, _ = lead_sample(smaller, 1_000)
+    in_smaller = set(kept.leads["lead_id"]) & set(smaller.leads["lead_id"])
+    assert in_smaller <= set(kept_smaller.leads["lead_id"])
+
+
+def test_train_on_more_leads_than_max_leads_trains_on_the_sample_and_says_so(workspace, small_demo_crm):
+    import yaml
+
+    tmp, config = workspace
+    sampled = tmp / "sampled.yaml"
+    sampled.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "max_leads": 1_000}))
+    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(small_demo_crm),
+                                 "--config", str(sampled)])
+    assert result.exit_code in (0, 4), result.output
+    said = " ".join(result.output.split())
+    found = re.search(r"sample: a random 1,000 of the ([\d,]+) leads with an outcome", said)
+    assert found and int(found[1].replace(",", "")) > 1_000, said
+    run = registry().mlflow.search_runs(experiment_names=["leadscore"]).iloc[0]
+    assert run["tags.sampled_leads"] == "1000" and run["tags.leads_with_outcome"] == found[1].replace(",", "")
+    assert "Trained on a random 1,000 of the" in run["tags.mlflow.note.content"]  # the model card
+    trained_on = re.search(r"holdout: the ([\d,]+) most recent leads", said)
+    training = re.search(r"examples of ([\d,]+) leads", said)
+    assert int(training[1].replace(",", "")) + int(trained_on[1].replace(",", "")) == 1_000
