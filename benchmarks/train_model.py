@@ -10,7 +10,7 @@ refit, the logistic candidate, calibration, stages, leakage report, promotion ga
 and registration, champion decision) with configs/demo.yaml, against an empty registry in a
 temporary folder. ROC-AUC is the chosen model's (`model`); `LR AUC` the logistic baseline's.
 Target (issue 17 item 5): 1M leads in at most 5 minutes and 8 GiB on the project's 2-core machine.
-The whole CRM is read, validated and turned into examples; the config's `max_leads` (auto: 100,000 on
+The whole CRM is read, validated and turned into examples; the config's `max_leads` (auto: 60,000 on
 one machine, training.minimum_data) then decides how many of its leads are trained on, and the
 table's `trained on` line says which.
 Each step's time and the peak memory so far print to standard error as the step finishes. The table also shows

@@ -49,6 +49,7 @@ class Examples:
     evaluated: np.ndarray | None = None  # per example, True for the one snapshot its lead is counted at
     drawn: np.ndarray | None = None  # per example, True for a snapshot at an age drawn at random
     counts: dict = field(default_factory=dict)  # leads, snapshots, wins and what was left out (lines())
+    lead_share: float = 1.0  # the share of the export's leads with an outcome these hold (a sample: kept / all)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -65,7 +66,8 @@ class Examples:
         """The examples of some leads: `keep` says per example whether its lead is kept, and
         must say the same for every snapshot of a lead (a lead is never cut in two: its
         snapshots stay together, in the same order). Counts of what was left out are not
-        carried over (they describe the whole export)."""
+        carried over (they describe the whole export); the share of the export's leads the
+        examples stand for (`lead_share`, below 1 for a sample) is."""
         keep = np.asarray(keep, dtype=bool)
         lead = self.lead_of
         kept_leads = np.unique(lead[keep])
@@ -78,7 +80,7 @@ class Examples:
 
         return Examples(self.leads.iloc[rows].reset_index(drop=True), take(self.as_of), self.label[rows],
                         self.order[rows], {}, lead=take(self.lead), age_days=take(self.age_days),
-                        evaluated=take(self.evaluated), drawn=take(self.drawn))
+                        evaluated=take(self.evaluated), drawn=take(self.drawn), lead_share=self.lead_share)
 
     def age_groups(self, rows: np.ndarray) -> list[tuple[float | None, np.ndarray]]:
         """The given rows by snapshot age: (age, rows) per listed age, ascending, then (None,
@@ -132,7 +134,8 @@ class Examples:
             return [f"examples: {len(self):,}; excluded: " + ", ".join(f"{k} {v:,}" for k, v in self.excluded.items())]
         out = []
         left = ", ".join(f"{k} {v:,}" for k, v in self.excluded.items() if v) or "none"
-        out.append(f"leads: {c['leads']:,} with an outcome used; left out: {left}")
+        used = "used" if self.lead_share == 1.0 else "in the export (a sample of them is trained on)"
+        out.append(f"leads: {c['leads']:,} with an outcome {used}; left out: {left}")
         if c.get("ages"):
             ages = ", ".join(f"{_days(a)}: {n:,}" for a, n in zip(c["ages"], c["snapshots_by_age"]))
             drawn = (f", {c['drawn']:,} at ages drawn at random up to {_days(c['ages'][-1])} days"

@@ -129,7 +129,7 @@ class TrainingConfig(_Strict):
         "recent slice still adds something and the refit is cheap.")
     max_leads: int | None | Literal["auto"] = Field(
         "auto", description="Leads with an outcome trained on, at most: above it, a random sample of this many "
-        "over the whole window (drawn from a hash of each lead's id: the same leads in every run and export). "
+        "over the whole window (drawn from a hash of each lead's id: the same leads in every run on the same export). "
         "auto: 60,000 on one machine, every lead with --dask; null: every lead. The minimum is 1,000.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)

@@ -167,11 +167,17 @@ def history_examples(spec: DatasetSpec, export: CRMTables, logged: LoggedHistory
     joined = concat_tables(export, logged.tables)
     examples = _examples_by_source(spec, joined, export, logged)
     examples, after_record = _within_records(spec, examples, logged.observed_until)
-    mine = examples.leads[LEAD_ID].isin(logged.observed_until.index).to_numpy()
-    logged.counts |= {"in_examples": int(examples.leads.loc[mine, LEAD_ID].nunique()), "examples": int(mine.sum()),
-                      "snapshots_after_record": after_record}
+    count_in_examples(logged, examples)
+    logged.counts["snapshots_after_record"] = after_record
     logged.counts.setdefault("too_recent", 0)
     return joined, examples
+
+
+def count_in_examples(logged: LoggedHistory, examples: Examples) -> None:
+    """Set `logged.counts` in_examples (logged leads with at least one example) and examples
+    (their snapshots) to what `examples` hold: the history's, or the sample training takes of it."""
+    mine = examples.leads[LEAD_ID].isin(logged.observed_until.index).to_numpy()
+    logged.counts |= {"in_examples": int(examples.leads.loc[mine, LEAD_ID].nunique()), "examples": int(mine.sum())}
 
 
 def _examples_by_source(spec: DatasetSpec, joined: CRMTables, export: CRMTables, logged: LoggedHistory) -> Examples:

@@ -18,7 +18,9 @@ And how much is used at most (`lead_sample`): above the config's `max_leads` (au
 on one machine, every lead on a Dask cluster) training takes a random sample of that many leads,
 drawn over the whole window, every snapshot of a kept lead kept; the time split, folds and holdout
 are then made within the sample as without it. The draw is a hash of each lead's id
-(features.examples.lead_uniforms), so the same leads are kept in every run and in a later export.
+(features.examples.lead_uniforms), so the same leads are kept in every run on the same export; as
+the export grows, a lead once left out stays out, and a kept lead gives way only to a new lead
+that draws lower (the sample's size stays max_leads).
 """
 
 from __future__ import annotations
@@ -165,7 +167,26 @@ def lead_sample(examples, setting: int | str | None, on_cluster: bool = False):
     draw = lead_uniforms(examples.leads["lead_id"].iloc[first], SAMPLE_DRAW)
     kept = leads[np.argsort(draw, kind="stable")[:most]]
     sample = examples.of_leads(np.isin(lead, kept))
-    return replace(sample, excluded=examples.excluded, counts=examples.counts), LeadSample(most, len(leads), setting)
+    return (replace(sample, excluded=examples.excluded, counts=examples.counts, lead_share=most / len(leads)),
+            LeadSample(most, len(leads), setting))
+
+
+def training_plan(examples, setting: int | str | None, on_cluster: bool = False):
+    """(the examples to train on, LeadSample or None, DataPlan): the export's leads checked
+    against the minimum (NotEnoughData naming its counts), then the sample above max_leads
+    checked again; a sample short of won or lost leads the export has is refused with the fix
+    (raise max_leads), not with advice to export more history."""
+    plan = examples_plan(examples)
+    plan.raise_if_refused()
+    kept, sample = lead_sample(examples, setting, on_cluster)
+    if sample is None:
+        return examples, None, plan
+    sampled = examples_plan(kept)
+    if sampled.refused:
+        raise NotEnoughData(f"{sample.words()} hold {sampled.counts.words()}, fewer than the {MIN_WON} won and "
+                            f"{MIN_LOST} lost a model needs (the export has {plan.counts.words()}): raise max_leads "
+                            "in the training config, or set it to null to train on every lead")
+    return kept, sample, sampled
 
 
 def examples_plan(examples) -> DataPlan:

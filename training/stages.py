@@ -290,9 +290,12 @@ def _mql_capacity_words(policy: MqlPolicy, share: float) -> Rule:
 
 # ------------------------------------------------------------------------------ the stages
 def stage_thresholds(policy: StagePolicy, label: np.ndarray, probability: np.ndarray,
-                     order_ns: np.ndarray | None = None) -> dict[str, StageDefinition]:
+                     order_ns: np.ndarray | None = None, lead_share: float = 1.0) -> dict[str, StageDefinition]:
     """SQL and MQL definitions from the policy, measured on holdout labels and probabilities
-    (`order_ns`: each lead's time in ns, for the per-week capacity rules)."""
+    (`order_ns`: each lead's time in ns, for the per-week capacity rules; `lead_share`: the
+    share of the period's leads the holdout holds, below 1 when training took a sample
+    (training.minimum_data), so that N leads a week means N of all the leads that arrive, not
+    of the sample's)."""
     label = np.asarray(label).astype(int)
     probability = np.asarray(probability, dtype=np.float64)
     n, buyers = len(label), int(label.sum())
@@ -302,7 +305,8 @@ def stage_thresholds(policy: StagePolicy, label: np.ndarray, probability: np.nda
                           "train on more history")
     if buyers == 0:
         raise PolicyError(f"none of the {n} holdout leads bought: no stage can be measured; train on more history")
-    curve = _Curve(label, probability, policy.min_stage_leads, _weeks(order_ns))
+    weeks = _weeks(order_ns)
+    curve = _Curve(label, probability, policy.min_stage_leads, weeks * lead_share if weeks is not None else None)
     sql = sql_cut(policy.sql, curve)
     mql = mql_cut(policy.mql, curve, sql)
     def capacity(stage: SqlPolicy | MqlPolicy) -> float | None:

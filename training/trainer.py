@@ -326,7 +326,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     baseline_metrics = candidates["logistic"].holdout_metrics
 
     order_ns = examples.order[split.holdout] if examples.as_of is not None else None
-    stages = stage_thresholds(config.stages, y[split.holdout], p_holdout, order_ns)
+    stages = stage_thresholds(config.stages, y[split.holdout], p_holdout, order_ns, examples.lead_share)
     bundle.stages = {k: v.to_dict() for k, v in stages.items()}
     by_age = []
     if examples.age_days is not None and split.holdout_snapshots is not None:

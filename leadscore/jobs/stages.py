@@ -84,7 +84,8 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     name = f"{registry.model_name} version {source.version}"
     mlflow = registry.mlflow
     holdout = HoldoutPredictions.download(mlflow, source.run_id, name)
-    stages = stage_thresholds(config.stages, holdout.label, holdout.probability, holdout.order_ns)
+    stages = stage_thresholds(config.stages, holdout.label, holdout.probability, holdout.order_ns,
+                              holdout.lead_share)
 
     source_dir = registry.bundle_path(source.version)
     meta = json.loads((source_dir / "bundle.json").read_text())

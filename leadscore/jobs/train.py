@@ -178,14 +178,16 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         step("examples")
         # More leads than the config's max_leads: a random sample of them, over the whole window.
         # Too few won or lost leads stop training here, naming the counts: nothing fitted or registered.
-        from training.minimum_data import examples_plan, lead_sample
+        from training.minimum_data import training_plan
 
-        examples, sample = lead_sample(examples, config.max_leads, on_cluster=on_dask is not None)
+        examples, sample, plan = training_plan(examples, config.max_leads, on_cluster=on_dask is not None)
         if sample is not None:
             mlflow.set_tags({"sampled_leads": str(sample.kept), "leads_with_outcome": str(sample.of)})
             err.print(f"  training on {sample.words()}", highlight=False, soft_wrap=True)
-        plan = examples_plan(examples)
-        plan.raise_if_refused()
+            if logged is not None:
+                from training.logged_outcomes import count_in_examples
+
+                count_in_examples(logged, examples)  # the logged leads the sample kept
         if plan.reason:
             mlflow.set_tags({"candidates": ",".join(plan.candidates), "candidates_reason": plan.reason})
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
@@ -537,6 +539,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
     mlflow.log_dict({"examples": len(examples), "excluded": examples.excluded, "counts": examples.counts,
                      "summary": examples.lines(), "warnings": examples.warnings(),
                      "won_rate": float(examples.label.mean()), "cleaning": cleaning.lines(),
+                     "sample": bundle.card.get("training_data", {}).get("sample"),
                      "data_window": bundle.card.get("data_window"), "logged_outcomes": logged}, "data_summary.json")
     mlflow.log_dict({"calibrated_on": result.calibrated_on, "bins": result.reliability,
                      "holdout_by_age": result.holdout_by_age}, "calibration.json")

@@ -158,7 +158,7 @@ def test_above_max_leads_training_keeps_a_random_sample_of_whole_leads_over_the_
     assert f"a random 1,000 of the {leads:,} leads with an outcome" in sample.words()
     assert "(max_leads: 1,000 in the training config; null trains on every lead)" in sample.words()
     assert "(max_leads: auto in the training config, 60,000 on one machine;" in LeadSample(60_000, 70_000, "auto").words()
-    for every in (None, "auto"):  # null, and auto on one machine (100,000) on 2,000 leads: every lead
+    for every in (None, "auto"):  # null, and auto on one machine (60,000) on 2,000 leads: every lead
         assert lead_sample(examples, every)[0] is examples and lead_sample(examples, every)[1] is None
     ids = kept.leads["lead_id"].to_numpy()
     assert len(np.unique(ids)) == 1_000
@@ -173,6 +173,8 @@ def test_above_max_leads_training_keeps_a_random_sample_of_whole_leads_over_the_
     won_rate = lambda e: e.label[e.is_evaluated].mean()  # noqa: E731
     assert abs(won_rate(kept) - won_rate(examples)) < 0.04
     assert kept.counts == examples.counts and kept.excluded == examples.excluded  # the export's, in the summary
+    assert kept.lead_share == 1_000 / leads and examples.lead_share == 1.0
+    assert kept.lines()[0].startswith(f"leads: {leads:,} with an outcome in the export (a sample of them is trained on)")
     assert max_leads("auto", on_cluster=False) == AUTO_MAX_LEADS and max_leads("auto", on_cluster=True) is None
     assert max_leads(None, on_cluster=False) is None and max_leads(5_000, on_cluster=True) == 5_000
 
@@ -213,3 +215,27 @@ def test_train_on_more_leads_than_max_leads_trains_on_the_sample_and_says_so(wor
     trained_on = re.search(r"holdout: the ([\d,]+) most recent leads", said)
     training = re.search(r"examples of ([\d,]+) leads", said)
     assert int(training[1].replace(",", "")) + int(trained_on[1].replace(",", "")) == 1_000
+    from training.holdout import HoldoutPredictions
+
+    stored = HoldoutPredictions.download(registry().mlflow, run["run_id"], "the sampled version")
+    assert stored.lead_share == 1_000 / int(found[1].replace(",", ""))  # `leadscore stages` plans per week with it
+
+
+def test_a_sample_short_of_won_leads_the_export_has_is_refused_with_raise_max_leads(small_examples):
+    """An export with enough won leads, but so few that a sample of them falls below the minimum:
+    the refusal says to raise max_leads, not to export more history."""
+    from training.minimum_data import NotEnoughData, training_plan
+
+    examples = small_examples
+    lead, won = examples.lead_of, examples.label.astype(bool)
+    won_leads = np.unique(lead[won])
+    rare = examples.of_leads(~np.isin(lead, won_leads[42:]))  # 42 won leads left
+    kept, sample, plan = training_plan(rare, None)
+    assert kept is rare and sample is None and plan.counts.won == 42  # every lead: enough
+    with pytest.raises(NotEnoughData) as refused:
+        training_plan(rare, 1_000)
+    message = str(refused.value)
+    assert re.search(r"a random 1,000 of the [\d,]+ leads with an outcome, .* hold (\d+) won and", message), message
+    assert "(the export has 42 won and" in message
+    assert message.endswith("raise max_leads in the training config, or set it to null to train on every lead")
+    assert "Add older closed deals" not in message
