@@ -118,7 +118,7 @@ AUTO_MAX_LEADS = 60_000
 The time of a training grows with its leads (six LightGBM fits of the default out-of-fold
 calibration, each of about as many trees as early stopping chose), and the demo CRM's holdout is
 ranked no better with more of them. `benchmarks/train_model.py --leads 1000000` (810,352 leads
-with an outcome, configs/demo.yaml, 2026-12-03): a sample of 60,000, 241 s and 5.70 GiB, holdout
+with an outcome, configs/demo.yaml, 2026-12-03): a sample of 60,000, 263 s and 5.56 GiB, holdout
 ROC-AUC 0.8262 (0.0068 short of the best achievable on the same holdout), ECE 0.0165; of 100,000,
 389 s and 5.67 GiB, 0.8242 (0.0071 short), ECE 0.0141. On 200,000 demo leads (162,307 with an
 outcome) every lead took 619 s, 0.0061 short, ECE 0.0123; the sample of 60,000, 210 s, 0.0070
