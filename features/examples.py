@@ -134,16 +134,17 @@ class Examples:
             return [f"examples: {len(self):,}; excluded: " + ", ".join(f"{k} {v:,}" for k, v in self.excluded.items())]
         out = []
         left = ", ".join(f"{k} {v:,}" for k, v in self.excluded.items() if v) or "none"
+        export = "" if self.lead_share == 1.0 else " in the export"  # a sample is trained on: the counts are the export's
         used = "used" if self.lead_share == 1.0 else "in the export (a sample of them is trained on)"
         out.append(f"leads: {c['leads']:,} with an outcome {used}; left out: {left}")
         if c.get("ages"):
             ages = ", ".join(f"{_days(a)}: {n:,}" for a, n in zip(c["ages"], c["snapshots_by_age"]))
             drawn = (f", {c['drawn']:,} at ages drawn at random up to {_days(c['ages'][-1])} days"
                      if c.get("drawn") else "")
-            out.append(f"snapshots: {c['snapshots']:,} (by age in days {ages}{drawn}); {c['closed_by_then']:,} not "
+            out.append(f"snapshots{export}: {c['snapshots']:,} (by age in days {ages}{drawn}); {c['closed_by_then']:,} not "
                        "taken at a listed age because the lead had closed by then")
         share = c["wins_excluded"] / c["wins"] if c["wins"] else 0.0
-        out.append(f"wins: {c['wins']:,} won leads, {c['wins_excluded']:,} ({share:.0%}) excluded"
+        out.append(f"wins{export}: {c['wins']:,} won leads, {c['wins_excluded']:,} ({share:.0%}) excluded"
                    + (f" ({', '.join(f'{k} {v:,}' for k, v in c['wins_excluded_by'].items() if v)})"
                       if c["wins_excluded"] else ""))
         return out

@@ -183,8 +183,10 @@ def check_gates(result: Any, rule: PromotionRule, champion: ChampionOnHoldout | 
     detail = (f"expected calibration error {ece:.4f} {'<=' if ece <= rule.max_ece else '>'} {rule.max_ece} (a "
               f"perfectly calibrated model shows about {floor:.4f} on {len(result.holdout_label):,} leads)")
     if ece > rule.max_ece and floor > rule.max_ece * SMALL_HOLDOUT_SHARE:
+        sampled = (" (or a larger max_leads: the holdout is the sample's)"
+                   if result.lead_share < 1 else "")
         detail += (f"; on a holdout this small chance alone comes near the limit, so even a well calibrated model "
-                   f"often fails this gate: more closed deals, or `promotion.max_ece` set for this data (about "
+                   f"often fails this gate: more closed deals{sampled}, or `promotion.max_ece` set for this data (about "
                    f"{2 * floor:.2f}, twice what chance gives), make it a test of the model")
     gates.append(Gate("calibration", ece <= rule.max_ece, detail, {"holdout_ece_by_chance": floor}))
 

@@ -190,8 +190,10 @@ def train_segments(spec: DatasetSpec, examples: Examples, activities: pd.DataFra
         outcomes.append(outcome)
         plan = data_plan(counts.won, counts.lost, f"the segment {column} = {value}")
         if plan.refused:
+            sampled = ("; these are the sample's (raise max_leads in the training config to train on more leads)"
+                       if examples.lead_share < 1 else "")
             outcome.note = (f"too few deals for a model of its own: {counts.words()}, at least {MIN_WON} won and "
-                            f"{MIN_LOST} lost are needed (missing {plan.missing}); scored by the global model")
+                            f"{MIN_LOST} lost are needed (missing {plan.missing}){sampled}; scored by the global model")
             continue
         try:
             result = train(spec, part, activities, segment_config(config, len(np.unique(part.lead_of)),

@@ -111,6 +111,7 @@ class TrainingResult:
     calibrated_on: str = ""  # what the calibration learnt from, in words
     data_plan: DataPlan | None = None  # what the amount of data allowed (training.minimum_data)
     ideal_customer: dict | None = None  # how leads matching the spec's ideal customer converted
+    lead_share: float = 1.0  # the share of the export's leads trained on (a sample: below 1, training.minimum_data)
 
 
 def split_examples(examples: Examples, holdout_fraction: float, validation_fraction: float) -> Split:
@@ -351,7 +352,8 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
         holdout_ids=examples.leads["lead_id"].to_numpy()[split.holdout],
         feature_importance=importance, timings=timings, best_iteration=best, trials=trials, config=config,
         candidates=candidates, chosen=chosen, reliability=reliability_table(y[split.holdout], p_holdout),
-        holdout_by_age=by_age, calibrated_on=calibrated_on, data_plan=plan, ideal_customer=ideal_figures)
+        holdout_by_age=by_age, calibrated_on=calibrated_on, data_plan=plan, ideal_customer=ideal_figures,
+        lead_share=examples.lead_share)
 
 
 def _trees_for(best: int, rows: int, fit_rows: int) -> int:

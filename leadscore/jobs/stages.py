@@ -57,6 +57,7 @@ class _Replanned:
     holdout_label: np.ndarray
     holdout_probability: np.ndarray
     chosen: str
+    lead_share: float = 1.0
 
 
 def run_stages(spec: str | Path | None, config_path: Path, version: int | None = None, promote: str = "auto",
@@ -94,7 +95,7 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
                         evaluate(holdout.label, holdout.baseline_probability),
                         [LeakageFinding(**f) for f in leakage["columns"]],
                         config.model_copy(update={"leakage_auc": leakage["threshold"]}),
-                        holdout.label, holdout.probability, meta.get("model", "lightgbm"))
+                        holdout.label, holdout.probability, meta.get("model", "lightgbm"), holdout.lead_share)
     champion = registry.champion()
     champion_here = _champion_on_holdout(registry, champion, source.version, holdout, result.metrics)
     gates = check_gates(result, config.promotion, champion_here)

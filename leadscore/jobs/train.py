@@ -523,6 +523,7 @@ def _log_run(mlflow, spec, config, report, cleaning, examples, result, metrics, 
               "validation_fraction": config.validation_fraction, "holdout_fraction": spec.holdout_fraction,
               "min_category_count": config.min_category_count, "n_features": len(bundle.transform.names),
               "calibration_window": config.calibration_window, "calibration_folds": config.calibration_folds,
+              "max_leads": config.max_leads,
               "snapshot_ages": ",".join(f"{a:g}" for a in spec.snapshot_ages or []),
               "evaluation_age_days": spec.features.evaluation_age_days,
               "examples": len(examples), **{f"lgbm_{k}": v for k, v in config.model.model_dump().items()},
@@ -595,7 +596,8 @@ def _print_summary(console: Console, spec_name, model_name, version, result, bes
                   + (f" (at its last snapshot up to {examples_age(examples)} days)" if examples.age_days is not None
                      else ""))
     if sample is not None:
-        console.print(f"  sample: {sample.words()}", highlight=False, soft_wrap=True)
+        console.print(f"  sample: {sample.words()}; it holds {result.data_plan.counts.words()}", highlight=False,
+                      soft_wrap=True)
     for line in examples.lines():
         console.print(f"  {line}", highlight=False)
     if logged:

@@ -197,28 +197,39 @@ def test_a_lead_kept_from_an_export_is_kept_from_any_smaller_export_holding_it(s
     assert in_smaller <= set(kept_smaller.leads["lead_id"])
 
 
-def test_train_on_more_leads_than_max_leads_trains_on_the_sample_and_says_so(workspace, small_demo_crm):
+def test_train_on_more_leads_than_max_leads_trains_on_the_sample_and_says_so(workspace):
     import yaml
+
+    from training.config import ConfigError, load_config
 
     tmp, config = workspace
     sampled = tmp / "sampled.yaml"
-    sampled.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "max_leads": 1_000}))
-    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(small_demo_crm),
-                                 "--config", str(sampled)])
+    for too_few in (1_000, 9_999):  # a sample that small would make the gates measure its noise
+        sampled.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "max_leads": too_few}))
+        with pytest.raises(ConfigError, match=f"key `max_leads`: {too_few} is not a number of leads of at least 10,000"):
+            load_config(sampled)
+    data = small_crm(tmp / "crm", 13_000, seed=5)
+    sampled.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "max_leads": 10_000}))
+    result = runner.invoke(app, ["train", "--spec", str(DEMO_SPEC), "--data", str(data), "--config", str(sampled)])
     assert result.exit_code in (0, 4), result.output
     said = " ".join(result.output.split())
-    found = re.search(r"sample: a random 1,000 of the ([\d,]+) leads with an outcome", said)
-    assert found and int(found[1].replace(",", "")) > 1_000, said
+    found = re.search(r"sample: a random 10,000 of the ([\d,]+) leads with an outcome", said)
+    assert found and int(found[1].replace(",", "")) > 10_000, said
+    everyone = int(found[1].replace(",", ""))
+    assert re.search(r"; it holds [\d,]+ won and [\d,]+ lost leads", said)  # the sample's own counts
+    assert f"leads: {everyone:,} with an outcome in the export (a sample of them is trained on)" in said
+    assert "snapshots in the export:" in said and "wins in the export:" in said
     run = registry().mlflow.search_runs(experiment_names=["leadscore"]).iloc[0]
-    assert run["tags.sampled_leads"] == "1000" and run["tags.leads_with_outcome"] == found[1].replace(",", "")
-    assert "Trained on a random 1,000 of the" in run["tags.mlflow.note.content"]  # the model card
+    assert run["tags.sampled_leads"] == "10000" and run["tags.leads_with_outcome"] == str(everyone)
+    assert run["params.max_leads"] == "10000"
+    assert "Trained on a random 10,000 of the" in run["tags.mlflow.note.content"]  # the model card
     trained_on = re.search(r"holdout: the ([\d,]+) most recent leads", said)
     training = re.search(r"examples of ([\d,]+) leads", said)
-    assert int(training[1].replace(",", "")) + int(trained_on[1].replace(",", "")) == 1_000
+    assert int(training[1].replace(",", "")) + int(trained_on[1].replace(",", "")) == 10_000
     from training.holdout import HoldoutPredictions
 
     stored = HoldoutPredictions.download(registry().mlflow, run["run_id"], "the sampled version")
-    assert stored.lead_share == 1_000 / int(found[1].replace(",", ""))  # `leadscore stages` plans per week with it
+    assert stored.lead_share == 10_000 / everyone  # `leadscore stages` plans per week with it
 
 
 def test_a_sample_short_of_won_leads_the_export_has_is_refused_with_raise_max_leads(small_examples):

@@ -13,13 +13,14 @@ from training.promotion import ChampionOnHoldout, check_gates, decide, roc_auc_i
 RULE = PromotionRule(bootstrap_resamples=200)
 
 
-def model_result(p: np.ndarray, y: np.ndarray, baseline: np.ndarray | None = None, leaks=(), chosen="lightgbm"):
+def model_result(p: np.ndarray, y: np.ndarray, baseline: np.ndarray | None = None, leaks=(), chosen="lightgbm",
+                 lead_share=1.0):
     """What check_gates reads of a TrainingResult."""
     leakage = [LeakageFinding(c, 0.97, float("nan"), 1.0, True, False) for c in leaks]
     leakage.append(LeakageFinding("industry", 0.61, float("nan"), 1.0, False, False))
     return SimpleNamespace(metrics=evaluate(y, p), baseline_metrics=evaluate(y, p if baseline is None else baseline),
                            leakage=leakage, config=TrainingConfig(), holdout_label=y, holdout_probability=p,
-                           chosen=chosen)
+                           chosen=chosen, lead_share=lead_share)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,9 @@ def test_a_calibration_gate_failed_on_a_small_holdout_says_chance_comes_near_the
     detail = gate(small, "calibration").detail
     assert not gate(small, "calibration").passed
     assert "on a holdout this small chance alone comes near the limit" in detail and "promotion.max_ece" in detail
+    assert "max_leads" not in detail  # every lead: no sample to enlarge
+    sampled = check_gates(model_result(np.clip(p[:150] * 1.3, 0, 0.99), y[:150], lead_share=0.05), RULE, None)
+    assert "more closed deals (or a larger max_leads: the holdout is the sample's)" in gate(sampled, "calibration").detail
     large = check_gates(model_result(np.clip(p * 1.6, 0, 0.99), y), RULE, None)
     assert "this small" not in gate(large, "calibration").detail  # 3,000 leads: the failure is the model's
 

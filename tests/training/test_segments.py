@@ -198,3 +198,24 @@ def test_a_long_segment_value_gives_metric_names_mlflow_takes():
     other = SimpleNamespace(**{**vars(segment), "value": long[:-1] + "y"})
     names = segment_metrics(SimpleNamespace(segments=[segment, other]))
     assert len(names) == 6 and max(len(n) for n in names) <= 250
+
+
+def test_a_segment_too_small_in_a_sample_says_the_counts_are_the_samples_and_how_to_train_on_more(segmented):
+    """Training on a sample (max_leads) leaves each segment a part of its leads: a segment
+    refused for too few deals is told so, with the fix, not only to export more history."""
+    from dataclasses import replace
+
+    from features.errors import DataError
+
+    spec, _, examples, result, _, _ = segmented
+
+    def not_trained_here(*_):
+        raise DataError("not trained in this test")
+
+    for share, sampled in ((1.0, False), (0.5, True)):
+        outcome = train_segments(spec, replace(examples, lead_share=share), None, TrainingConfig(), result,
+                                 not_trained_here)
+        notes = [s.note for s in outcome.segments if s.note and s.note.startswith("too few deals")]
+        assert notes  # home edition, at least
+        assert all(("these are the sample's (raise max_leads in the training config" in note) == sampled
+                   for note in notes), notes
