@@ -123,6 +123,9 @@ ROC-AUC 0.8262 (0.0068 short of the best achievable on the same holdout), ECE 0.
 389 s and 5.67 GiB, 0.8242 (0.0071 short), ECE 0.0141. On 200,000 demo leads (162,307 with an
 outcome) every lead took 619 s, 0.0061 short, ECE 0.0123; the sample of 60,000, 210 s, 0.0070
 short, ECE 0.0129 (docs/promotion.md, "How much data")."""
+SAMPLE_TAGS = ("sampled_leads", "leads_with_outcome")
+"""Version tags of a model trained on a sample (LeadSample.tags); a version re-planned from it
+(`leadscore stages`) carries them over."""
 SAMPLE_DRAW = 1_000
 """The lead_uniforms stream the sample is drawn from (snapshot ages use streams 0, 1, 2, ...)."""
 
@@ -134,6 +137,11 @@ class LeadSample:
     kept: int
     of: int
     setting: int | str
+
+    def tags(self) -> dict[str, str]:
+        """The run's and the registered version's tags saying the version learnt from a sample
+        (SAMPLE_TAGS; `leadscore models` shows them)."""
+        return {"sampled_leads": str(self.kept), "leads_with_outcome": str(self.of)}
 
     def words(self) -> str:
         said = f"auto in the training config, {self.kept:,} on one machine" if self.setting == "auto" \

@@ -114,7 +114,8 @@ def _registry(settings: Settings, spec: str | Path | None):
 
 def versions_facts(model_name: str, versions) -> dict:
     """A registered model's versions as `leadscore models` shows them (and, with `--format
-    json`, writes them): holdout metrics, aliases and each champion decision in words."""
+    json`, writes them): holdout metrics, aliases, each champion decision in words, and the
+    leads a version trained on when it took a sample (training.minimum_data; None: every lead)."""
     def metric(v, name: str) -> float | None:
         value = v.metrics.get(name)
         return None if value is None or value != value else round(float(value), 4)
@@ -122,13 +123,15 @@ def versions_facts(model_name: str, versions) -> dict:
     return {"model": model_name, "versions": [
         {"version": v.version, "created": v.created, "aliases": list(v.aliases), "model": v.tags.get("model", ""),
          "roc_auc": metric(v, "holdout_roc_auc"), "pr_auc": metric(v, "holdout_pr_auc"),
-         "ece": metric(v, "holdout_ece"), "run_id": v.run_id, "promotion": v.tags.get("promotion") or None}
+         "ece": metric(v, "holdout_ece"), "run_id": v.run_id, "promotion": v.tags.get("promotion") or None,
+         "sampled_leads": int(v.tags["sampled_leads"]) if "sampled_leads" in v.tags else None,
+         "leads_with_outcome": int(v.tags["leads_with_outcome"]) if "leads_with_outcome" in v.tags else None}
         for v in versions]}
 
 
 def format_versions(model_name: str, versions) -> list:
     """The versions as a table (one line each) and, below it, each version's champion decision
-    in words (with the gates it failed)."""
+    in words (with the gates it failed) and, for a version trained on a sample, how many leads."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -143,6 +146,9 @@ def format_versions(model_name: str, versions) -> list:
                       *(f"{v[name]:.4f}" if v[name] is not None else "nan" for name in ("roc_auc", "pr_auc", "ece")))
         if v["promotion"]:
             decisions.append(Text(f"v{v['version']}: {v['promotion']}"))
+        if v["sampled_leads"]:
+            decisions.append(Text(f"v{v['version']}: trained on a random {v['sampled_leads']:,} of the "
+                                  f"{v['leads_with_outcome']:,} leads with an outcome (max_leads)"))
     return [table, *decisions]
 
 

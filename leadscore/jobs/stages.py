@@ -70,6 +70,7 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
     from training.holdout import HoldoutPredictions
     from training.promotion import check_gates, decide
     from training.registry import Registry, export_bundle
+    from training.minimum_data import SAMPLE_TAGS
     from training.stages import stage_thresholds
     from training.model_card import card_description
     from training.promotion import gate_summary
@@ -126,6 +127,7 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
             holdout.log(mlflow)  # so this version can be re-planned in turn
             tags = _log_decision(mlflow, decision, champion_here, result)
             tags["stages_from_version"] = str(source.version)
+            tags |= {key: source.tags[key] for key in SAMPLE_TAGS if key in source.tags}  # the same model
             from serving.model_signature import pyfunc_model
 
             example = pyfunc_model(bundle_dir, _input_example(mlflow, registry, source.version))

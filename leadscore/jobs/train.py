@@ -182,7 +182,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
         examples, sample, plan = training_plan(examples, config.max_leads, on_cluster=on_dask is not None)
         if sample is not None:
-            mlflow.set_tags({"sampled_leads": str(sample.kept), "leads_with_outcome": str(sample.of)})
+            mlflow.set_tags(sample.tags())
             err.print(f"  training on {sample.words()}", highlight=False, soft_wrap=True)
             if logged is not None:
                 from training.logged_outcomes import count_in_examples
@@ -290,6 +290,8 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                 tags = _log_decision(mlflow, decision, champion_on_new_holdout, result)
                 if on_dask is not None:
                     tags = {**tags, "trained_on": "dask", "dask_workers": str(on_dask["workers"])}
+                if sample is not None:
+                    tags = {**tags, **sample.tags()}
                 example = _input_example(spec, cleaned)
                 from serving.model_signature import pyfunc_model
 

@@ -145,7 +145,8 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
 
         def versions(self):
             return [VersionInfo(2, "run2", "2026-11-02 10:00", ["champion"], {"holdout_roc_auc": 0.81234,
-                    "holdout_pr_auc": 0.5, "holdout_ece": 0.012}, {"model": "lightgbm", "promotion": "champion: all gates passed"}),
+                    "holdout_pr_auc": 0.5, "holdout_ece": 0.012}, {"model": "lightgbm", "promotion": "champion: all gates passed",
+                                                                    "sampled_leads": "60000", "leads_with_outcome": "810352"}),
                     VersionInfo(1, "run1", "2026-11-01 10:00", [], {"holdout_roc_auc": 0.8}, {"model": "logistic"})]
 
     monkeypatch.setattr("leadscore.jobs.models._registry", lambda settings, spec: Registry())
@@ -158,6 +159,10 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
     assert latest["aliases"] == ["champion"] and latest["roc_auc"] == 0.8123 and first["ece"] is None
     assert "0.8123" in text.stdout and "v2: champion: all gates passed" in text.stdout
     assert latest["promotion"] == "champion: all gates passed" and first["promotion"] is None
+    assert (latest["sampled_leads"], latest["leads_with_outcome"], first["sampled_leads"]) == (60_000, 810_352, None)
+    said = " ".join(text.stdout.split())
+    assert "v2: trained on a random 60,000 of the 810,352 leads with an outcome (max_leads)" in said
+    assert "v1: trained on" not in said  # every lead
 
 
 def test_report_json_on_stdout_is_the_document_json_file_writes(workspace, bundle_dir):

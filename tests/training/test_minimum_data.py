@@ -231,6 +231,13 @@ def test_train_on_more_leads_than_max_leads_trains_on_the_sample_and_says_so(wor
     stored = HoldoutPredictions.download(registry().mlflow, run["run_id"], "the sampled version")
     assert stored.lead_share == 10_000 / everyone  # `leadscore stages` plans per week with it
 
+    replanned = runner.invoke(app, ["stages", "--config", str(sampled), "--promote", "never"])
+    assert replanned.exit_code == 0, replanned.output
+    listing = runner.invoke(app, ["models"])  # the re-planned version is the same model: the same sample
+    listed = " ".join(listing.output.split())
+    for version in (1, 2):
+        assert f"v{version}: trained on a random 10,000 of the {everyone:,} leads with an outcome" in listed, listed
+
 
 def test_a_sample_short_of_won_leads_the_export_has_is_refused_with_raise_max_leads(small_examples):
     """An export with enough won leads, but so few that a sample of them falls below the minimum:
