@@ -62,7 +62,7 @@ def main() -> None:
     print("-" * len(header), flush=True)
     import yaml
 
-    config = Path(tempfile.mkdtemp(prefix="leadscore-bench-config-")) / args.config.name
+    config = args.cache / f"{args.config.stem}-max-leads-{args.max_leads or 'all'}.yaml"
     config.write_text(yaml.safe_dump({**(yaml.safe_load(args.config.read_text()) or {}), "max_leads": args.max_leads}))
     rows = {}
     for name, extra in (("one machine", []), ("dask local", ["--dask", "local"])):

@@ -134,8 +134,8 @@ class Examples:
             return [f"examples: {len(self):,}; excluded: " + ", ".join(f"{k} {v:,}" for k, v in self.excluded.items())]
         out = []
         left = ", ".join(f"{k} {v:,}" for k, v in self.excluded.items() if v) or "none"
-        export = "" if self.lead_share == 1.0 else " in the export"  # a sample is trained on: the counts are the export's
-        used = "used" if self.lead_share == 1.0 else "in the export (a sample of them is trained on)"
+        export = " in the export" if self.lead_share < 1 else ""  # a sample is trained on: the counts are the export's
+        used = "in the export (a sample of them is trained on)" if export else "used"
         out.append(f"leads: {c['leads']:,} with an outcome {used}; left out: {left}")
         if c.get("ages"):
             ages = ", ".join(f"{_days(a)}: {n:,}" for a, n in zip(c["ages"], c["snapshots_by_age"]))

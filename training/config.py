@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import LeadscoreError
+from training.minimum_data import AUTO_MAX_LEADS
 
 
 class ConfigError(LeadscoreError, ValueError):
@@ -137,7 +138,8 @@ class TrainingConfig(_Strict):
     max_leads: int | None | Literal["auto"] = Field(
         "auto", description="Leads with an outcome trained on, at most: above it, a random sample of this many "
         "over the whole window (drawn from a hash of each lead's id: the same leads in every run on the same export). "
-        "auto: 60,000 on one machine, every lead with --dask; null: every lead. The minimum is 10,000.")
+        f"auto: {AUTO_MAX_LEADS:,} on one machine, every lead with --dask; null: every lead. The minimum is "
+        f"{MIN_SAMPLE_LEADS:,}.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)

@@ -175,7 +175,8 @@ def lead_sample(examples, setting: int | str | None, on_cluster: bool = False):
     draw = lead_uniforms(examples.leads["lead_id"].iloc[first], SAMPLE_DRAW)
     kept = leads[np.argsort(draw, kind="stable")[:most]]
     sample = examples.of_leads(np.isin(lead, kept))
-    return (replace(sample, excluded=examples.excluded, counts=examples.counts, lead_share=most / len(leads)),
+    share = examples.lead_share * most / len(leads)  # of the export's leads, whatever part `examples` already were
+    return (replace(sample, excluded=examples.excluded, counts=examples.counts, lead_share=share),
             LeadSample(most, len(leads), setting))
 
 
