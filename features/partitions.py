@@ -575,9 +575,50 @@ class PartitionedExamples:
         """All the examples on this machine as one `features.examples.Examples`, equal to
         `build_examples` on the whole export (same rows in the same order, same lead numbers,
         counts and exclusions), for small data and tests."""
+        return self._examples_of(self.tables.client.gather(self.futures))[0]
+
+    def per_partition(self, function: Callable, *args) -> list:
+        """`function(frame, *args)` run on each partition of `frame` where it lies; the results
+        gathered here, in partition order."""
+        client = self.tables.client
+        return client.gather([client.submit(function, f, *args) for f in self.futures])
+
+    def lead_draws(self, draw: int) -> np.ndarray:
+        """`features.examples.lead_uniforms(ids, draw)` of every lead with an example, one
+        float64 per lead (partition by partition: the order of the leads is not the export's)."""
+        return np.concatenate(self.per_partition(_lead_draws, draw) or [np.zeros(0)])
+
+    def gather(self, draw: int, cut: float | None) -> tuple["Examples", CRMTables, np.ndarray]:
+        """On this machine: the examples of the leads whose `lead_uniforms(id, draw)` is at most
+        `cut` (every lead when None), as `features.examples.Examples` in the single-machine
+        order (those of every lead equal `to_examples()`), the canonical leads, activities and
+        outcomes rows of those leads in the export's order (a CRMTables with the export's
+        spellings and end), and each example's lead PLACE (its tie-break in time order).
+        Only the kept leads travel: this machine holds a sample, the workers the rest."""
+        client = self.tables.client
+        kept = [client.submit(_kept_part, frame, part, draw, cut)
+                for frame, part in zip(self.futures, self.tables.parts)]
+        pieces = client.gather(kept)
+        examples, places = self._examples_of([frame for frame, _ in pieces])
+        tables = {what: _in_place_order([t[what] for _, t in pieces if t.get(what) is not None])
+                  if any(t.get(what) is not None for _, t in pieces) else None for what in TABLES}
+        return examples, CRMTables(leads=tables["leads"], activities=tables["activities"],
+                                   outcomes=tables["outcomes"], spellings=dict(self.spellings),
+                                   end=self.export_end), places
+
+    def model_inputs(self, transform: "LeadTransform", workers: list[str]) -> list:
+        """Per partition, a future of (X (n, features) float64: `transform.model_input` of its
+        `model_rows`, the numbers the single-machine matrix holds; label (n,) int64; order (n,)
+        float64; PLACE (n,) int64), partition i computed and kept on `workers[i % len(workers)]`
+        and nowhere else (where the rows sit decides a LightGBM Dask model: training.dask_trainer)."""
+        client = self.tables.client
+        return [client.submit(_inputs_part, frame, part, transform, workers=[workers[i % len(workers)]],
+                              allow_other_workers=False)
+                for i, (frame, part) in enumerate(zip(self.futures, self.tables.parts))]
+
+    def _examples_of(self, frames: list[pd.DataFrame]) -> tuple["Examples", np.ndarray]:
         from features.examples import Examples
 
-        frames = self.tables.client.gather(self.futures)
         frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         age = frame["age_days"].to_numpy(dtype="float64")
         ranked = np.lexsort((np.nan_to_num(age), frame[PLACE].to_numpy(), frame["order"].to_numpy()))
@@ -591,7 +632,41 @@ class PartitionedExamples:
                         age_days=frame["age_days"].to_numpy(dtype="float64") if self.has_ages else None,
                         evaluated=frame["evaluated"].to_numpy(dtype=bool),
                         drawn=frame["drawn"].to_numpy(dtype=bool) if self.has_ages else None,
-                        counts=dict(self.counts))
+                        counts=dict(self.counts)), place
+
+
+def _inputs_part(frame: pd.DataFrame, part: Part, transform: "LeadTransform") -> tuple:
+    X = transform.model_input(_model_rows(frame, part.canonical.activities, transform).to_numpy(dtype=np.float64))
+    return (np.ascontiguousarray(X, dtype=np.float64), frame["label"].to_numpy(dtype=np.int64),
+            frame["order"].to_numpy(dtype=np.float64), frame[PLACE].to_numpy(dtype=np.int64))
+
+
+def _lead_draws(frame: pd.DataFrame, draw: int) -> np.ndarray:
+    from features.examples import lead_uniforms
+    from features.load import LEAD_ID
+
+    return lead_uniforms(frame[LEAD_ID].drop_duplicates(), draw)
+
+
+def _kept_part(frame: pd.DataFrame, part: Part, draw: int, cut: float | None) -> tuple[pd.DataFrame, dict]:
+    """On a worker: the partition's examples of the leads whose draw is at most `cut` (all when
+    None), and those leads' canonical rows of each table with their PLACE."""
+    from features.examples import lead_uniforms
+    from features.load import LEAD_ID
+
+    if cut is not None:
+        ids = frame[LEAD_ID].drop_duplicates()
+        kept_ids = ids[lead_uniforms(ids, draw) <= cut]
+        frame = frame[frame[LEAD_ID].isin(kept_ids)]
+    ids = pd.Index(frame[LEAD_ID].unique())
+    tables = {}
+    for what in TABLES:
+        table = getattr(part.canonical, what)
+        if table is None:
+            continue
+        keep = ids.get_indexer(table[LEAD_ID]) >= 0
+        tables[what] = table[keep].assign(**{PLACE: part.places[what][keep]})
+    return frame, tables
 
 
 def _closed_times(part: Part) -> tuple[np.ndarray, np.ndarray]:

@@ -138,8 +138,9 @@ class TrainingConfig(_Strict):
     max_leads: int | None | Literal["auto"] = Field(
         "auto", description="Leads with an outcome trained on, at most: above it, a random sample of this many "
         "over the whole window (drawn from a hash of each lead's id: the same leads in every run on the same export). "
-        f"auto: {AUTO_MAX_LEADS:,} on one machine, every lead with --dask; null: every lead. The minimum is "
-        f"{MIN_SAMPLE_LEADS:,}.")
+        f"auto: {AUTO_MAX_LEADS:,}; null: every lead. With --dask it bounds what the client fits (the logistic "
+        "model, calibration, holdout, stages and gates), while LightGBM learns from every lead on the workers. "
+        f"The minimum is {MIN_SAMPLE_LEADS:,}.")
     min_category_count: int = Field(10, ge=1, description="Rarer category values are pooled as (other).")
     leakage_auc: float = Field(0.95, gt=0.5, le=1)
     model: ModelParams = Field(default_factory=ModelParams)

@@ -1,25 +1,23 @@
 """LightGBM fitted on a Dask cluster (`leadscore train --dask ADDRESS`): the same training as
 training.trainer.train_model, with its LightGBM fits done by `lightgbm.dask.DaskLGBMClassifier`.
 
-What runs where:
+What runs where (`leadscore train --dask`, docs/scale.md):
 
 - On the cluster: every LightGBM fit (the early-stopping fit on the fit slice, the refits on
   all training leads but one fold for the out-of-fold predictions, the final refit on all
   training leads), with the hyper-parameters train_model's own `_classifier` gives, and the
-  validation curve that chooses the number of trees. The examples' model inputs are sent to the
-  workers once, in partitions of about PARTITION_BYTES, and kept there (persisted); each fit
-  sends only which rows it learns from.
-- On the client, exactly as train_model does them: the time split, the transform (category
-  codes, missing values), the logistic model (the baseline), the calibration and the blend
-  weight on the out-of-fold predictions, the holdout predictions and metrics, the sub-scores,
-  the stages and the leakage report. All of these need the examples' model inputs in client
-  memory: a demo lead is 5.64 examples (snapshots) of 46 inputs, so 1,000,000 leads are 2.1 GB
-  of float64 model inputs plus 1.1 GB of the examples' lead rows (measured on the 20,000-lead
-  demo CRM, seed 7; `benchmarks/dask_quality.py` prints the peak memory of the client and its
-  workers). That, not LightGBM, bounds what `train --dask` can train (docs/scale.md).
-  Until the data side's features on partitions are merged, the model inputs are built by the
-  single-machine code (features.transform) on the client and sent to the workers by
-  `inputs_on_cluster`, the one function to change when they come from partitions instead.
+  validation curve that chooses the number of trees. The fits learn from every lead of the
+  export: the examples are built on the workers' lead partitions (features.partitions) and
+  their model inputs computed and kept there (`PartitionedInputs`), each fit sending only which
+  stretch of time it learns from.
+- On the client, exactly as train_model does them, on a sample of the leads
+  (training.minimum_data.training_plan_on_cluster: `max_leads`, auto 60,000): the time split,
+  the transform (category codes, missing values), the logistic model (the baseline), the
+  calibration and the blend weight on the out-of-fold predictions, the holdout predictions
+  and metrics, the sub-scores, the stages and the leakage report.
+
+`inputs_on_cluster` (the client's own model inputs sent to the workers) is what segment models
+use: they learn from the client's leads of their segment.
 
 Early stopping: LightGBM's Dask estimator does not stop early reliably (each worker evaluates
 its own part of the validation set and may stop at a different tree: microsoft/LightGBM#6197,
@@ -133,10 +131,7 @@ def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> Cluster
     parts = max(2 * workers, math.ceil(X.nbytes / PARTITION_BYTES))
     size = max(1, math.ceil(n / parts))
     order = np.random.default_rng(SHUFFLE_SEED).permutation(n)
-    # by worker name (LocalCluster: 0, 1, ...), not address: a LocalCluster's ports are new on
-    # every start, and which rows sit on which LightGBM machine changes the bins and the trees.
-    workers_info = _workers(client)
-    addresses = sorted(workers_info, key=lambda a: (str(workers_info[a].get("name", a)), a))
+    addresses = _worker_order(client)
     X_parts, y_parts, held_by = [], [], []
     starts = np.arange(0, n, size)
     for number, start in enumerate(starts):
@@ -148,6 +143,118 @@ def inputs_on_cluster(client: "Client", X: np.ndarray, y: np.ndarray) -> Cluster
         y_parts.append(y_future)
         held_by.append(worker)
     return ClusterExamples(client, X_parts, y_parts, held_by, order, np.append(starts, n), width)
+
+
+def _worker_order(client: "Client") -> list[str]:
+    """The workers' addresses by name (LocalCluster: 0, 1, ...), not address: a LocalCluster's
+    ports are new on every start, and which rows sit on which LightGBM machine changes the bins
+    and the trees."""
+    workers_info = _workers(client)
+    return sorted(workers_info, key=lambda a: (str(workers_info[a].get("name", a)), a))
+
+
+def _part(inputs: tuple, i: int) -> np.ndarray:
+    return inputs[i]
+
+
+def _representative(order: np.ndarray, place: np.ndarray, sample_order: np.ndarray,
+                    sample_place: np.ndarray) -> np.ndarray:
+    """On a worker: per example, the client's sample lead that stands for it in time: the
+    first sample lead at or after its (order, PLACE), the last one for examples after every
+    sample lead. A sample lead stands for itself."""
+    n = len(sample_order)
+    if n == 0:
+        return np.zeros(len(order), dtype=np.int64)
+    flag = np.r_[np.ones(n, dtype=np.int8), np.zeros(len(order), dtype=np.int8)]
+    ranked = np.lexsort((flag, np.r_[sample_place, place], np.r_[sample_order, order]))
+    before = np.cumsum(flag[ranked])  # sample leads at or before each position (an example sorts before its equal)
+    out = np.empty(len(order), dtype=np.int64)
+    is_example = ranked >= n
+    out[ranked[is_example] - n] = before[is_example]
+    return np.minimum(out, n - 1)
+
+
+def _chosen(part: np.ndarray, representative: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """On a worker: the rows of one partition whose representative sample lead is chosen."""
+    return part[chosen[representative]]
+
+
+def _chosen_count(representative: np.ndarray, chosen: np.ndarray) -> int:
+    return int(np.count_nonzero(chosen[representative]))
+
+
+@dataclass
+class PartitionedInputs:
+    """Every lead's model inputs on the workers (features.partitions.PartitionedExamples), for
+    LightGBM, while the client holds a sample of the leads (training.minimum_data.
+    training_plan_on_cluster) and fits everything else on it.
+
+    The client's fits name example rows of its sample (the fit slice, the validation slice, all
+    training leads but one fold); the cluster fits learn from every lead those rows stand for in
+    time. Every example on the cluster is given, once, the sample lead that stands for it: the
+    first sample lead at or after it in the time order of the single-machine path (`order`,
+    then the lead's PLACE). The time split and the folds are consecutive runs of sample leads in
+    that order, so a choice of them is a consecutive run of time on the cluster: leads between
+    the last fit lead and the first validation lead of the sample learn with the validation
+    slice, leads after the last training lead fall in the holdout, which no fit learns from.
+    Without a sample (every lead on the client) each lead stands for itself and the fits learn
+    from exactly the rows they name.
+
+    Partition i is computed and kept on the i-th worker by name (modulo their number), and every
+    selection runs there, so the same export on the same workers gives the same model."""
+
+    client: "Client"
+    X_parts: list
+    y_parts: list
+    representatives: list
+    workers: list[str]
+    lead_of: np.ndarray  # the client's sample: per example row, its lead (0.. in time order)
+    width: int
+
+    @classmethod
+    def build(cls, client: "Client", examples, sample, places: np.ndarray, transform: "LeadTransform"):
+        """examples: PartitionedExamples; sample: the client's Examples of some of its leads in
+        time order, with `places` (each example's lead PLACE, as `PartitionedExamples.gather`
+        gives them)."""
+        workers = _worker_order(client)
+        inputs = examples.model_inputs(transform, workers)
+        lead = sample.lead_of
+        _, first = np.unique(lead, return_index=True)
+        keys = client.scatter([sample.order[first].astype(np.float64), np.asarray(places)[first].astype(np.int64)],
+                              broadcast=True, hash=False)
+        X_parts, y_parts, representatives, held_by = [], [], [], []
+        for i, future in enumerate(inputs):
+            on = dict(workers=[workers[i % len(workers)]], allow_other_workers=False)
+            X_parts.append(client.submit(_part, future, 0, **on))
+            y_parts.append(client.submit(_part, future, 1, **on))
+            order = client.submit(_part, future, 2, **on)
+            place = client.submit(_part, future, 3, **on)
+            representatives.append(client.submit(_representative, order, place, *keys, **on))
+            held_by.append(workers[i % len(workers)])
+        width = len(transform.names)
+        return cls(client, X_parts, y_parts, representatives, held_by, lead, width)
+
+    def rows(self, rows: np.ndarray):
+        """(X, y) on the workers of every example the client's example `rows` stand for, as dask
+        arrays in partition order. Partitions that keep no row are left out."""
+        import dask.array as da
+
+        chosen = np.zeros(int(self.lead_of.max()) + 1 if len(self.lead_of) else 0, dtype=bool)
+        chosen[self.lead_of[np.asarray(rows)]] = True
+        [chosen_future] = self.client.scatter([chosen], broadcast=True, hash=False)
+        counts = self.client.gather([self.client.submit(_chosen_count, r, chosen_future, workers=[w],
+                                                        allow_other_workers=False)
+                                     for r, w in zip(self.representatives, self.workers)])
+        X_kept, y_kept = [], []
+        for number, (worker, kept) in enumerate(zip(self.workers, counts)):
+            if kept == 0:
+                continue
+            on = dict(workers=[worker], allow_other_workers=False)
+            x_future = self.client.submit(_chosen, self.X_parts[number], self.representatives[number], chosen_future, **on)
+            y_future = self.client.submit(_chosen, self.y_parts[number], self.representatives[number], chosen_future, **on)
+            X_kept.append(da.from_delayed(x_future, shape=(kept, self.width), dtype=np.float64))
+            y_kept.append(da.from_delayed(y_future, shape=(kept,), dtype=np.int64))
+        return da.concatenate(X_kept), da.concatenate(y_kept)
 
 
 def _validation_log_loss(model_string: str, X: np.ndarray, y: np.ndarray, trees: int) -> np.ndarray:
@@ -212,21 +319,36 @@ class _PartsInOrder:
 
 @dataclass
 class DaskLightGBM:
-    """LightGBMFitting on a Dask cluster: `fitting()` gives train_model its `lightgbm`."""
+    """LightGBMFitting on a Dask cluster: `fitting()` gives train_model its `lightgbm`.
+
+    Without `partitioned`, the fits learn from the client's model inputs, sent to the workers
+    (`inputs_on_cluster`). With it ((PartitionedExamples, the client's sample Examples, their
+    PLACEs), as training.minimum_data.training_plan_on_cluster gives them), they learn from
+    every lead on the workers (`PartitionedInputs`); train_model must then be given that
+    sample, and the model inputs are built on the workers with its fitted transform."""
 
     client: "Client"
+    partitioned: tuple | None = None
     fits: list[dict] = field(default_factory=list)  # what each fit learnt from, for the run's record
-    _on_cluster: ClusterExamples | None = None
-    _sent: np.ndarray | None = None  # the client array sent (held, so it is never mistaken for another)
+    _on_cluster: "ClusterExamples | PartitionedInputs | None" = None
+    _sent: object = None  # what the inputs were made from (held, so it is never mistaken for another)
 
     def fitting(self) -> LightGBMFitting:
         return LightGBMFitting(fit=self.fit, refit=self.refit)
 
-    def _examples(self, X: np.ndarray, y: np.ndarray) -> ClusterExamples:
-        if self._on_cluster is None or self._sent is not X:
+    def _examples(self, X: np.ndarray, y: np.ndarray, transform: "LeadTransform"):
+        source = transform if self.partitioned is not None else X
+        if self._on_cluster is None or self._sent is not source:
             self._on_cluster = None  # the previous arrays leave the workers before the next arrive
-            self._on_cluster = inputs_on_cluster(self.client, X, y)
-            self._sent = X
+            if self.partitioned is not None:
+                examples, sample, places = self.partitioned
+                if len(sample) != len(X):
+                    raise ValueError("DaskLightGBM: train_model was given other examples than the sample the "
+                                     "partitioned inputs stand for")
+                self._on_cluster = PartitionedInputs.build(self.client, examples, sample, places, transform)
+            else:
+                self._on_cluster = inputs_on_cluster(self.client, X, y)
+            self._sent = source
         return self._on_cluster
 
     def _estimator(self, config: TrainingConfig, transform: "LeadTransform", n_features: int, trees: int):
@@ -239,7 +361,7 @@ class DaskLightGBM:
         return DaskLGBMClassifier(client=_PartsInOrder(self.client), **params)
 
     def _fit(self, X, y, rows, transform, config, trees):
-        on_cluster = self._examples(X, y)
+        on_cluster = self._examples(X, y, transform)
         X_d, y_d = on_cluster.rows(rows)
         model = self._estimator(config, transform, X.shape[1], trees)
         with warnings.catch_warnings():
@@ -248,7 +370,7 @@ class DaskLightGBM:
             warnings.filterwarnings("ignore", message="Parameter (n_jobs|num_threads) will be ignored")
             model.fit(X_d, y_d, categorical_feature=transform.categorical_indices or "auto",
                       feature_name=[_safe(n) for n in transform.names])
-        self.fits.append({"rows": int(len(rows)), "trees": trees})
+        self.fits.append({"rows": int(y_d.shape[0]), "trees": trees})
         return model
 
     def fit(self, X: np.ndarray, y: np.ndarray, split: Split, transform: "LeadTransform", config: TrainingConfig):
@@ -266,7 +388,7 @@ class DaskLightGBM:
         model_string = dask.delayed(booster.model_to_string())
         parts = [dask.delayed(_validation_log_loss)(model_string, x, t, trees)
                  for x, t in zip(X_v.to_delayed().ravel(), y_v.to_delayed().ravel())]
-        curve = np.vstack(self.client.compute(parts, sync=True)).sum(axis=0) / len(split.validation)
+        curve = np.vstack(self.client.compute(parts, sync=True)).sum(axis=0) / y_v.shape[0]
         best = early_stopping_iteration(curve, config.model.early_stopping_rounds)
         return SimpleNamespace(booster_=booster, best_iteration_=best, n_estimators=trees)
 

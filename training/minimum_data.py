@@ -14,13 +14,15 @@
 Counts are leads with an outcome (each lead once, whatever its number of snapshots). The rule
 takes label counts (`data_plan`), so a part of the data (a segment) can be checked the same way.
 
-And how much is used at most (`lead_sample`): above the config's `max_leads` (auto: AUTO_MAX_LEADS
-on one machine, every lead on a Dask cluster) training takes a random sample of that many leads,
+And how much is used at most (`lead_sample`): above the config's `max_leads` (auto: AUTO_MAX_LEADS)
+training takes a random sample of that many leads,
 drawn over the whole window, every snapshot of a kept lead kept; the time split, folds and holdout
 are then made within the sample as without it. The draw is a hash of each lead's id
 (features.examples.lead_uniforms), so the same leads are kept in every run on the same export; as
 the export grows, a lead once left out stays out, and a kept lead gives way only to a new lead
-that draws lower (the sample's size stays max_leads).
+that draws lower (the sample's size stays max_leads). On a Dask cluster
+(`training_plan_on_cluster`) the sample is what the client fits, while LightGBM learns from
+every lead on the workers.
 """
 
 from __future__ import annotations
@@ -132,11 +134,14 @@ SAMPLE_DRAW = 1_000
 
 @dataclass(frozen=True)
 class LeadSample:
-    """Training on `kept` of the `of` leads with an outcome, by the config's `max_leads` (`setting`)."""
+    """Training on `kept` of the `of` leads with an outcome, by the config's `max_leads`
+    (`setting`); `on_cluster`: the sample is what the client fits (the logistic model, the
+    calibration, stages and gates) while LightGBM learns from every lead on a Dask cluster."""
 
     kept: int
     of: int
     setting: int | str
+    on_cluster: bool = False
 
     def tags(self) -> dict[str, str]:
         """The run's and the registered version's tags saying the version learnt from a sample
@@ -144,58 +149,103 @@ class LeadSample:
         return {"sampled_leads": str(self.kept), "leads_with_outcome": str(self.of)}
 
     def words(self) -> str:
-        said = f"auto in the training config, {self.kept:,} on one machine" if self.setting == "auto" \
+        where = "on the client" if self.on_cluster else "on one machine"
+        said = f"auto in the training config, {self.kept:,} {where}" if self.setting == "auto" \
             else f"{self.kept:,} in the training config"
+        if self.on_cluster:
+            return (f"a random {self.kept:,} of the {self.of:,} leads with an outcome, drawn over the whole window, "
+                    "for the logistic model, calibration, holdout and stages; LightGBM learns from every lead on "
+                    f"the cluster (max_leads: {said}; null fits every lead on this machine too)")
         return (f"a random {self.kept:,} of the {self.of:,} leads with an outcome, drawn over the whole window "
                 f"(max_leads: {said}; null trains on every lead)")
 
 
-def max_leads(setting: int | str | None, on_cluster: bool) -> int | None:
-    """The most leads training uses: the config's `max_leads`, with auto resolved (AUTO_MAX_LEADS
-    on one machine, None, every lead, on a Dask cluster)."""
-    if setting == "auto":
-        return None if on_cluster else AUTO_MAX_LEADS
-    return setting
+def max_leads(setting: int | str | None) -> int | None:
+    """The most leads training fits on one machine: the config's `max_leads`, with auto
+    resolved to AUTO_MAX_LEADS. On a Dask cluster the same number bounds what the client fits;
+    LightGBM learns from every lead on the workers (training.dask_trainer)."""
+    return AUTO_MAX_LEADS if setting == "auto" else setting
 
 
-def lead_sample(examples, setting: int | str | None, on_cluster: bool = False):
-    """(examples, None) when they hold at most max_leads(setting, on_cluster) leads, else (the
-    examples of a random that many of their leads, LeadSample). The kept examples carry the
-    whole export's counts and exclusions (what the export held and left out), each kept lead
-    all its snapshots, in their order."""
+def sample_cut(draws: np.ndarray, most: int | None) -> float | None:
+    """The rule of the sample: a lead is kept when its draw (`features.examples.lead_uniforms`
+    with SAMPLE_DRAW, one per lead with an outcome) is at most the returned number, the
+    `most`-th smallest draw; None (every lead kept) when there are at most `most` leads or
+    `most` is None. Two leads draw the same number with odds of about 2**-53 per pair."""
+    draws = np.asarray(draws, dtype=np.float64)
+    if most is None or len(draws) <= most:
+        return None
+    return float(np.partition(draws, most - 1)[most - 1])
+
+
+def lead_sample(examples, setting: int | str | None):
+    """(examples, None) when they hold at most max_leads(setting) leads, else (the examples of
+    the leads `sample_cut` keeps, LeadSample). The kept examples carry the whole export's
+    counts and exclusions (what the export held and left out), each kept lead all its
+    snapshots, in their order."""
     from dataclasses import replace
 
     from features.examples import lead_uniforms
 
-    most = max_leads(setting, on_cluster)
     lead = examples.lead_of
     leads, first = np.unique(lead, return_index=True)
-    if most is None or len(leads) <= most:
-        return examples, None
     draw = lead_uniforms(examples.leads["lead_id"].iloc[first], SAMPLE_DRAW)
-    kept = leads[np.argsort(draw, kind="stable")[:most]]
+    cut = sample_cut(draw, max_leads(setting))
+    if cut is None:
+        return examples, None
+    kept = leads[draw <= cut]
     sample = examples.of_leads(np.isin(lead, kept))
-    share = examples.lead_share * most / len(leads)  # of the export's leads, whatever part `examples` already were
+    share = examples.lead_share * len(kept) / len(leads)  # of the export's leads, whatever part `examples` already were
     return (replace(sample, excluded=examples.excluded, counts=examples.counts, lead_share=share),
-            LeadSample(most, len(leads), setting))
+            LeadSample(len(kept), len(leads), setting))
 
 
-def training_plan(examples, setting: int | str | None, on_cluster: bool = False):
+def training_plan(examples, setting: int | str | None):
     """(the examples to train on, LeadSample or None, DataPlan): the export's leads checked
     against the minimum (NotEnoughData naming its counts), then the sample above max_leads
-    checked again; a sample short of won or lost leads the export has is refused with the fix
-    (raise max_leads), not with advice to export more history."""
+    checked again (`checked_sample`)."""
     plan = examples_plan(examples)
     plan.raise_if_refused()
-    kept, sample = lead_sample(examples, setting, on_cluster)
-    if sample is None:
-        return examples, None, plan
-    sampled = examples_plan(kept)
+    kept, sample = lead_sample(examples, setting)
+    return kept, sample, (plan if sample is None else checked_sample(examples_plan(kept), sample, plan))
+
+
+def checked_sample(sampled: DataPlan, sample: LeadSample, plan: DataPlan) -> DataPlan:
+    """The sample's plan, refused when it is short of won or lost leads the export has, with the
+    fix (raise max_leads), not with advice to export more history."""
     if sampled.refused:
         raise NotEnoughData(f"{sample.words()} hold {sampled.counts.words()}, fewer than the {MIN_WON} won and "
                             f"{MIN_LOST} lost a model needs (the export has {plan.counts.words()}): raise max_leads "
                             "in the training config, or set it to null to train on every lead")
-    return kept, sample, sampled
+    return sampled
+
+
+def training_plan_on_cluster(examples, setting: int | str | None):
+    """`training_plan` for examples on a Dask cluster (features.partitions.PartitionedExamples):
+    the export's won and lost leads counted partition by partition and checked, the leads
+    `sample_cut` keeps gathered to this machine. Returns (Examples of the kept leads, their
+    canonical CRMTables, each example's lead PLACE, LeadSample or None, DataPlan); the
+    examples' `lead_share` is the share kept."""
+    from dataclasses import replace
+
+    counts = examples.per_partition(_partition_counts)
+    plan = data_plan(sum(won for won, _ in counts), sum(lost for _, lost in counts))
+    plan.raise_if_refused()
+    draws = examples.lead_draws(SAMPLE_DRAW)
+    cut = sample_cut(draws, max_leads(setting))
+    kept, tables, places = examples.gather(SAMPLE_DRAW, cut)
+    if cut is None:
+        return kept, tables, places, None, plan
+    kept_leads = int(np.count_nonzero(draws <= cut))
+    sample = LeadSample(kept_leads, len(draws), setting, on_cluster=True)
+    kept = replace(kept, lead_share=kept_leads / len(draws))
+    return kept, tables, places, sample, checked_sample(examples_plan(kept), sample, plan)
+
+
+def _partition_counts(frame) -> tuple[int, int]:
+    """On a worker: (won, lost) leads of one partition of examples (`label_counts`)."""
+    counts = label_counts(frame["lead_id"].to_numpy(), frame["label"].to_numpy())
+    return counts.won, counts.lost
 
 
 def examples_plan(examples) -> DataPlan:

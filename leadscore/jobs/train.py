@@ -91,10 +91,12 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
               by: str | None = None, with_logged_outcomes: bool = False, dask: str | None = None) -> TrainOutcome:
     """Train and register a version (see the module's docstring); returns what was decided.
 
-    dask: a Dask scheduler address, or 'local' (leadscore.cluster.connect): the LightGBM fits run
-    on that cluster (training.dask_trainer), everything else as without it; the MLflow run and the
-    registered version carry the tags `trained_on: dask` and `dask_workers`, the model card
-    `trained_on`. An address no scheduler answers at is refused (LeadscoreError) before any work."""
+    dask: a Dask scheduler address, or 'local' (leadscore.cluster.connect): the export is read,
+    validated and turned into examples on that cluster, LightGBM learns from every lead there,
+    and this machine fits the rest on a sample of `max_leads` leads (leadscore.jobs.train_cluster,
+    training.dask_trainer); the MLflow run and the registered version carry the tags
+    `trained_on: dask` and `dask_workers`, the model card `trained_on`. An address no scheduler
+    answers at, and --with-logged-outcomes with it, are refused (LeadscoreError) before any work."""
     from features.examples import build_examples
     from features.leakage import refuse_leaking_columns, training_leakage
     from features.load import load_clean
@@ -131,56 +133,72 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
 
     spec_text = Path(spec.source).read_text(encoding="utf-8") if spec.source else None
     cluster = contextlib.ExitStack()
-    fitting, on_dask = None, None
+    on_dask = None
     if dask is not None:  # connected first: an address no scheduler answers at is refused before any work
         from leadscore.cluster import connect
         from training.dask_trainer import DaskLightGBM, worker_threads
 
+        if with_logged_outcomes:
+            raise LeadscoreError("--with-logged-outcomes is not supported with --dask: the score log's leads join the "
+                                 "export on one machine. Train without --dask, or without --with-logged-outcomes")
         client = cluster.enter_context(connect(dask))
-        fitting = DaskLightGBM(client).fitting()
         on_dask = {"dask": dask, "workers": worker_threads(client)[0]}
     # The run opens before any work: a training that fails leaves a FAILED run with its error.
     with cluster, sigterm_as_interrupt(), \
             audited_run(mlflow, experiment, spec.name, "train", config.model_dump(mode="json"), spec_text) as run, \
             _Steps(err, show_progress) as step:
         store = _logged_store(spec, settings) if with_logged_outcomes else None  # refused before any work
-        cleaned, tables, cleaning = load_clean(spec, data)
-        from leadscore.jobs.validate import reading_lines
+        logged, profile, example = None, None, None
+        if on_dask is not None:
+            from leadscore.jobs.train_cluster import examples_on_the_cluster
 
-        for line in reading_lines(cleaned, tables):
-            err.print(f"  {line}")
-        log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
-                                        (("leads", tables.leads), ("activities", tables.activities),
-                                         ("outcomes", tables.outcomes)) if frame is not None})
-        step("load")
-        lap("load")
-        report = validate_tables(spec, cleaned, tables, purpose="train")
-        step("validate")
-        lap("validate")
-        if not report.success:
-            console.print(report.summary())
-            report.raise_if_failed()
-        if report.rejected:
-            from features.validation import write_rejects
-            from leadscore.jobs.validate import default_docs_dir
-
-            for table, path in write_rejects(report, default_docs_dir(spec)).items():
-                console.print(f"dropped {len(report.rejected[table]):,} invalid rows "
-                              f"(drop_invalid_rows): {path}")
-        logged = None
-        if store is not None:
-            from training.logged_outcomes import history_examples
-
-            logged = _logged_history(spec, store, tables, console)
-            tables, examples = history_examples(spec, tables, logged)
+            given = examples_on_the_cluster(client, spec, data, config.max_leads, console, step)
+            err.print(f"  read on the Dask cluster in {given.partitions} lead partitions")
+            examples, tables, sample, plan, report = given.examples, given.tables, given.sample, given.plan, given.report
+            cleaning, profile, example, fitting = given.cleaning, given.profile, given.input_example, given.fitting
+            report.raise_if_failed()  # printed already
+            log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
+                                            (("leads", tables.leads), ("activities", tables.activities),
+                                             ("outcomes", tables.outcomes)) if frame is not None},
+                       context="training sample" if sample is not None else "training")
+            lap("load")
         else:
-            examples = build_examples(spec, tables)
-        step("examples")
-        # More leads than the config's max_leads: a random sample of them, over the whole window.
-        # Too few won or lost leads stop training here, naming the counts: nothing fitted or registered.
-        from training.minimum_data import training_plan
+            cleaned, tables, cleaning = load_clean(spec, data)
+            from leadscore.jobs.validate import reading_lines
 
-        examples, sample, plan = training_plan(examples, config.max_leads, on_cluster=on_dask is not None)
+            for line in reading_lines(cleaned, tables):
+                err.print(f"  {line}")
+            log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
+                                            (("leads", tables.leads), ("activities", tables.activities),
+                                             ("outcomes", tables.outcomes)) if frame is not None})
+            step("load")
+            lap("load")
+            report = validate_tables(spec, cleaned, tables, purpose="train")
+            step("validate")
+            lap("validate")
+            if not report.success:
+                console.print(report.summary())
+                report.raise_if_failed()
+            if report.rejected:
+                from features.validation import write_rejects
+                from leadscore.jobs.validate import default_docs_dir
+
+                for table, path in write_rejects(report, default_docs_dir(spec)).items():
+                    console.print(f"dropped {len(report.rejected[table]):,} invalid rows "
+                                  f"(drop_invalid_rows): {path}")
+            if store is not None:
+                from training.logged_outcomes import history_examples
+
+                logged = _logged_history(spec, store, tables, console)
+                tables, examples = history_examples(spec, tables, logged)
+            else:
+                examples = build_examples(spec, tables)
+            step("examples")
+            # More leads than the config's max_leads: a random sample of them, over the whole window.
+            # Too few won or lost leads stop training here, naming the counts: nothing fitted or registered.
+            from training.minimum_data import training_plan
+
+            examples, sample, plan = training_plan(examples, config.max_leads)
         if sample is not None:
             mlflow.set_tags(sample.tags())
             err.print(f"  training on {sample.words()}", highlight=False, soft_wrap=True)
@@ -193,7 +211,10 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
         refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
                                                       config.min_category_count))
+        segment_model = train_model
         if on_dask is not None:
+            # Segments learn from the client's leads of their segment, sent to the workers.
+            segment_model = functools.partial(train_model, lightgbm=DaskLightGBM(client).fitting())
             train_model = functools.partial(train_model, lightgbm=fitting)
             mlflow.set_tags({"trained_on": "dask", "dask_workers": str(on_dask["workers"]),
                              "dask_scheduler": on_dask["dask"]})
@@ -203,7 +224,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
         config = result.config or config
         lap("train")
         segments = _train_segments(spec, examples, tables.activities, config, result, err,  # None without segment_by
-                                   train_model)
+                                   segment_model)
 
         truth = _truth(tables.paths)
         best = best_achievable(truth, result.holdout_ids, result.holdout_label) if truth is not None else None
@@ -253,7 +274,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             metrics["ideal_customer_matching"] = icp["matching"]
         if logged is not None:
             bundle.card["logged_outcomes"] = {**logged.counts, "database": store.where}
-        bundle.profile = DataProfile.from_tables(spec, tables).model_dump(mode="json")
+        bundle.profile = (profile or DataProfile.from_tables(spec, tables)).model_dump(mode="json")
         bundle.spec_yaml = spec_text
         if segments is not None:
             segments.attach_to(bundle)
@@ -292,7 +313,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                     tags = {**tags, "trained_on": "dask", "dask_workers": str(on_dask["workers"])}
                 if sample is not None:
                     tags = {**tags, **sample.tags()}
-                example = _input_example(spec, cleaned)
+                example = example if example is not None else _input_example(spec, cleaned)
                 from serving.model_signature import pyfunc_model
 
                 version = registry.log_model_version(bundle_dir, pyfunc_model(bundle_dir, example), run.info.run_id)

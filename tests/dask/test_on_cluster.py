@@ -223,3 +223,46 @@ def test_files_in_another_column_order_read_as_one_machine_reads_them(client, pa
     theirs.attrs.clear()
     mine.attrs.clear()
     pd.testing.assert_frame_equal(mine, theirs)
+
+
+def test_the_client_fits_a_sample_while_lightgbm_learns_from_every_lead(client, small_demo_crm, partitioned_crm):
+    """train --dask: the client gathers the one-machine sample (the same leads, snapshots and
+    activities, nothing else), and LightGBM's fits on the workers learn from every lead of the
+    export in the time windows the sample's split names, not from the sample alone."""
+    from tests.conftest import FAST_CONFIG
+    from training.config import TrainingConfig
+    from training.dask_trainer import DaskLightGBM
+    from training.minimum_data import lead_sample, training_plan_on_cluster
+    from training.trainer import train_model
+
+    spec = load_spec(DEMO_SPEC)
+    _, tables, _ = load_clean(spec, small_demo_crm)
+    single = build_examples(spec, tables)
+    on_cluster = examples_on_cluster(client, spec, partitioned_crm, partitions=4)
+    examples, kept_tables, places, sample, plan = training_plan_on_cluster(on_cluster, 1_000)
+    expected, expected_sample = lead_sample(single, 1_000)
+    assert (sample.kept, sample.of) == (expected_sample.kept, expected_sample.of) and sample.kept == 1_000
+    assert plan.counts.leads == 1_000  # the sample's plan
+    pd.testing.assert_frame_equal(examples.leads, expected.leads)
+    for name in ("as_of", "label", "order", "age_days", "evaluated", "drawn"):
+        np.testing.assert_array_equal(getattr(examples, name), getattr(expected, name), err_msg=name)
+    assert examples.lead_share == expected.lead_share < 1 and examples.counts == single.counts
+    theirs = tables.activities[tables.activities["lead_id"].isin(expected.leads["lead_id"])]
+    pd.testing.assert_frame_equal(kept_tables.activities.reset_index(drop=True), theirs.reset_index(drop=True))
+
+    fitting = DaskLightGBM(client, partitioned=(on_cluster, examples, places))
+    result = train_model(spec, examples, kept_tables.activities, TrainingConfig.model_validate(FAST_CONFIG),
+                         lightgbm=fitting.fitting())
+    # Every example of the export older than the sample's first validation lead is in the
+    # early-stopping fit; every one older than its first holdout lead in the final refit.
+    ranked = single.in_time_order()
+    lead_ids = single.leads["lead_id"].to_numpy()[ranked]
+
+    def older_than(sample_row: int) -> int:
+        return int(np.flatnonzero(lead_ids == examples.leads["lead_id"].iloc[sample_row])[0])
+
+    first_validation = result.split.validation[np.argmin(examples.order[result.split.validation])]
+    first_holdout = result.split.holdout_snapshots[np.argmin(examples.order[result.split.holdout_snapshots])]
+    # (the sample holds 61% of the leads: the cluster's fits see about 1.6 times its rows)
+    assert fitting.fits[0]["rows"] == older_than(first_validation) > 1.4 * len(result.split.fit)
+    assert fitting.fits[-1]["rows"] == older_than(first_holdout) > 1.4 * len(result.split.training)

@@ -69,18 +69,26 @@ def examples(crm):
 
 
 @pytest.fixture(scope="module")
-def on_dask(examples, cluster):
-    """The TrainingResult of train_model with LightGBM fitted on the cluster."""
+def on_dask(examples, cluster, crm):
+    """The TrainingResult of train_model as `train --dask` runs it: the examples built on the
+    cluster's partitions, the client's leads gathered (every lead: 3,000 is below max_leads),
+    LightGBM fitted on the workers' partitions."""
     from distributed import Client
 
+    from features.partitions import examples_on_cluster
     from training.config import TrainingConfig
     from training.dask_trainer import DaskLightGBM
+    from training.minimum_data import training_plan_on_cluster
     from training.trainer import train_model
 
-    spec, tables, built = examples
+    spec = examples[0]
+    config = TrainingConfig.model_validate(FAST_CONFIG)
     with Client(cluster) as client:
-        return train_model(spec, built, tables.activities, TrainingConfig.model_validate(FAST_CONFIG),
-                           lightgbm=DaskLightGBM(client).fitting())
+        on_cluster = examples_on_cluster(client, spec, crm)
+        gathered, tables, places, sample, _ = training_plan_on_cluster(on_cluster, config.max_leads)
+        assert sample is None
+        return train_model(spec, gathered, tables.activities, config,
+                           lightgbm=DaskLightGBM(client, partitioned=(on_cluster, gathered, places)).fitting())
 
 
 def test_lightgbm_on_dask_ranks_the_holdout_as_well_as_on_one_machine(examples, on_dask):

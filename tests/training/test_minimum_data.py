@@ -175,8 +175,7 @@ def test_above_max_leads_training_keeps_a_random_sample_of_whole_leads_over_the_
     assert kept.counts == examples.counts and kept.excluded == examples.excluded  # the export's, in the summary
     assert kept.lead_share == 1_000 / leads and examples.lead_share == 1.0
     assert kept.lines()[0].startswith(f"leads: {leads:,} with an outcome in the export (a sample of them is trained on)")
-    assert max_leads("auto", on_cluster=False) == AUTO_MAX_LEADS and max_leads("auto", on_cluster=True) is None
-    assert max_leads(None, on_cluster=False) is None and max_leads(5_000, on_cluster=True) == 5_000
+    assert max_leads("auto") == AUTO_MAX_LEADS and max_leads(None) is None and max_leads(5_000) == 5_000
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
