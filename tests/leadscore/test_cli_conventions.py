@@ -144,7 +144,10 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
         model_name = "leadscore-demo-crm"
 
         def versions(self):
-            return [VersionInfo(2, "run2", "2026-11-02 10:00", ["champion"], {"holdout_roc_auc": 0.81234,
+            return [VersionInfo(3, "run3", "2026-11-03 10:00", [], {"holdout_roc_auc": 0.82},
+                                {"model": "blend", "sampled_leads": "60000", "leads_with_outcome": "810352",
+                                 "trained_on": "dask", "dask_workers": "2"}),
+                    VersionInfo(2, "run2", "2026-11-02 10:00", ["champion"], {"holdout_roc_auc": 0.81234,
                     "holdout_pr_auc": 0.5, "holdout_ece": 0.012}, {"model": "lightgbm", "promotion": "champion: all gates passed",
                                                                     "sampled_leads": "60000", "leads_with_outcome": "810352"}),
                     VersionInfo(1, "run1", "2026-11-01 10:00", [], {"holdout_roc_auc": 0.8}, {"model": "logistic"})]
@@ -154,8 +157,9 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
     result = leadscore("models", "--format", "json")
     assert text.exit_code == result.exit_code == 0, result.output
     facts = json.loads(result.stdout)
-    assert facts["model"] == "leadscore-demo-crm" and [v["version"] for v in facts["versions"]] == [2, 1]
-    latest, first = facts["versions"]
+    assert facts["model"] == "leadscore-demo-crm" and [v["version"] for v in facts["versions"]] == [3, 2, 1]
+    on_dask, latest, first = facts["versions"]
+    assert on_dask["trained_on"] == "dask" and latest["trained_on"] == "one machine"
     assert latest["aliases"] == ["champion"] and latest["roc_auc"] == 0.8123 and first["ece"] is None
     assert "0.8123" in text.stdout and "v2: champion: all gates passed" in text.stdout
     assert latest["promotion"] == "champion: all gates passed" and first["promotion"] is None
@@ -163,6 +167,8 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
     said = " ".join(text.stdout.split())
     assert "v2: trained on a random 60,000 of the 810,352 leads with an outcome (max_leads)" in said
     assert "v1: trained on" not in said  # every lead
+    assert ("v3: LightGBM trained on every lead on Dask; the logistic model, calibration and holdout on a random "
+            "60,000 of the 810,352 leads with an outcome (max_leads)") in said
 
 
 def test_report_json_on_stdout_is_the_document_json_file_writes(workspace, bundle_dir):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from leadscore.cli import app
@@ -229,3 +231,21 @@ def registered_versions(tmp) -> list:
     from training.registry import Registry
 
     return Registry.from_settings(get_settings(), "leadscore-demo-crm").versions()
+
+
+@settings(max_examples=200, deadline=None)
+@given(sample=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 1000)), min_size=1, max_size=40, unique=True),
+       others=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 1000)), max_size=60))
+def test_every_lead_on_the_cluster_goes_with_the_next_sample_lead_in_time(sample, others):
+    """The cluster's fits learn from the stretch of time the client's sample rows name: each
+    example stands with the first sample lead at or after it in (order, PLACE), a sample lead
+    with itself, examples after the last with the last."""
+    from training.dask_trainer import _representative
+
+    sample = sorted(sample)
+    keys = sample + others
+    got = _representative(np.array([k[0] for k in keys], dtype=np.float64), np.array([k[1] for k in keys]),
+                          np.array([k[0] for k in sample], dtype=np.float64), np.array([k[1] for k in sample]))
+    for key, representative in zip(keys, got):
+        at_or_after = [i for i, s in enumerate(sample) if s >= key]
+        assert representative == (at_or_after[0] if at_or_after else len(sample) - 1), (key, sample)
