@@ -682,7 +682,7 @@ def _closed_times(part: Part) -> tuple[np.ndarray, np.ndarray]:
 
 def _examples_part(part: Part, spec: DatasetSpec) -> tuple[pd.DataFrame, dict, dict, bool]:
     from features.examples import build_examples
-    from features.load import LEAD_ID
+    from features.load import CREATED_AT, LEAD_ID, ORDER
 
     tables = part.canonical
     leads = tables.leads.assign(**{PLACE: part.places["leads"]})
@@ -694,6 +694,10 @@ def _examples_part(part: Part, spec: DatasetSpec) -> tuple[pd.DataFrame, dict, d
     frame["as_of"] = examples.as_of if examples.as_of is not None else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
     frame["label"] = examples.label
     frame["order"] = examples.order
+    if CREATED_AT not in tables.leads and ORDER not in tables.leads:
+        # Undated: build_examples orders a partition's leads by their row (0, 1, ...); the export's
+        # order is PLACE, which ranks every lead as the single-machine row numbers do.
+        frame["order"] = examples.leads[PLACE].to_numpy(dtype=np.float64)
     frame["age_days"] = examples.age_days if examples.age_days is not None else np.full(n, np.nan)
     frame["evaluated"] = examples.is_evaluated
     frame["drawn"] = examples.drawn if examples.drawn is not None else np.zeros(n, dtype=bool)

@@ -266,3 +266,21 @@ def test_the_client_fits_a_sample_while_lightgbm_learns_from_every_lead(client, 
     # (the sample holds 61% of the leads: the cluster's fits see about 1.6 times its rows)
     assert fitting.fits[0]["rows"] == older_than(first_validation) > 1.4 * len(result.split.fit)
     assert fitting.fits[-1]["rows"] == older_than(first_holdout) > 1.4 * len(result.split.training)
+
+
+def test_an_undated_export_keeps_its_row_order_as_time_on_the_cluster(client, tmp_path):
+    """Without creation times or order_by, a lead's row is its time (the holdout is the last
+    rows): the cluster's examples rank the leads as one machine does, not partition by partition."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "data" / "specs" / "x_education.yaml").read_text(encoding="utf-8")
+    text = text.replace("  order_by: Lead Number\n", "  decimal: '.'\n")
+    text = text.replace("data_dir: ../../../shared/data/x_education", f"data_dir: {ROOT.parent / 'shared' / 'data' / 'x_education'}")
+    (tmp_path / "undated.yaml").write_text(text, encoding="utf-8")
+    spec = load_spec(tmp_path / "undated.yaml")
+    assert spec.leads.order_by is None and spec.leads.created_at is None
+    _, tables, _ = load_clean(spec)
+    single = build_examples(spec, tables)
+    examples = examples_on_cluster(client, spec, partitions=3).to_examples()
+    in_time = [e.leads["lead_id"].to_numpy()[e.in_time_order()] for e in (single, examples)]
+    np.testing.assert_array_equal(in_time[1], in_time[0])
