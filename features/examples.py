@@ -333,6 +333,14 @@ def lead_uniforms(lead_ids: pd.Series, draw: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
+def drawn_at_most(lead_ids: pd.Series, draw: int, cut: float | None) -> np.ndarray:
+    """Per lead, whether its `lead_uniforms(lead_ids, draw)` is at most `cut` (every lead when
+    None): the one test of which leads a hash-drawn sample keeps (training.minimum_data)."""
+    if cut is None:
+        return np.ones(len(lead_ids), dtype=bool)
+    return lead_uniforms(lead_ids, draw) <= cut
+
+
 def evaluated_snapshot(pos: np.ndarray, age: np.ndarray, evaluation_age: float, drawn: np.ndarray | None = None) -> np.ndarray:
     """Per snapshot, whether it is its lead's evaluation snapshot: the last at a listed age (not
     `drawn`) at or before the evaluation age, or the lead's first listed one when none is (its

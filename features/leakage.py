@@ -215,7 +215,7 @@ def leakage_columns(spec: "DatasetSpec", transform: "LeadTransform", leads: pd.D
 def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.DataFrame | None,
                      threshold: float = DEFAULT_LEAKAGE_AUC, min_category_count: int = 10, *,
                      rows: np.ndarray | None = None, transform: "LeadTransform | None" = None,
-                     X: np.ndarray | None = None) -> list[LeakageFinding]:
+                     X: np.ndarray | None = None, activity_types=None) -> list[LeakageFinding]:
     """The leakage report over the examples training learns from, at each listed snapshot
     age on its own (and the ages drawn at random together): a leak that appears later in a
     lead's life (an activity recorded after the sale) is as plain at 30 days as it ever was, and
@@ -225,8 +225,9 @@ def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.D
     rows: the training examples (default: all but the most recent holdout_fraction of leads);
     transform and X: the fitted transform and its matrix of *all* examples (len(examples),
     features), as training has them; without them the transform is fitted on the training
-    leads, each once, as training fits it. `leadscore leakage`, the check `leadscore train`
-    makes before fitting and the trainer's report all call this."""
+    leads, each once, as training fits it (`activity_types`: as LeadTransform.fit takes them).
+    `leadscore leakage`, the check `leadscore train` makes before fitting and the trainer's
+    report all call this."""
     from features.transform import LeadTransform
 
     if rows is None:
@@ -237,7 +238,8 @@ def training_leakage(spec: "DatasetSpec", examples: "Examples", activities: pd.D
                         "the holdout (see what `leadscore train` lists as left out)")
     if transform is None:
         once = rows[examples.is_evaluated[rows]]
-        transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=min_category_count)
+        transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=min_category_count,
+                                      activity_types=activity_types)
     if X is None:  # the matrix of the training rows only, found through `where`
         as_of = examples.as_of[rows] if examples.as_of is not None else None
         X = transform.transform_frame(examples.leads.iloc[rows], activities, as_of)

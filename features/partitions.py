@@ -574,7 +574,8 @@ class PartitionedExamples:
     def to_examples(self) -> "Examples":
         """All the examples on this machine as one `features.examples.Examples`, equal to
         `build_examples` on the whole export (same rows in the same order, same lead numbers,
-        counts and exclusions), for small data and tests."""
+        counts and exclusions; for an undated export `order` holds each lead's PLACE where one
+        machine numbers the rows 0, 1, ...: the same ranking), for small data and tests."""
         return self._examples_of(self.tables.client.gather(self.futures))[0]
 
     def per_partition(self, function: Callable, *args) -> list:
@@ -583,10 +584,12 @@ class PartitionedExamples:
         client = self.tables.client
         return client.gather([client.submit(function, f, *args) for f in self.futures])
 
-    def lead_draws(self, draw: int) -> np.ndarray:
-        """`features.examples.lead_uniforms(ids, draw)` of every lead with an example, one
-        float64 per lead (partition by partition: the order of the leads is not the export's)."""
-        return np.concatenate(self.per_partition(_lead_draws, draw) or [np.zeros(0)])
+    def lead_draws(self, draw: int, most: int | None = None) -> np.ndarray:
+        """`features.examples.lead_uniforms(ids, draw)` of the leads with an example, one float64
+        per lead, partition by partition (not in the export's order); with `most`, only each
+        partition's `most` smallest: all a sample of `most` leads can keep, so this machine
+        holds at most partitions x most of them."""
+        return np.concatenate(self.per_partition(_lead_draws, draw, most) or [np.zeros(0)])
 
     def gather(self, draw: int, cut: float | None) -> tuple["Examples", CRMTables, np.ndarray]:
         """On this machine: the examples of the leads whose `lead_uniforms(id, draw)` is at most
@@ -605,6 +608,12 @@ class PartitionedExamples:
         return examples, CRMTables(leads=tables["leads"], activities=tables["activities"],
                                    outcomes=tables["outcomes"], spellings=dict(self.spellings),
                                    end=self.export_end), places
+
+    def activity_types(self) -> list[str]:
+        """Every activity type of the export (canonical `activity_type`), sorted; [] without an
+        event log: what `LeadTransform.fit(activity_types=...)` takes beside a sample's activities."""
+        found = self.tables.client.gather([self.tables.client.submit(_activity_types_part, p) for p in self.tables.parts])
+        return sorted(set().union(*found)) if found else []
 
     def model_inputs(self, transform: "LeadTransform", workers: list[str]) -> list:
         """Per partition, a future of (X (n, features) float64: `transform.model_input` of its
@@ -641,23 +650,30 @@ def _inputs_part(frame: pd.DataFrame, part: Part, transform: "LeadTransform") ->
             frame["order"].to_numpy(dtype=np.float64), frame[PLACE].to_numpy(dtype=np.int64))
 
 
-def _lead_draws(frame: pd.DataFrame, draw: int) -> np.ndarray:
+def _activity_types_part(part: Part) -> set[str]:
+    from features.load import ACTIVITY_TYPE
+
+    acts = part.canonical.activities
+    return set() if acts is None else {str(t) for t in pd.unique(acts[ACTIVITY_TYPE].dropna())}
+
+
+def _lead_draws(frame: pd.DataFrame, draw: int, most: int | None) -> np.ndarray:
     from features.examples import lead_uniforms
     from features.load import LEAD_ID
 
-    return lead_uniforms(frame[LEAD_ID].drop_duplicates(), draw)
+    draws = lead_uniforms(frame[LEAD_ID].drop_duplicates(), draw)
+    return draws if most is None or len(draws) <= most else np.partition(draws, most - 1)[:most]
 
 
 def _kept_part(frame: pd.DataFrame, part: Part, draw: int, cut: float | None) -> tuple[pd.DataFrame, dict]:
-    """On a worker: the partition's examples of the leads whose draw is at most `cut` (all when
-    None), and those leads' canonical rows of each table with their PLACE."""
-    from features.examples import lead_uniforms
+    """On a worker: the partition's examples of the leads `drawn_at_most(ids, draw, cut)` keeps,
+    and those leads' canonical rows of each table with their PLACE."""
+    from features.examples import drawn_at_most
     from features.load import LEAD_ID
 
     if cut is not None:
         ids = frame[LEAD_ID].drop_duplicates()
-        kept_ids = ids[lead_uniforms(ids, draw) <= cut]
-        frame = frame[frame[LEAD_ID].isin(kept_ids)]
+        frame = frame[frame[LEAD_ID].isin(ids[drawn_at_most(ids, draw, cut)])]
     ids = pd.Index(frame[LEAD_ID].unique())
     tables = {}
     for what in TABLES:

@@ -100,8 +100,11 @@ class LeadTransform:
     # ------------------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, spec: DatasetSpec, leads: pd.DataFrame, activities: pd.DataFrame | None = None,
-            min_category_count: int = 10) -> "LeadTransform":
-        """Learn the category codes and activity types from canonical training frames."""
+            min_category_count: int = 10, activity_types: Iterable[str] | None = None) -> "LeadTransform":
+        """Learn the category codes and activity types from canonical training frames.
+        activity_types: the export's activity types when `activities` holds only some of its
+        rows (a sample gathered from a Dask cluster: features.partitions), else those of
+        `activities`."""
         codes: dict[str, list[str]] = {}
         for column in spec.leads.categorical:
             counts = leads[column].value_counts(dropna=True)
@@ -111,6 +114,7 @@ class LeadTransform:
         if spec.activities is not None:
             seen = sorted(str(t) for t in pd.unique(activities["activity_type"].dropna())) \
                 if activities is not None and len(activities) else []
+            seen = sorted(set(seen) | {str(t) for t in activity_types or ()})
             types = sorted(set(seen) | set(spec.activities.high_intent) | set(spec.activities.negative))
             aggregator = ActivityAggregator(types, spec.features.windows_days,
                                             spec.activities.high_intent, spec.activities.negative)

@@ -336,6 +336,10 @@ class DaskLightGBM:
     def fitting(self) -> LightGBMFitting:
         return LightGBMFitting(fit=self.fit, refit=self.refit)
 
+    def release(self) -> None:
+        """Drop the inputs on the workers (and the partitioned examples): no fit follows."""
+        self._on_cluster, self._sent, self.partitioned = None, None, None
+
     def _examples(self, X: np.ndarray, y: np.ndarray, transform: "LeadTransform"):
         source = transform if self.partitioned is not None else X
         if self._on_cluster is None or self._sent is not source:

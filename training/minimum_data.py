@@ -143,6 +143,11 @@ class LeadSample:
     setting: int | str
     on_cluster: bool = False
 
+    @property
+    def share(self) -> float:
+        """The share of the leads the sample keeps (kept / of)."""
+        return self.kept / self.of
+
     def tags(self) -> dict[str, str]:
         """The run's and the registered version's tags saying the version learnt from a sample
         (SAMPLE_TAGS; `leadscore models` shows them)."""
@@ -167,13 +172,15 @@ def max_leads(setting: int | str | None) -> int | None:
     return AUTO_MAX_LEADS if setting == "auto" else setting
 
 
-def sample_cut(draws: np.ndarray, most: int | None) -> float | None:
+def sample_cut(draws: np.ndarray, most: int | None, leads: int | None = None) -> float | None:
     """The rule of the sample: a lead is kept when its draw (`features.examples.lead_uniforms`
-    with SAMPLE_DRAW, one per lead with an outcome) is at most the returned number, the
-    `most`-th smallest draw; None (every lead kept) when there are at most `most` leads or
-    `most` is None. Two leads draw the same number with odds of about 2**-53 per pair."""
+    with SAMPLE_DRAW, one per lead with an outcome; `features.examples.drawn_at_most` tests it)
+    is at most the returned number, the `most`-th smallest draw; None (every lead kept) when
+    there are at most `most` leads or `most` is None. `leads`: how many leads there are when
+    `draws` holds only the smallest of theirs (default len(draws)). Two leads draw the same
+    number with odds of about 2**-53 per pair."""
     draws = np.asarray(draws, dtype=np.float64)
-    if most is None or len(draws) <= most:
+    if most is None or (len(draws) if leads is None else leads) <= most:
         return None
     return float(np.partition(draws, most - 1)[most - 1])
 
@@ -185,19 +192,19 @@ def lead_sample(examples, setting: int | str | None):
     snapshots, in their order."""
     from dataclasses import replace
 
-    from features.examples import lead_uniforms
+    from features.examples import drawn_at_most, lead_uniforms
 
     lead = examples.lead_of
     leads, first = np.unique(lead, return_index=True)
-    draw = lead_uniforms(examples.leads["lead_id"].iloc[first], SAMPLE_DRAW)
-    cut = sample_cut(draw, max_leads(setting))
+    ids = examples.leads["lead_id"].iloc[first]
+    cut = sample_cut(lead_uniforms(ids, SAMPLE_DRAW), max_leads(setting))
     if cut is None:
         return examples, None
-    kept = leads[draw <= cut]
-    sample = examples.of_leads(np.isin(lead, kept))
-    share = examples.lead_share * len(kept) / len(leads)  # of the export's leads, whatever part `examples` already were
-    return (replace(sample, excluded=examples.excluded, counts=examples.counts, lead_share=share),
-            LeadSample(len(kept), len(leads), setting))
+    kept = leads[drawn_at_most(ids, SAMPLE_DRAW, cut)]
+    sample = LeadSample(len(kept), len(leads), setting)
+    share = examples.lead_share * sample.share  # of the export's leads, whatever part `examples` already were
+    return (replace(examples.of_leads(np.isin(lead, kept)), excluded=examples.excluded, counts=examples.counts,
+                    lead_share=share), sample)
 
 
 def training_plan(examples, setting: int | str | None):
@@ -231,14 +238,13 @@ def training_plan_on_cluster(examples, setting: int | str | None):
     counts = examples.per_partition(_partition_counts)
     plan = data_plan(sum(won for won, _ in counts), sum(lost for _, lost in counts))
     plan.raise_if_refused()
-    draws = examples.lead_draws(SAMPLE_DRAW)
-    cut = sample_cut(draws, max_leads(setting))
+    most = max_leads(setting)
+    cut = sample_cut(examples.lead_draws(SAMPLE_DRAW, most), most, plan.counts.leads)
     kept, tables, places = examples.gather(SAMPLE_DRAW, cut)
     if cut is None:
         return kept, tables, places, None, plan
-    kept_leads = int(np.count_nonzero(draws <= cut))
-    sample = LeadSample(kept_leads, len(draws), setting, on_cluster=True)
-    kept = replace(kept, lead_share=kept_leads / len(draws))
+    sample = LeadSample(len(np.unique(kept.lead_of)), plan.counts.leads, setting, on_cluster=True)
+    kept = replace(kept, lead_share=sample.share)
     return kept, tables, places, sample, checked_sample(examples_plan(kept), sample, plan)
 
 

@@ -222,7 +222,10 @@ def _safe(name: str) -> str:
 def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame | None,
                 config: TrainingConfig, step: Callable[[str], None] = lambda _: None,
                 tune_trials: int = 0, on_trial: Callable | None = None,
-                lightgbm: LightGBMFitting = LightGBMFitting()) -> TrainingResult:
+                lightgbm: LightGBMFitting = LightGBMFitting(), activity_types=None) -> TrainingResult:
+    """Train the candidates on `examples` (see the module docstring). activities: the canonical
+    activities of their leads (or more); activity_types: the export's activity types when
+    `activities` holds only the examples' leads' rows (features.transform.LeadTransform.fit)."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -249,7 +252,8 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     training_rows = split.training
     # Category codes count leads, not snapshots: each training lead once.
     once = training_rows[examples.is_evaluated[training_rows]]
-    transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=config.min_category_count)
+    transform = LeadTransform.fit(spec, examples.leads.iloc[once], activities, min_category_count=config.min_category_count,
+                                  activity_types=activity_types)
     X = transform.transform_frame(examples.leads, activities, examples.as_of)
     transform.learn_missing(X[once], y[once])  # leads, not snapshots: each counted once
     ideal = IdealCustomer.of(spec, transform)  # matched before missing values are filled in

@@ -126,7 +126,8 @@ def versions_facts(model_name: str, versions) -> dict:
          "ece": metric(v, "holdout_ece"), "run_id": v.run_id, "promotion": v.tags.get("promotion") or None,
          "sampled_leads": int(v.tags["sampled_leads"]) if "sampled_leads" in v.tags else None,
          "leads_with_outcome": int(v.tags["leads_with_outcome"]) if "leads_with_outcome" in v.tags else None,
-         "trained_on": v.tags.get("trained_on") or "one machine"}
+         "trained_on": v.tags.get("trained_on") or "one machine",
+         "lightgbm_leads": v.tags.get("lightgbm_leads") or None}
         for v in versions]}
 
 
@@ -147,7 +148,7 @@ def format_versions(model_name: str, versions) -> list:
                       *(f"{v[name]:.4f}" if v[name] is not None else "nan" for name in ("roc_auc", "pr_auc", "ece")))
         if v["promotion"]:
             decisions.append(Text(f"v{v['version']}: {v['promotion']}"))
-        if v["sampled_leads"] and v.get("trained_on") == "dask":
+        if v["sampled_leads"] and v.get("lightgbm_leads") == "every":
             decisions.append(Text(f"v{v['version']}: LightGBM trained on every lead on Dask; the logistic model, "
                                   f"calibration and holdout on a random {v['sampled_leads']:,} of the "
                                   f"{v['leads_with_outcome']:,} leads with an outcome (max_leads)"))

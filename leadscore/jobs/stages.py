@@ -127,7 +127,7 @@ def run_stages(spec: str | Path | None, config_path: Path, version: int | None =
             holdout.log(mlflow)  # so this version can be re-planned in turn
             tags = _log_decision(mlflow, decision, champion_here, result)
             tags["stages_from_version"] = str(source.version)
-            tags |= {key: source.tags[key] for key in (*SAMPLE_TAGS, "trained_on", "dask_workers")  # the same model
+            tags |= {key: source.tags[key] for key in (*SAMPLE_TAGS, "trained_on", "dask_workers", "lightgbm_leads")  # the same model
                      if key in source.tags}
             from serving.model_signature import pyfunc_model
 

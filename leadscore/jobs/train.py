@@ -34,6 +34,9 @@ Promote = Literal["auto", "force", "never"]
 STEPS = ["load", "validate", "examples", "features", "tuning", "lightgbm", "logistic", "calibration", "sub-scores", "refit",
          "stages", "leakage", "gates", "mlflow", "champion"]
 NOT_PROMOTED_EXIT = 4  # `--promote auto` and a gate failed: registered as challenger, not champion
+LIGHTGBM_ON_EVERY_LEAD = {"lightgbm_leads": "every"}
+"""The run's and version's tag of a `train --dask` whose LightGBM learnt from every lead on the
+workers while the rest took the client's sample (`leadscore models` says so)."""
 
 
 @dataclass
@@ -155,7 +158,9 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             given = examples_on_the_cluster(client, spec, data, config.max_leads, console, step)
             err.print(f"  read on the Dask cluster in {given.partitions} lead partitions")
             examples, tables, sample, plan, report = given.examples, given.tables, given.sample, given.plan, given.report
-            cleaning, profile, example, fitting = given.cleaning, given.profile, given.input_example, given.fitting
+            cleaning, profile, example = given.cleaning, given.profile, given.input_example
+            # the client holds the sample's activities: the transform learns every type of the export
+            train_model = functools.partial(train_model, activity_types=given.activity_types)
             report.raise_if_failed()  # printed already
             log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
                                             (("leads", tables.leads), ("activities", tables.activities),
@@ -210,17 +215,20 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             mlflow.set_tags({"candidates": ",".join(plan.candidates), "candidates_reason": plan.reason})
         # A lead column that leaks the outcome stops training before anything is fitted or registered.
         refuse_leaking_columns(spec, training_leakage(spec, examples, tables.activities, config.leakage_auc,
-                                                      config.min_category_count))
+                                                      config.min_category_count,
+                                                      activity_types=given.activity_types if on_dask else None))
         segment_model = train_model
         if on_dask is not None:
             # Segments learn from the client's leads of their segment, sent to the workers.
             segment_model = functools.partial(train_model, lightgbm=DaskLightGBM(client).fitting())
-            train_model = functools.partial(train_model, lightgbm=fitting)
+            train_model = functools.partial(train_model, lightgbm=given.lightgbm.fitting())
             mlflow.set_tags({"trained_on": "dask", "dask_workers": str(on_dask["workers"]),
-                             "dask_scheduler": on_dask["dask"]})
+                             "dask_scheduler": on_dask["dask"], **LIGHTGBM_ON_EVERY_LEAD})
         result = train_model(spec, examples, tables.activities, config, step=step, tune_trials=tune,
                              on_trial=lambda t: err.print(f"  trial {t.number}/{tune}: validation ROC-AUC "
                                                           f"{t.validation_roc_auc:.4f} {t.params}"))
+        if on_dask is not None:
+            given.release()
         config = result.config or config
         lap("train")
         segments = _train_segments(spec, examples, tables.activities, config, result, err,  # None without segment_by
@@ -310,7 +318,7 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
                                             "validation_log_loss": trial.validation_log_loss, "trees": trial.trees})
                 tags = _log_decision(mlflow, decision, champion_on_new_holdout, result)
                 if on_dask is not None:
-                    tags = {**tags, "trained_on": "dask", "dask_workers": str(on_dask["workers"])}
+                    tags = {**tags, "trained_on": "dask", "dask_workers": str(on_dask["workers"]), **LIGHTGBM_ON_EVERY_LEAD}
                 if sample is not None:
                     tags = {**tags, **sample.tags()}
                 example = example if example is not None else _input_example(spec, cleaned)

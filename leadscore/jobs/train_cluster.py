@@ -35,8 +35,13 @@ class ClusterTraining:
     cleaning: Any  # features.load.CleaningReport of the whole export
     profile: Any  # features.profile.DataProfile of the whole export
     input_example: pd.DataFrame
-    fitting: Any  # training.trainer.LightGBMFitting learning from every lead on the workers
+    lightgbm: Any  # training.dask_trainer.DaskLightGBM learning from every lead on the workers
     partitions: int
+    activity_types: list[str]  # every activity type of the export (the transform's, as on one machine)
+
+    def release(self) -> None:
+        """Let the workers drop the examples and model inputs (after the global model)."""
+        self.lightgbm.release()
 
 
 def _input_example_of(part, spec: "DatasetSpec") -> pd.DataFrame | None:
@@ -78,7 +83,7 @@ def examples_on_the_cluster(client: "Client", spec: "DatasetSpec", data: Path | 
     parted = partitioned.tables
     examples_found = client.gather([client.submit(_input_example_of, part, spec) for part in parted.parts])
     input_example = next(e for e in examples_found if e is not None)
-    fitting = DaskLightGBM(client, partitioned=(partitioned, examples, places)).fitting()
+    lightgbm = DaskLightGBM(client, partitioned=(partitioned, examples, places))
     cleaning = CleaningReport(parted.duplicates, parted.placeholders)
     return ClusterTraining(examples, tables, sample, plan, reports[0], cleaning, profile_of(parted), input_example,
-                           fitting, len(parted.parts))
+                           lightgbm, len(parted.parts), partitioned.activity_types())

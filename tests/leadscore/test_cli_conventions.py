@@ -146,7 +146,7 @@ def test_models_json_lists_the_versions_the_table_shows(workspace, monkeypatch):
         def versions(self):
             return [VersionInfo(3, "run3", "2026-11-03 10:00", [], {"holdout_roc_auc": 0.82},
                                 {"model": "blend", "sampled_leads": "60000", "leads_with_outcome": "810352",
-                                 "trained_on": "dask", "dask_workers": "2"}),
+                                 "trained_on": "dask", "dask_workers": "2", "lightgbm_leads": "every"}),
                     VersionInfo(2, "run2", "2026-11-02 10:00", ["champion"], {"holdout_roc_auc": 0.81234,
                     "holdout_pr_auc": 0.5, "holdout_ece": 0.012}, {"model": "lightgbm", "promotion": "champion: all gates passed",
                                                                     "sampled_leads": "60000", "leads_with_outcome": "810352"}),

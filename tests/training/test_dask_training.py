@@ -90,7 +90,8 @@ def on_dask(examples, cluster, crm):
         gathered, tables, places, sample, _ = training_plan_on_cluster(on_cluster, config.max_leads)
         assert sample is None
         return train_model(spec, gathered, tables.activities, config,
-                           lightgbm=DaskLightGBM(client, partitioned=(on_cluster, gathered, places)).fitting())
+                           lightgbm=DaskLightGBM(client, partitioned=(on_cluster, gathered, places)).fitting(),
+                           activity_types=on_cluster.activity_types())
 
 
 def test_lightgbm_on_dask_ranks_the_holdout_as_well_as_on_one_machine(examples, on_dask):
@@ -117,6 +118,7 @@ def test_train_on_dask_registers_a_champion_that_serves_unchanged(workspace, crm
     assert "promoted: first champion" in trained.output
     version = registered(1)
     assert version.tags["trained_on"] == "dask" and version.tags["dask_workers"] == "2"
+    assert version.tags["lightgbm_leads"] == "every"
     # The same data gives the same model: each worker learns from the same rows, ranked the
     # same way (a CI run once failed the calibration gate on a run that differed from the last).
     # The command's model is the one train_model fitted on the cluster before it.
