@@ -234,6 +234,12 @@ class PartitionedInputs:
         width = len(transform.names)
         return cls(client, X_parts, y_parts, representatives, held_by, lead, width)
 
+    def wait(self) -> None:
+        """Until every partition's inputs are computed (so what they were computed from may go)."""
+        from distributed import wait
+
+        wait([*self.X_parts, *self.y_parts, *self.representatives])
+
     def rows(self, rows: np.ndarray):
         """(X, y) on the workers of every example the client's example `rows` stand for, as dask
         arrays in partition order. Partitions that keep no row are left out."""
@@ -346,10 +352,14 @@ class DaskLightGBM:
             self._on_cluster = None  # the previous arrays leave the workers before the next arrive
             if self.partitioned is not None:
                 examples, sample, places = self.partitioned
-                if len(sample) != len(X):
+                if len(sample) != len(X) or examples is None:
                     raise ValueError("DaskLightGBM: train_model was given other examples than the sample the "
-                                     "partitioned inputs stand for")
+                                     "partitioned inputs stand for, or a second transform (the examples are "
+                                     "released once their model inputs are built)")
                 self._on_cluster = PartitionedInputs.build(self.client, examples, sample, places, transform)
+                # The workers keep the model inputs: the examples and the export's partitions can go.
+                self._on_cluster.wait()
+                self.partitioned = (None, sample, places)
             else:
                 self._on_cluster = inputs_on_cluster(self.client, X, y)
             self._sent = source
