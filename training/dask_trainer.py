@@ -263,20 +263,36 @@ class PartitionedInputs:
         return da.concatenate(X_kept), da.concatenate(y_kept)
 
 
+CURVE_ROWS = 20_000
+"""Rows whose per-tree leaves `_validation_log_loss` holds at once (rows x trees x 8 bytes: 320 MB
+at 2,000 trees)."""
+
+
 def _validation_log_loss(model_string: str, X: np.ndarray, y: np.ndarray, trees: int) -> np.ndarray:
-    """On a worker: the summed log loss of its rows after each of the first `trees` trees."""
+    """On a worker: the summed log loss of its rows after each of the first `trees` trees,
+    (1, trees). Each row's leaf in every tree comes from one `pred_leaf` pass; the raw score
+    after k trees is the sum of the first k leaf values (what LightGBM's raw_score adds up), and
+    a row's loss log(1 + exp(-s)) for a won lead, log(1 + exp(s)) for a lost one (the binary log
+    loss from the raw score s, as `binary_logloss` computes it). Predicting each tree on its own
+    and scoring it with sklearn's log_loss cost a LightGBM pass and a full validation per tree;
+    `benchmarks/validation_curve.py` prints both ways' time (tests/training/test_dask_training.py
+    holds this one to LightGBM's own per-tree validation log loss)."""
     import lightgbm as lgb
-    from scipy.special import expit
-    from sklearn.metrics import log_loss
 
     out = np.zeros((1, trees))
     if len(y) == 0:
         return out
     booster = lgb.Booster(model_str=model_string)
-    raw = np.zeros(len(y))
-    for tree in range(trees):
-        raw += booster.predict(X, start_iteration=tree, num_iteration=1, raw_score=True)
-        out[0, tree] = log_loss(y, expit(raw), normalize=False, labels=[0, 1])
+    infos = booster.dump_model()["tree_info"][:trees]
+    leaf_values = np.zeros((trees, max(info["num_leaves"] for info in infos)))
+    for tree, info in enumerate(infos):
+        for leaf in range(info["num_leaves"]):
+            leaf_values[tree, leaf] = booster.get_leaf_output(tree, leaf)
+    sign = np.where(np.asarray(y) == 1, -1.0, 1.0)
+    for start in range(0, len(y), CURVE_ROWS):
+        leaves = booster.predict(X[start:start + CURVE_ROWS], pred_leaf=True, num_iteration=trees).reshape(-1, trees)
+        raw = np.cumsum(leaf_values[np.arange(trees), leaves], axis=1)
+        out[0] += np.logaddexp(0.0, raw * sign[start:start + CURVE_ROWS, None]).sum(axis=0)
     return out
 
 

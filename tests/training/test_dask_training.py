@@ -251,3 +251,25 @@ def test_every_lead_on_the_cluster_goes_with_the_next_sample_lead_in_time(sample
     for key, representative in zip(keys, got):
         at_or_after = [i for i, s in enumerate(sample) if s >= key]
         assert representative == (at_or_after[0] if at_or_after else len(sample) - 1), (key, sample)
+
+
+def test_the_validation_curve_is_lightgbm_s_own_validation_log_loss(monkeypatch):
+    """The curve the workers add up is, tree by tree, the binary log loss LightGBM records on the
+    same validation rows during a fit (several row chunks, a categorical input, 200 trees)."""
+    import lightgbm as lgb
+
+    from training import dask_trainer
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.normal(size=(6000, 4)), rng.integers(0, 5, 6000)]).astype(np.float64)
+    y = (rng.random(6000) < 1 / (1 + np.exp(-X[:, 0] + 0.3 * X[:, 4] - 1))).astype(int)
+    recorded: dict = {}
+    booster = lgb.train({"objective": "binary", "num_leaves": 7, "learning_rate": 0.2, "verbose": -1,
+                         "num_threads": 1, "metric": "binary_logloss"},
+                        lgb.Dataset(X[:4000], y[:4000], categorical_feature=[4]), 200,
+                        valid_sets=[lgb.Dataset(X[4000:], y[4000:], categorical_feature=[4])],
+                        callbacks=[lgb.record_evaluation(recorded)])
+    theirs = np.array(recorded["valid_0"]["binary_logloss"])
+    monkeypatch.setattr(dask_trainer, "CURVE_ROWS", 700)  # chunks that do not divide the rows
+    mine = dask_trainer._validation_log_loss(booster.model_to_string(), X[4000:], y[4000:], 200)[0] / 2000
+    np.testing.assert_allclose(mine, theirs, rtol=1e-9)
