@@ -240,17 +240,26 @@ class PartitionedInputs:
 
         wait([*self.X_parts, *self.y_parts, *self.representatives])
 
-    def rows(self, rows: np.ndarray):
-        """(X, y) on the workers of every example the client's example `rows` stand for, as dask
-        arrays in partition order. Partitions that keep no row are left out."""
-        import dask.array as da
-
+    def _chosen(self, rows: np.ndarray) -> tuple:
+        """(the chosen sample leads on the workers, how many examples each partition keeps)."""
         chosen = np.zeros(int(self.lead_of.max()) + 1 if len(self.lead_of) else 0, dtype=bool)
         chosen[self.lead_of[np.asarray(rows)]] = True
         [chosen_future] = self.client.scatter([chosen], broadcast=True, hash=False)
         counts = self.client.gather([self.client.submit(_chosen_count, r, chosen_future, workers=[w],
                                                         allow_other_workers=False)
                                      for r, w in zip(self.representatives, self.workers)])
+        return chosen_future, counts
+
+    def count(self, rows: np.ndarray) -> int:
+        """How many examples on the workers the client's example `rows` stand for."""
+        return int(sum(self._chosen(rows)[1]))
+
+    def rows(self, rows: np.ndarray):
+        """(X, y) on the workers of every example the client's example `rows` stand for, as dask
+        arrays in partition order. Partitions that keep no row are left out."""
+        import dask.array as da
+
+        chosen_future, counts = self._chosen(rows)
         X_kept, y_kept = [], []
         for number, (worker, kept) in enumerate(zip(self.workers, counts)):
             if kept == 0:
@@ -356,7 +365,14 @@ class DaskLightGBM:
     _sent: object = None  # what the inputs were made from (held, so it is never mistaken for another)
 
     def fitting(self) -> LightGBMFitting:
-        return LightGBMFitting(fit=self.fit, refit=self.refit)
+        return LightGBMFitting(fit=self.fit, refit=self.refit, examples=self.examples)
+
+    def examples(self, rows: np.ndarray) -> int:
+        """How many examples a fit naming `rows` learns from: with partitioned inputs, every
+        example on the workers they stand for; else len(rows)."""
+        if isinstance(self._on_cluster, PartitionedInputs):
+            return self._on_cluster.count(rows)
+        return len(rows)
 
     def release(self) -> None:
         """Drop the inputs on the workers (and the partitioned examples): no fit follows."""

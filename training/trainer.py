@@ -189,10 +189,13 @@ class LightGBMFitting:
 
     fit(X, y, split, transform, config) -> a fitted model with `booster_` and `best_iteration_`
     (the trees early stopping chose on the validation slice); refit(X, y, rows, transform,
-    config, trees) -> a Booster of `trees` trees learnt from `rows`."""
+    config, trees) -> a Booster of `trees` trees learnt from `rows`; examples(rows) -> how many
+    examples a fit naming `rows` learns from (after the first fit: on a cluster that learns from
+    every lead, more than len(rows)), what the tree counts and `refit_full: auto` go by."""
 
     fit: Callable = fit_lightgbm
     refit: Callable = refit_lightgbm
+    examples: Callable = len
 
 
 def fit_baseline(X: np.ndarray, y: np.ndarray, rows: np.ndarray, transform: LeadTransform,
@@ -283,7 +286,7 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     # validation slice) calibrate it and choose between the two, every snapshot counted: the
     # candidate that ranks leads of every age best is kept.
     raw, rows, calibrated_on = held_out_predictions(examples, X, y, split, transform, config, best, booster,
-                                                     logistic, refit=lightgbm.refit)
+                                                     logistic, refit=lightgbm.refit, learnt_from=lightgbm.examples)
     if "blend" in trained:
         blend_weight = choose_blend_weight(raw, y[rows], config.promotion.metric)
         raw["blend"] = blend_probabilities(raw["lightgbm"], raw["logistic"], blend_weight)
@@ -298,13 +301,14 @@ def train_model(spec: DatasetSpec, examples: Examples, activities: pd.DataFrame 
     sub_scores = fit_sub_scores(examples, X, y, split, transform, config)
     lap("sub-scores")
 
-    refit = config.refit_full if config.refit_full != "auto" else len(training_rows) < REFIT_AUTO_LIMIT
+    learnt_from = lightgbm.examples if booster is not None else len  # the examples LightGBM's fits see
+    refit = config.refit_full if config.refit_full != "auto" else learnt_from(training_rows) < REFIT_AUTO_LIMIT
     if refit:
         # Early stopping and calibration told us how many trees and how to read their output;
         # the final models learn from every training example, the most recent included.
         final = {"logistic": fit_baseline(X, y, training_rows, transform, config)}
         if booster is not None:
-            trees = _trees_for(best, len(training_rows), len(split.fit))
+            trees = _trees_for(best, learnt_from(training_rows), learnt_from(split.fit))
             final["lightgbm"] = lightgbm.refit(X, y, training_rows, transform, config, trees)
         lap("refit")
     else:
@@ -383,7 +387,7 @@ def importance_rows(rows: np.ndarray, most: int = IMPORTANCE_ROWS) -> np.ndarray
 
 def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split: Split,
                          transform: LeadTransform, config: TrainingConfig, best: int, booster, logistic,
-                         refit: Callable = refit_lightgbm):
+                         refit: Callable = refit_lightgbm, learnt_from: Callable = len):
     """Each candidate's raw predictions of training snapshots it did not learn from, which rows
     they are, and what they are in words: the calibration learns from them and the candidates
     are compared on them.
@@ -393,7 +397,8 @@ def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split
     chose (scaled to the data), and predicts the block left out: every training snapshot, over
     the whole window. last_slice: the fit-slice models (booster with `best` trees, logistic)
     predicting the validation slice (the most recent training leads). Without a booster (too little data
-    for LightGBM), the logistic model's alone."""
+    for LightGBM), the logistic model's alone. learnt_from(rows): how many examples a LightGBM fit
+    naming `rows` learns from (LightGBMFitting.examples), which scales the tree counts."""
     training = split.training
     if config.calibration_window == "last_slice":
         rows = split.validation
@@ -406,7 +411,7 @@ def held_out_predictions(examples: Examples, X: np.ndarray, y: np.ndarray, split
         folds = examples.time_folds(rows, config.calibration_folds)
 
         def lightgbm(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            trees = _trees_for(best, int(train.sum()), len(split.fit))
+            trees = _trees_for(best, learnt_from(rows[train]), learnt_from(split.fit))
             return refit(X, y, rows[train], transform, config, trees).predict(X[rows[held]])
 
         def logistic(train: np.ndarray, held: np.ndarray) -> np.ndarray:

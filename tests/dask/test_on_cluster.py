@@ -266,6 +266,9 @@ def test_the_client_fits_a_sample_while_lightgbm_learns_from_every_lead(client, 
     # (the sample holds 61% of the leads: the cluster's fits see about 1.6 times its rows)
     assert fitting.fits[0]["rows"] == older_than(first_validation) > 1.4 * len(result.split.fit)
     assert fitting.fits[-1]["rows"] == older_than(first_holdout) > 1.4 * len(result.split.training)
+    # Tree counts scale with the examples the fits learn from on the cluster, not the sample's.
+    for refit in fitting.fits[1:]:
+        assert refit["trees"] == max(1, round(result.best_iteration * refit["rows"] / fitting.fits[0]["rows"]))
 
 
 def test_an_undated_export_keeps_its_row_order_as_time_on_the_cluster(client, tmp_path):
