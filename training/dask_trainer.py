@@ -240,7 +240,7 @@ class PartitionedInputs:
 
         wait([*self.X_parts, *self.y_parts, *self.representatives])
 
-    def _chosen(self, rows: np.ndarray) -> tuple:
+    def _selection(self, rows: np.ndarray) -> tuple:
         """(the chosen sample leads on the workers, how many examples each partition keeps)."""
         chosen = np.zeros(int(self.lead_of.max()) + 1 if len(self.lead_of) else 0, dtype=bool)
         chosen[self.lead_of[np.asarray(rows)]] = True
@@ -252,14 +252,14 @@ class PartitionedInputs:
 
     def count(self, rows: np.ndarray) -> int:
         """How many examples on the workers the client's example `rows` stand for."""
-        return int(sum(self._chosen(rows)[1]))
+        return int(sum(self._selection(rows)[1]))
 
     def rows(self, rows: np.ndarray):
         """(X, y) on the workers of every example the client's example `rows` stand for, as dask
         arrays in partition order. Partitions that keep no row are left out."""
         import dask.array as da
 
-        chosen_future, counts = self._chosen(rows)
+        chosen_future, counts = self._selection(rows)
         X_kept, y_kept = [], []
         for number, (worker, kept) in enumerate(zip(self.workers, counts)):
             if kept == 0:

@@ -161,7 +161,6 @@ def run_train(spec_path: Path, config_path: Path | None = None, data: Path | Non
             cleaning, profile, example = given.cleaning, given.profile, given.input_example
             # the client holds the sample's activities: the transform learns every type of the export
             train_model = functools.partial(train_model, activity_types=given.activity_types)
-            report.raise_if_failed()  # printed already
             log_tables(mlflow, spec.name, {name: (frame, tables.paths.get(name)) for name, frame in
                                             (("leads", tables.leads), ("activities", tables.activities),
                                              ("outcomes", tables.outcomes)) if frame is not None},
