@@ -256,10 +256,12 @@ class LeadScorer:
 
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
                     reasons: int = 3, progress: Callable[[int], None] | None = None,
-                    chunk: int = 100_000, language: str = DEFAULT_LANGUAGE) -> pd.DataFrame:
+                    chunk: int = 100_000, language: str = DEFAULT_LANGUAGE,
+                    on_chunk: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
         """Batch scoring of canonical frames (features.load): one row per lead, its id in the
         column `id_key` (the spec's id column name), in chunks so that memory stays bounded.
-        Each activity is assigned to its lead once, up front."""
+        Each activity is assigned to its lead once, up front. `on_chunk(frame)`: each chunk's
+        rows as soon as they are scored, in order (the score log writes them meanwhile)."""
         moment = pd.Timestamp(as_of)
         if moment.tzinfo is not None:
             moment = moment.tz_convert("UTC").tz_localize(None)
@@ -308,6 +310,8 @@ class LeadScorer:
                                        aggregator.is_high_intent) if located is not None else None
                 frame["cooling"] = self.cooling_words(X, found, language)
             frames.append(frame)
+            if on_chunk is not None:
+                on_chunk(frame)
             if progress:
                 progress(len(part))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(

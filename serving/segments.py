@@ -122,9 +122,18 @@ class SegmentedScorer:
 
     def score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime,
                     reasons: int = 3, progress: Callable[[int], None] | None = None,
-                    chunk: int = 100_000, language: str = DEFAULT_LANGUAGE) -> pd.DataFrame:
+                    chunk: int = 100_000, language: str = DEFAULT_LANGUAGE,
+                    on_chunk: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
         """`LeadScorer.score_table`, each lead by its segment's model, a `segment` column added;
-        rows in the order of `leads`."""
+        rows in the order of `leads`. `on_chunk` is given the whole table, once, at the end (the
+        segments' rows come back in their own order)."""
+        table = self._score_table(leads, activities, as_of, reasons, progress, chunk, language)
+        if on_chunk is not None:
+            on_chunk(table)
+        return table
+
+    def _score_table(self, leads: pd.DataFrame, activities: pd.DataFrame | None, as_of: datetime, reasons: int,
+                     progress: Callable[[int], None] | None, chunk: int, language: str) -> pd.DataFrame:
         values = leads[self.column] if self.column in leads else pd.Series([None] * len(leads), index=leads.index)
         segment_of = {}
         segments = [segment_of.setdefault(v, self.segment_of(v)) if isinstance(v, str) else self.segment_of(v)

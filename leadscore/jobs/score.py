@@ -227,6 +227,7 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     (`leadscore.jobs.score_cluster`)."""
     from features.load import CRMTables, clean, coerce
     from features.logged import records_from_tables
+    from leadscore.jobs.batch_log import BatchLog, open_log
     from features.profile import DataProfile
     from features.spec import load_spec
     from features.validation import ValidationFailed, validate_tables
@@ -304,35 +305,35 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
     if not report.success:
         raise ValidationFailed(report)  # its message is the report: every rule broken, with examples
 
-    started = time.perf_counter()
-    # Millions of short-lived texts and lists, no reference cycles: the cyclic collector would
-    # only walk them over and over, so it rests while scoring.
-    collecting = gc.isenabled()
-    gc.disable()
+    store = open_log(settings, moment) if log else None  # a database that cannot take them: nothing scored
     try:
-        with _Progress(show_progress, len(canonical.leads)) as bar:
-            scores = scorer.score_table(canonical.leads, canonical.activities, moment, reasons=reasons,
-                                        progress=bar.advance, language=language)
-    finally:
-        if collecting:
-            gc.enable()
-    seconds["score"] = time.perf_counter() - started
-
-    store = _open_log(settings, moment) if log else None  # a database that cannot take them: nothing written
-    try:
-        # each score's trend since the lead's previous logged score (serving.trend)
         started = time.perf_counter()
-        trend_note = _add_trends(scores, store.engine, scorer, moment) if store is not None else None
+        batch_log = trend_note = None
         if store is not None:
-            seconds["trend"] = time.perf_counter() - started
+            batch_log = BatchLog(store, scorer.id_key, scorer.spec.name, lambda: records_from_tables(
+                spec, canonical.leads, canonical.activities, moment), moment)
+        # Millions of short-lived texts and lists, no reference cycles: the cyclic collector would
+        # only walk them over and over, so it rests while scoring.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with _Progress(show_progress, len(canonical.leads)) as bar:
+                scores = scorer.score_table(canonical.leads, canonical.activities, moment, reasons=reasons,
+                                            progress=bar.advance, language=language,
+                                            on_chunk=batch_log.add if batch_log is not None else None)
+            seconds["score"] = time.perf_counter() - started
+            if batch_log is not None:  # what is left of the log once every lead is scored
+                started = time.perf_counter()
+                trend_note = batch_log.finish(scores)
+                seconds["log"] = time.perf_counter() - started
+        finally:
+            if batch_log is not None:
+                batch_log.close()
+            if collecting:
+                gc.enable()
         started = time.perf_counter()
         _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
         seconds["write"] = time.perf_counter() - started
-        if store is not None:
-            started = time.perf_counter()
-            _log_scores(store, scores, scorer, moment, records_from_tables(spec, canonical.leads,
-                                                                             canonical.activities, moment))
-            seconds["log"] = time.perf_counter() - started
     finally:
         if store is not None:
             store.close()
@@ -351,69 +352,6 @@ def unborn_note(count: int, lead_id: str, created: pd.Timestamp, moment: datetim
     return (f"{count:,} lead(s) were created after --as-of {moment:%Y-%m-%d %H:%M} (e.g. {lead_id} on "
             f"{created:%Y-%m-%d %H:%M}): scored as brand-new leads with no activity; to backtest, score each "
             "period's leads as of its end")
-
-
-def _open_log(settings: Settings, moment: datetime):
-    """The score log, opened before anything is written. A moment in the future is refused:
-    the latest score of a lead is the one the report judges, and a score dated ahead would
-    stand for every real one made until then."""
-    from serving.store import ScoreStore
-    from serving.store.score_writer import LOG_AHEAD
-
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    if moment > now + LOG_AHEAD:
-        raise DataError(f"--as-of {moment:%Y-%m-%d %H:%M} is in the future: scores as of then would be logged as "
-                        "the leads' latest; score as of now or earlier, or pass --no-log")
-    return ScoreStore(settings.resolved_database_url, background=False)
-
-
-TREND_CHUNK = 100_000
-"""Leads whose kept scores are read in one query (serving.store.previous_scores)."""
-TREND_COLUMNS = ("trend", "trend_points", "trend_days")
-
-
-def _add_trends(scores: pd.DataFrame, engine, scorer, moment: datetime) -> str | None:
-    """The trend columns (serving.trend: trend up/down/steady/new, trend_points, trend_days;
-    empty where the previous score is not known) added to `scores`, its leads' kept scores read
-    one query per TREND_CHUNK leads, before these scores are logged. A note, and the columns
-    empty, when the score log cannot be read."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from serving.store.previous_scores import kept_scores
-    from serving.trend import kept_after, trends_in_order
-
-    ids = scores[scorer.id_key].astype(str).tolist()
-    probabilities = scores["probability"].tolist()
-    repeated = set(scores[scorer.id_key].astype(str)[lambda c: c.duplicated()])  # a lead in two chunks
-    met: dict = {}  # the kept scores of those, once their earlier scores of this file are logged
-    trends: list = []
-    note = None
-    try:
-        for start in range(0, len(ids), TREND_CHUNK):
-            chunk, chance = ids[start:start + TREND_CHUNK], probabilities[start:start + TREND_CHUNK]
-            kept = kept_scores(engine, scorer.spec.name, chunk)
-            kept.update({lead_id: met[lead_id] for lead_id in chunk if lead_id in met})
-            trends += trends_in_order(chunk, chance, moment, kept)
-            for lead_id, probability in zip(chunk, chance):
-                if lead_id in repeated:
-                    met[lead_id] = kept[lead_id] = kept_after(kept.get(lead_id), probability, moment)
-    except SQLAlchemyError as exc:
-        trends = [None] * len(ids)
-        note = f"no trends: the score log could not be read ({str(exc).splitlines()[0]})"
-    scores["trend"] = [t.direction if t is not None else None for t in trends]
-    scores["trend_points"] = pd.array([t.points if t is not None else None for t in trends], dtype="Int64")
-    scores["trend_days"] = pd.array([t.days if t is not None else None for t in trends], dtype="Float64")
-    return note
-
-
-def _log_scores(store, scores: pd.DataFrame, scorer, moment: datetime, records: list) -> None:
-    """The scores into the score log, as of `moment` (naive UTC datetime), with each lead's
-    record (features.logged), through the store's one insert path; written before the command
-    returns."""
-    rows = zip(scores[scorer.id_key].astype(str).tolist(), scores["probability"].tolist(),
-               scores["stage"].tolist(), scores["model_version"].astype(str).tolist())
-    store.log_scores(rows, moment, spec=scorer.spec.name, as_of=moment, inputs=records)
-    store.flush()
 
 
 def _print_summary(console: Console, result: ScoreResult, cleaning: list[str], notes: list[str]) -> None:

@@ -182,13 +182,21 @@ def store(store_url):
     log.close()
 
 
-class _Scorer:
-    """What the batch job's trend columns read of a scorer."""
+def _batch_log(store, frame: pd.DataFrame, moment: datetime, chunks=None) -> str | None:
+    """`leadscore score`'s log of `frame` (lead_id, probability) as of `moment`: its rows in the
+    chunks of the given sizes (default one), each lead's record empty; the trend columns added."""
+    from leadscore.jobs.batch_log import BatchLog
 
-    id_key = "lead_id"
-
-    class spec:
-        name = SPEC
+    frame["stage"], frame["model_version"] = "not yet", "v1"
+    batch_log = BatchLog(store, "lead_id", SPEC, lambda: [("{}", None)] * len(frame), moment)
+    try:
+        start = 0
+        for size in chunks or [len(frame)]:
+            batch_log.add(frame.iloc[start:start + size])
+            start += size
+        return batch_log.finish(frame)
+    finally:
+        batch_log.close()
 
 
 def _expected(log: list[tuple[float, datetime, bool]], probability: float, moment: datetime):
@@ -212,7 +220,6 @@ def _expected(log: list[tuple[float, datetime, bool]], probability: float, momen
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.floats(0, 1).map(lambda p: round(p, 6)), st.integers(0, 6)), min_size=1, max_size=6))
 def test_api_batch_and_queue_give_the_same_trend_for_any_sequence_of_scores(store, scores):
-    from leadscore.jobs.score import _add_trends
     from serving.store.lead_queue import latest_record
     from serving.store.previous_scores import TrendReader
     from serving.ui.display import trend as queue_trend
@@ -224,7 +231,7 @@ def test_api_batch_and_queue_give_the_same_trend_for_any_sequence_of_scores(stor
         moment = AS_OF + timedelta(days=day)
         (api,) = reader.trends([lead_id], [probability], moment)
         frame = pd.DataFrame({"lead_id": [lead_id], "probability": [probability]})
-        assert _add_trends(frame, store.engine, _Scorer, moment) is None
+        assert _batch_log(store, frame, moment) is None  # counted, then logged
         batch = frame.iloc[0]
         assert api == _expected(log, probability, moment)
         if api is None:
@@ -232,9 +239,6 @@ def test_api_batch_and_queue_give_the_same_trend_for_any_sequence_of_scores(stor
         else:
             assert (batch["trend"], _na(batch["trend_points"]), _na(batch["trend_days"])) == (
                 api.direction, api.points, api.days)
-        store.log_scores([(lead_id, probability, "not yet", "v1")], moment, spec=SPEC, as_of=moment,
-                         inputs=[("{}", None)])
-        store.flush()
         log.append((probability, moment, api is None))
         if api is not None:  # the queue's arrow for the score just logged: the same rule, the same previous
             row = latest_record(store.engine, SPEC, lead_id)
@@ -244,6 +248,40 @@ def test_api_batch_and_queue_give_the_same_trend_for_any_sequence_of_scores(stor
 
 def _na(value):
     return None if pd.isna(value) else value
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 1).map(lambda p: round(p, 6))), min_size=1, max_size=12),
+       st.lists(st.integers(1, 5), min_size=1, max_size=12), st.booleans())
+def test_a_file_s_trends_do_not_depend_on_how_it_is_chunked(store, picks, sizes, earlier):
+    """A file naming some leads several times, logged in chunks of any sizes (each chunk's kept
+    scores read after the chunks before it are logged), gives every row the trend the API's
+    rule gives the whole file in order (trends_in_order over the kept scores before it), and
+    leaves the log as one chunk would."""
+    from serving.store.lead_queue import latest_record
+    from serving.store.previous_scores import kept_scores
+    from serving.trend import trends_in_order
+
+    ids = [f"C-{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    moment = AS_OF + timedelta(days=20)
+    if earlier:  # every lead scored once before, so the trends are not all new
+        _batch_log(store, pd.DataFrame({"lead_id": ids, "probability": [0.2, 0.5, 0.8]}), AS_OF)
+    frame = pd.DataFrame({"lead_id": [ids[i] for i, _ in picks], "probability": [p for _, p in picks]})
+    expected = trends_in_order(frame["lead_id"].tolist(), frame["probability"].tolist(), moment,
+                               kept_scores(store.engine, SPEC, ids))
+    chunks = []
+    while sum(chunks) < len(frame):
+        chunks.append(min(sizes[len(chunks) % len(sizes)], len(frame) - sum(chunks)))
+    assert _batch_log(store, frame, moment, chunks) is None
+    for (_, row), trend in zip(frame.iterrows(), expected):
+        if trend is None:
+            assert pd.isna(row["trend"])
+        else:
+            assert (row["trend"], _na(row["trend_points"]), _na(row["trend_days"])) == (
+                trend.direction, trend.points, trend.days)
+    last = {lead_id: p for lead_id, p in zip(frame["lead_id"], frame["probability"])}
+    for lead_id, probability in last.items():
+        assert latest_record(store.engine, SPEC, lead_id).probability == probability
 
 
 # =============================================================================== the log unreadable
