@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic_core import to_json
 
 from features import values as V
+from features.activity import positions
 from features.load import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT, VALUE, CRMTables
 from features.spec import DatasetSpec
 
@@ -151,7 +152,7 @@ def records_from_tables(spec: DatasetSpec, leads: pd.DataFrame, activities: pd.D
     moment = pd.Timestamp(as_of)
     known = activities[(activities[OCCURRED_AT] <= moment).to_numpy()]
     ids = leads[LEAD_ID].astype(str)
-    owner = pd.Index(ids).get_indexer(known[LEAD_ID].astype(str))
+    owner = positions(pd.Index(ids), known[LEAD_ID])
     order = np.argsort(owner, kind="stable")
     owner = owner[order]
     ns = known[OCCURRED_AT].to_numpy("datetime64[ns]").view(np.int64)[order]

@@ -162,3 +162,23 @@ def test_one_more_engaging_activity_moves_every_feature_only_the_way_its_constra
     signs = np.array([f.monotone for f in aggregator.features])
     assert (np.sign(after - before) * signs >= 0).all(), dict(zip(aggregator.names, after - before))
     assert "engagement_trend" not in aggregator.names
+
+
+ID_TEXTS = st.sampled_from(["L1", "L2", "L10", " L1", "101", "x", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ID_TEXTS, max_size=8, unique=True), st.lists(st.one_of(ID_TEXTS, st.none(), st.integers(100, 102)),
+                                                                max_size=40),
+       st.sampled_from(["object", "str", "category"]))
+def test_positions_are_each_value_s_place_among_the_leads_compared_as_text(leads, owners, dtype):
+    """Every activity finds its lead's row (the lookup of each row's text, done once per
+    distinct value), whatever the column's dtype; a missing or unknown owner is -1."""
+    from features.activity import positions
+
+    index = pd.Index(leads, dtype=object)
+    values = pd.Series(owners, dtype=object)
+    if dtype != "object":
+        values = values.map(lambda v: v if v is None else str(v)).astype(dtype)
+    expected = [-1 if v is None or pd.isna(v) or str(v) not in leads else leads.index(str(v)) for v in owners]
+    assert positions(index, values).tolist() == expected
