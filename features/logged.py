@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

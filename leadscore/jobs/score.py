@@ -298,20 +298,22 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
             first = int(np.flatnonzero(later)[0])
             unborn = unborn_note(int(later.sum()), canonical.leads['lead_id'].iloc[first], created.iloc[first], moment)
 
-    started = time.perf_counter()
-    profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
-    report = validate_tables(spec, cleaned, canonical, purpose="score", profile=profile)
-    seconds["validate"] = time.perf_counter() - started
-    if not report.success:
-        raise ValidationFailed(report)  # its message is the report: every rule broken, with examples
-
-    store = open_log(settings, moment) if log else None  # a database that cannot take them: nothing scored
+    # The log is opened (a database that cannot take the scores: nothing scored) and the leads'
+    # records built on its thread (leadscore.jobs.batch_log) while the tables are validated.
+    store = open_log(settings, moment) if log else None
+    batch_log = trend_note = None
     try:
-        started = time.perf_counter()
-        batch_log = trend_note = None
         if store is not None:
             batch_log = BatchLog(store, scorer.id_key, scorer.spec.name, lambda: records_from_tables(
                 spec, canonical.leads, canonical.activities, moment), moment)
+        started = time.perf_counter()
+        profile = DataProfile.model_validate(scorer.bundle.profile) if scorer.bundle.profile else None
+        report = validate_tables(spec, cleaned, canonical, purpose="score", profile=profile)
+        seconds["validate"] = time.perf_counter() - started
+        if not report.success:
+            raise ValidationFailed(report)  # its message is the report: every rule broken, with examples
+
+        started = time.perf_counter()
         # Millions of short-lived texts and lists, no reference cycles: the cyclic collector would
         # only walk them over and over, so it rests while scoring.
         collecting = gc.isenabled()
@@ -327,14 +329,14 @@ def run_score(spec_path: Path | str | None, input_path: Path, output_path: Path,
                 trend_note = batch_log.finish(scores)
                 seconds["log"] = time.perf_counter() - started
         finally:
-            if batch_log is not None:
-                batch_log.close()
             if collecting:
                 gc.enable()
         started = time.perf_counter()
         _write_atomically(scores, output_path)  # the id column is named as in the spec (scorer.id_key)
         seconds["write"] = time.perf_counter() - started
     finally:
+        if batch_log is not None:
+            batch_log.close()  # after the one chunk being written, if any
         if store is not None:
             store.close()
 
