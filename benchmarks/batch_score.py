@@ -14,9 +14,11 @@ on the model rows the scorer builds, measured side by side in the same run.
 * `leadscore score`: `leadscore.jobs.score.run_score` (what the command runs) in a fresh child
   process, timed around the call (wall and CPU seconds): resolving and loading the model ("model
   and set-up": the call's time outside its steps), then the command's own steps as it prints
-  them (load: read, clean, coerce; validate; score: features, model, reasons, grades; trend;
-  write; log). The score log is on by default (each lead's score and its record,
+  them (load: read, clean, coerce; validate; score: features, model, reasons, grades; log;
+  write). The score log is on by default (each lead's score and its record,
   features.logged), so the default rows log to a fresh SQLite database; one row shows --no-log.
+  The log is written on a thread of its own beside validate and score (leadscore.jobs.batch_log),
+  so its step is only the wait for it once every lead is scored.
   --before DIR adds the default run of another checkout (a `git archive` of an earlier commit).
 
 The model and the CRM come from benchmarks/serving.py's setup (a LightGBM model trained on the
