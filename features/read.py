@@ -556,6 +556,28 @@ def parquet_column(path: Path, what: str, column: str) -> pd.Series | None:
         raise DataError(f"{path}: could not read the {what} table: {exc}") from None
 
 
+def read_parquet_beside(path: Path, what: str, known: pd.Series) -> pd.DataFrame:
+    """`read_table` of one Parquet file whose column `known.name` was already read alone
+    (`parquet_column`): the other columns are read and `known` is put in its place, so that
+    column is not decoded twice (batch scoring reads the activities' lead ids first to pick the
+    rows it needs; on benchmarks/batch_score.py's 19.9M activities, reading that column alone
+    takes about 3 s, which a second, whole read of the file paid again)."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        frame = pd.read_parquet(path, columns=[c for c in names if c != known.name])
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem to report
+        raise DataError(f"{path}: could not read the {what} table: {exc}") from None
+    if len(frame) != len(known) or not frame.index.equals(known.index):
+        raise DataError(f"{path}: the {what} table changed while it was read ({len(known):,} rows of "
+                        f"{known.name}, then {len(frame):,}); read it again once it is written")
+    place = [c for c in names if c in frame.columns or c == known.name].index(known.name)
+    frame.insert(place, known.name, known)
+    frame.attrs["read"] = asdict(ReadInfo())
+    return frame
+
+
 def read_parquet_where(path: Path, what: str, column: str, values: list) -> pd.DataFrame:
     """`read_table` of a Parquet file, only the rows whose `column` holds one of `values` (as the
     file stores them), in file order: the filter is pushed down to pyarrow's reader, so the

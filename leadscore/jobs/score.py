@@ -94,10 +94,10 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: p
 
     From one Parquet file only those rows are read: the lead id column first, alone, then the
     rows whose raw id reads as one of the leads' ids (`features.read.read_parquet_where`, pushed
-    down to pyarrow); the whole file in one read when every row is wanted. Other tables are
-    read whole and filtered."""
+    down to pyarrow); the other columns when every row is wanted (`read_parquet_beside`).
+    Other tables are read whole and filtered."""
     from features.load import read_table, table_exists
-    from features.read import parquet_column, read_parquet_where
+    from features.read import parquet_column, read_parquet_beside, read_parquet_where
 
     act = spec.activities
     if act is None:
@@ -134,7 +134,7 @@ def _read_activities(spec, path: Path | None, lead_ids: pd.Series, activities: p
         # a missing id is shown as "nan" (pandas' str dtype keeps it NaN through astype(str))
         note = left_out_note(left_out, len(keep), [str(v) for v in pd.unique(owners[~keep].astype(str))[:5]])
     if pushed_down:  # read only the wanted rows
-        activities = (read_table(path, "activities", spec.activities) if keep.all()
+        activities = (read_parquet_beside(path, "activities", owners) if keep.all()
                       else read_parquet_where(path, "activities", act.lead_id, kept_raw))
         missing = [c for c in needed if c not in activities.columns]
         if missing:

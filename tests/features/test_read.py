@@ -201,3 +201,25 @@ def test_utf16_without_a_mark_gets_the_right_advice(tmp_path):
     path.write_bytes("id,name\n1,Zoë\n".encode("utf-16-le"))
     with pytest.raises(DataError, match="utf-16-le"):
         read_table(path, "leads", leads_options(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("index", [False, True])
+@pytest.mark.parametrize("column", ["lead_id", "occurred_at", "value"])
+def test_a_parquet_file_read_beside_a_column_read_alone_is_the_file_read_whole(tmp_path, index, column):
+    """Batch scoring reads the activities' lead ids alone first; the rest of the file read beside
+    them is the same table, columns in the file's order, as one read of the whole file (also
+    with a pandas index stored in the file, and dictionary-encoded text)."""
+    import pandas as pd
+
+    from features.read import parquet_column, read_parquet_beside
+
+    frame = pd.DataFrame({"lead_id": pd.Categorical(["L2", "L1", "L2", None]),
+                          "occurred_at": pd.to_datetime(["2026-01-02", "2026-01-01", None, "2026-01-03"]),
+                          "value": [1.5, None, 3.0, 4.0], "activity_type": ["web", "email", "web", " "]},
+                         index=[10, 11, 12, 13] if index else None)
+    path = tmp_path / "activities.parquet"
+    frame.to_parquet(path, index=index)
+    whole = read_table(path, "activities")
+    beside = read_parquet_beside(path, "activities", parquet_column(path, "activities", column))
+    pd.testing.assert_frame_equal(beside, whole)
+    assert beside.attrs == whole.attrs
