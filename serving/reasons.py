@@ -139,6 +139,31 @@ def _times(n: float, tr, language: str) -> str:
     return tr.ngettext("once", "{n} times", n).format(n=number_text(n, language))
 
 
+ENGAGEMENT_KINDS = ("lead_age", "days_since_last", "days_since_high_intent", "distinct_types", "trend")
+"""The model inputs whose reason is phrased from their value alone (`ReasonWriter._engagement_phrase`)."""
+
+
+def shown_engagement(kind: str, values: np.ndarray) -> np.ndarray:
+    """What the reason of an engagement input (ENGAGEMENT_KINDS) shows of its values, (n,)
+    float -> (n,) float: an age or a time since, in whole days (-1 under a day, inf for never);
+    the number of kinds of engagement, whole; the sign of a trend; NaN stays NaN. Its phrase is
+    written from this alone, so batch scoring writes it once per shown value: on 200,000 demo
+    leads the reasons wrote about 197,000 phrases, one per distinct raw value, before."""
+    v = np.asarray(values, dtype=np.float64)
+    whole_days = np.where(v < 1, -1.0, np.round(v))  # round half to even, as round() does
+    if kind == "lead_age":
+        shown = whole_days
+    elif kind in ("days_since_last", "days_since_high_intent"):
+        shown = np.where(v >= NEVER_DAYS, np.inf, whole_days)
+    elif kind == "distinct_types":
+        shown = np.where(v <= 0, 0.0, np.trunc(v))
+    elif kind == "trend":
+        shown = np.sign(v)
+    else:
+        shown = np.zeros_like(v)  # the phrase is the kind's name
+    return np.where(np.isnan(v), np.nan, shown)
+
+
 def _ago(days: float, tr) -> str:
     if days < 1:
         return tr.gettext("today")
@@ -194,6 +219,10 @@ class ReasonWriter:
         self._columns = [np.array(group.columns) for group in self.groups]
         self._is_category = [len(group.columns) == 1 and transform.features[group.columns[0]].kind == "categorical"
                              for group in self.groups]
+        kinds = [transform.features[group.columns[0]].kind if len(group.columns) == 1 else None
+                 for group in self.groups]
+        self._shown_kind = [kind if kind in ENGAGEMENT_KINDS and not group.key.startswith("activity:") else None
+                            for kind, group in zip(kinds, self.groups)]
         self._cache: dict[tuple, str] = {}
         self._silent = [(g, np.array(group.columns)) for g, group in enumerate(self.groups)
                         if transform.features[group.columns[0]].kind not in PROFILE_KINDS]
@@ -228,6 +257,17 @@ class ReasonWriter:
             return [([], []) for _ in range(n)]
         if n <= FEW_LEADS:
             return [self._reasons_one(grouped[i], X[i], leads[i] if leads else None, limit) for i in range(n)]
+        texts, n_for, n_against = self._ranked_texts(grouped, X, leads, limit)
+        limit = texts.shape[1] // 2
+        texts = texts.tolist()
+        return [(row[:a], row[limit:limit + b]) for row, a, b in zip(texts, n_for.tolist(), n_against.tolist())]
+
+    def _ranked_texts(self, grouped: np.ndarray, X: np.ndarray, leads: list | None, limit: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(texts (n, 2k) object: the k reasons for, then the k against, of each row, most
+        weighty first, "" past the row's own number; how many for (n,); how many against (n,)),
+        k = min(limit, groups): reasons_many and reasons_joined for more than FEW_LEADS rows."""
+        n, width = grouped.shape
         limit = min(limit, width)
         grouped = grouped.copy()
         for g, columns in self._silent:  # engagement of a lead we cannot sell to: nothing to say
@@ -247,8 +287,7 @@ class ReasonWriter:
         for g in np.unique(ranked[wanted]).tolist():
             rows, slots = np.nonzero((ranked == g) & wanted)
             texts[rows, slots] = self._phrases_for(g, X, rows, leads)
-        texts = texts.tolist()
-        return [(row[:a], row[limit:limit + b]) for row, a, b in zip(texts, n_for.tolist(), n_against.tolist())]
+        return texts, n_for, n_against
 
     def _reasons_one(self, grouped: np.ndarray, row: np.ndarray, lead: Mapping[str, Any] | None,
                      limit: int) -> tuple[list[str], list[str]]:
@@ -300,9 +339,28 @@ class ReasonWriter:
 
     def reasons_joined(self, grouped: np.ndarray, X: np.ndarray, limit: int = 3,
                        separator: str = "; ") -> tuple[list[str], list[str]]:
-        """The reasons for and against of each row as one text each (batch files)."""
-        written = self.reasons_many(grouped, X, None, limit)
-        return [separator.join(pros) for pros, _ in written], [separator.join(cons) for _, cons in written]
+        """The reasons for and against of each row as one text each (batch files): the texts of
+        reasons_many joined. Past FEW_LEADS rows, Arrow joins each row's reasons (`binary_join` of
+        a list array), not Python lists: on 200,000 demo leads the lists
+        reasons_many builds took 2.6 s of the reasons' 5.5 s (line profile of score_table)."""
+        n = len(grouped)
+        if n <= FEW_LEADS or limit <= 0:
+            written = self.reasons_many(grouped, X, None, limit)
+            return [separator.join(pros) for pros, _ in written], [separator.join(cons) for _, cons in written]
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts, n_for, n_against = self._ranked_texts(grouped, X, None, limit)
+        k = texts.shape[1] // 2
+        glue = pa.scalar(separator, type=pa.large_string())
+
+        def joined(first: int, counts: np.ndarray) -> list[str]:  # each row's first counts[i] slots
+            kept = texts[:, first:first + k][np.arange(k) < counts[:, None]]
+            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            lists = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(kept, type=pa.large_string()))
+            return pc.binary_join(lists, glue).to_pylist()
+
+        return joined(0, n_for), joined(k, n_against)
 
     def _phrases_for(self, g: int, X: np.ndarray, rows: np.ndarray, leads: list | None) -> list[str] | np.ndarray:
         """The phrase of group g for each of `rows`. Phrases that depend on the values only are
@@ -310,8 +368,11 @@ class ReasonWriter:
         group = self.groups[g]
         values = X[np.ix_(rows, self._columns[g])]
         if not (self._is_category[g] and leads is not None):
+            shown = self._shown_kind[g]
+            if shown is not None:  # its phrase reads this much of the value
+                values = shown_engagement(shown, values)
             first, inverse = _distinct_rows(values)
-            texts = [self._remembered((g, *[None if v != v else v for v in values[i].tolist()], None, leads is None),
+            texts = [self._remembered((g, *[None if v != v else v for v in values[i].tolist()], shown, leads is None),
                                       lambda i=i: self.phrase(group, X[rows[i]], None))
                      for i in first.tolist()]
             return np.array(texts, dtype=object)[inverse]
@@ -412,6 +473,7 @@ class ReasonWriter:
         return none.format(days=windows[-1][0])
 
     def _engagement_phrase(self, kind: str, value: float) -> str:
+        value = float(shown_engagement(kind, np.array([value]))[0])
         tr = self._tr
         _ = tr.gettext
         if kind == "lead_age":  # features.transform.LEAD_AGE: days since the lead was created

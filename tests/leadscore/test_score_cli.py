@@ -30,7 +30,9 @@ def run(*args: str):
     return CliRunner().invoke(app, ["score", "--spec", str(SPEC), *args, "--no-progress"], catch_exceptions=False)
 
 
-def test_scores_a_parquet_file_with_stages_and_reasons(demo_crm_dir, bundle_dir, tmp_path):
+def test_scores_a_parquet_file_with_stages_and_reasons(demo_crm_dir, bundle_dir, tmp_path, monkeypatch):
+    # a score log of its own: scored later by another test, these leads would have no trend (a backfill)
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'log.db'}")
     output = tmp_path / "out" / "scores.parquet"
     result = run(str(demo_crm_dir / "leads.parquet"), str(output), "--bundle", str(bundle_dir),
                  "--activities", str(demo_crm_dir / "activities.parquet"), "--as-of", AS_OF)

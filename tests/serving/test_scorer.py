@@ -151,3 +151,51 @@ def test_the_stage_is_read_from_the_published_probability(scorer):
     answers = scorer.answer_dicts(["a", "b"], np.array([sql - 4e-7, sql - 6e-7]), None)
     assert answers[0]["probability"] == round(sql, 6) and answers[0]["stage"] == "SQL"
     assert answers[1]["stage"] == "MQL" and answers[1]["probability"] < sql
+
+
+DAYS = st.one_of(st.floats(-3, 40), st.sampled_from([0.5, 0.99, 1.0, 1.5, 2.5, 3.5, float("nan")]),
+                 st.floats(9000, 20000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(DAYS, DAYS, DAYS, st.floats(0, 9).map(lambda v: round(v * 2) / 2),
+                          st.floats(-1, 1), st.floats(-1, 1)), min_size=20, max_size=40))
+def test_engagement_reasons_in_a_batch_are_those_of_each_lead_alone(scorer, rows):
+    """Batch scoring writes an engagement reason once per value it shows (whole days, the sign of
+    a trend: serving.reasons.shown_engagement); every lead still reads what it would alone, at
+    any age, time since its last activity, number of kinds of engagement and trend, half days,
+    under a day, never and missing included."""
+    from serving.reasons import ENGAGEMENT_KINDS
+
+    writer = scorer.reasons
+    kinds = {scorer.transform.features[group.columns[0]].kind: g for g, group in enumerate(writer.groups)
+             if len(group.columns) == 1 and scorer.transform.features[group.columns[0]].kind in ENGAGEMENT_KINDS}
+    assert {"lead_age", "days_since_last", "distinct_types"} <= set(kinds)
+    X = np.tile(scorer.transform.transform_one(good_lead(), [], AS_OF), (len(rows), 1))
+    grouped = np.zeros((len(rows), len(writer.groups)))
+    for i, (age, last, intent, types, trend, push) in enumerate(rows):
+        for kind, value in zip(("lead_age", "days_since_last", "days_since_high_intent", "distinct_types", "trend"),
+                               (age, last, intent, types, trend)):
+            if kind in kinds:
+                X[i, writer.groups[kinds[kind]].columns[0]] = value
+                grouped[i, kinds[kind]] = push + (0.2 if push >= 0 else -0.2) * (1 + list(kinds).index(kind))
+    batch = writer.reasons_many(grouped, X, None, 5)
+    alone = [writer.reasons_many(grouped[i:i + 1], X[i:i + 1], None, 5)[0] for i in range(len(rows))]
+    assert batch == alone
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(17, 60), st.integers(0, 5), st.integers(0, 2**32 - 1))
+def test_a_batch_file_s_reasons_are_each_lead_s_reasons_joined(scorer, n, limit, seed):
+    """The reasons columns of a batch file (joined by Arrow past a few leads) are each lead's
+    reasons for and against, as the API lists them, joined by "; ": none, one or several,
+    contributions of any sign, missing values included."""
+    rng = np.random.default_rng(seed)
+    writer = scorer.reasons
+    X = np.tile(scorer.transform.transform_one(good_lead(), [], AS_OF), (n, 1))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    grouped = rng.normal(0, 0.3, (n, len(writer.groups))) * (rng.random((n, len(writer.groups))) < 0.5)
+    pros, cons = writer.reasons_joined(grouped, X, limit)
+    listed = writer.reasons_many(grouped, X, None, limit)
+    assert pros == ["; ".join(p) for p, _ in listed] and cons == ["; ".join(c) for _, c in listed]
+    assert any(pros) or limit == 0 or not (grouped >= 0.01).any()
